@@ -1,0 +1,1 @@
+"""socialvideo backend functions."""

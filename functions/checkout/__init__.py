@@ -1,0 +1,1 @@
+"""Products, pinned flash sales, orders, payments."""

@@ -1,0 +1,1 @@
+"""Shared core: settings, clients, keys, errors, auth, HTTP edge."""

@@ -1,0 +1,158 @@
+"""DynamoDB plumbing shared by every domain's ``dal.py``.
+
+A small (de)serialiser for the low-level client's attribute-value format (boto3's own lives
+behind ``import boto3``, which we keep off the import path), and translation of botocore
+errors into neutral exceptions that each dal turns into its domain errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from functions.core.errors import UnavailableError
+
+Item = dict[str, Any]
+T = TypeVar("T")
+
+_THROTTLING = {
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "TransactionInProgressException",
+}
+
+
+def to_av(value: Any) -> dict[str, Any]:
+    """Python value → DynamoDB AttributeValue."""
+    if value is None:
+        return {"NULL": True}
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, str):
+        return {"S": value}
+    if isinstance(value, int | Decimal):
+        return {"N": str(value)}
+    if isinstance(value, float):
+        return {"N": repr(value)}
+    if isinstance(value, bytes):
+        return {"B": value}
+    if isinstance(value, Mapping):
+        return {"M": {k: to_av(v) for k, v in value.items()}}
+    if isinstance(value, list | tuple):
+        return {"L": [to_av(v) for v in value]}
+    if isinstance(value, set | frozenset):
+        if all(isinstance(v, str) for v in value):
+            return {"SS": sorted(value)}
+        return {"NS": sorted(str(v) for v in value)}
+    raise TypeError(f"cannot store {type(value).__name__} in DynamoDB")
+
+
+def from_av(av: Mapping[str, Any]) -> Any:
+    """DynamoDB AttributeValue → Python value (numbers become ``int`` when integral)."""
+    ((kind, value),) = av.items()
+    if kind == "S":
+        return value
+    if kind == "N":
+        number = Decimal(value)
+        return int(number) if number == number.to_integral_value() else float(number)
+    if kind == "BOOL":
+        return bool(value)
+    if kind == "NULL":
+        return None
+    if kind == "M":
+        return {k: from_av(v) for k, v in value.items()}
+    if kind == "L":
+        return [from_av(v) for v in value]
+    if kind == "SS":
+        return set(value)
+    if kind == "NS":
+        return {int(Decimal(v)) for v in value}
+    if kind == "B":
+        return bytes(value)
+    raise TypeError(f"unknown attribute type {kind}")
+
+
+def serialize(item: Mapping[str, Any]) -> dict[str, Any]:
+    """Python dict → low-level item (``None`` values are dropped)."""
+    return {k: to_av(v) for k, v in item.items() if v is not None}
+
+
+def deserialize(item: Mapping[str, Any] | None) -> Item | None:
+    """Low-level item → Python dict (``None`` stays ``None``)."""
+    if item is None:
+        return None
+    return {k: from_av(v) for k, v in item.items()}
+
+
+def values(**named: Any) -> dict[str, Any]:
+    """Build ``ExpressionAttributeValues`` from keyword arguments (``:name`` placeholders)."""
+    return {f":{k}": to_av(v) for k, v in named.items()}
+
+
+@dataclass(frozen=True)
+class CancelReason:
+    """Why one action of a cancelled transaction failed (``code`` is DynamoDB's, or "None")."""
+
+    code: str
+    item: Item | None
+
+
+class TransactionCancelled(Exception):  # noqa: N818 - mirrors DynamoDB's name; dal maps it
+    """A TransactWriteItems was cancelled; ``reasons`` align with the submitted actions."""
+
+    def __init__(self, reasons: list[CancelReason]) -> None:
+        super().__init__(", ".join(r.code for r in reasons))
+        self.reasons = reasons
+
+    def failed(self, index: int) -> bool:
+        """True when action ``index`` failed its condition."""
+        return index < len(self.reasons) and self.reasons[index].code == "ConditionalCheckFailed"
+
+    def item(self, index: int) -> Item | None:
+        """The existing item behind a failed condition (needs ``ReturnValuesOnConditionCheckFailure``)."""
+        return self.reasons[index].item if index < len(self.reasons) else None
+
+
+class ConditionFailed(Exception):  # noqa: N818 - mirrors DynamoDB's name; dal maps it
+    """A single conditional write failed; ``item`` is the existing item when requested."""
+
+    def __init__(self, item: Item | None) -> None:
+        super().__init__("conditional check failed")
+        self.item = item
+
+
+@contextmanager
+def translate_errors() -> Iterator[None]:
+    """Turn botocore's ``ClientError`` into :class:`TransactionCancelled`, :class:`ConditionFailed`
+    or :class:`UnavailableError`, by error code (never by message text)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        yield
+    except ClientError as err:
+        code = err.response.get("Error", {}).get("Code", "")
+        if code == "TransactionCanceledException":
+            reasons = [
+                CancelReason(r.get("Code", "None"), deserialize(r.get("Item")))
+                for r in err.response.get("CancellationReasons", [])
+            ]
+            if any(r.code in _THROTTLING or r.code == "TransactionConflict" for r in reasons):
+                raise UnavailableError("The request conflicted with another; retry.") from err
+            raise TransactionCancelled(reasons) from err
+        if code == "ConditionalCheckFailedException":
+            raise ConditionFailed(deserialize(err.response.get("Item"))) from err
+        if code in _THROTTLING:
+            raise UnavailableError("The service is busy; retry.") from err
+        raise
+
+
+def call(fn: Callable[..., T], **kwargs: Any) -> T:
+    """Call a DynamoDB client method with error translation."""
+    with translate_errors():
+        return fn(**kwargs)

@@ -1,0 +1,24 @@
+"""Base classes for request/response models."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+
+class RequestModel(BaseModel):
+    """A request body: unknown fields are rejected (no mass assignment), types are strict."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class ResponseModel(BaseModel):
+    """A response body."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Page(BaseModel):
+    """Paging parameters parsed from ``?limit=&cursor=``."""
+
+    limit: int = 20
+    cursor: str | None = None

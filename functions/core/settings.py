@@ -1,0 +1,88 @@
+"""Typed settings, read once per container from the environment.
+
+Only this module reads ``os.environ``. Logic receives values, never the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# Resource names the Chalice event handlers subscribe to at import/package time. They must match
+# ``infra/template.yaml`` (the ``Prefix`` parameter's default).
+RESOURCE_PREFIX = "socialvideo"
+EVENTS_TOPIC_NAME = f"{RESOURCE_PREFIX}-events"
+VIDEO_EVENTS_TOPIC_NAME = f"{RESOURCE_PREFIX}-video-events"
+# Placeholder stream ARN for ``on_dynamodb_record``: the packaged template replaces it with
+# ``Fn::GetAtt [Table, StreamArn]``; locally the event pump reads the table's real stream.
+TABLE_STREAM_ARN_PLACEHOLDER = (
+    "arn:aws:dynamodb:us-east-1:123456789012:table/socialvideo/stream/2026-01-01T00:00:00.000"
+)
+
+
+class Settings(BaseModel):
+    """Every setting the functions use, validated once."""
+
+    model_config = ConfigDict(frozen=True)
+
+    stage: str = "local"
+    region: str = "us-east-1"
+    table_name: str = "socialvideo"
+    media_bucket: str = "socialvideo-media"
+    events_topic_arn: str = ""
+    # Public base URL under which live-chat snapshots are served (a CDN in AWS).
+    snapshot_base_url: str = ""
+
+    auth_issuer: str = "https://auth.local.socialvideo"
+    auth_audience: str = "socialvideo-local"
+    auth_jwks_url: str = ""
+    auth_jwks_file: str = ""
+
+    cursor_secret: str = Field(default="local-cursor-secret", min_length=8)
+    phone_hash_secret: str = Field(default="local-phone-secret", min_length=8)
+    payment_webhook_secret: str = Field(default="local-webhook-secret", min_length=8)
+    payment_provider: Literal["simulator", "stripe"] = "simulator"
+    stripe_api_key: str = ""
+    stripe_api_base: str = ""
+
+    apns_platform_application_arn: str = ""
+    gcm_platform_application_arn: str = ""
+
+    websocket_url: str = ""
+    websocket_management_url: str = ""
+
+
+_ENV = {
+    "stage": "STAGE",
+    "region": "AWS_DEFAULT_REGION",
+    "table_name": "TABLE_NAME",
+    "media_bucket": "MEDIA_BUCKET",
+    "events_topic_arn": "EVENTS_TOPIC_ARN",
+    "snapshot_base_url": "SNAPSHOT_BASE_URL",
+    "auth_issuer": "AUTH_ISSUER",
+    "auth_audience": "AUTH_AUDIENCE",
+    "auth_jwks_url": "AUTH_JWKS_URL",
+    "auth_jwks_file": "AUTH_JWKS_FILE",
+    "cursor_secret": "CURSOR_SECRET",
+    "phone_hash_secret": "PHONE_HASH_SECRET",
+    "payment_webhook_secret": "PAYMENT_WEBHOOK_SECRET",
+    "payment_provider": "PAYMENT_PROVIDER",
+    "stripe_api_key": "STRIPE_API_KEY",
+    "stripe_api_base": "STRIPE_API_BASE",
+    "apns_platform_application_arn": "APNS_PLATFORM_APPLICATION_ARN",
+    "gcm_platform_application_arn": "GCM_PLATFORM_APPLICATION_ARN",
+    "websocket_url": "WEBSOCKET_URL",
+    "websocket_management_url": "WEBSOCKET_MANAGEMENT_URL",
+}
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Read and validate settings once per container (tests call ``cache_clear``)."""
+    values = {field: os.environ[env] for field, env in _ENV.items() if os.environ.get(env)}
+    if "region" not in values and os.environ.get("AWS_REGION"):
+        values["region"] = os.environ["AWS_REGION"]
+    return Settings.model_validate(values)

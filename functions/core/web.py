@@ -1,0 +1,229 @@
+"""The HTTP edge shared by every Blueprint: auth, body parsing, error mapping, replies.
+
+Routes are declared with :class:`Api` (a thin wrapper around ``Blueprint.route``). The wrapper
+authenticates the caller, maps every :class:`DomainError` to ``{"code", "message"}`` with its
+status (one place, never by message text), sets the log correlation id and flushes metrics.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from chalice import Blueprint, Response
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
+
+from functions.core.auth import authenticate
+from functions.core.errors import (
+    DomainError,
+    PayloadTooLargeError,
+    RateLimitedError,
+    UnauthorizedError,
+    ValidationError,
+)
+from functions.core.models import Page
+from functions.core.observability import flush_metrics, logger
+
+M = TypeVar("M", bound=BaseModel)
+DEFAULT_MAX_BODY = 64 * 1024
+MAX_LIMIT = 100
+
+
+@dataclass
+class Reply:
+    """A handler's reply when the status or headers are decided at run time."""
+
+    body: Any = None
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _jsonable(body: Any) -> Any:
+    if isinstance(body, BaseModel):
+        return body.model_dump(mode="json")
+    if isinstance(body, list):
+        return [_jsonable(b) for b in body]
+    if isinstance(body, dict):
+        return {k: _jsonable(v) for k, v in body.items()}
+    return body
+
+
+def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    """A JSON response (204 has no body)."""
+    all_headers: dict[str, str | list[str]] = {"Content-Type": "application/json", **(headers or {})}
+    if status == 204:
+        return Response(body="", status_code=204, headers={**(headers or {})})
+    return Response(
+        body=json.dumps(_jsonable(body), separators=(",", ":")), status_code=status, headers=all_headers
+    )
+
+
+def error_response(err: DomainError) -> Response:
+    """The one mapping from domain errors to HTTP."""
+    headers: dict[str, str] = {}
+    if isinstance(err, RateLimitedError):
+        headers["Retry-After"] = str(err.retry_after)
+    if isinstance(err, UnauthorizedError):
+        headers["WWW-Authenticate"] = 'Bearer realm="socialvideo"'
+    return json_response({"code": err.code, "message": err.message}, err.status, headers)
+
+
+def _pydantic_message(err: PydanticValidationError) -> str:
+    parts = []
+    for e in err.errors()[:5]:
+        where = ".".join(str(p) for p in e.get("loc", ())) or "body"
+        parts.append(f"{where}: {e.get('msg', 'invalid')}")
+    return "; ".join(parts)
+
+
+class ApiRequest:
+    """What a route handler gets: the caller and typed accessors for the request."""
+
+    def __init__(self, raw: Any, user_id: str, max_body: int) -> None:
+        self.raw = raw
+        self.user_id = user_id
+        self._max_body = max_body
+
+    @property
+    def request_id(self) -> str:
+        """API Gateway's request id (the log correlation id)."""
+        return str((self.raw.context or {}).get("requestId", ""))
+
+    def header(self, name: str) -> str | None:
+        """A request header (case-insensitive)."""
+        value = self.raw.headers.get(name)
+        return str(value) if value is not None else None
+
+    def query(self, name: str) -> str | None:
+        """A query-string parameter."""
+        return (self.raw.query_params or {}).get(name)
+
+    def json(self) -> Any:
+        """The body parsed as JSON, with 413/400 for oversized or malformed bodies."""
+        raw: bytes = self.raw.raw_body or b""
+        if len(raw) > self._max_body:
+            raise PayloadTooLargeError(f"The request body exceeds {self._max_body} bytes.")
+        if not raw.strip():
+            raise ValidationError("A JSON request body is required.")
+        try:
+            return json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as err:
+            raise ValidationError("The request body is not valid JSON.") from err
+
+    def body(self, model: type[M]) -> M:
+        """The body validated into ``model`` (unknown fields, wrong types → 400)."""
+        data = self.json()
+        if not isinstance(data, dict):
+            raise ValidationError("The request body must be a JSON object.")
+        try:
+            return model.model_validate(data)
+        except PydanticValidationError as err:
+            raise ValidationError(_pydantic_message(err)) from err
+
+    def params(self, model: type[M]) -> M:
+        """Query-string parameters validated into ``model`` (values arrive as strings)."""
+        try:
+            return model.model_validate(dict(self.raw.query_params or {}))
+        except PydanticValidationError as err:
+            raise ValidationError(_pydantic_message(err)) from err
+
+    def page(self, default_limit: int = 20) -> Page:
+        """``?limit=`` (1..100, default 20) and ``?cursor=``."""
+        raw_limit = self.query("limit")
+        limit = default_limit
+        if raw_limit is not None:
+            if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
+                raise ValidationError(f"limit must be an integer from 1 to {MAX_LIMIT}.")
+            limit = int(raw_limit)
+        cursor = self.query("cursor")
+        if cursor is not None and (not cursor or len(cursor) > 2048):
+            raise ValidationError("cursor is malformed.", code="invalid_cursor")
+        return Page(limit=limit, cursor=cursor)
+
+    def idempotency_key(self) -> str:
+        """The required ``Idempotency-Key`` header (1..255 printable characters)."""
+        key = self.header("Idempotency-Key")
+        if key is None or not key.strip():
+            raise ValidationError("The Idempotency-Key header is required.")
+        if len(key) > 255 or not key.isprintable():
+            raise ValidationError("The Idempotency-Key header must be 1 to 255 printable characters.")
+        return key
+
+
+Handler = Callable[..., Any]
+
+
+def _validate_path_params(params: Mapping[str, str]) -> None:
+    for name, value in params.items():
+        if not value or len(value) > 128:
+            raise ValidationError(f"{name} must be 1 to 128 characters.")
+
+
+class Api:
+    """Declares routes on a Blueprint with the project's conventions."""
+
+    def __init__(self, blueprint: Blueprint) -> None:
+        self.blueprint = blueprint
+
+    def route(
+        self,
+        path: str,
+        methods: list[str],
+        *,
+        auth: bool = True,
+        status: int = 200,
+        max_body: int = DEFAULT_MAX_BODY,
+    ) -> Callable[[Handler], Handler]:
+        """Register ``handler(request: ApiRequest, **path_params)`` for ``path``.
+
+        The handler returns a body (dict, model, list) sent with ``status``, a :class:`Reply`,
+        or ``None`` for 204.
+        """
+
+        def decorator(handler: Handler) -> Handler:
+            @functools.wraps(handler)
+            def view(**path_params: str) -> Response:
+                raw = self.blueprint.current_request
+                started = time.perf_counter()
+                request_id = str((raw.context or {}).get("requestId", ""))
+                logger.set_correlation_id(request_id or None)
+                response: Response
+                try:
+                    _validate_path_params(path_params)
+                    user_id = authenticate(raw.headers.get("authorization")) if auth else ""
+                    result = handler(ApiRequest(raw, user_id, max_body), **path_params)
+                    if isinstance(result, Reply):
+                        response = json_response(result.body, result.status, result.headers)
+                    elif result is None:
+                        response = json_response(None, 204)
+                    else:
+                        response = json_response(result, status)
+                except DomainError as err:
+                    response = error_response(err)
+                except Exception:
+                    logger.exception("unhandled error", extra={"route": path})
+                    response = json_response(
+                        {"code": "internal_error", "message": "Something went wrong; retry later."}, 500
+                    )
+                finally:
+                    flush_metrics()
+                logger.info(
+                    "request",
+                    extra={
+                        "method": raw.method,
+                        "route": path,
+                        "status": response.status_code,
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                    },
+                )
+                return response
+
+            self.blueprint.route(path, methods=methods, content_types=["*/*"])(view)
+            return handler
+
+        return decorator

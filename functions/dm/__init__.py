@@ -1,0 +1,1 @@
+"""Direct messages: conversations, messages, inbox, read state, requests, attachments, reports."""

@@ -1,0 +1,1 @@
+"""Live streams and sharded, snapshot-served live chat."""

@@ -1,0 +1,1 @@
+"""Devices, the outbox publisher (stream → SNS) and mobile push."""

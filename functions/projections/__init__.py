@@ -1,0 +1,1 @@
+"""Stream consumer that maintains read models (inbox, live-chat snapshots)."""

@@ -1,0 +1,1 @@
+"""WebSocket delivery of messages, typing and read receipts."""

@@ -1,0 +1,1 @@
+"""Share a video to many friends; video projection from the video platform's events."""

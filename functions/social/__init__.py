@@ -1,0 +1,1 @@
+"""Social graph: follows, friends, blocks, DM policy, contacts and suggestions."""

@@ -1,0 +1,1 @@
+"""Local developer stack: serialised moto server, infra deploy, event pump, tokens, seed."""

@@ -1,0 +1,100 @@
+"""Fixtures: ``aws`` (moto in-process with the real infra template deployed) and ``api``
+(``chalice.test.Client`` on the ``test`` stage, whose config sets no environment)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.support.env import apply_base_env, auth_headers
+
+
+def _reset_caches() -> None:
+    from functions.core import auth, clients, settings
+
+    settings.get_settings.cache_clear()
+    clients.reset_clients()
+    auth.verifier.cache_clear()
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """In-process moto with ``infra/template.yaml`` deployed; yields the settings environment."""
+    import boto3
+    from moto import mock_aws
+
+    from local.infra import deploy_all
+
+    saved = dict(os.environ)
+    apply_base_env()
+    with mock_aws():
+        env = deploy_all(boto3.session.Session(region_name="us-east-1"), stage="local")
+        os.environ.update({k: v for k, v in env.items() if v})
+        _reset_caches()
+        yield env
+    os.environ.clear()
+    os.environ.update(saved)
+    _reset_caches()
+
+
+class ApiClient:
+    """``chalice.test.Client`` with JSON helpers: ``api.post(path, body, user=...)``."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        user: str | None = None,
+        headers: dict[str, str] | None = None,
+        raw: str | None = None,
+    ) -> Any:
+        """Send a request; ``user`` adds a valid bearer token; returns chalice's response."""
+        all_headers = auth_headers(user) if user else {"Content-Type": "application/json"}
+        all_headers.update(headers or {})
+        payload = raw if raw is not None else (json.dumps(body) if body is not None else None)
+        return self.client.http.request(method, path, headers=all_headers, body=payload)
+
+    def get(self, path: str, **kw: Any) -> Any:
+        """GET."""
+        return self.request("GET", path, **kw)
+
+    def post(self, path: str, body: Any = None, **kw: Any) -> Any:
+        """POST."""
+        return self.request("POST", path, body, **kw)
+
+    def put(self, path: str, body: Any = None, **kw: Any) -> Any:
+        """PUT."""
+        return self.request("PUT", path, body, **kw)
+
+    def patch(self, path: str, body: Any = None, **kw: Any) -> Any:
+        """PATCH."""
+        return self.request("PATCH", path, body, **kw)
+
+    def delete(self, path: str, body: Any = None, **kw: Any) -> Any:
+        """DELETE."""
+        return self.request("DELETE", path, body, **kw)
+
+
+@pytest.fixture
+def api(aws: dict[str, str]) -> Iterator[ApiClient]:
+    """The Chalice app behind a test client, wired to the ``aws`` fixture."""
+    from chalice.test import Client
+
+    from app import app
+
+    with Client(app, stage_name="test") as client:
+        yield ApiClient(client)
+
+
+def body_of(response: Any) -> Any:
+    """JSON body of a chalice test response."""
+    return json.loads(response.body) if response.body else None

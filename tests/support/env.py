@@ -1,0 +1,54 @@
+"""Environment shared by integration tests: fake credentials, settings, a local JWKS."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from local.tokens import ensure_keypair, mint_token
+
+KEY_DIR = Path(__file__).resolve().parent.parent.parent / ".local" / "test-keys"
+
+BASE_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "STAGE": "test",
+    "CURSOR_SECRET": "test-cursor-secret",
+    "PHONE_HASH_SECRET": "test-phone-secret",
+    "PAYMENT_WEBHOOK_SECRET": "whsec_test_secret",
+    "PAYMENT_PROVIDER": "simulator",
+    "POWERTOOLS_LOG_LEVEL": "WARNING",
+    "POWERTOOLS_SERVICE_NAME": "socialvideo",
+    "POWERTOOLS_METRICS_NAMESPACE": "SocialVideo",
+    "POWERTOOLS_METRICS_DISABLED": "true",
+    "SNAPSHOT_BASE_URL": "https://cdn.test/socialvideo",
+}
+
+
+@lru_cache(maxsize=1)
+def keypair() -> tuple[bytes, str]:
+    """The test key pair (private PEM, JWKS path), created once."""
+    private_path, jwks_path = ensure_keypair(KEY_DIR)
+    return private_path.read_bytes(), str(jwks_path)
+
+
+def token_for(user_id: str, **kwargs: object) -> str:
+    """A valid bearer token for ``user_id`` (kwargs override claims/options of ``mint_token``)."""
+    private_pem, _ = keypair()
+    return mint_token(private_pem, user_id, **kwargs)  # type: ignore[arg-type]
+
+
+def auth_headers(user_id: str) -> dict[str, str]:
+    """Headers of an authenticated JSON request."""
+    return {"Authorization": f"Bearer {token_for(user_id)}", "Content-Type": "application/json"}
+
+
+def apply_base_env() -> None:
+    """Set the environment every integration test starts from."""
+    _, jwks_path = keypair()
+    os.environ.update(BASE_ENV)
+    os.environ["AUTH_JWKS_FILE"] = jwks_path
+    os.environ.pop("AWS_ENDPOINT_URL", None)
