@@ -1,0 +1,62 @@
+"""moto server that runs ONE request at a time.
+
+moto's backends have no locking: under concurrent requests a conditional write can succeed
+twice and a cancelled transaction restores a stale copy of the table. Real DynamoDB is
+linearisable per item, so the local endpoint serialises requests behind one lock (the body is
+materialised inside the lock, so nothing of a request runs outside it).
+
+``python -m local.moto_server --port 4566``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+class SerialisedApp:
+    """WSGI middleware: one request at a time through the wrapped app."""
+
+    def __init__(self, app: WSGIApp) -> None:
+        self._app = app
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        """Handle one request while holding the lock."""
+        with self._lock:
+            result = self._app(environ, start_response)
+            try:
+                return list(result)
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+
+
+def build_app() -> SerialisedApp:
+    """moto's full multi-service WSGI app, serialised."""
+    from moto.server import DomainDispatcherApplication, create_backend_app
+
+    return SerialisedApp(DomainDispatcherApplication(create_backend_app))
+
+
+def main() -> None:
+    """Serve the serialised moto app (threaded accept, serial execution)."""
+    from moto.server import MotoRequestHandler
+    from werkzeug.serving import run_simple
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=4566)
+    args = parser.parse_args()
+    os.environ.setdefault("MOTO_PORT", str(args.port))
+    run_simple(args.host, args.port, build_app(), threaded=True, request_handler=MotoRequestHandler)
+
+
+if __name__ == "__main__":
+    main()
