@@ -1,0 +1,1 @@
+"""`make bench`: cost per operation, cold start, load and flash-sale benchmarks."""

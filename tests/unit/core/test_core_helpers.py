@@ -1,0 +1,56 @@
+"""Cursors, ULIDs, timestamps and the attribute-value codec that every domain relies on."""
+
+from __future__ import annotations
+
+import pytest
+
+from functions.core.clock import iso_from_ms, ms_from_iso
+from functions.core.cursor import decode_cursor, encode_cursor
+from functions.core.ddb import deserialize, serialize
+from functions.core.errors import InvalidCursorError
+from functions.core.ids import is_ulid, new_ulid, ulid_time_ms
+
+
+def test_cursor_round_trips_for_its_caller_and_listing() -> None:
+    # Given a cursor issued to alice for her followers listing
+    cursor = encode_cursor("s3cret-key", "alice", "followers", {"pk": "USER#alice", "sk": "X"})
+    # When she sends it back / Then she gets the position
+    assert decode_cursor("s3cret-key", "alice", "followers", cursor) == {"pk": "USER#alice", "sk": "X"}
+
+
+@pytest.mark.parametrize(
+    ("caller", "listing", "mutate"),
+    [
+        ("bob", "followers", lambda c: c),  # someone else's cursor
+        ("alice", "following", lambda c: c),  # another listing's cursor
+        ("alice", "followers", lambda c: "A" + c[1:]),  # tampered payload
+        ("alice", "followers", lambda c: c[:-2] + "AA"),  # tampered signature
+        ("alice", "followers", lambda c: "garbage"),
+        ("alice", "followers", lambda c: "%%%.%%%"),
+    ],
+)
+def test_foreign_or_tampered_cursor_is_rejected(caller: str, listing: str, mutate: object) -> None:
+    cursor = encode_cursor("s3cret-key", "alice", "followers", {"pk": "USER#alice", "sk": "X"})
+    with pytest.raises(InvalidCursorError):
+        decode_cursor("s3cret-key", caller, listing, mutate(cursor))  # type: ignore[operator]
+
+
+def test_ulids_sort_by_creation_time_and_are_unique() -> None:
+    ids = [new_ulid() for _ in range(2000)]
+    assert ids == sorted(ids)
+    assert len(set(ids)) == len(ids)
+    assert all(is_ulid(i) for i in ids)
+
+
+def test_ulid_at_a_given_time_encodes_that_time() -> None:
+    assert ulid_time_ms(new_ulid(at_ms=1_764_000_000_123)) == 1_764_000_000_123
+
+
+def test_timestamps_are_iso_utc_with_milliseconds() -> None:
+    assert iso_from_ms(1_795_827_723_456) == "2026-11-28T01:02:03.456Z"
+    assert ms_from_iso("2026-11-28T01:02:03.456Z") == 1_795_827_723_456
+
+
+def test_attribute_value_codec_round_trips() -> None:
+    item = {"s": "x", "n": 5, "f": 1.5, "b": True, "l": [1, "a"], "m": {"k": None}, "ss": {"a", "b"}}
+    assert deserialize(serialize(item)) == item
