@@ -1,17 +1,57 @@
-"""Data access of the social graph: the only social module that knows keys and boto3."""
+"""Data access of the social graph: the only social module that knows keys and boto3.
+
+Every graph write is ONE TransactWriteItems whose conditions encode what the logic read
+(edge absent/present, reverse edge, blocks), so concurrent writers cannot double-count or leave
+a wrong friend state: a cancelled transaction is translated into "already done",
+:class:`StateChangedError` (logic re-reads and retries) or :class:`BlockedError`.
+"""
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from functions.core import clients, keys
-from functions.core.ddb import call, deserialize, serialize
+from functions.core.clock import iso_from_ms
+from functions.core.ddb import (
+    ConditionFailed,
+    TransactionCancelled,
+    call,
+    deserialize,
+    serialize,
+    values,
+)
+from functions.core.errors import UnavailableError
+from functions.core.ids import new_ulid
 from functions.core.settings import get_settings
 from functions.social.access import DEFAULT_DM_POLICY, PairState
+from functions.social.logic import (
+    BlockedError,
+    Edges,
+    Listed,
+    ListKind,
+    ListPage,
+    Profile,
+    StateChangedError,
+)
+from functions.social.logic_contacts import PhoneTakenError
 
 BATCH_GET_MAX_KEYS = 100
+BATCH_WRITE_MAX_ITEMS = 25
 KEYS_PER_PAIR = 5
+FRIENDS_OF_WORKERS = 16
+TRANSACT_ATTEMPTS = 4
+_LISTINGS: dict[str, str] = {
+    "following": "FOLLOWING",
+    "followers": "FOLLOWERS",
+    "friends": "FRIENDS",
+    "blocks": "BLOCKS",
+}
+_NOT_EXISTS = "attribute_not_exists(pk)"
+_EXISTS = "attribute_exists(pk)"
 
 
 class DynamoGraph:
@@ -67,6 +107,443 @@ class DynamoGraph:
                 recipient_policy=str(profile.get("dm_policy", DEFAULT_DM_POLICY)),
             )
         return states
+
+    # --- helpers ------------------------------------------------------------------------
+
+    def _has(self, found: dict[tuple[str, str], dict[str, Any]], k: keys.Key) -> bool:
+        return (k[keys.PK], k[keys.SK]) in found
+
+    def _edge_item(self, k: keys.Key, owner: str, kind: str, entity: str, other: str, at_ms: int) -> Any:
+        """An edge item listed on GSI1 under ``owner``'s ``kind`` list, ordered by a time ULID."""
+        return serialize(
+            {
+                **k,
+                **keys.gsi1(keys.listing(owner, kind), new_ulid(at_ms)),
+                "entity": entity,
+                "user_id": owner,
+                "other": other,
+                "since": iso_from_ms(at_ms),
+            }
+        )
+
+    def _put(self, item: Any, condition: str | None = None) -> dict[str, Any]:
+        put: dict[str, Any] = {"TableName": self._table, "Item": item}
+        if condition:
+            put["ConditionExpression"] = condition
+        return {"Put": put}
+
+    def _delete(self, k: keys.Key, condition: str | None = None) -> dict[str, Any]:
+        delete: dict[str, Any] = {"TableName": self._table, "Key": serialize(k)}
+        if condition:
+            delete["ConditionExpression"] = condition
+        return {"Delete": delete}
+
+    def _check(self, k: keys.Key, condition: str) -> dict[str, Any]:
+        return {
+            "ConditionCheck": {
+                "TableName": self._table,
+                "Key": serialize(k),
+                "ConditionExpression": condition,
+            }
+        }
+
+    def _counters(self, user_id: str, **deltas: int) -> list[dict[str, Any]]:
+        """At most one Update of the user's profile counters (none when every delta is 0)."""
+        deltas = {name: d for name, d in deltas.items() if d}
+        if not deltas:
+            return []
+        adds = ", ".join(f"{name} :{name}" for name in deltas)
+        return [
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": serialize(keys.profile(user_id)),
+                    "UpdateExpression": f"SET entity = :entity, user_id = :uid ADD {adds}",
+                    "ExpressionAttributeValues": values(entity="profile", uid=user_id, **deltas),
+                }
+            }
+        ]
+
+    def _transact(self, actions: list[dict[str, Any]]) -> None:
+        """TransactWriteItems, retried briefly on TransactionConflict/throttling.
+
+        Concurrent follows of one user contend on its profile counter, which DynamoDB reports as
+        TransactionConflict. Retrying is safe: the conditions make a repeated write a no-op.
+        """
+        for attempt in range(TRANSACT_ATTEMPTS):
+            try:
+                call(self._client.transact_write_items, TransactItems=actions)
+                return
+            except UnavailableError:
+                if attempt == TRANSACT_ATTEMPTS - 1:
+                    raise
+                time.sleep(random.uniform(0, 0.025 * 2**attempt))
+
+    # --- graph writes (GraphStore) ----------------------------------------------------------
+
+    def edges(self, a: str, b: str) -> Edges:
+        """Both follows and both blocks of the pair: one consistent BatchGetItem of 4 keys."""
+        wanted = [keys.following(a, b), keys.following(b, a), keys.block(a, b), keys.block(b, a)]
+        found = self.batch_get(wanted)
+        return Edges(*(self._has(found, k) for k in wanted))
+
+    def write_follow(self, a: str, b: str, *, reverse: bool, at_ms: int) -> bool:
+        """One TransactWriteItems: edge pair + counters (+ friend markers), guarded by conditions."""
+        friends = 1 if reverse else 0
+        actions = [
+            self._put(self._edge_item(keys.following(a, b), a, "FOLLOWING", "follow", b, at_ms), _NOT_EXISTS),
+            self._put(
+                self._edge_item(keys.follower(b, a), b, "FOLLOWERS", "follower", a, at_ms), _NOT_EXISTS
+            ),
+            self._check(keys.block(a, b), _NOT_EXISTS),
+            self._check(keys.block(b, a), _NOT_EXISTS),
+            # The friend state written below is only right if the reverse edge is as read.
+            self._check(keys.following(b, a), _EXISTS if reverse else _NOT_EXISTS),
+            *self._counters(a, following_count=1, friends_count=friends),
+            *self._counters(b, followers_count=1, friends_count=friends),
+        ]
+        if reverse:
+            actions += [
+                self._put(self._edge_item(keys.friend(a, b), a, "FRIENDS", "friend", b, at_ms)),
+                self._put(self._edge_item(keys.friend(b, a), b, "FRIENDS", "friend", a, at_ms)),
+            ]
+        try:
+            self._transact(actions)
+        except TransactionCancelled as err:
+            if err.failed(0) or err.failed(1):
+                return False
+            if err.failed(2) or err.failed(3):
+                raise BlockedError("You cannot follow this user.") from err
+            raise StateChangedError() from err
+        return True
+
+    def write_unfollow(self, a: str, b: str, *, reverse: bool) -> bool:
+        """One TransactWriteItems: remove the edge pair, counters (and friend markers)."""
+        friends = -1 if reverse else 0
+        actions = [
+            self._delete(keys.following(a, b), _EXISTS),
+            self._delete(keys.follower(b, a)),
+            self._check(keys.following(b, a), _EXISTS if reverse else _NOT_EXISTS),
+            *self._counters(a, following_count=-1, friends_count=friends),
+            *self._counters(b, followers_count=-1, friends_count=friends),
+        ]
+        if reverse:
+            actions += [self._delete(keys.friend(a, b)), self._delete(keys.friend(b, a))]
+        try:
+            self._transact(actions)
+        except TransactionCancelled as err:
+            if err.failed(0):
+                return False
+            raise StateChangedError() from err
+        return True
+
+    def write_block(self, a: str, b: str, *, a_follows: bool, b_follows: bool, at_ms: int) -> bool:
+        """One TransactWriteItems: the block, both follows removed, counters and friend markers."""
+        both = a_follows and b_follows
+        actions = [
+            self._put(self._edge_item(keys.block(a, b), a, "BLOCKS", "block", b, at_ms), _NOT_EXISTS),
+            self._delete(keys.following(a, b), _EXISTS)
+            if a_follows
+            else self._check(keys.following(a, b), _NOT_EXISTS),
+            self._delete(keys.following(b, a), _EXISTS)
+            if b_follows
+            else self._check(keys.following(b, a), _NOT_EXISTS),
+            *self._counters(
+                a, following_count=-int(a_follows), followers_count=-int(b_follows), friends_count=-int(both)
+            ),
+            *self._counters(
+                b, following_count=-int(b_follows), followers_count=-int(a_follows), friends_count=-int(both)
+            ),
+        ]
+        if a_follows:
+            actions.append(self._delete(keys.follower(b, a)))
+        if b_follows:
+            actions.append(self._delete(keys.follower(a, b)))
+        if both:
+            actions += [self._delete(keys.friend(a, b)), self._delete(keys.friend(b, a))]
+        try:
+            self._transact(actions)
+        except TransactionCancelled as err:
+            if err.failed(0):
+                return False
+            raise StateChangedError() from err
+        return True
+
+    def delete_block(self, a: str, b: str) -> None:
+        """DeleteItem of block ``a → b`` (deleting a missing item is a no-op)."""
+        call(self._client.delete_item, TableName=self._table, Key=serialize(keys.block(a, b)))
+
+    # --- profile ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _profile(user_id: str, item: dict[str, Any] | None) -> Profile:
+        item = item or {}
+        return Profile(
+            user_id=user_id,
+            dm_policy=str(item.get("dm_policy", DEFAULT_DM_POLICY)),
+            push_previews=bool(item.get("push_previews", True)),
+            followers_count=int(item.get("followers_count", 0)),
+            following_count=int(item.get("following_count", 0)),
+            friends_count=int(item.get("friends_count", 0)),
+        )
+
+    def profile(self, user_id: str) -> Profile:
+        """GetItem (consistent) of the profile; defaults when the user never wrote anything."""
+        out = call(
+            self._client.get_item,
+            TableName=self._table,
+            Key=serialize(keys.profile(user_id)),
+            ConsistentRead=True,
+        )
+        return self._profile(user_id, deserialize(out.get("Item")))
+
+    def update_settings(self, user_id: str, dm_policy: str | None, push_previews: bool | None) -> Profile:
+        """UpdateItem (upsert) of the given settings, ReturnValues=ALL_NEW."""
+        sets = {
+            "entity": "profile",
+            "user_id": user_id,
+            "dm_policy": dm_policy,
+            "push_previews": push_previews,
+        }
+        sets = {name: v for name, v in sets.items() if v is not None}
+        out = call(
+            self._client.update_item,
+            TableName=self._table,
+            Key=serialize(keys.profile(user_id)),
+            UpdateExpression="SET " + ", ".join(f"{name} = :{name}" for name in sets),
+            ExpressionAttributeValues=values(**sets),
+            ReturnValues="ALL_NEW",
+        )
+        return self._profile(user_id, deserialize(out.get("Attributes")))
+
+    # --- lists ------------------------------------------------------------------------------
+
+    def _query_listing(
+        self, user_id: str, kind: str, limit: int, start: dict[str, Any] | None = None
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": keys.GSI1,
+            "KeyConditionExpression": "gsi1pk = :p",
+            "ExpressionAttributeValues": values(p=keys.listing(user_id, kind)),
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if start:
+            kwargs["ExclusiveStartKey"] = serialize(start)
+        out = call(self._client.query, **kwargs)
+        items = [deserialize(i) or {} for i in out.get("Items", [])]
+        last = deserialize(out.get("LastEvaluatedKey"))
+        return items, last
+
+    def list_edges(
+        self, user_id: str, kind: ListKind, limit: int, position: dict[str, Any] | None
+    ) -> ListPage:
+        """One Query on GSI1 (newest first) reading ``limit + 1`` items to know if more exist."""
+        items, last = self._query_listing(user_id, _LISTINGS[kind], limit + 1, position)
+        page = items[:limit]
+        next_position: dict[str, Any] | None = None
+        if len(items) > limit:
+            tail = page[-1]
+            next_position = {name: tail[name] for name in (keys.PK, keys.SK, keys.GSI1PK, keys.GSI1SK)}
+        elif last:
+            # The 1 MB page limit cut the query short: continue from where DynamoDB stopped.
+            next_position = last
+        return ListPage(
+            items=[Listed(user_id=str(i["other"]), since=str(i["since"])) for i in page],
+            next_position=next_position,
+        )
+
+    # --- phone and contacts (PhoneStore) ----------------------------------------------------
+
+    def set_phone(self, user_id: str, phone_hash: str) -> None:
+        """GetItem of the user's current hash, then one TransactWriteItems (claim new, drop old)."""
+        out = call(
+            self._client.get_item,
+            TableName=self._table,
+            Key=serialize(keys.phone_owner(user_id)),
+            ConsistentRead=True,
+        )
+        old = (deserialize(out.get("Item")) or {}).get("phone_hash")
+        mine = "attribute_not_exists(pk) OR user_id = :uid"
+        actions: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": serialize(
+                        {**keys.phone(phone_hash), "entity": "phone_optin", "user_id": user_id}
+                    ),
+                    "ConditionExpression": mine,
+                    "ExpressionAttributeValues": values(uid=user_id),
+                }
+            },
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": serialize(
+                        {**keys.phone_owner(user_id), "entity": "phone_owner", "phone_hash": phone_hash}
+                    ),
+                    # Guards a concurrent change of number by the same user.
+                    "ConditionExpression": "phone_hash = :old" if old else _NOT_EXISTS,
+                    **({"ExpressionAttributeValues": values(old=old)} if old else {}),
+                }
+            },
+        ]
+        if old and old != phone_hash:
+            actions.append(
+                {
+                    "Delete": {
+                        "TableName": self._table,
+                        "Key": serialize(keys.phone(old)),
+                        "ConditionExpression": mine,
+                        "ExpressionAttributeValues": values(uid=user_id),
+                    }
+                }
+            )
+        try:
+            self._transact(actions)
+        except TransactionCancelled as err:
+            if err.failed(0):
+                raise PhoneTakenError("This number is already used by another account.") from err
+            raise StateChangedError() from err
+
+    def clear_phone(self, user_id: str) -> None:
+        """GetItem of the user's hash, then one TransactWriteItems deleting both items."""
+        out = call(
+            self._client.get_item,
+            TableName=self._table,
+            Key=serialize(keys.phone_owner(user_id)),
+            ConsistentRead=True,
+        )
+        old = (deserialize(out.get("Item")) or {}).get("phone_hash")
+        if not old:
+            return
+        try:
+            self._transact(
+                [
+                    {
+                        "Delete": {
+                            "TableName": self._table,
+                            "Key": serialize(keys.phone_owner(user_id)),
+                            "ConditionExpression": "phone_hash = :old",
+                            "ExpressionAttributeValues": values(old=old),
+                        }
+                    },
+                    {
+                        "Delete": {
+                            "TableName": self._table,
+                            "Key": serialize(keys.phone(old)),
+                            "ConditionExpression": "attribute_not_exists(pk) OR user_id = :uid",
+                            "ExpressionAttributeValues": values(uid=user_id),
+                        }
+                    },
+                ]
+            )
+        except TransactionCancelled as err:
+            raise StateChangedError() from err
+
+    def charge_contacts(self, user_id: str, day: int, count: int, limit: int, expires_at: int) -> bool:
+        """One conditional UpdateItem (ADD) on the day's counter; False when it would pass ``limit``."""
+        try:
+            call(
+                self._client.update_item,
+                TableName=self._table,
+                Key=serialize(keys.contacts_quota(user_id, day)),
+                UpdateExpression="SET entity = :entity, #ttl = :ttl ADD used :n",
+                ConditionExpression="attribute_not_exists(used) OR used <= :max",
+                ExpressionAttributeNames={"#ttl": keys.TTL},
+                ExpressionAttributeValues=values(
+                    entity="contacts_quota", ttl=expires_at, n=count, max=limit - count
+                ),
+            )
+        except ConditionFailed:
+            return False
+        return True
+
+    def owners(self, hashes: Sequence[str]) -> dict[str, str]:
+        """BatchGetItem of the phone hashes (one call per 100)."""
+        found = self.batch_get([keys.phone(h) for h in hashes])
+        by_key = {(keys.phone(h)[keys.PK], keys.phone(h)[keys.SK]): h for h in hashes}
+        return {by_key[k]: str(item["user_id"]) for k, item in found.items() if k in by_key}
+
+    def blocked_either_way(self, user_id: str, others: Sequence[str]) -> set[str]:
+        """BatchGetItem of both blocks per user (one call per 50 users)."""
+        found = self.batch_get([k for o in others for k in (keys.block(user_id, o), keys.block(o, user_id))])
+        return {
+            o
+            for o in others
+            if self._has(found, keys.block(user_id, o)) or self._has(found, keys.block(o, user_id))
+        }
+
+    def remember_matches(self, user_id: str, others: Sequence[str], expires_at: int) -> None:
+        """BatchWriteItem of the match markers (one call per 25), retrying unprocessed items."""
+        puts = [
+            {
+                "PutRequest": {
+                    "Item": serialize(
+                        {
+                            **keys.contact_match(user_id, o),
+                            "entity": "contact_match",
+                            "user_id": user_id,
+                            "other": o,
+                            keys.TTL: expires_at,
+                        }
+                    )
+                }
+            }
+            for o in dict.fromkeys(others)
+        ]
+        for start in range(0, len(puts), BATCH_WRITE_MAX_ITEMS):
+            request: dict[str, Any] = {self._table: puts[start : start + BATCH_WRITE_MAX_ITEMS]}
+            while request:
+                out = call(self._client.batch_write_item, RequestItems=request)
+                request = out.get("UnprocessedItems") or {}
+
+    # --- suggestions (SuggestionStore) ------------------------------------------------------
+
+    def contact_matches(self, user_id: str, now_s: int, limit: int) -> list[str]:
+        """One Query of the user's partition (``begins_with CONTACT#``), unexpired only."""
+        out = call(
+            self._client.query,
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            FilterExpression="#ttl > :now",
+            ExpressionAttributeNames={"#ttl": keys.TTL},
+            ExpressionAttributeValues=values(pk=keys.user_pk(user_id), prefix=keys.CONTACT_PREFIX, now=now_s),
+            Limit=limit,
+        )
+        return [str((deserialize(i) or {})["other"]) for i in out.get("Items", [])]
+
+    def recent_friends(self, user_id: str, limit: int) -> list[str]:
+        """One Query on GSI1 (the FRIENDS list, newest first)."""
+        items, _ = self._query_listing(user_id, "FRIENDS", limit)
+        return [str(i["other"]) for i in items]
+
+    def friends_of(self, users: Sequence[str], per_user: int) -> dict[str, list[str]]:
+        """One Query per user (≤ 200 users), run concurrently on the shared, thread-safe client."""
+        unique = list(dict.fromkeys(users))
+        if not unique:
+            return {}
+        with ThreadPoolExecutor(max_workers=min(FRIENDS_OF_WORKERS, len(unique))) as pool:
+            lists = list(pool.map(lambda u: self.recent_friends(u, per_user), unique))
+        return dict(zip(unique, lists, strict=True))
+
+    def excluded(self, user_id: str, candidates: Sequence[str]) -> set[str]:
+        """BatchGetItem of follow + both blocks per candidate (one call per 33 candidates)."""
+        wanted = [
+            k
+            for c in candidates
+            for k in (keys.following(user_id, c), keys.block(user_id, c), keys.block(c, user_id))
+        ]
+        found = self.batch_get(wanted)
+        return {
+            c
+            for c in candidates
+            if any(
+                self._has(found, k)
+                for k in (keys.following(user_id, c), keys.block(user_id, c), keys.block(c, user_id))
+            )
+        }
 
 
 def graph() -> DynamoGraph:

@@ -1,0 +1,234 @@
+"""Social graph rules: follows, friends (mutual follows), blocks, settings and lists.
+
+Plain Python over a :class:`GraphStore`. Writes are optimistic: read the pair's edges, ask the
+store for one conditional transaction that assumes them, and when the store reports that the
+edges changed in between (:class:`StateChangedError`), read again and retry a few times.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from functions.core.cursor import decode_cursor, encode_cursor
+from functions.core.errors import ConflictError, ForbiddenError, ValidationError
+from functions.social.access import DEFAULT_DM_POLICY, PairState
+
+MAX_ATTEMPTS = 5
+ListKind = Literal["following", "followers", "friends", "blocks"]
+LIST_KINDS: tuple[ListKind, ...] = ("following", "followers", "friends", "blocks")
+
+
+class StateChangedError(ConflictError):
+    """The relationship changed while it was being updated; retry."""
+
+    code = "conflict"
+
+
+class BlockedError(ForbiddenError):
+    """A block (either way) forbids this."""
+
+    code = "forbidden"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A user's settings and exact counters (defaults when the user never wrote anything)."""
+
+    user_id: str
+    dm_policy: str = DEFAULT_DM_POLICY
+    push_previews: bool = True
+    followers_count: int = 0
+    following_count: int = 0
+    friends_count: int = 0
+
+
+@dataclass(frozen=True)
+class Edges:
+    """The edges between ``a`` and ``b`` a write depends on (read consistently, in one call)."""
+
+    a_follows_b: bool = False
+    b_follows_a: bool = False
+    a_blocked_b: bool = False
+    b_blocked_a: bool = False
+
+
+@dataclass(frozen=True)
+class Listed:
+    """One entry of a time-ordered list: the other user and when the edge was made."""
+
+    user_id: str
+    since: str
+
+
+@dataclass(frozen=True)
+class ListPage:
+    """A page of a list; ``next_position`` is opaque to logic (a store key) or None at the end."""
+
+    items: list[Listed]
+    next_position: dict[str, Any] | None
+
+
+class GraphStore(Protocol):
+    """Persistence of the graph. Each write is one atomic, conditional operation."""
+
+    def edges(self, a: str, b: str) -> Edges:
+        """Both follow edges and both blocks between ``a`` and ``b``."""
+        ...
+
+    def write_follow(self, a: str, b: str, *, reverse: bool, at_ms: int) -> bool:
+        """Create ``a → b`` assuming ``b → a`` exists iff ``reverse`` (then also the friend markers).
+
+        Returns False when ``a → b`` already exists; raises :class:`StateChangedError` when
+        ``b → a`` changed and :class:`BlockedError` when a block appeared.
+        """
+        ...
+
+    def write_unfollow(self, a: str, b: str, *, reverse: bool) -> bool:
+        """Remove ``a → b`` (and friend markers when ``reverse``); False when it did not exist."""
+        ...
+
+    def write_block(self, a: str, b: str, *, a_follows: bool, b_follows: bool, at_ms: int) -> bool:
+        """Create block ``a → b`` removing the follows that exist; False when already blocked."""
+        ...
+
+    def delete_block(self, a: str, b: str) -> None:
+        """Remove block ``a → b`` if present."""
+        ...
+
+    def profile(self, user_id: str) -> Profile:
+        """The user's profile (defaults when absent)."""
+        ...
+
+    def update_settings(self, user_id: str, dm_policy: str | None, push_previews: bool | None) -> Profile:
+        """Set the given settings, leave the others; returns the profile after the write."""
+        ...
+
+    def list_edges(
+        self, user_id: str, kind: ListKind, limit: int, position: dict[str, Any] | None
+    ) -> ListPage:
+        """One page of a user's list, newest first."""
+        ...
+
+    def pair_states(self, sender: str, recipients: Sequence[str]) -> dict[str, PairState]:
+        """Pair state of (sender, r) for each recipient (one batched read)."""
+        ...
+
+
+def _not_self(actor: str, target: str, verb: str) -> None:
+    if actor == target:
+        raise ValidationError(f"You cannot {verb} yourself.")
+
+
+def follow(store: GraphStore, actor: str, target: str, now_ms: int) -> bool:
+    """``actor`` follows ``target``; idempotent. True when a new edge was created.
+
+    Following yourself → 400; a block either way → 403 (without saying who blocked whom).
+    """
+    _not_self(actor, target, "follow")
+    for attempt in range(MAX_ATTEMPTS):
+        edges = store.edges(actor, target)
+        if edges.a_blocked_b or edges.b_blocked_a:
+            raise BlockedError("You cannot follow this user.")
+        if edges.a_follows_b:
+            return False
+        try:
+            return store.write_follow(actor, target, reverse=edges.b_follows_a, at_ms=now_ms)
+        except StateChangedError:
+            if attempt == MAX_ATTEMPTS - 1:
+                raise
+    raise StateChangedError()  # pragma: no cover - the loop always returns or raises
+
+
+def unfollow(store: GraphStore, actor: str, target: str) -> bool:
+    """``actor`` stops following ``target``; idempotent. True when an edge was removed."""
+    _not_self(actor, target, "unfollow")
+    for attempt in range(MAX_ATTEMPTS):
+        edges = store.edges(actor, target)
+        if not edges.a_follows_b:
+            return False
+        try:
+            return store.write_unfollow(actor, target, reverse=edges.b_follows_a)
+        except StateChangedError:
+            if attempt == MAX_ATTEMPTS - 1:
+                raise
+    raise StateChangedError()  # pragma: no cover
+
+
+def block(store: GraphStore, actor: str, target: str, now_ms: int) -> bool:
+    """``actor`` blocks ``target``, removing follows both ways; idempotent."""
+    _not_self(actor, target, "block")
+    for attempt in range(MAX_ATTEMPTS):
+        edges = store.edges(actor, target)
+        if edges.a_blocked_b:
+            return False
+        try:
+            return store.write_block(
+                actor, target, a_follows=edges.a_follows_b, b_follows=edges.b_follows_a, at_ms=now_ms
+            )
+        except StateChangedError:
+            if attempt == MAX_ATTEMPTS - 1:
+                raise
+    raise StateChangedError()  # pragma: no cover
+
+
+def unblock(store: GraphStore, actor: str, target: str) -> None:
+    """``actor`` lifts their block on ``target`` (follows are not restored); idempotent."""
+    _not_self(actor, target, "unblock")
+    store.delete_block(actor, target)
+
+
+def me(store: GraphStore, user_id: str) -> Profile:
+    """The caller's profile with exact counters."""
+    return store.profile(user_id)
+
+
+def update_settings(
+    store: GraphStore, user_id: str, dm_policy: str | None, push_previews: bool | None
+) -> Profile:
+    """Change the caller's DM policy and/or push previews."""
+    if dm_policy is None and push_previews is None:
+        raise ValidationError("Give at least one of dm_policy, push_previews.")
+    return store.update_settings(user_id, dm_policy, push_previews)
+
+
+@dataclass(frozen=True)
+class RelationshipView:
+    """The caller's view of another user; ``blocked`` never reveals a block against the caller."""
+
+    following: bool
+    followed_by: bool
+    friends: bool
+    blocked: bool
+
+
+def relationship(store: GraphStore, caller: str, other: str) -> RelationshipView:
+    """How ``caller`` and ``other`` are connected (one batched read)."""
+    if caller == other:
+        return RelationshipView(following=False, followed_by=False, friends=False, blocked=False)
+    state = store.pair_states(caller, [other])[other]
+    return RelationshipView(
+        following=state.sender_follows,
+        followed_by=state.recipient_follows,
+        friends=state.friends,
+        blocked=state.sender_blocked_recipient,
+    )
+
+
+def list_page(
+    store: GraphStore,
+    cursor_secret: str,
+    caller: str,
+    kind: ListKind,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[Listed], str | None]:
+    """A page of the caller's list with an HMAC cursor bound to (caller, list)."""
+    listing = f"social:{kind}"
+    position = decode_cursor(cursor_secret, caller, listing, cursor) if cursor else None
+    page = store.list_edges(caller, kind, limit, position)
+    next_cursor = (
+        encode_cursor(cursor_secret, caller, listing, page.next_position) if page.next_position else None
+    )
+    return page.items, next_cursor

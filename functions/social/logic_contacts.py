@@ -1,0 +1,215 @@
+"""Find friends from real life: phone opt-in, contact matching and follow suggestions.
+
+Only HMAC-SHA256(secret, normalised number) is ever stored; uploaded numbers are not kept.
+Matches are remembered (30 days) to rank suggestions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from functions.core.errors import ConflictError, RateLimitedError, ValidationError
+
+DAILY_CONTACTS_LIMIT = 1000
+MATCH_RETENTION_SECONDS = 30 * 24 * 3600
+DAY_SECONDS = 24 * 3600
+MAX_FRIENDS_SCANNED = 200
+FRIENDS_PER_FRIEND = 50
+MAX_CONTACT_MATCHES_READ = 200
+MAX_CANDIDATES_CHECKED = 330
+CHECK_CHUNK = 33  # 3 keys per candidate → 99 keys, one BatchGetItem per chunk
+
+_SEPARATORS = re.compile(r"[\s\-().]")
+_E164 = re.compile(r"\+[1-9][0-9]{7,14}")
+
+
+class PhoneTakenError(ConflictError):
+    """Another account already opted in with this number."""
+
+    code = "conflict"
+
+
+class ContactsRateLimitedError(RateLimitedError):
+    """Too many numbers matched today."""
+
+    code = "rate_limited"
+
+
+def normalise_phone(raw: str) -> str | None:
+    """E.164 form (``+`` then 8 to 15 digits, no leading zero) or None when not a number.
+
+    Common separators (spaces, dashes, dots, parentheses) are ignored.
+    """
+    compact = _SEPARATORS.sub("", raw)
+    return compact if _E164.fullmatch(compact) else None
+
+
+def phone_hash(secret: str, e164: str) -> str:
+    """HMAC-SHA256 of a normalised number: what we store instead of the number."""
+    return hmac.new(secret.encode(), e164.encode(), hashlib.sha256).hexdigest()
+
+
+class PhoneStore(Protocol):
+    """Persistence of phone opt-ins, contact quotas and remembered matches."""
+
+    def set_phone(self, user_id: str, phone_hash: str) -> None:
+        """Point the hash at the user (replacing their previous number); raises PhoneTakenError."""
+        ...
+
+    def clear_phone(self, user_id: str) -> None:
+        """Remove the user's opt-in, if any."""
+        ...
+
+    def charge_contacts(self, user_id: str, day: int, count: int, limit: int, expires_at: int) -> bool:
+        """Add ``count`` to the user's counter of ``day`` unless it would exceed ``limit``."""
+        ...
+
+    def owners(self, hashes: Sequence[str]) -> dict[str, str]:
+        """Opted-in user of each known hash."""
+        ...
+
+    def blocked_either_way(self, user_id: str, others: Sequence[str]) -> set[str]:
+        """Those of ``others`` that ``user_id`` blocked or that blocked ``user_id``."""
+        ...
+
+    def remember_matches(self, user_id: str, others: Sequence[str], expires_at: int) -> None:
+        """Keep ``others`` as contact matches of the user until ``expires_at`` (epoch seconds)."""
+        ...
+
+
+class SuggestionStore(Protocol):
+    """Reads behind suggestions (each method is one or a few batched calls)."""
+
+    def contact_matches(self, user_id: str, now_s: int, limit: int) -> list[str]:
+        """Remembered, unexpired contact matches of the user."""
+        ...
+
+    def recent_friends(self, user_id: str, limit: int) -> list[str]:
+        """The user's most recent friends, newest first."""
+        ...
+
+    def friends_of(self, users: Sequence[str], per_user: int) -> dict[str, list[str]]:
+        """Up to ``per_user`` most recent friends of each user."""
+        ...
+
+    def excluded(self, user_id: str, candidates: Sequence[str]) -> set[str]:
+        """Candidates the user already follows or that are blocked either way."""
+        ...
+
+
+def set_phone(store: PhoneStore, secret: str, user_id: str, phone: str) -> None:
+    """Opt in to being found by this number (stores only its HMAC)."""
+    e164 = normalise_phone(phone)
+    if e164 is None:
+        raise ValidationError("phone must be in E.164 form: '+' followed by 8 to 15 digits.")
+    store.set_phone(user_id, phone_hash(secret, e164))
+
+
+def clear_phone(store: PhoneStore, user_id: str) -> None:
+    """Opt out of phone discovery; idempotent."""
+    store.clear_phone(user_id)
+
+
+@dataclass(frozen=True)
+class Match:
+    """A submitted number (as the client sent it) that belongs to an opted-in user."""
+
+    phone: str
+    user_id: str
+
+
+def match_contacts(
+    store: PhoneStore,
+    secret: str,
+    user_id: str,
+    phones: Sequence[str],
+    now_s: int,
+    daily_limit: int = DAILY_CONTACTS_LIMIT,
+) -> list[Match]:
+    """Match uploaded numbers against opted-in users, excluding the caller and blocks either way.
+
+    Every submitted number (valid or not) counts against the daily quota, so the phone space
+    cannot be enumerated; over the quota → 429 with seconds until UTC midnight.
+    """
+    if not phones:
+        return []
+    day = now_s // DAY_SECONDS
+    next_midnight = (day + 1) * DAY_SECONDS
+    if not store.charge_contacts(
+        user_id, day, len(phones), daily_limit, expires_at=next_midnight + DAY_SECONDS
+    ):
+        raise ContactsRateLimitedError(
+            f"At most {daily_limit} numbers can be matched per day.", retry_after=next_midnight - now_s
+        )
+    hashed = {raw: phone_hash(secret, e164) for raw in phones if (e164 := normalise_phone(raw))}
+    if not hashed:
+        return []
+    owners = store.owners(list(dict.fromkeys(hashed.values())))
+    matched = list(dict.fromkeys(u for u in owners.values() if u != user_id))
+    hidden = store.blocked_either_way(user_id, matched) if matched else set()
+    visible = [u for u in matched if u not in hidden]
+    if visible:
+        store.remember_matches(user_id, visible, expires_at=now_s + MATCH_RETENTION_SECONDS)
+    allowed = set(visible)
+    return [Match(phone=raw, user_id=owners[h]) for raw, h in hashed.items() if owners.get(h) in allowed]
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """Someone to follow and why."""
+
+    user_id: str
+    reason: Literal["contact", "friends_of_friends"]
+    mutual_friends: int
+
+
+def _chunks(items: Sequence[tuple[str, str]], size: int) -> Iterable[Sequence[tuple[str, str]]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def suggestions(store: SuggestionStore, user_id: str, limit: int, now_s: int) -> list[Suggestion]:
+    """Contact matches not yet followed first, then friends of friends by mutual friends.
+
+    Bounded work: the caller's 200 most recent friends, 50 recent friends of each, and at most
+    330 candidates checked against follows/blocks (33 per batched read).
+    """
+    contacts = store.contact_matches(user_id, now_s, MAX_CONTACT_MATCHES_READ)
+    friends = store.recent_friends(user_id, MAX_FRIENDS_SCANNED)
+    friend_set = set(friends)
+    mutual: Counter[str] = Counter()
+    for theirs in store.friends_of(friends, FRIENDS_PER_FRIEND).values() if friends else ():
+        mutual.update(c for c in set(theirs) if c != user_id and c not in friend_set)
+    # Friends are followed by definition, so they are skipped without a read.
+    seen = {user_id, *friend_set}
+    ordered: list[tuple[str, str]] = []
+    for candidate in contacts:
+        if candidate not in seen:
+            seen.add(candidate)
+            ordered.append((candidate, "contact"))
+    for candidate, _count in sorted(mutual.items(), key=lambda kv: (-kv[1], kv[0])):
+        if candidate not in seen:
+            seen.add(candidate)
+            ordered.append((candidate, "friends_of_friends"))
+    result: list[Suggestion] = []
+    for chunk in _chunks(ordered[:MAX_CANDIDATES_CHECKED], CHECK_CHUNK):
+        excluded = store.excluded(user_id, [c for c, _ in chunk])
+        for candidate, reason in chunk:
+            if candidate in excluded:
+                continue
+            result.append(
+                Suggestion(
+                    user_id=candidate,
+                    reason="contact" if reason == "contact" else "friends_of_friends",
+                    mutual_friends=mutual.get(candidate, 0),
+                )
+            )
+            if len(result) >= limit:
+                return result
+    return result

@@ -1,0 +1,194 @@
+"""Phone opt-in, contact matching (quota, exclusions) and suggestions with in-memory stores."""
+
+from __future__ import annotations
+
+import pytest
+
+from functions.core.errors import RateLimitedError, ValidationError
+from functions.social import logic, logic_contacts
+from functions.social.logic_contacts import (
+    Match,
+    PhoneTakenError,
+    Suggestion,
+    match_contacts,
+    normalise_phone,
+    phone_hash,
+    suggestions,
+)
+from tests.unit.social.fakes import FakeGraph
+
+SECRET = "unit-phone-secret"
+T0 = 1_780_000_000_000
+NOW_S = 1_780_012_345  # 2026-05-28 ... UTC, some seconds after midnight
+DAY = 86_400
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("+14155550100", "+14155550100"),
+        ("+1 (415) 555-0100", "+14155550100"),
+        ("+44.20.7946.0958", "+442079460958"),
+        ("+1234567", None),  # 7 digits: too short
+        ("+1234567890123456", None),  # 16 digits: too long
+        ("14155550100", None),  # no '+'
+        ("+04155550100", None),  # leading zero
+        ("+1415abc0100", None),
+        ("", None),
+    ],
+)
+def test_phone_normalisation(raw: str, expected: str | None) -> None:
+    assert normalise_phone(raw) == expected
+
+
+def test_only_a_keyed_hash_of_the_number_is_stored() -> None:
+    # Given
+    store = FakeGraph()
+    # When
+    logic_contacts.set_phone(store, SECRET, "alice", "+1 415 555 0100")
+    # Then the store holds a hash that depends on the secret, never the number
+    (stored,) = store.phones
+    assert "4155550100" not in stored
+    assert stored == phone_hash(SECRET, "+14155550100")
+    assert stored != phone_hash("another-secret", "+14155550100")
+
+
+def test_invalid_own_number_is_a_validation_error() -> None:
+    store = FakeGraph()
+    with pytest.raises(ValidationError):
+        logic_contacts.set_phone(store, SECRET, "alice", "555-0100")
+    assert store.phones == {}
+
+
+def test_a_number_belongs_to_one_account_and_changing_it_frees_the_old_one() -> None:
+    # Given alice opted in with a number
+    store = FakeGraph()
+    logic_contacts.set_phone(store, SECRET, "alice", "+14155550100")
+    # When bob claims the same number
+    with pytest.raises(PhoneTakenError):
+        logic_contacts.set_phone(store, SECRET, "bob", "+14155550100")
+    # When alice moves to a new number, bob can take the old one
+    logic_contacts.set_phone(store, SECRET, "alice", "+14155550199")
+    logic_contacts.set_phone(store, SECRET, "bob", "+14155550100")
+    # Then each number finds its owner
+    found = match_contacts(store, SECRET, "carol", ["+14155550100", "+14155550199"], NOW_S)
+    assert found == [Match("+14155550100", "bob"), Match("+14155550199", "alice")]
+
+
+def test_opting_out_hides_the_user_from_matches() -> None:
+    store = FakeGraph()
+    logic_contacts.set_phone(store, SECRET, "alice", "+14155550100")
+    logic_contacts.clear_phone(store, "alice")
+    logic_contacts.clear_phone(store, "alice")
+    assert match_contacts(store, SECRET, "carol", ["+14155550100"], NOW_S) == []
+
+
+def test_match_skips_invalid_numbers_and_excludes_self_and_blocks_either_way() -> None:
+    # Given four opted-in users; carol blocked dave, and erin blocked carol
+    store = FakeGraph()
+    numbers = {
+        "alice": "+14155550101",
+        "carol": "+14155550103",
+        "dave": "+14155550104",
+        "erin": "+14155550105",
+    }
+    for user, number in numbers.items():
+        logic_contacts.set_phone(store, SECRET, user, number)
+    logic.block(store, "carol", "dave", T0)
+    logic.block(store, "erin", "carol", T0)
+    # When carol uploads her contacts, including junk and her own number
+    uploaded = ["not a number", "+1 415 555 0101", *numbers.values(), "+19999999999"]
+    found = match_contacts(store, SECRET, "carol", uploaded, NOW_S)
+    # Then only alice is found (under each way the number was written), and she is remembered
+    assert found == [Match("+1 415 555 0101", "alice"), Match("+14155550101", "alice")]
+    assert set(store.matches) == {("carol", "alice")}
+    assert store.matches[("carol", "alice")] <= NOW_S + 30 * DAY
+
+
+def test_daily_quota_counts_every_submitted_number_and_says_when_to_retry() -> None:
+    # Given carol submitted 1,000 numbers today (invalid ones count too)
+    store = FakeGraph()
+    match_contacts(store, SECRET, "carol", ["junk"] * 500, NOW_S)
+    match_contacts(store, SECRET, "carol", [f"+1415555{i:04d}" for i in range(500)], NOW_S)
+    # When she submits one more
+    with pytest.raises(RateLimitedError) as err:
+        match_contacts(store, SECRET, "carol", ["+14155550100"], NOW_S)
+    # Then 429 with the seconds until UTC midnight
+    assert err.value.code == "rate_limited"
+    assert err.value.retry_after == DAY - NOW_S % DAY
+    # And tomorrow she may submit again; other users were never limited
+    assert match_contacts(store, SECRET, "carol", ["+14155550100"], NOW_S + DAY) == []
+    assert match_contacts(store, SECRET, "dave", ["+14155550100"], NOW_S) == []
+
+
+def test_a_request_over_the_remaining_quota_is_rejected_whole() -> None:
+    # Given 600 numbers used today
+    store = FakeGraph()
+    match_contacts(store, SECRET, "carol", ["junk"] * 600, NOW_S)
+    # When 500 more are submitted
+    with pytest.raises(RateLimitedError):
+        match_contacts(store, SECRET, "carol", ["junk"] * 500, NOW_S)
+    # Then nothing of them was charged: 400 still fit
+    assert match_contacts(store, SECRET, "carol", ["junk"] * 400, NOW_S) == []
+
+
+def _friends(store: FakeGraph, a: str, b: str, at: int = T0) -> None:
+    logic.follow(store, a, b, at)
+    logic.follow(store, b, a, at)
+
+
+def test_suggestions_put_contacts_first_then_friends_of_friends_by_mutual_count() -> None:
+    # Given me with friends f1, f2, f3; x is a friend of all three, y of one, z of two
+    store = FakeGraph()
+    for f in ("f1", "f2", "f3"):
+        _friends(store, "me", f)
+    for f in ("f1", "f2", "f3"):
+        _friends(store, f, "x")
+    _friends(store, "f1", "y")
+    _friends(store, "f1", "z")
+    _friends(store, "f2", "z")
+    # And a contact match "c" (also a friend of f3)
+    store.matches[("me", "c")] = NOW_S + DAY
+    _friends(store, "f3", "c")
+    # When
+    found = suggestions(store, "me", 10, NOW_S)
+    # Then
+    assert found == [
+        Suggestion("c", "contact", 1),
+        Suggestion("x", "friends_of_friends", 3),
+        Suggestion("z", "friends_of_friends", 2),
+        Suggestion("y", "friends_of_friends", 1),
+    ]
+
+
+def test_suggestions_exclude_followed_blocked_self_friends_and_expired_matches() -> None:
+    # Given me's friend f has friends a (already followed by me), b (blocked me), c (I blocked), d
+    store = FakeGraph()
+    _friends(store, "me", "f")
+    for other in ("a", "b", "c", "d"):
+        _friends(store, "f", other)
+    logic.follow(store, "me", "a", T0)
+    logic.block(store, "b", "me", T0)
+    logic.block(store, "me", "c", T0)
+    # And contact matches: one expired, one of a friend, one of myself
+    store.matches[("me", "old")] = NOW_S - 1
+    store.matches[("me", "f")] = NOW_S + DAY
+    # When
+    found = suggestions(store, "me", 10, NOW_S)
+    # Then only d remains
+    assert found == [Suggestion("d", "friends_of_friends", 1)]
+
+
+def test_suggestions_respect_the_limit_and_bound_the_work() -> None:
+    # Given me has 250 friends, each with one distinct other friend
+    store = FakeGraph()
+    for i in range(250):
+        _friends(store, "me", f"f{i:03d}", T0 + i)
+        _friends(store, f"f{i:03d}", f"o{i:03d}", T0 + i)
+    # When
+    found = suggestions(store, "me", 5, NOW_S)
+    # Then five suggestions, from at most the 200 most recent friends, checked in one batch
+    assert len(found) == 5
+    assert "friends_of:200" in store.calls
+    assert [c for c in store.calls if c.startswith("excluded")] == ["excluded:33"]
+    assert all(int(s.user_id[1:]) >= 50 for s in found)
