@@ -1,10 +1,47 @@
-"""HTTP routes of the notify domain."""
+"""HTTP routes of the notify domain: the caller's push devices."""
 
 from __future__ import annotations
 
 from chalice import Blueprint
 
-from functions.core.web import Api
+from functions.core.clock import now_iso
+from functions.core.ids import new_ulid
+from functions.core.web import Api, ApiRequest, Reply
+from functions.notify import dal
+from functions.notify.devices import delete_device, list_devices, register_device
+from functions.notify.models import DeviceList, DeviceOut, RegisterDeviceRequest, RegisteredDeviceOut
 
 bp = Blueprint(__name__)
 api = Api(bp)
+
+
+@api.route("/v1/me/devices", methods=["PUT"], auth=True, max_body=8 * 1024)
+def notify_register_device(request: ApiRequest) -> Reply:
+    """Register a push token: 201 for a new device, 200 when the token is already registered."""
+    body = request.body(RegisterDeviceRequest)
+    device, created = register_device(
+        dal.device_store(),
+        dal.endpoint_registry(),
+        request.user_id,
+        body.platform,
+        body.token,
+        now_iso=now_iso(),
+        new_id=new_ulid,
+    )
+    out = RegisteredDeviceOut(device_id=device.device_id, platform=body.platform)
+    return Reply(out, status=201 if created else 200)
+
+
+@api.route("/v1/me/devices", methods=["GET"], auth=True)
+def notify_list_devices(request: ApiRequest) -> DeviceList:
+    """The caller's devices, newest first (at most 10, one page)."""
+    devices = list_devices(dal.device_store(), request.user_id)
+    return DeviceList(
+        items=[DeviceOut.model_validate(d, from_attributes=True) for d in devices], next_cursor=None
+    )
+
+
+@api.route("/v1/me/devices/{device_id}", methods=["DELETE"], auth=True, status=204)
+def notify_delete_device(request: ApiRequest, device_id: str) -> None:
+    """Unregister one of the caller's devices (someone else's → 404)."""
+    delete_device(dal.device_store(), dal.endpoint_registry(), request.user_id, device_id)

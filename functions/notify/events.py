@@ -1,7 +1,65 @@
-"""Event handlers of the notify domain."""
+"""Event handlers of the notify domain: the outbox publisher and the push subscriber."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from chalice import Blueprint
+from pydantic import ValidationError as PydanticValidationError
+
+from functions.checkout import outbox as checkout_outbox
+from functions.core.domain_events import DomainEvent
+from functions.core.observability import flush_metrics, logger, record_event
+from functions.core.settings import EVENTS_TOPIC_NAME, TABLE_STREAM_ARN_PLACEHOLDER
+from functions.core.streams import change_from_record
+from functions.dm import outbox as dm_outbox
+from functions.notify import dal
+from functions.notify.outbox import Mapper, publish_changes
+from functions.notify.push import deliver_event
+from functions.share import outbox as share_outbox
 
 bp = Blueprint(__name__)
+
+# Every domain's outbox mapper; looked up at call time so tests may swap the tuple.
+MAPPERS: tuple[Mapper, ...] = (
+    dm_outbox.events_from_change,
+    share_outbox.events_from_change,
+    checkout_outbox.events_from_change,
+)
+
+
+@bp.on_dynamodb_record(
+    stream_arn=TABLE_STREAM_ARN_PLACEHOLDER, batch_size=100, starting_position="TRIM_HORIZON"
+)
+def notify_publish_outbox(event: Any) -> dict[str, list[dict[str, str]]]:
+    """Publish the domain events of committed changes; report partial failures so the stream
+    retries from the first record that did not make it (``ReportBatchItemFailures``)."""
+    changes = [change_from_record(record.to_dict()) for record in event]
+    try:
+        result = publish_changes(changes, MAPPERS, dal.event_publisher())
+        if result.published:
+            record_event("events_published", result.published)
+        return result.batch_item_failures()
+    finally:
+        flush_metrics()
+
+
+@bp.on_sns_message(topic=EVENTS_TOPIC_NAME)
+def notify_push_event(event: Any) -> None:
+    """Send the mobile pushes a domain event implies (other event types are ignored)."""
+    try:
+        domain_event = DomainEvent.model_validate_json(event.message)
+    except PydanticValidationError:
+        # A malformed message will never parse: drop it rather than retry forever.
+        logger.warning("malformed domain event dropped", extra={"sns_message": event.message[:500]})
+        return
+    try:
+        outcome = deliver_event(domain_event, dal.push_services())
+        if outcome.sent:
+            record_event("push_sent", outcome.sent)
+        logger.debug(
+            "push delivered",
+            extra={"event_id": domain_event.event_id, "sent": outcome.sent, "failed": outcome.failed},
+        )
+    finally:
+        flush_metrics()

@@ -1,0 +1,445 @@
+"""Data access of the notify domain: the only notify module that knows keys and boto3.
+
+DynamoDB: device sets, token claims, push markers; reads of DM members and profiles for the
+push path (batched). SNS: platform endpoints, the events topic (outbox) and endpoint pushes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from functions.core import clients, keys
+from functions.core.ddb import (
+    ConditionFailed,
+    Item,
+    TransactionCancelled,
+    call,
+    deserialize,
+    serialize,
+    values,
+)
+from functions.core.domain_events import DomainEvent
+from functions.core.errors import UnavailableError
+from functions.core.observability import logger
+from functions.core.settings import get_settings
+from functions.notify.devices import (
+    Device,
+    DeviceSet,
+    DeviceSetConflictError,
+    PushTokenRejectedError,
+    Registration,
+    TokenClaim,
+)
+from functions.notify.push import EndpointGoneError, PushDeliveryError, PushServices, RecipientContext
+from functions.social.dal import graph
+
+BATCH_GET_MAX_KEYS = 100
+PUSH_MARKER_TTL_SECONDS = 2 * 24 * 3600
+# SNS error codes meaning "this endpoint will never deliver again".
+DEAD_ENDPOINT_CODES = {"EndpointDisabled", "NotFound"}
+SNS_RETRYABLE_CODES = {"Throttling", "ThrottledException", "InternalError", "KMSThrottling"}
+
+_CLAIM_UNCHANGED = "attribute_not_exists(pk) OR (user_id = :claim_user AND device_id = :claim_device)"
+
+
+# --- DynamoDB helpers -------------------------------------------------------------------------
+
+
+def _device_from_entry(device_id: str, entry: dict[str, Any]) -> Device:
+    return Device(
+        device_id=device_id,
+        platform=str(entry.get("platform", "")),
+        endpoint_arn=str(entry.get("endpoint_arn", "")),
+        token_hash=str(entry.get("token_hash", "")),
+        created_at=str(entry.get("created_at", "")),
+    )
+
+
+def _entry(device: Device) -> dict[str, str]:
+    return {
+        "platform": device.platform,
+        "endpoint_arn": device.endpoint_arn,
+        "token_hash": device.token_hash,
+        "created_at": device.created_at,
+    }
+
+
+def device_set_from_item(user_id: str, item: Item | None) -> DeviceSet:
+    """A stored device-set item (or none) as a :class:`DeviceSet`."""
+    if not item:
+        return DeviceSet(user_id)
+    entries = item.get("devices") or {}
+    devices = tuple(_device_from_entry(k, v) for k, v in entries.items() if isinstance(v, dict))
+    return DeviceSet(user_id, devices, int(item.get("version", 0)))
+
+
+def _claim_from_item(item: Item | None) -> TokenClaim | None:
+    if not item:
+        return None
+    return TokenClaim(
+        platform=str(item["platform"]),
+        token_hash=str(item["token_hash"]),
+        user_id=str(item["user_id"]),
+        device_id=str(item["device_id"]),
+        endpoint_arn=str(item["endpoint_arn"]),
+    )
+
+
+def _pair(key: keys.Key) -> tuple[str, str]:
+    return key[keys.PK], key[keys.SK]
+
+
+class _Table:
+    """The low-level client and table name, plus a batched consistent read."""
+
+    def __init__(self, client: Any, table: str) -> None:
+        self._client = client
+        self._table = table
+
+    def batch_get(self, item_keys: Sequence[keys.Key]) -> dict[tuple[str, str], Item]:
+        """BatchGetItem of any number of keys (100 per call), retrying unprocessed keys."""
+        found: dict[tuple[str, str], Item] = {}
+        unique = list({_pair(k): k for k in item_keys}.values())
+        for start in range(0, len(unique), BATCH_GET_MAX_KEYS):
+            request: dict[str, Any] = {
+                self._table: {
+                    "Keys": [serialize(k) for k in unique[start : start + BATCH_GET_MAX_KEYS]],
+                    "ConsistentRead": True,
+                }
+            }
+            while request:
+                out = call(self._client.batch_get_item, RequestItems=request)
+                for raw in out.get("Responses", {}).get(self._table, []):
+                    item = deserialize(raw) or {}
+                    found[(item[keys.PK], item[keys.SK])] = item
+                request = out.get("UnprocessedKeys") or {}
+        return found
+
+
+# --- devices ----------------------------------------------------------------------------------
+
+
+class DynamoDeviceStore(_Table):
+    """Device sets (``USER#u / DEVICES``) and token claims (``PUSHTOKEN#platform#hash``)."""
+
+    def load(self, user_id: str) -> DeviceSet:
+        """GetItem (consistent) of the user's device set."""
+        out = call(
+            self._client.get_item,
+            TableName=self._table,
+            Key=serialize(keys.devices(user_id)),
+            ConsistentRead=True,
+        )
+        return device_set_from_item(user_id, deserialize(out.get("Item")))
+
+    def load_with_claim(
+        self, user_id: str, platform: str, token_hash: str
+    ) -> tuple[DeviceSet, TokenClaim | None]:
+        """One BatchGetItem: the device set and the token's claim."""
+        set_key, claim_key = keys.devices(user_id), keys.push_token(platform, token_hash)
+        found = self.batch_get([set_key, claim_key])
+        return device_set_from_item(user_id, found.get(_pair(set_key))), _claim_from_item(
+            found.get(_pair(claim_key))
+        )
+
+    def _put_set(self, user_id: str, devices: Sequence[Device], expected_version: int) -> dict[str, Any]:
+        item = {
+            **keys.devices(user_id),
+            "entity": "device_set",
+            "user_id": user_id,
+            "version": expected_version + 1,
+            "devices": {d.device_id: _entry(d) for d in devices},
+        }
+        put: dict[str, Any] = {"TableName": self._table, "Item": serialize(item)}
+        if expected_version == 0:
+            put["ConditionExpression"] = "attribute_not_exists(pk)"
+        else:
+            put["ConditionExpression"] = "version = :version"
+            put["ExpressionAttributeValues"] = values(version=expected_version)
+        return {"Put": put}
+
+    def _delete_claim(self, user_id: str, device: Device) -> dict[str, Any]:
+        return {
+            "Delete": {
+                "TableName": self._table,
+                "Key": serialize(keys.push_token(device.platform, device.token_hash)),
+                "ConditionExpression": _CLAIM_UNCHANGED,
+                "ExpressionAttributeValues": values(claim_user=user_id, claim_device=device.device_id),
+            }
+        }
+
+    def _remove_entry(self, user_id: str, device_id: str, condition: str, **named: Any) -> dict[str, Any]:
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": serialize(keys.devices(user_id)),
+                "UpdateExpression": "REMOVE devices.#device ADD version :one",
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": {"#device": device_id},
+                "ExpressionAttributeValues": values(one=1, **named),
+            }
+        }
+
+    def _transact(self, actions: list[dict[str, Any]]) -> None:
+        try:
+            call(self._client.transact_write_items, TransactItems=actions)
+        except TransactionCancelled as err:
+            raise DeviceSetConflictError(str(err)) from err
+
+    def save_registration(self, registration: Registration) -> None:
+        """One TransactWriteItems: new set (version-checked), claim, previous owner's loss,
+        evicted claims."""
+        r = registration
+        claim = r.claim
+        claim_put: dict[str, Any] = {
+            "TableName": self._table,
+            "Item": serialize(
+                {
+                    **keys.push_token(claim.platform, claim.token_hash),
+                    "entity": "push_token",
+                    "platform": claim.platform,
+                    "token_hash": claim.token_hash,
+                    "user_id": claim.user_id,
+                    "device_id": claim.device_id,
+                    "endpoint_arn": claim.endpoint_arn,
+                }
+            ),
+        }
+        previous = r.previous_claim
+        if previous is None:
+            claim_put["ConditionExpression"] = "attribute_not_exists(pk)"
+        else:
+            claim_put["ConditionExpression"] = "user_id = :claim_user AND device_id = :claim_device"
+            claim_put["ExpressionAttributeValues"] = values(
+                claim_user=previous.user_id, claim_device=previous.device_id
+            )
+        actions = [self._put_set(r.user_id, r.devices, r.expected_version), {"Put": claim_put}]
+        if previous is not None and previous.user_id != r.user_id:
+            # The phone moved to this account: the previous owner loses the device.
+            actions.append(self._remove_entry(previous.user_id, previous.device_id, "attribute_exists(pk)"))
+        actions += [self._delete_claim(r.user_id, d) for d in r.evicted]
+        self._transact(actions)
+
+    def remove(self, user_id: str, device: Device, expected_version: int) -> None:
+        """One TransactWriteItems: drop the entry (version-checked) and its claim."""
+        self._transact(
+            [
+                self._remove_entry(user_id, device.device_id, "version = :version", version=expected_version),
+                self._delete_claim(user_id, device),
+            ]
+        )
+
+    def remove_if_endpoint(self, user_id: str, device: Device) -> bool:
+        """One TransactWriteItems: drop the entry only if it still has this endpoint."""
+        try:
+            self._transact(
+                [
+                    self._remove_entry(
+                        user_id,
+                        device.device_id,
+                        "devices.#device.endpoint_arn = :endpoint",
+                        endpoint=device.endpoint_arn,
+                    ),
+                    self._delete_claim(user_id, device),
+                ]
+            )
+        except DeviceSetConflictError:
+            return False
+        return True
+
+
+def _error_code(err: Exception) -> str:
+    response = getattr(err, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))
+
+
+class SnsEndpointRegistry:
+    """SNS platform endpoints under the stage's APNs / FCM platform applications."""
+
+    def __init__(self, sns: Any, application_arns: dict[str, str]) -> None:
+        self._sns = sns
+        self._applications = application_arns
+
+    def create(self, platform: str, token: str) -> str:
+        """CreatePlatformEndpoint (idempotent per token; no attributes, so a repeat matches)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        application = self._applications.get(platform, "")
+        if not application:
+            raise UnavailableError(f"Push notifications for {platform} are not configured.")
+        try:
+            out = self._sns.create_platform_endpoint(PlatformApplicationArn=application, Token=token)
+        except ClientError as err:
+            code = _error_code(err)
+            if code == "InvalidParameter":
+                raise PushTokenRejectedError("The push token was rejected.") from err
+            if code in SNS_RETRYABLE_CODES:
+                raise UnavailableError("The push service is unavailable; retry.") from err
+            raise
+        except BotoCoreError as err:
+            raise UnavailableError("The push service is unavailable; retry.") from err
+        return str(out["EndpointArn"])
+
+    def delete(self, endpoint_arn: str) -> None:
+        """DeleteEndpoint (idempotent in SNS)."""
+        self._sns.delete_endpoint(EndpointArn=endpoint_arn)
+
+
+# --- outbox -----------------------------------------------------------------------------------
+
+
+def sns_entry(entry_id: str, event: DomainEvent) -> dict[str, Any]:
+    """A PublishBatch entry: the event JSON with ``type`` and ``recipient_ids`` attributes."""
+    attributes: dict[str, Any] = {"type": {"DataType": "String", "StringValue": event.type}}
+    if event.recipient_ids:
+        # SNS rejects an empty String.Array; events without recipients carry only ``type``.
+        attributes["recipient_ids"] = {
+            "DataType": "String.Array",
+            "StringValue": json.dumps(event.recipient_ids, separators=(",", ":")),
+        }
+    return {"Id": entry_id, "Message": event.model_dump_json(), "MessageAttributes": attributes}
+
+
+class SnsEventPublisher:
+    """Publishes domain events to the events topic with PublishBatch (≤ 10 per call)."""
+
+    def __init__(self, sns: Any, topic_arn: str) -> None:
+        self._sns = sns
+        self._topic_arn = topic_arn
+
+    def publish(self, events: Sequence[DomainEvent]) -> set[int]:
+        """One PublishBatch; return the indexes of events SNS did not accept."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        if not events:
+            return set()
+        if not self._topic_arn:
+            logger.error("EVENTS_TOPIC_ARN is not configured")
+            return set(range(len(events)))
+        entries = [sns_entry(f"e{i}", event) for i, event in enumerate(events)]
+        try:
+            out = self._sns.publish_batch(TopicArn=self._topic_arn, PublishBatchRequestEntries=entries)
+        except (ClientError, BotoCoreError):
+            logger.exception("events publish failed")
+            return set(range(len(events)))
+        failed = {int(f["Id"][1:]) for f in out.get("Failed", [])}
+        if failed:
+            logger.warning("events partially published", extra={"failed": out.get("Failed")})
+        return failed
+
+
+# --- push -------------------------------------------------------------------------------------
+
+
+class SnsPushSender:
+    """Publishes one rendered push to one platform endpoint."""
+
+    def __init__(self, sns: Any) -> None:
+        self._sns = sns
+
+    def send(self, endpoint_arn: str, message: str) -> None:
+        """Publish with ``MessageStructure="json"``; dead endpoints → :class:`EndpointGoneError`."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self._sns.publish(TargetArn=endpoint_arn, Message=message, MessageStructure="json")
+        except ClientError as err:
+            code = _error_code(err)
+            if code in DEAD_ENDPOINT_CODES:
+                raise EndpointGoneError(code) from err
+            logger.warning("push failed", extra={"code": code})
+            raise PushDeliveryError(code) from err
+        except BotoCoreError as err:
+            logger.warning("push failed", extra={"error": type(err).__name__})
+            raise PushDeliveryError(type(err).__name__) from err
+
+
+class DynamoRecipientReader(_Table):
+    """Recipients' device sets, profiles (``push_previews``) and DM members (``muted``,
+    ``unread_count``): one BatchGetItem per 33 recipients (3 keys each)."""
+
+    def contexts(self, user_ids: Sequence[str], conversation_id: str | None) -> dict[str, RecipientContext]:
+        """Push context of each recipient."""
+        wanted: list[keys.Key] = []
+        for user_id in user_ids:
+            wanted += [keys.devices(user_id), keys.profile(user_id)]
+            if conversation_id:
+                wanted.append(keys.member(conversation_id, user_id))
+        found = self.batch_get(wanted)
+        contexts: dict[str, RecipientContext] = {}
+        for user_id in user_ids:
+            devices = device_set_from_item(user_id, found.get(_pair(keys.devices(user_id)))).devices
+            profile = found.get(_pair(keys.profile(user_id)), {})
+            member = found.get(_pair(keys.member(conversation_id, user_id)), {}) if conversation_id else {}
+            unread = member.get("unread_count")
+            contexts[user_id] = RecipientContext(
+                devices=devices,
+                push_previews=profile.get("push_previews", True) is not False,
+                muted=member.get("muted", False) is True,
+                unread_count=int(unread) if isinstance(unread, int) else None,
+            )
+        return contexts
+
+
+class DynamoPushMarkers(_Table):
+    """``PUSHED#<event_id>`` markers (conditional put; TTL two days)."""
+
+    def claim(self, event_id: str) -> bool:
+        """Conditional PutItem: True the first time, False if already pushed."""
+        item = {
+            **keys.push_marker(event_id),
+            "entity": "push_marker",
+            keys.TTL: int(time.time()) + PUSH_MARKER_TTL_SECONDS,
+        }
+        try:
+            call(
+                self._client.put_item,
+                TableName=self._table,
+                Item=serialize(item),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ConditionFailed:
+            return False
+        return True
+
+    def release(self, event_id: str) -> None:
+        """DeleteItem of the marker (so a retried delivery pushes)."""
+        call(self._client.delete_item, TableName=self._table, Key=serialize(keys.push_marker(event_id)))
+
+
+# --- factories (plain functions: tests swap endpoints; clients underneath are cached) ---------
+
+
+def device_store() -> DynamoDeviceStore:
+    """The device repository."""
+    return DynamoDeviceStore(clients.dynamodb(), get_settings().table_name)
+
+
+def endpoint_registry() -> SnsEndpointRegistry:
+    """The platform-endpoint registry of this stage."""
+    settings = get_settings()
+    return SnsEndpointRegistry(
+        clients.sns(),
+        {"apns": settings.apns_platform_application_arn, "fcm": settings.gcm_platform_application_arn},
+    )
+
+
+def event_publisher() -> SnsEventPublisher:
+    """The events-topic publisher."""
+    return SnsEventPublisher(clients.sns(), get_settings().events_topic_arn)
+
+
+def push_services() -> PushServices:
+    """Everything the push subscriber needs."""
+    table = get_settings().table_name
+    return PushServices(
+        markers=DynamoPushMarkers(clients.dynamodb(), table),
+        graph=graph(),
+        recipients=DynamoRecipientReader(clients.dynamodb(), table),
+        sender=SnsPushSender(clients.sns()),
+        devices=device_store(),
+        endpoints=endpoint_registry(),
+    )

@@ -1,0 +1,95 @@
+"""End to end on the local stack: a DM sent over HTTP becomes a ``message.sent`` event on the
+events-tap queue and a push on the recipient's platform endpoint, within 5 seconds."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+import uuid
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import LocalStack
+
+pytestmark = pytest.mark.e2e
+
+DEADLINE_S = 5.0
+
+
+def _tap_events(local_stack: LocalStack, conversation_id: str) -> list[dict[str, Any]]:
+    """Events about ``conversation_id`` on the tap queue. Walks the whole queue (hiding what it
+    has seen so the next receive returns newer messages), then makes other tests' events
+    visible again: the queue is shared by the session."""
+    sqs, url = local_stack.client("sqs"), local_stack.env["EVENTS_TAP_QUEUE_URL"]
+    mine: list[dict[str, Any]] = []
+    others: list[str] = []
+    while True:
+        out = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30)
+        messages = out.get("Messages", [])
+        if not messages:
+            break
+        for m in messages:
+            event = json.loads(m["Body"])
+            if event.get("data", {}).get("conversation_id") == conversation_id:
+                mine.append(event)
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+            else:
+                others.append(m["ReceiptHandle"])
+    for handle in others:
+        sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=0)
+    return mine
+
+
+def _pushes_to(local_stack: LocalStack, token: str) -> list[dict[str, Any]]:
+    """Pushes moto recorded for the endpoint of ``token``."""
+    with urllib.request.urlopen(f"{local_stack.moto_url}/moto-api/data.json", timeout=5) as response:
+        data = json.load(response)
+    endpoints = [e for e in data.get("sns", {}).get("PlatformEndpoint", []) if e.get("token") == token]
+    return [json.loads(m) for e in endpoints for m in (e.get("messages") or {}).values()]
+
+
+def test_a_dm_sent_over_http_is_published_and_pushed_within_5_seconds(local_stack: LocalStack) -> None:
+    # Given alice and bob are friends, and bob's phone is registered for pushes
+    run = uuid.uuid4().hex[:8]
+    alice, bob, bob_token = f"e2e-n-alice-{run}", f"e2e-n-bob-{run}", f"e2e-fcm-{run}"
+    for follower, followee in ((alice, bob), (bob, alice)):
+        status, _, _ = local_stack.request("PUT", f"/v1/users/{followee}/follow", user=follower)
+        assert status == 204
+    status, _, _ = local_stack.request(
+        "PUT", "/v1/me/devices", {"platform": "fcm", "token": bob_token}, user=bob
+    )
+    assert status == 201
+    status, conversation, _ = local_stack.request(
+        "POST", "/v1/conversations", {"member_ids": [bob]}, user=alice
+    )
+    assert status in (200, 201), conversation
+    conversation_id = conversation["conversation_id"]
+
+    # When alice sends bob a message over HTTP
+    sent_at = time.monotonic()
+    status, message, _ = local_stack.request(
+        "POST",
+        f"/v1/conversations/{conversation_id}/messages",
+        {"client_message_id": f"cm-{run}", "text": "see you at 8"},
+        user=alice,
+    )
+    assert status == 201, message
+
+    # Then within 5 s a message.sent event is on the tap queue and bob's phone got the push
+    events: list[dict[str, Any]] = []
+    pushes: list[dict[str, Any]] = []
+    while time.monotonic() - sent_at < DEADLINE_S and not (events and pushes):
+        events = events or [
+            e for e in _tap_events(local_stack, conversation_id) if e["type"] == "message.sent"
+        ]
+        pushes = pushes or _pushes_to(local_stack, bob_token)
+        time.sleep(0.1)
+    assert events, f"no message.sent on the tap queue within {DEADLINE_S} s"
+    assert events[0]["actor_id"] == alice
+    assert bob in events[0]["recipient_ids"]
+    assert pushes, f"no push to bob's endpoint within {DEADLINE_S} s"
+    fcm = json.loads(pushes[0]["GCM"])["fcmV1Message"]["message"]
+    assert fcm["notification"]["body"] == "see you at 8"
+    assert fcm["data"]["conversation_id"] == conversation_id
