@@ -8,6 +8,8 @@ PORT ?= 8000
 WS_PORT ?= 8001
 MOTO_PORT ?= 4566
 STAGE ?= prod
+STACK_NAME ?= socialvideo-$(STAGE)
+DEPLOY_BUCKET ?=
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: venv run test lint typecheck pytest token package deploy bench fuzz pay clean
@@ -31,8 +33,23 @@ pytest: venv
 
 test: lint typecheck pytest
 
+# Foreground until Ctrl-C; child logs in .local/logs/. Uses $$AWS_ENDPOINT_URL instead of moto if set.
 run: venv
 	$(PY) -m local.run --port $(PORT) --ws-port $(WS_PORT) --moto-port $(MOTO_PORT)
+
+# build/sam.json + build/deployment.zip: functions/ copied into vendor/, infra/template.yaml merged
+# (build/merge-template.json). Fails if chalice could not install a dependency.
+package: venv
+	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(PY) -m local.package --stage $(STAGE) --out build
+
+# Needs the AWS CLI, real credentials and an S3 bucket for the code:
+#   make deploy STAGE=prod DEPLOY_BUCKET=<artifact bucket> [STACK_NAME=socialvideo-prod]
+deploy: package
+	@test -n "$(DEPLOY_BUCKET)" || { echo "set DEPLOY_BUCKET=<S3 bucket for the code artifact>" >&2; exit 1; }
+	aws cloudformation package --template-file build/sam.json --s3-bucket $(DEPLOY_BUCKET) \
+		--output-template-file build/packaged.yaml
+	aws cloudformation deploy --template-file build/packaged.yaml --stack-name $(STACK_NAME) \
+		--capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND --parameter-overrides Stage=$(STAGE)
 
 token: venv
 	@$(PY) -m local.tokens $(or $(USER_ID),$(USER))
