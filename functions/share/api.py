@@ -1,10 +1,51 @@
-"""HTTP routes of the share domain."""
+"""HTTP routes of the share domain: videos, shares, share suggestions."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from chalice import Blueprint
 
-from functions.core.web import Api
+from functions.core.clock import now_iso
+from functions.core.observability import record_event
+from functions.core.web import Api, ApiRequest, Reply
+from functions.share import dal
+from functions.share.logic import share_video
+from functions.share.models import ShareRequest
+from functions.share.suggestions import share_suggestions
+from functions.share.videos import get_video
+from functions.social.dal import graph
 
 bp = Blueprint(__name__)
 api = Api(bp)
+
+
+@api.route("/v1/videos/{video_id}", methods=["GET"], status=200)
+def share_get_video(request: ApiRequest, video_id: str) -> dict[str, Any]:
+    """A video the caller may see (404 otherwise)."""
+    return get_video(dal.videos(), graph(), dal.url_signer(), request.user_id, video_id)
+
+
+@api.route("/v1/videos/{video_id}/shares", methods=["POST"], status=201)
+def share_create(request: ApiRequest, video_id: str) -> Reply:
+    """Share a video to 1..20 recipients (Idempotency-Key required)."""
+    idem_key = request.idempotency_key()
+    body = request.body(ShareRequest)
+    response = share_video(
+        dal.shares(),
+        sharer=request.user_id,
+        video_id=video_id,
+        request=body,
+        idem_key=idem_key,
+        now_iso=now_iso,
+    )
+    record_event("video_shared")
+    return Reply(response, status=201)
+
+
+@api.route("/v1/me/share-suggestions", methods=["GET"], status=200)
+def share_suggestions_list(request: ApiRequest) -> dict[str, Any]:
+    """People to share with: recent interactions first, then friends; never blocked users."""
+    page = request.page()
+    items = share_suggestions(dal.suggestion_source(), graph(), request.user_id, page.limit)
+    return {"items": items, "next_cursor": None}

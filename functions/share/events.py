@@ -1,7 +1,28 @@
-"""Event handlers of the share domain."""
+"""Event handlers of the share domain: the video projection fed by the video platform."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from chalice import Blueprint
 
+from functions.core.observability import flush_metrics, logger, record_event
+from functions.core.settings import VIDEO_EVENTS_TOPIC_NAME
+from functions.share import dal
+from functions.share.videos import apply_video_event
+
 bp = Blueprint(__name__)
+
+
+@bp.on_sns_message(topic=VIDEO_EVENTS_TOPIC_NAME)
+def share_video_events(event: Any) -> None:
+    """Apply one video event; malformed ones are logged and dropped (never retried forever)."""
+    try:
+        outcome = apply_video_event(dal.videos(), event.message)
+        if outcome == "dropped":
+            logger.warning("malformed video event dropped", extra={"body": str(event.message)[:500]})
+        else:
+            logger.info("video event", extra={"outcome": outcome})
+            record_event(f"video_event_{outcome}")
+    finally:
+        flush_metrics()

@@ -1,11 +1,47 @@
-"""Outbox mapping for the share domain: committed table changes → domain events."""
+"""Outbox mapping for the share domain: committed table changes → domain events.
+
+A share is committed when its record (``entity="share"``) reaches ``state="complete"``: on INSERT
+for a one-transaction share, on MODIFY (pending → complete) for a two-transaction one. Exactly
+one ``video.shared`` event per share; its id is stable across stream replays.
+"""
 
 from __future__ import annotations
 
-from functions.core.domain_events import DomainEvent
+from functions.core import keys
+from functions.core.domain_events import DomainEvent, stable_event_id
 from functions.core.streams import StreamChange
+
+VIDEO_SHARED = "video.shared"
 
 
 def events_from_change(change: StreamChange) -> list[DomainEvent]:
-    """Domain events implied by one change (none yet)."""
-    return []
+    """``video.shared`` for a share that just completed with at least one recipient."""
+    new, old = change.new, change.old
+    if change.entity() != "share" or new is None or new.get("state") != "complete":
+        return []
+    if old is not None and old.get("state") == "complete":
+        return []
+    recipients = [str(r) for r in new.get("recipient_ids") or []]
+    if not recipients:
+        return []
+    return [
+        DomainEvent(
+            event_id=stable_event_id(
+                VIDEO_SHARED,
+                str(change.keys.get(keys.PK, "")),
+                str(change.keys.get(keys.SK, "")),
+                change.sequence_number,
+            ),
+            type=VIDEO_SHARED,
+            occurred_at=str(new.get("created_at", "")),
+            actor_id=str(new.get("sharer_id", "")),
+            recipient_ids=recipients,
+            data={
+                "share_id": new.get("share_id"),
+                "video_id": new.get("video_id"),
+                "title": new.get("title"),
+                "author_id": new.get("author_id"),
+                "conversation_ids": [str(c) for c in new.get("conversation_ids") or []],
+            },
+        )
+    ]

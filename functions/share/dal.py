@@ -1,0 +1,470 @@
+"""Data access of the share domain: the only share module that knows keys and boto3.
+
+See ``docs/data-model/share.md`` for every access pattern and its AWS calls.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from functions.core import clients, keys
+from functions.core.clock import ms_from_iso, now_iso
+from functions.core.ddb import ConditionFailed, TransactionCancelled, call, deserialize, serialize, values
+from functions.core.errors import UnavailableError
+from functions.core.idempotency import IDEMPOTENCY_TTL_SECONDS
+from functions.core.observability import logger
+from functions.core.settings import get_settings
+from functions.dm.dal import direct_pair_key, direct_share_write
+from functions.share.logic import (
+    Delivery,
+    SharePlan,
+    ShareRecord,
+    ShareRecordExistsError,
+    ShareSnapshot,
+    StaleReadError,
+)
+from functions.share.models import VideoEvent
+from functions.share.videos import Video, VideoNotFoundError
+from functions.social.access import PairState
+from functions.social.dal import DynamoGraph
+
+THUMBNAIL_URL_SECONDS = 15 * 60
+
+
+def video_from_item(item: dict[str, Any]) -> Video:
+    """A projection item → :class:`Video`."""
+    return Video(
+        video_id=str(item["video_id"]),
+        author_id=str(item.get("author_id", "")),
+        title=str(item.get("title", "")),
+        visibility=str(item.get("visibility", "private")),
+        share_count=int(item.get("share_count", 0)),
+        thumbnail_key=item.get("thumbnail_key"),
+        deleted=bool(item.get("deleted", False)),
+    )
+
+
+class DynamoVideos:
+    """The video projection in the single table (one item per video)."""
+
+    def __init__(self, client: Any, table: str) -> None:
+        self._client = client
+        self._table = table
+
+    def get(self, video_id: str) -> Video | None:
+        """One consistent GetItem."""
+        out = call(
+            self._client.get_item,
+            TableName=self._table,
+            Key=serialize(keys.video(video_id)),
+            ConsistentRead=True,
+        )
+        item = deserialize(out.get("Item"))
+        return video_from_item(item) if item else None
+
+    def get_many(self, video_ids: Sequence[str]) -> dict[str, Video]:
+        """One BatchGetItem for up to 100 ids (more ids → one call per 100)."""
+        found: dict[str, Video] = {}
+        unique = list(dict.fromkeys(video_ids))
+        for start in range(0, len(unique), 100):
+            request: dict[str, Any] = {
+                self._table: {"Keys": [serialize(keys.video(v)) for v in unique[start : start + 100]]}
+            }
+            while request:
+                out = call(self._client.batch_get_item, RequestItems=request)
+                for raw in out.get("Responses", {}).get(self._table, []):
+                    video = video_from_item(deserialize(raw) or {})
+                    found[video.video_id] = video
+                request = out.get("UnprocessedKeys") or {}
+        return found
+
+    def apply(self, event: VideoEvent) -> bool:
+        """One conditional UpdateItem: newest ``occurred_at`` wins, a tombstone is final.
+
+        ``share_count`` is never touched by events (it is this service's own counter).
+        """
+        names = {"#d": "deleted"}
+        common = {
+            "entity": "video",
+            "video_id": event.video_id,
+            "occurred_at": event.occurred_at,
+            "occurred_ms": event.occurred_ms,
+            "updated_at": now_iso(),
+        }
+        if event.type == "video.deleted":
+            fields = {**common, "deleted": True}
+            removed = ["title", "thumbnail_key"]
+            condition = "attribute_not_exists(pk) OR #d = :false"
+        else:
+            fields = {
+                **common,
+                "deleted": False,
+                "author_id": event.author_id,
+                "title": event.title,
+                "visibility": event.visibility,
+            }
+            removed = []
+            if event.thumbnail_key:
+                fields["thumbnail_key"] = event.thumbnail_key
+            else:
+                removed.append("thumbnail_key")
+            condition = "attribute_not_exists(pk) OR (#t < :occurred_ms AND #d = :false)"
+            names["#t"] = "occurred_ms"
+        if event.type == "video.deleted" and event.author_id:
+            fields["author_id"] = event.author_id
+        sets = []
+        for i, name in enumerate(fields):
+            names[f"#f{i}"] = name
+            sets.append(f"#f{i} = :{name}")
+        sets.append("share_count = if_not_exists(share_count, :zero)")
+        expression = "SET " + ", ".join(sets)
+        if removed:
+            for i, name in enumerate(removed):
+                names[f"#r{i}"] = name
+            expression += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(removed)))
+        try:
+            call(
+                self._client.update_item,
+                TableName=self._table,
+                Key=serialize(keys.video(event.video_id)),
+                UpdateExpression=expression,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values(**fields, zero=0, false=False),
+            )
+        except ConditionFailed:
+            return False
+        return True
+
+
+class S3UrlSigner:
+    """Presigned GETs of media objects (no network call: signing is local)."""
+
+    def __init__(self, client: Any, bucket: str) -> None:
+        self._client = client
+        self._bucket = bucket
+
+    def thumbnail_url(self, key: str) -> str:
+        """A GET URL valid for 15 minutes."""
+        return str(
+            self._client.generate_presigned_url(
+                "get_object", Params={"Bucket": self._bucket, "Key": key}, ExpiresIn=THUMBNAIL_URL_SECONDS
+            )
+        )
+
+
+def videos() -> DynamoVideos:
+    """The video projection repository."""
+    return DynamoVideos(clients.dynamodb(), get_settings().table_name)
+
+
+def url_signer() -> S3UrlSigner:
+    """Presigner for the media bucket."""
+    return S3UrlSigner(clients.s3(), get_settings().media_bucket)
+
+
+# --- sharing --------------------------------------------------------------------------------
+
+BATCH_GET_MAX_KEYS = 100
+TRANSACT_MAX_ACTIONS = 100
+_RECORD, _VIDEO = 0, 1  # positions of the record and the video update in the first transaction
+
+
+class _KeyRecorder(DynamoGraph):
+    """Runs the social graph's ``pair_states`` without I/O to learn which keys it reads."""
+
+    def __init__(self) -> None:
+        super().__init__(None, "")
+        self.wanted: list[keys.Key] = []
+
+    def batch_get(self, item_keys: Sequence[keys.Key]) -> dict[tuple[str, str], dict[str, Any]]:
+        """Record the keys; nothing found."""
+        self.wanted += list(item_keys)
+        return {}
+
+
+class _Prefetched(DynamoGraph):
+    """The social graph answering from items this module already fetched in its batched reads."""
+
+    def __init__(self, found: dict[tuple[str, str], dict[str, Any]]) -> None:
+        super().__init__(None, "")
+        self._found = found
+
+    def batch_get(self, item_keys: Sequence[keys.Key]) -> dict[tuple[str, str], dict[str, Any]]:
+        """Serve from the prefetched items."""
+        wanted = {(k[keys.PK], k[keys.SK]) for k in item_keys}
+        return {kk: v for kk, v in self._found.items() if kk in wanted}
+
+
+def _kk(k: keys.Key) -> tuple[str, str]:
+    return (k[keys.PK], k[keys.SK])
+
+
+def record_from_item(item: dict[str, Any]) -> ShareRecord:
+    """An idempotency/share record item → :class:`ShareRecord`."""
+    return ShareRecord(
+        share_id=str(item.get("share_id", "")),
+        fingerprint=str(item.get("fingerprint", "")),
+        response=dict(item.get("response") or {}),
+        pending=item.get("state") == "pending",
+        pending_actions=item.get("pending_actions"),
+    )
+
+
+class DynamoShares:
+    """Reads and writes of one share: 2 BatchGetItem + 1 or 2 TransactWriteItems."""
+
+    def __init__(self, client: Any, table: str) -> None:
+        self._client = client
+        self._table = table
+
+    # reads ------------------------------------------------------------------------------
+
+    def _batch_get(self, item_keys: Sequence[keys.Key]) -> dict[tuple[str, str], dict[str, Any]]:
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        unique = list({_kk(k): k for k in item_keys}.values())
+        for start in range(0, len(unique), BATCH_GET_MAX_KEYS):
+            request: dict[str, Any] = {
+                self._table: {
+                    "Keys": [serialize(k) for k in unique[start : start + BATCH_GET_MAX_KEYS]],
+                    "ConsistentRead": True,
+                }
+            }
+            while request:
+                out = call(self._client.batch_get_item, RequestItems=request)
+                for raw in out.get("Responses", {}).get(self._table, []):
+                    item = deserialize(raw) or {}
+                    found[(item[keys.PK], item[keys.SK])] = item
+                request = out.get("UnprocessedKeys") or {}
+        return found
+
+    def load(self, sharer: str, video_id: str, recipients: Sequence[str], idem_key: str) -> ShareSnapshot:
+        """Two batched reads (≤ 100 keys each for 20 recipients).
+
+        Round 1: video, idempotency record, direct-pair pointers, and the first social keys.
+        Round 2 (skipped when the record exists or the video is gone): the remaining social keys
+        and, for a friends-only video, the follow edges between its author and every viewer.
+        """
+        others = [r for r in dict.fromkeys(recipients) if r != sharer]
+        recorder = _KeyRecorder()
+        recorder.pair_states(sharer, others)
+        graph_keys = list({_kk(k): k for k in recorder.wanted}.values())
+        record_key = keys.share_idempotency(sharer, video_id, idem_key)
+        first = [keys.video(video_id), record_key] + [direct_pair_key(sharer, r) for r in others]
+        room = max(0, BATCH_GET_MAX_KEYS - len(first))
+        found = self._batch_get(first + graph_keys[:room])
+        record = found.get(_kk(record_key))
+        video_item = found.get(_kk(keys.video(video_id)))
+        video = video_from_item(video_item) if video_item else None
+        if record is not None:
+            return ShareSnapshot(video=video, record=record_from_item(record))
+        if video is None or video.deleted:
+            return ShareSnapshot(video=None)
+        author = video.author_id
+        viewers = [v for v in dict.fromkeys([sharer, *others]) if v != author]
+        edge_keys: list[keys.Key] = []
+        if video.visibility == "friends":
+            for v in viewers:
+                edge_keys += [keys.following(author, v), keys.following(v, author)]
+        found.update(self._batch_get(graph_keys[room:] + edge_keys))
+        states = _Prefetched(found).pair_states(sharer, others)
+        author_friends = {
+            v: PairState(
+                sender_follows=_kk(keys.following(author, v)) in found,
+                recipient_follows=_kk(keys.following(v, author)) in found,
+            ).friends
+            for v in viewers
+        }
+        conversations = {}
+        for r in others:
+            pointer = found.get(_kk(direct_pair_key(sharer, r)))
+            if pointer and pointer.get("conversation_id"):
+                conversations[r] = str(pointer["conversation_id"])
+        return ShareSnapshot(
+            video=video, states=states, author_friends=author_friends, conversations=conversations
+        )
+
+    # writes -----------------------------------------------------------------------------
+
+    def _put(self, item: dict[str, Any], condition: str | None = None) -> dict[str, Any]:
+        put: dict[str, Any] = {"TableName": self._table, "Item": serialize(item)}
+        if condition:
+            put["ConditionExpression"] = condition
+        return {"Put": put}
+
+    def _delivery_actions(self, plan: SharePlan, d: Delivery, at_ms: int) -> list[dict[str, Any]]:
+        """Actions of one recipient: the direct conversation (if new), the message, the interaction."""
+        video_card: dict[str, Any] = {
+            "video_id": plan.video.video_id,
+            "title": plan.video.title,
+            "author_id": plan.video.author_id,
+        }
+        if plan.video.thumbnail_key:
+            video_card["thumbnail_key"] = plan.video.thumbnail_key
+        write = direct_share_write(
+            table=self._table,
+            sender_id=plan.sharer,
+            recipient_id=d.recipient_id,
+            request=d.status == "request",
+            existing_conversation_id=None if d.new_conversation else d.conversation_id,
+            conversation_id=d.conversation_id,
+            message_id=d.message_id,
+            video=video_card,
+            text=plan.note,
+            client_message_id=f"share:{plan.share_id}",
+            now_ms=at_ms,
+        )
+        actions = list(write.actions)
+        interaction = {
+            **keys.interaction(plan.sharer, d.recipient_id),
+            **keys.interaction_gsi(plan.sharer, d.recipient_id, plan.sent_at),
+            "entity": "interaction",
+            "user_id": plan.sharer,
+            "other_id": d.recipient_id,
+            "last_interaction_at": plan.sent_at,
+        }
+        actions.append(self._put(interaction))
+        return actions
+
+    def _record_item(self, plan: SharePlan, at_ms: int, pending_actions: str | None) -> dict[str, Any]:
+        return {
+            **keys.share_idempotency(plan.sharer, plan.video.video_id, plan.idem_key),
+            "entity": "share",
+            "share_id": plan.share_id,
+            "sharer_id": plan.sharer,
+            "video_id": plan.video.video_id,
+            "title": plan.video.title,
+            "author_id": plan.video.author_id,
+            "fingerprint": plan.fingerprint,
+            "response": plan.response,
+            "recipient_ids": [d.recipient_id for d in plan.deliveries],
+            "conversation_ids": [d.conversation_id for d in plan.deliveries],
+            "state": "pending" if pending_actions else "complete",
+            "pending_actions": pending_actions,
+            "created_at": plan.sent_at,
+            keys.TTL: at_ms // 1000 + IDEMPOTENCY_TTL_SECONDS,
+        }
+
+    def _complete_action(self, sharer: str, video_id: str, idem_key: str) -> dict[str, Any]:
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": serialize(keys.share_idempotency(sharer, video_id, idem_key)),
+                "UpdateExpression": "SET #s = :complete REMOVE pending_actions",
+                "ConditionExpression": "#s = :pending",
+                "ExpressionAttributeNames": {"#s": "state"},
+                "ExpressionAttributeValues": values(complete="complete", pending="pending"),
+            }
+        }
+
+    def _transact(self, actions: list[dict[str, Any]]) -> None:
+        call(self._client.transact_write_items, TransactItems=actions)
+
+    def commit(self, plan: SharePlan) -> None:
+        """One TransactWriteItems when ≤ 100 actions, else two (the record stays ``pending`` with
+        the second transaction's actions until it commits, so a retry can finish it)."""
+        at_ms = ms_from_iso(plan.sent_at)
+        groups = [self._delivery_actions(plan, d, at_ms) for d in plan.deliveries]
+        video_update = {
+            "Update": {
+                "TableName": self._table,
+                "Key": serialize(keys.video(plan.video.video_id)),
+                "UpdateExpression": "ADD share_count :n",
+                "ConditionExpression": "attribute_exists(pk) AND deleted = :false",
+                "ExpressionAttributeValues": values(n=len(plan.deliveries), false=False),
+            }
+        }
+        first: list[dict[str, Any]] = []
+        second: list[dict[str, Any]] = []
+        budget = TRANSACT_MAX_ACTIONS - 2
+        for group in groups:
+            if not second and len(first) + len(group) <= budget:
+                first += group
+            else:
+                second += group
+        pending = json.dumps(second, separators=(",", ":")) if second else None
+        record = self._put(self._record_item(plan, at_ms, pending), "attribute_not_exists(pk)")
+        record["Put"]["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        try:
+            self._transact([record, video_update, *first])
+        except TransactionCancelled as cancelled:
+            if cancelled.failed(_RECORD):
+                old = cancelled.item(_RECORD)
+                raise ShareRecordExistsError(record_from_item(old) if old else None) from cancelled
+            if cancelled.failed(_VIDEO):
+                raise VideoNotFoundError("Video not found.") from cancelled
+            raise StaleReadError("a conversation changed concurrently") from cancelled
+        if second:
+            self._finish(plan.sharer, plan.video.video_id, plan.idem_key, second)
+
+    def _finish(self, sharer: str, video_id: str, idem_key: str, actions: list[dict[str, Any]]) -> None:
+        try:
+            self._transact([*actions, self._complete_action(sharer, video_id, idem_key)])
+        except TransactionCancelled as cancelled:
+            if cancelled.failed(len(actions)):
+                return  # another request completed this share first
+            logger.error("share second part could not commit", extra={"reasons": str(cancelled)})
+            raise UnavailableError("The share could not be completed; retry.") from cancelled
+
+    def resume(self, sharer: str, video_id: str, idem_key: str, record: ShareRecord) -> None:
+        """Replay the stored second transaction (conditional on the record still pending)."""
+        if record.pending_actions:
+            self._finish(sharer, video_id, idem_key, json.loads(record.pending_actions))
+
+
+def shares() -> DynamoShares:
+    """The share store."""
+    return DynamoShares(clients.dynamodb(), get_settings().table_name)
+
+
+# --- suggestions ----------------------------------------------------------------------------
+
+
+class DynamoSuggestionSource:
+    """The caller's interactions (GSI1, newest first) and friend markers (their partition)."""
+
+    def __init__(self, client: Any, table: str) -> None:
+        self._client = client
+        self._table = table
+
+    def recent_interactions(self, user_id: str, limit: int) -> list[tuple[str, str]]:
+        """One Query on GSI1 ``INTERACTIONS`` listing, newest first."""
+        out = call(
+            self._client.query,
+            TableName=self._table,
+            IndexName=keys.GSI1,
+            KeyConditionExpression="#pk = :pk",
+            ExpressionAttributeNames={"#pk": keys.GSI1PK},
+            ExpressionAttributeValues=values(pk=keys.interactions_pk(user_id)),
+            ScanIndexForward=False,
+            Limit=limit,
+        )
+        rows = [deserialize(raw) or {} for raw in out.get("Items", [])]
+        return [(str(r["other_id"]), str(r["last_interaction_at"])) for r in rows]
+
+    def friends(self, user_id: str) -> list[str]:
+        """Query the caller's partition for friend markers (paginated)."""
+        pk, prefix = keys.user_pk(user_id), keys.friend_prefix()
+        friends: list[str] = []
+        start: dict[str, Any] | None = None
+        while True:
+            kwargs: dict[str, Any] = {
+                "TableName": self._table,
+                "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+                "ExpressionAttributeValues": values(pk=pk, prefix=prefix),
+                "ProjectionExpression": "sk",
+            }
+            if start:
+                kwargs["ExclusiveStartKey"] = start
+            out = call(self._client.query, **kwargs)
+            friends += [str((deserialize(raw) or {})["sk"])[len(prefix) :] for raw in out.get("Items", [])]
+            start = out.get("LastEvaluatedKey")
+            if not start:
+                return friends
+
+
+def suggestion_source() -> DynamoSuggestionSource:
+    """The suggestions reader."""
+    return DynamoSuggestionSource(clients.dynamodb(), get_settings().table_name)

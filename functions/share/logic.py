@@ -1,0 +1,214 @@
+"""Share a video to many recipients in one call: plain logic over a :class:`ShareStore`.
+
+The store reads everything in two batched reads (video, idempotency record, direct-pair
+pointers, the sharer's pair states, author friendships) and writes in one or two
+TransactWriteItems; this module decides who gets what.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from functions.core.errors import IdempotencyKeyReusedError, UnavailableError
+from functions.core.idempotency import fingerprint
+from functions.core.ids import new_ulid
+from functions.share.models import ShareRequest
+from functions.share.videos import Video, VideoNotFoundError, can_see
+from functions.social.access import PairState, Reach, decide
+
+MAX_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class ShareRecord:
+    """The idempotency record of a share (holds the request fingerprint and the full response)."""
+
+    share_id: str
+    fingerprint: str
+    response: dict[str, Any]
+    pending: bool = False
+    pending_actions: str | None = None
+
+
+@dataclass(frozen=True)
+class ShareSnapshot:
+    """What one share needs to know, read in (at most) two batched reads."""
+
+    video: Video | None
+    record: ShareRecord | None = None
+    states: dict[str, PairState] = field(default_factory=dict)  # (sharer, recipient) pair states
+    author_friends: dict[str, bool] = field(default_factory=dict)  # viewer → friend of the author
+    conversations: dict[str, str] = field(default_factory=dict)  # recipient → existing direct conv id
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One recipient that gets the video (``sent`` or ``request``)."""
+
+    recipient_id: str
+    status: str
+    conversation_id: str
+    message_id: str
+    new_conversation: bool
+
+
+@dataclass(frozen=True)
+class SharePlan:
+    """Everything the store writes for one share."""
+
+    share_id: str
+    sharer: str
+    video: Video
+    note: str | None
+    idem_key: str
+    fingerprint: str
+    sent_at: str
+    deliveries: list[Delivery]
+    response: dict[str, Any]
+
+
+class ShareRecordExistsError(Exception):
+    """The idempotency record was written by another request first (carries it when known)."""
+
+    def __init__(self, record: ShareRecord | None) -> None:
+        super().__init__("share record exists")
+        self.record = record
+
+
+class StaleReadError(Exception):
+    """Something the plan relied on changed before the write (e.g. a conversation was created)."""
+
+
+class ShareStore(Protocol):
+    """Batched reads and transactional writes of a share."""
+
+    def load(self, sharer: str, video_id: str, recipients: Sequence[str], idem_key: str) -> ShareSnapshot:
+        """Read the video, the record, pair states, author friendships and direct pointers."""
+        ...
+
+    def commit(self, plan: SharePlan) -> None:
+        """Write the plan atomically (per transaction); raise ShareRecordExistsError,
+        VideoNotFoundError (video gone) or StaleReadError."""
+        ...
+
+    def resume(self, sharer: str, video_id: str, idem_key: str, record: ShareRecord) -> None:
+        """Finish a share whose second transaction did not commit (idempotent)."""
+        ...
+
+
+def request_fingerprint(video_id: str, request: ShareRequest) -> str:
+    """The fingerprint of a share request (same key + same body → same fingerprint)."""
+    return fingerprint("share", video_id, request.recipient_ids, request.note)
+
+
+def _replay(
+    store: ShareStore, record: ShareRecord, fp: str, sharer: str, video_id: str, idem_key: str
+) -> dict[str, Any]:
+    if record.fingerprint != fp:
+        raise IdempotencyKeyReusedError("This Idempotency-Key was already used with a different request.")
+    if record.pending:
+        store.resume(sharer, video_id, idem_key, record)
+    return record.response
+
+
+def plan_share(
+    snapshot: ShareSnapshot,
+    *,
+    sharer: str,
+    request: ShareRequest,
+    idem_key: str,
+    fp: str,
+    sent_at: str,
+    new_id: Callable[[], str] = new_ulid,
+) -> SharePlan:
+    """Decide each recipient's outcome and the response (no I/O)."""
+    video = snapshot.video
+    if video is None or not can_see(video, sharer, snapshot.author_friends.get(sharer, False)):
+        raise VideoNotFoundError("Video not found.")
+    share_id = new_id()
+    results: list[dict[str, Any]] = []
+    deliveries: list[Delivery] = []
+    for rid in request.recipient_ids:
+        reach = Reach.DENIED if rid == sharer else decide(snapshot.states.get(rid, PairState()))
+        if reach is not Reach.DENIED and not can_see(video, rid, snapshot.author_friends.get(rid, False)):
+            reach = Reach.DENIED
+        if reach is Reach.DENIED:
+            results.append({"recipient_id": rid, "status": "not_allowed"})
+            continue
+        existing = snapshot.conversations.get(rid)
+        delivery = Delivery(
+            recipient_id=rid,
+            status="sent" if reach is Reach.ALLOWED else "request",
+            conversation_id=existing or new_id(),
+            message_id=new_id(),
+            new_conversation=existing is None,
+        )
+        deliveries.append(delivery)
+        results.append(
+            {
+                "recipient_id": rid,
+                "status": delivery.status,
+                "conversation_id": delivery.conversation_id,
+                "message_id": delivery.message_id,
+            }
+        )
+    response = {
+        "share_id": share_id,
+        "video_id": video.video_id,
+        "share_count": video.share_count + len(deliveries),
+        "results": results,
+    }
+    return SharePlan(
+        share_id=share_id,
+        sharer=sharer,
+        video=video,
+        note=request.note,
+        idem_key=idem_key,
+        fingerprint=fp,
+        sent_at=sent_at,
+        deliveries=deliveries,
+        response=response,
+    )
+
+
+def share_video(
+    store: ShareStore,
+    *,
+    sharer: str,
+    video_id: str,
+    request: ShareRequest,
+    idem_key: str,
+    now_iso: Callable[[], str],
+    new_id: Callable[[], str] = new_ulid,
+) -> dict[str, Any]:
+    """``POST /v1/videos/{id}/shares``: send the video to every reachable recipient, once.
+
+    Same key + same body → the original response (nothing written twice); same key + other body
+    → 422. A concurrent duplicate loses the record's conditional write and replays the winner's.
+    """
+    fp = request_fingerprint(video_id, request)
+    recipients = list(request.recipient_ids)
+    for _attempt in range(MAX_ATTEMPTS):
+        try:
+            snapshot = store.load(sharer, video_id, recipients, idem_key)
+            if snapshot.record is not None:
+                return _replay(store, snapshot.record, fp, sharer, video_id, idem_key)
+            plan = plan_share(
+                snapshot,
+                sharer=sharer,
+                request=request,
+                idem_key=idem_key,
+                fp=fp,
+                sent_at=now_iso(),
+                new_id=new_id,
+            )
+            store.commit(plan)
+            return plan.response
+        except ShareRecordExistsError as exists:
+            if exists.record is not None:
+                return _replay(store, exists.record, fp, sharer, video_id, idem_key)
+        except (StaleReadError, UnavailableError):
+            continue  # re-read: a concurrent writer changed what the plan relied on
+    raise UnavailableError("The share conflicted with concurrent changes; retry.")

@@ -1,0 +1,72 @@
+"""Request models and the video-platform event model of the share domain."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from functions.core.clock import ms_from_iso
+from functions.core.models import RequestModel
+
+MAX_RECIPIENTS = 20
+MAX_NOTE_CHARS = 500
+MAX_ID_CHARS = 128
+MAX_TITLE_CHARS = 500
+
+Visibility = Literal["public", "friends", "private"]
+VideoEventType = Literal["video.published", "video.updated", "video.deleted"]
+
+
+class ShareRequest(RequestModel):
+    """``POST /v1/videos/{video_id}/shares`` body."""
+
+    recipient_ids: list[str] = Field(min_length=1, max_length=MAX_RECIPIENTS)
+    note: str | None = Field(default=None, max_length=MAX_NOTE_CHARS)
+
+    @field_validator("recipient_ids")
+    @classmethod
+    def _distinct_ids(cls, value: list[str]) -> list[str]:
+        for rid in value:
+            if not 1 <= len(rid) <= MAX_ID_CHARS:
+                raise ValueError(f"each recipient id must be 1 to {MAX_ID_CHARS} characters")
+        if len(set(value)) != len(value):
+            raise ValueError("recipient ids must be distinct")
+        return value
+
+
+class VideoEvent(BaseModel):
+    """One message of the video platform's ``video-events`` topic.
+
+    Unknown fields are ignored (the platform may add some); published/updated events must carry
+    the author, title and visibility; a deleted event needs only the id and time.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
+
+    type: VideoEventType
+    video_id: str = Field(min_length=1, max_length=MAX_ID_CHARS)
+    author_id: str | None = Field(default=None, min_length=1, max_length=MAX_ID_CHARS)
+    title: str | None = Field(default=None, max_length=MAX_TITLE_CHARS)
+    visibility: Visibility | None = None
+    thumbnail_key: str | None = Field(default=None, min_length=1, max_length=1024)
+    occurred_at: str = Field(min_length=1, max_length=64)
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _iso_time(cls, value: str) -> str:
+        ms_from_iso(value)  # raises ValueError when not ISO-8601
+        return value
+
+    @model_validator(mode="after")
+    def _complete(self) -> VideoEvent:
+        if self.type != "video.deleted" and (
+            self.author_id is None or self.title is None or self.visibility is None
+        ):
+            raise ValueError(f"{self.type} needs author_id, title and visibility")
+        return self
+
+    @property
+    def occurred_ms(self) -> int:
+        """``occurred_at`` as epoch milliseconds (the ordering key)."""
+        return ms_from_iso(self.occurred_at)

@@ -1,0 +1,52 @@
+"""Share suggestions: people the caller most recently messaged or shared with, then the rest of
+their friends; blocked users (either way) never appear. Plain logic over repositories."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from functions.social.access import GraphReader
+
+GRAPH_CHUNK = 20  # one BatchGetItem of pair states per 20 candidates
+INTERACTIONS_SCANNED = 100
+
+
+class SuggestionSource(Protocol):
+    """Reads the caller's interactions and friends."""
+
+    def recent_interactions(self, user_id: str, limit: int) -> list[tuple[str, str]]:
+        """``(other, last_interaction_at)`` pairs, newest first."""
+        ...
+
+    def friends(self, user_id: str) -> list[str]:
+        """The caller's friends (mutual follows), in a stable order."""
+        ...
+
+
+def _chunks(items: Sequence[str], size: int) -> list[Sequence[str]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def share_suggestions(
+    source: SuggestionSource, graph: GraphReader, user_id: str, limit: int
+) -> list[dict[str, Any]]:
+    """``GET /v1/me/share-suggestions``: up to ``limit`` items ``{"user_id", "last_interaction_at"}``."""
+    last_at: dict[str, str | None] = {}
+    for other, at in source.recent_interactions(user_id, INTERACTIONS_SCANNED):
+        if other != user_id and other not in last_at:
+            last_at[other] = at
+    for friend in source.friends(user_id):
+        if friend != user_id and friend not in last_at:
+            last_at[friend] = None
+    candidates = list(last_at)
+    items: list[dict[str, Any]] = []
+    for chunk in _chunks(candidates, GRAPH_CHUNK):
+        states = graph.pair_states(user_id, list(chunk))
+        for other in chunk:
+            if states[other].blocked:
+                continue
+            items.append({"user_id": other, "last_interaction_at": last_at[other]})
+            if len(items) == limit:
+                return items
+    return items

@@ -1,0 +1,148 @@
+"""Five concurrent retries of one share (same Idempotency-Key) against the serialised moto
+server: one share, one message per recipient, ``share_count`` counted once, same response."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from threading import Barrier
+from typing import Any
+
+import pytest
+
+from tests.support.env import apply_base_env
+from tests.support.moto import moto_server
+
+pytestmark = pytest.mark.e2e
+
+RETRIES = 5
+
+
+def _reset_caches() -> None:
+    from functions.core import auth, clients, settings
+
+    settings.get_settings.cache_clear()
+    clients.reset_clients()
+    auth.verifier.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[str]:
+    """A fresh serialised moto server with the infra deployed; settings point at it."""
+    import boto3
+
+    from local.infra import deploy_all
+
+    saved = dict(os.environ)
+    apply_base_env()
+    with moto_server() as url:
+        os.environ["AWS_ENDPOINT_URL"] = url
+        env = deploy_all(boto3.session.Session(region_name="us-east-1"), stage="local")
+        os.environ.update({k: v for k, v in env.items() if v})
+        _reset_caches()
+        yield url
+    os.environ.clear()
+    os.environ.update(saved)
+    _reset_caches()
+
+
+def _shares() -> Any:
+    """The share store on a client with a generous read timeout: the serialised server queues
+    five 100-action transactions (moto deep-copies the table for each), which can exceed the
+    production client's 5 s."""
+    import boto3
+    from botocore.config import Config
+
+    from functions.core.settings import get_settings
+    from functions.share.dal import DynamoShares
+
+    settings = get_settings()
+    client = boto3.session.Session().client(
+        "dynamodb", region_name=settings.region, config=Config(read_timeout=120, max_pool_connections=RETRIES)
+    )
+    return DynamoShares(client, settings.table_name)
+
+
+def _share_concurrently(video_id: str, recipients: list[str], key: str, note: str | None = None) -> list[Any]:
+    from functions.core.clock import now_iso
+    from functions.share.logic import share_video
+    from functions.share.models import ShareRequest
+
+    request = ShareRequest(recipient_ids=recipients, note=note)
+    store = _shares()
+    barrier = Barrier(RETRIES)
+
+    def attempt(_: int) -> Any:
+        barrier.wait()
+        try:
+            return share_video(
+                store, sharer="alice", video_id=video_id, request=request, idem_key=key, now_iso=now_iso
+            )
+        except Exception as err:
+            return err
+
+    with ThreadPoolExecutor(RETRIES) as pool:
+        return list(pool.map(attempt, range(RETRIES)))
+
+
+@pytest.mark.parametrize("recipient_count", [3, 20])
+def test_concurrent_retries_share_once(stack: str, recipient_count: int) -> None:
+    from functions.share import dal
+    from functions.share.videos import apply_video_event
+    from tests.integration.share.world import befriend, messages_in, video_event
+
+    # Given a public video and alice's friends (20 → the two-transaction path)
+    video_id = f"vc{recipient_count}"
+    apply_video_event(dal.videos(), video_event(video_id))
+    friends = [f"c{recipient_count}-{i:02d}" for i in range(recipient_count)]
+    for f in friends:
+        befriend("alice", f)
+    # When 5 identical retries race
+    outcomes = _share_concurrently(video_id, friends, key=f"race-{recipient_count}")
+    # Then all get the same response
+    errors = [o for o in outcomes if isinstance(o, Exception)]
+    assert not errors, errors
+    assert all(o == outcomes[0] for o in outcomes)
+    # And exactly one message per recipient exists, and share_count rose once
+    for result in outcomes[0]["results"]:
+        assert result["status"] == "sent"
+        assert [m["message_id"] for m in messages_in(result["conversation_id"])] == [result["message_id"]]
+    video = dal.videos().get(video_id)
+    assert video is not None and video.share_count == recipient_count
+
+
+def test_concurrent_different_bodies_with_one_key_share_once(stack: str) -> None:
+    from functions.core.clock import now_iso
+    from functions.core.errors import IdempotencyKeyReusedError
+    from functions.share import dal
+    from functions.share.logic import share_video
+    from functions.share.models import ShareRequest
+    from functions.share.videos import apply_video_event
+    from tests.integration.share.world import befriend, video_event
+
+    apply_video_event(dal.videos(), video_event("vd"))
+    befriend("alice", "dd")
+    store = _shares()
+    barrier = Barrier(RETRIES)
+
+    def attempt(i: int) -> Any:
+        barrier.wait()
+        try:
+            return share_video(
+                store,
+                sharer="alice",
+                video_id="vd",
+                request=ShareRequest(recipient_ids=["dd"], note=f"note {i}"),
+                idem_key="one-key",
+                now_iso=now_iso,
+            )
+        except IdempotencyKeyReusedError as err:
+            return err
+
+    with ThreadPoolExecutor(RETRIES) as pool:
+        outcomes = list(pool.map(attempt, range(RETRIES)))
+    assert sum(isinstance(o, dict) for o in outcomes) == 1
+    assert sum(isinstance(o, IdempotencyKeyReusedError) for o in outcomes) == RETRIES - 1
+    video = dal.videos().get("vd")
+    assert video is not None and video.share_count == 1
