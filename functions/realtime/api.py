@@ -1,10 +1,22 @@
-"""HTTP routes of the realtime domain."""
+"""HTTP routes of the realtime domain: WebSocket discovery."""
 
 from __future__ import annotations
 
 from chalice import Blueprint
 
-from functions.core.web import Api
+from functions.core.errors import UnavailableError
+from functions.core.settings import get_settings
+from functions.core.web import Api, ApiRequest
+from functions.realtime.models import RealtimeEndpoint
 
 bp = Blueprint(__name__)
 api = Api(bp)
+
+
+@api.route("/v1/realtime", methods=["GET"], auth=True)
+def realtime_discover(request: ApiRequest) -> RealtimeEndpoint:
+    """Where the app opens its WebSocket (``?token=<jwt>`` is appended by the client)."""
+    url = get_settings().websocket_url
+    if not url:
+        raise UnavailableError("Real-time delivery is not configured on this stage.")
+    return RealtimeEndpoint(url=url)

@@ -1,7 +1,161 @@
-"""Event handlers of the realtime domain."""
+"""Event handlers of the realtime domain: the WebSocket routes and the events-topic subscriber.
+
+WebSocket handlers are declared on the Blueprint. Chalice only wraps ``on_ws_*`` handlers in
+its ``WebsocketEvent`` adapter when they are declared on the app itself, so a Blueprint's
+handler is registered (and deployed: the Lambda handler string is
+``functions.realtime.events.<name>``) as the plain function. These handlers therefore take the
+raw API Gateway event ``(event, context)`` and return ``{"statusCode": ...}`` — the same
+contract in AWS, in ``chalice.test`` and in the local gateway (``local/ws_gateway.py``).
+
+Frames to sockets never go through ``app.websocket_api``: ``functions.realtime.dal`` posts to
+the ``@connections`` endpoint, ``WEBSOCKET_MANAGEMENT_URL`` when set (locally), otherwise
+``https://{domainName}/{stage}`` remembered with each connection.
+"""
 
 from __future__ import annotations
 
+import functools
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
 from chalice import Blueprint
+from chalice.app import SNSEvent
+
+from functions.core.errors import DomainError, UnauthorizedError
+from functions.core.observability import flush_metrics, logger, record_event
+from functions.core.settings import EVENTS_TOPIC_NAME
 
 bp = Blueprint(__name__)
+
+WsEvent = Mapping[str, Any]
+WsHandler = Callable[[WsEvent, Any], dict[str, Any]]
+_OK = {"statusCode": 200}
+
+
+def _reply(status: int, code: str, message: str) -> dict[str, Any]:
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": "application/json"},
+        "body": json.dumps({"code": code, "message": message}),
+    }
+
+
+def _websocket_route(handler: WsHandler) -> WsHandler:
+    """Correlation id, one log line per invocation, metrics flush, errors → status codes."""
+
+    @functools.wraps(handler)
+    def wrapper(event: WsEvent, context: Any) -> dict[str, Any]:
+        request_context = event.get("requestContext") or {}
+        logger.set_correlation_id(str(request_context.get("requestId", "")) or None)
+        try:
+            return handler(event, context)
+        except DomainError as err:
+            return _reply(err.status, err.code, err.message)
+        except Exception:
+            logger.exception("websocket handler failed", extra={"route": request_context.get("routeKey")})
+            return _reply(500, "internal_error", "Something went wrong; retry later.")
+        finally:
+            flush_metrics()
+
+    return wrapper
+
+
+def _connection_id(event: WsEvent) -> str:
+    connection_id = (event.get("requestContext") or {}).get("connectionId")
+    if not isinstance(connection_id, str) or not connection_id:
+        raise UnauthorizedError("The event has no connection id.")
+    return connection_id
+
+
+@bp.on_ws_connect(name="realtime_connect")
+@_websocket_route
+def realtime_connect(event: WsEvent, context: Any) -> dict[str, Any]:
+    """``$connect``: verify ``?token=``; store the connection under the user (2 h) or refuse (401)."""
+    from functions.core.auth import verifier
+    from functions.core.clock import now_ms
+    from functions.realtime import dal, logic
+
+    request_context = event.get("requestContext") or {}
+    query = event.get("queryStringParameters") or {}
+    endpoint = f"https://{request_context.get('domainName', '')}/{request_context.get('stage', '')}"
+    connection = logic.connect(
+        query.get("token"),
+        _connection_id(event),
+        endpoint,
+        verifier=verifier(),
+        store=dal.connection_store(),
+        now=now_ms() // 1000,
+    )
+    record_event("realtime_connected")
+    logger.info("websocket connected", extra={"user_id": connection.user_id})
+    return _OK
+
+
+@bp.on_ws_disconnect(name="realtime_disconnect")
+@_websocket_route
+def realtime_disconnect(event: WsEvent, context: Any) -> dict[str, Any]:
+    """``$disconnect``: forget the connection."""
+    from functions.realtime import dal, logic
+
+    logic.disconnect(_connection_id(event), store=dal.connection_store())
+    return _OK
+
+
+@bp.on_ws_message(name="realtime_message")
+@_websocket_route
+def realtime_message(event: WsEvent, context: Any) -> dict[str, Any]:
+    """``$default``: ``ping`` → ``pong``; ``typing`` → relayed to the other members."""
+    import base64
+
+    from functions.core.clock import now_ms
+    from functions.realtime import dal, logic
+
+    body: str | bytes | None = event.get("body")
+    if event.get("isBase64Encoded") and isinstance(body, str):
+        body = base64.b64decode(body)
+    report = logic.handle_client_frame(
+        _connection_id(event),
+        body,
+        store=dal.connection_store(),
+        members=dal.member_directory(),
+        throttle=dal.typing_throttle(),
+        sender=dal.frame_sender(),
+        now_ms=now_ms(),
+    )
+    if report.gone:
+        record_event("realtime_stale_connections_removed", len(report.gone))
+    return _OK
+
+
+@bp.on_sns_message(topic=EVENTS_TOPIC_NAME, name="realtime_deliver")
+def realtime_deliver(event: SNSEvent) -> None:
+    """Outbox events → frames on the recipients' open sockets (best-effort)."""
+    from pydantic import ValidationError as PydanticValidationError
+
+    from functions.core.clock import now_ms
+    from functions.core.domain_events import DomainEvent
+    from functions.realtime import dal, logic
+
+    try:
+        records = event.to_dict().get("Records") or []
+        for record in records:
+            try:
+                domain_event = DomainEvent.model_validate_json(record["Sns"]["Message"])
+            except (PydanticValidationError, KeyError, TypeError):
+                logger.warning("ignoring a malformed event on the events topic")
+                continue
+            report = logic.deliver_event(
+                domain_event, store=dal.connection_store(), sender=dal.frame_sender(), now=now_ms() // 1000
+            )
+            if report.sent:
+                record_event("realtime_frames_delivered", report.sent)
+            if report.gone:
+                record_event("realtime_stale_connections_removed", len(report.gone))
+            if report.failed:
+                logger.warning(
+                    "frames not delivered",
+                    extra={"event_id": domain_event.event_id, "connections": report.failed},
+                )
+    finally:
+        flush_metrics()

@@ -1,0 +1,248 @@
+"""Data access of the realtime domain: connection items, member lookups, the typing throttle
+and the API Gateway management API (``@connections``). The only module here that touches boto3.
+
+Items (keys from ``functions.core.keys``):
+
+- ``connection``: ``USER#{user}`` / ``WS#{connection}`` — one per open socket, ``ttl`` 2 h.
+- ``connection_owner``: ``WS#{connection}`` / ``OWNER`` — reverse lookup for ``$default`` and
+  ``$disconnect``, which only know the connection id. Written and deleted with the above in
+  one transaction.
+- ``typing_throttle``: ``TYPING#{user}#{conversation}`` / ``TYPING`` — ``until`` (epoch ms);
+  a conditional put is the rate limit; ``ttl`` removes it a minute later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
+
+from functions.core import clients, keys
+from functions.core.ddb import ConditionFailed, call, deserialize, serialize, values
+from functions.core.settings import get_settings
+from functions.realtime.logic import ConnectionGoneError, DeliveryFailedError
+from functions.realtime.models import Connection
+
+CONNECTION_ENTITY = "ws_connection"
+OWNER_ENTITY = "ws_connection_owner"
+THROTTLE_ENTITY = "typing_throttle"
+# How long a throttle marker outlives its window before TTL may delete it.
+THROTTLE_TTL_SLACK_S = 60
+
+
+class DynamoConnectionStore:
+    """:class:`functions.realtime.logic.ConnectionStore` on the table."""
+
+    def __init__(self, client: Any, table: str) -> None:
+        self._ddb = client
+        self._table = table
+
+    def add(self, connection: Connection, expires_at: int) -> None:
+        """Put the connection under its user and the reverse lookup, atomically."""
+        common = {
+            "user_id": connection.user_id,
+            "connection_id": connection.connection_id,
+            "endpoint": connection.endpoint,
+            keys.TTL: expires_at,
+        }
+        item = {
+            **keys.connection(connection.user_id, connection.connection_id),
+            "entity": CONNECTION_ENTITY,
+            **common,
+        }
+        owner = {**keys.connection_owner(connection.connection_id), "entity": OWNER_ENTITY, **common}
+        call(
+            self._ddb.transact_write_items,
+            TransactItems=[
+                {"Put": {"TableName": self._table, "Item": serialize(item)}},
+                {"Put": {"TableName": self._table, "Item": serialize(owner)}},
+            ],
+        )
+
+    def owner(self, connection_id: str) -> Connection | None:
+        """The connection behind an id (strongly consistent GetItem on the reverse lookup)."""
+        response = call(
+            self._ddb.get_item,
+            TableName=self._table,
+            Key=serialize(keys.connection_owner(connection_id)),
+            ConsistentRead=True,
+        )
+        item = deserialize(response.get("Item"))
+        if item is None:
+            return None
+        return Connection(item["user_id"], item["connection_id"], str(item.get("endpoint", "")))
+
+    def remove(self, connection: Connection) -> None:
+        """Delete both items (deleting a missing item is not an error)."""
+        call(
+            self._ddb.transact_write_items,
+            TransactItems=[
+                {
+                    "Delete": {
+                        "TableName": self._table,
+                        "Key": serialize(keys.connection(connection.user_id, connection.connection_id)),
+                    }
+                },
+                {
+                    "Delete": {
+                        "TableName": self._table,
+                        "Key": serialize(keys.connection_owner(connection.connection_id)),
+                    }
+                },
+            ],
+        )
+
+    def connections_of(self, user_ids: Sequence[str], now: int) -> list[Connection]:
+        """One Query per user (``begins_with WS#``); expired items that TTL has not deleted yet
+        are filtered out."""
+        found: list[Connection] = []
+        for user_id in user_ids:
+            prefix = keys.connections_of(user_id)
+            kwargs: dict[str, Any] = {
+                "TableName": self._table,
+                "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+                "FilterExpression": "#ttl > :now",
+                "ExpressionAttributeNames": {"#ttl": keys.TTL},
+                "ExpressionAttributeValues": values(pk=prefix[keys.PK], prefix=prefix[keys.SK], now=now),
+                "ProjectionExpression": "user_id, connection_id, endpoint",
+            }
+            while True:
+                page = call(self._ddb.query, **kwargs)
+                for raw in page.get("Items", []):
+                    item = deserialize(raw) or {}
+                    found.append(
+                        Connection(item["user_id"], item["connection_id"], str(item.get("endpoint", "")))
+                    )
+                if "LastEvaluatedKey" not in page:
+                    break
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return found
+
+
+class DynamoMemberDirectory:
+    """:class:`functions.realtime.logic.MemberDirectory` on the dm domain's member items."""
+
+    def __init__(self, client: Any, table: str) -> None:
+        self._ddb = client
+        self._table = table
+
+    def members(self, conversation_id: str) -> list[str]:
+        """Query ``CONV#{id}`` / ``begins_with MEMBER#`` (one call per 1 MB page)."""
+        prefix = keys.conversation_members(conversation_id)
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": values(pk=prefix[keys.PK], prefix=prefix[keys.SK]),
+            "ProjectionExpression": "user_id",
+        }
+        members: list[str] = []
+        while True:
+            page = call(self._ddb.query, **kwargs)
+            for raw in page.get("Items", []):
+                user_id = (deserialize(raw) or {}).get("user_id")
+                if isinstance(user_id, str):
+                    members.append(user_id)
+            if "LastEvaluatedKey" not in page:
+                return members
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+class DynamoTypingThrottle:
+    """:class:`functions.realtime.logic.TypingThrottle`: one conditional put per typing frame."""
+
+    def __init__(self, client: Any, table: str) -> None:
+        self._ddb = client
+        self._table = table
+
+    def acquire(self, user_id: str, conversation_id: str, now_ms: int, window_ms: int) -> bool:
+        """Put ``until = now + window`` unless an unexpired marker exists."""
+        item = {
+            **keys.typing_throttle(user_id, conversation_id),
+            "entity": THROTTLE_ENTITY,
+            "until": now_ms + window_ms,
+            keys.TTL: (now_ms + window_ms) // 1000 + THROTTLE_TTL_SLACK_S,
+        }
+        try:
+            call(
+                self._ddb.put_item,
+                TableName=self._table,
+                Item=serialize(item),
+                ConditionExpression="attribute_not_exists(pk) OR #until <= :now",
+                ExpressionAttributeNames={"#until": "until"},
+                ExpressionAttributeValues=values(now=now_ms),
+            )
+        except ConditionFailed:
+            return False
+        return True
+
+
+@lru_cache(maxsize=8)
+def _management_client(endpoint: str) -> Any:
+    """An ``apigatewaymanagementapi`` client for one endpoint (cached per container)."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=1, read_timeout=3)
+    return boto3.session.Session().client(
+        "apigatewaymanagementapi", endpoint_url=endpoint, region_name=get_settings().region, config=config
+    )
+
+
+class ApiGatewaySender:
+    """:class:`functions.realtime.logic.FrameSender` over the ``@connections`` API.
+
+    ``endpoint_override`` (``WEBSOCKET_MANAGEMENT_URL``; the local gateway) wins over the
+    endpoint remembered with each connection (``https://{domain}/{stage}`` in AWS).
+    """
+
+    def __init__(self, endpoint_override: str = "") -> None:
+        self._override = endpoint_override
+
+    def endpoint_for(self, connection: Connection) -> str:
+        """The management endpoint that reaches ``connection``."""
+        return self._override or connection.endpoint
+
+    def send(self, connection: Connection, data: bytes) -> None:
+        """``PostToConnection``; ``GoneException`` → :class:`ConnectionGoneError`."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        endpoint = self.endpoint_for(connection)
+        if not endpoint:
+            raise DeliveryFailedError("no management endpoint for the connection")
+        client = _management_client(endpoint)
+        try:
+            client.post_to_connection(ConnectionId=connection.connection_id, Data=data)
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") == "GoneException":
+                raise ConnectionGoneError(connection.connection_id) from err
+            raise DeliveryFailedError(str(err)) from err
+        except BotoCoreError as err:
+            raise DeliveryFailedError(str(err)) from err
+
+
+# --- factories (plain functions, not cached: tests swap endpoints) ---------------------------
+
+
+def connection_store() -> DynamoConnectionStore:
+    """The stage's connection store."""
+    return DynamoConnectionStore(clients.dynamodb(), get_settings().table_name)
+
+
+def member_directory() -> DynamoMemberDirectory:
+    """Members of conversations, read from the dm domain's items."""
+    return DynamoMemberDirectory(clients.dynamodb(), get_settings().table_name)
+
+
+def typing_throttle() -> DynamoTypingThrottle:
+    """The typing rate limit."""
+    return DynamoTypingThrottle(clients.dynamodb(), get_settings().table_name)
+
+
+def frame_sender() -> ApiGatewaySender:
+    """Posts frames through the stage's management endpoint."""
+    return ApiGatewaySender(get_settings().websocket_management_url)
+
+
+def reset_management_clients() -> None:
+    """Forget cached management clients (tests start gateways on new ports)."""
+    _management_client.cache_clear()
