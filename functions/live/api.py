@@ -1,10 +1,141 @@
-"""HTTP routes of the live domain."""
+"""HTTP routes of the live domain: streams, moderation and chat."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from chalice import Blueprint
 
-from functions.core.web import Api
+from functions.checkout.pins_view import pinned_for_stream
+from functions.core.clock import now_ms
+from functions.core.ids import new_ulid
+from functions.core.observability import record_event
+from functions.core.settings import get_settings
+from functions.core.web import Api, ApiRequest, Reply
+from functions.live import chat, dal, streams
+from functions.live.models import PostChatRequest, StartStreamRequest, StreamSettingsRequest
 
 bp = Blueprint(__name__)
 api = Api(bp)
+
+
+@api.route("/v1/streams", methods=["POST"], status=201)
+def live_start_stream(request: ApiRequest) -> dict[str, Any]:
+    """Start a live stream hosted by the caller."""
+    body = request.body(StartStreamRequest)
+    stream = streams.start_stream(
+        dal.streams(), host_id=request.user_id, request=body, stream_id=new_ulid(), now_ms=now_ms()
+    )
+    record_event("live_stream_started")
+    return stream.view()
+
+
+@api.route("/v1/streams/{stream_id}", methods=["GET"])
+def live_get_stream(request: ApiRequest, stream_id: str) -> dict[str, Any]:
+    """A stream with its pinned products and where to read its chat."""
+    stream = streams.get_stream(dal.streams(), stream_id)
+    return {
+        **stream.view(),
+        "pinned": pinned_for_stream(stream_id),
+        "chat": {"slow_mode_seconds": stream.slow_mode_seconds, "snapshot_url": dal.snapshot_url(stream_id)},
+    }
+
+
+@api.route("/v1/streams/{stream_id}/end", methods=["POST"])
+def live_end_stream(request: ApiRequest, stream_id: str) -> dict[str, Any]:
+    """End the stream (host only); its chat becomes read-only."""
+    stream = streams.end_stream(
+        dal.streams(), stream_id=stream_id, caller=request.user_id, message_id=new_ulid(), now_ms=now_ms()
+    )
+    record_event("live_stream_ended")
+    return stream.view()
+
+
+@api.route("/v1/streams/{stream_id}/settings", methods=["PATCH"])
+def live_update_settings(request: ApiRequest, stream_id: str) -> dict[str, Any]:
+    """Change slow mode, banned words or the room cap (host only)."""
+    body = request.body(StreamSettingsRequest)
+    stream = streams.update_settings(dal.streams(), stream_id=stream_id, caller=request.user_id, request=body)
+    return {
+        "slow_mode_seconds": stream.slow_mode_seconds,
+        "banned_words": list(stream.banned_words),
+        "room_cap": stream.room_cap,
+    }
+
+
+@api.route("/v1/streams/{stream_id}/moderators/{user_id}", methods=["PUT"])
+def live_add_moderator(request: ApiRequest, stream_id: str, user_id: str) -> None:
+    """Appoint a moderator (host only)."""
+    streams.set_moderator(
+        dal.streams(), stream_id=stream_id, caller=request.user_id, user_id=user_id, on=True
+    )
+
+
+@api.route("/v1/streams/{stream_id}/moderators/{user_id}", methods=["DELETE"])
+def live_remove_moderator(request: ApiRequest, stream_id: str, user_id: str) -> None:
+    """Remove a moderator (host only)."""
+    streams.set_moderator(
+        dal.streams(), stream_id=stream_id, caller=request.user_id, user_id=user_id, on=False
+    )
+
+
+@api.route("/v1/streams/{stream_id}/bans/{user_id}", methods=["PUT"])
+def live_ban_user(request: ApiRequest, stream_id: str, user_id: str) -> None:
+    """Ban a user from the chat (host or moderator)."""
+    streams.set_ban(
+        dal.streams(), stream_id=stream_id, caller=request.user_id, user_id=user_id, on=True, now_ms=now_ms()
+    )
+    record_event("live_user_banned")
+
+
+@api.route("/v1/streams/{stream_id}/bans/{user_id}", methods=["DELETE"])
+def live_unban_user(request: ApiRequest, stream_id: str, user_id: str) -> None:
+    """Lift a ban (host or moderator)."""
+    streams.set_ban(
+        dal.streams(), stream_id=stream_id, caller=request.user_id, user_id=user_id, on=False, now_ms=now_ms()
+    )
+
+
+@api.route("/v1/streams/{stream_id}/chat", methods=["POST"], status=201)
+def live_post_chat(request: ApiRequest, stream_id: str) -> Reply:
+    """Post to the room: 201 with the message, 200 with the original on a replay."""
+    body = request.body(PostChatRequest)
+    outcome = chat.post_message(
+        dal.streams(),
+        dal.chat(),
+        stream_id=stream_id,
+        sender_id=request.user_id,
+        request=body,
+        now_ms=now_ms(),
+    )
+    if outcome.created:
+        record_event("live_chat_message_sent")
+    return Reply(outcome.message, status=201 if outcome.created else 200)
+
+
+@api.route("/v1/streams/{stream_id}/chat", methods=["GET"])
+def live_poll_chat(request: ApiRequest, stream_id: str) -> dict[str, Any]:
+    """Poll the room from its snapshot (one S3 read whatever K is)."""
+    cursor = request.page().cursor
+    return chat.poll_chat(
+        dal.streams(),
+        dal.snapshots(),
+        stream_id=stream_id,
+        caller=request.user_id,
+        cursor=cursor,
+        secret=get_settings().cursor_secret,
+    )
+
+
+@api.route("/v1/streams/{stream_id}/chat/{message_id}", methods=["DELETE"])
+def live_delete_chat(request: ApiRequest, stream_id: str, message_id: str) -> None:
+    """Hide a message (host or moderator)."""
+    chat.delete_message(
+        dal.streams(),
+        dal.chat(),
+        stream_id=stream_id,
+        caller=request.user_id,
+        message_id=message_id,
+        now_ms=now_ms(),
+    )
+    record_event("live_chat_message_deleted")

@@ -4,7 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from functions.core.ids import is_ulid
+from functions.live import dal
+from functions.live.snapshots import message_view
+
 
 def find_chat_message(stream_id: str, message_id: str) -> dict[str, Any] | None:
-    """``{"message_id", "sender_id", "text", "sent_at", "type"}`` of a chat message, or None."""
-    return None
+    """``{"message_id", "sender_id", "text", "sent_at", "type", "deleted"}`` of a chat message,
+    or None. Bounded: GetItem of the stream (for K) + one BatchGetItem of ≤ 2 keys (the
+    message's hashed shard and shard 0, where system messages live)."""
+    if not is_ulid(message_id):
+        return None
+    stream = dal.streams().get(stream_id)
+    if stream is None:
+        return None
+    found = dal.chat().find(stream_id, stream.shards, message_id)
+    if found is None:
+        return None
+    _, item = found
+    return {**message_view(item), "deleted": bool(item.get("deleted"))}

@@ -1,0 +1,545 @@
+"""Data access of the live domain: the only live module that knows keys, boto3 and S3."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from functions.core import clients, keys
+from functions.core.ddb import ConditionFailed, TransactionCancelled, call, deserialize, serialize, values
+from functions.core.errors import IdempotencyKeyReusedError, UnavailableError
+from functions.core.idempotency import IDEMPOTENCY_TTL_SECONDS
+from functions.core.settings import get_settings
+from functions.live.chat import shard_for
+from functions.live.errors import (
+    BannedError,
+    NotHostError,
+    RoomBusyError,
+    SlowModeError,
+    StreamEndedError,
+    StreamNotFoundError,
+)
+from functions.live.models import (
+    DEFAULT_ROOM_CAP,
+    DEFAULT_SLOW_MODE_SECONDS,
+    PostOutcome,
+    PostPlan,
+    ShardPage,
+    Stream,
+)
+
+# Per-container cache of stream META for the post path (banned words, slow mode, K, cap,
+# host and moderators). Settings reach other containers within this many seconds; the
+# "ended" status never relies on it (the post transaction checks the shard state).
+CONFIG_TTL_SECONDS = 5.0
+_CONFIG_CACHE_MAX = 1000
+_config_cache: dict[tuple[str, str], tuple[float, Stream]] = {}
+
+CHAT_MESSAGE_TTL_SECONDS = 30 * 24 * 3600
+CHATTER_TTL_SECONDS = 24 * 3600
+RATE_WINDOW_TTL_SECONDS = 120
+
+
+def _stream_from_item(item: dict[str, Any]) -> Stream:
+    return Stream(
+        stream_id=item["stream_id"],
+        host_id=item["host_id"],
+        title=item["title"],
+        status=item["status"],
+        started_at=item["started_at"],
+        shards=int(item.get("shards", 1)),
+        slow_mode_seconds=int(item.get("slow_mode_seconds", DEFAULT_SLOW_MODE_SECONDS)),
+        banned_words=tuple(item.get("banned_words", [])),
+        room_cap=int(item.get("room_cap", DEFAULT_ROOM_CAP)),
+        moderators=frozenset(item.get("moderators", set())),
+        ended_at=item.get("ended_at"),
+    )
+
+
+def _message_item(stream_id: str, shard: int, message: dict[str, Any], now_s: int) -> dict[str, Any]:
+    return {
+        **keys.chat_message(stream_id, shard, message["message_id"]),
+        "entity": "chat_message",
+        "stream_id": stream_id,
+        "shard": shard,
+        **message,
+        keys.TTL: now_s + CHAT_MESSAGE_TTL_SECONDS,
+    }
+
+
+class DynamoStreams:
+    """Stream META, shard states, moderators and bans in the single table."""
+
+    def __init__(self, client: Any, table: str) -> None:
+        self._client = client
+        self._table = table
+
+    def _forget(self, stream_id: str) -> None:
+        _config_cache.pop((self._table, stream_id), None)
+
+    def create(self, stream: Stream) -> None:
+        """META (``attribute_not_exists``) + K shard states in one TransactWriteItems."""
+        meta = {
+            **keys.stream(stream.stream_id),
+            "entity": "stream",
+            "stream_id": stream.stream_id,
+            "host_id": stream.host_id,
+            "title": stream.title,
+            "status": stream.status,
+            "started_at": stream.started_at,
+            "shards": stream.shards,
+            "slow_mode_seconds": stream.slow_mode_seconds,
+            "banned_words": list(stream.banned_words),
+            "room_cap": stream.room_cap,
+        }
+        actions: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": serialize(meta),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+        ]
+        for shard in range(stream.shards):
+            state = {
+                **keys.chat_shard_state(stream.stream_id, shard),
+                "entity": "chat_shard_state",
+                "stream_id": stream.stream_id,
+                "shard": shard,
+                "status": "live",
+            }
+            actions.append({"Put": {"TableName": self._table, "Item": serialize(state)}})
+        call(self._client.transact_write_items, TransactItems=actions)
+
+    def get(self, stream_id: str) -> Stream | None:
+        """GetItem META (strongly consistent)."""
+        out = call(
+            self._client.get_item,
+            TableName=self._table,
+            Key=serialize(keys.stream(stream_id)),
+            ConsistentRead=True,
+        )
+        item = deserialize(out.get("Item"))
+        return _stream_from_item(item) if item else None
+
+    def config(self, stream_id: str) -> Stream | None:
+        """META from the container cache (≤ 5 s old), else one GetItem."""
+        cache_key = (self._table, stream_id)
+        hit = _config_cache.get(cache_key)
+        if hit and hit[0] > time.monotonic():
+            return hit[1]
+        stream = self.get(stream_id)
+        if stream is not None:
+            if len(_config_cache) >= _CONFIG_CACHE_MAX:
+                _config_cache.clear()
+            _config_cache[cache_key] = (time.monotonic() + CONFIG_TTL_SECONDS, stream)
+        return stream
+
+    def end(self, stream: Stream, ended_at: str, system_message: dict[str, Any]) -> Stream:
+        """One TransactWriteItems: META live→ended (host condition), K shard states → ended,
+        and the ``stream_ended`` message at shard 0. A concurrent end wins harmlessly."""
+        actions: list[dict[str, Any]] = [
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": serialize(keys.stream(stream.stream_id)),
+                    "UpdateExpression": "SET #status = :ended, ended_at = :at",
+                    "ConditionExpression": "#status = :live AND host_id = :host",
+                    "ExpressionAttributeNames": {"#status": "status"},
+                    "ExpressionAttributeValues": values(
+                        ended="ended", at=ended_at, live="live", host=stream.host_id
+                    ),
+                }
+            }
+        ]
+        for shard in range(stream.shards):
+            actions.append(
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": serialize(keys.chat_shard_state(stream.stream_id, shard)),
+                        "UpdateExpression": "SET #status = :ended",
+                        "ExpressionAttributeNames": {"#status": "status"},
+                        "ExpressionAttributeValues": values(ended="ended"),
+                    }
+                }
+            )
+        now_s = int(time.time())
+        actions.append(
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": serialize(_message_item(stream.stream_id, 0, system_message, now_s)),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+        )
+        try:
+            call(self._client.transact_write_items, TransactItems=actions)
+        except TransactionCancelled:
+            pass  # ended meanwhile by a concurrent request: read back what won
+        finally:
+            self._forget(stream.stream_id)
+        ended = self.get(stream.stream_id)
+        if ended is None:
+            raise StreamNotFoundError("No such stream.")
+        return ended
+
+    def _host_update(self, stream_id: str, host_id: str, **kwargs: Any) -> dict[str, Any]:
+        """UpdateItem on META conditioned on the caller being the host (404 / 403 otherwise)."""
+        names = {"#host": "host_id", **kwargs.pop("ExpressionAttributeNames", {})}
+        try:
+            out = call(
+                self._client.update_item,
+                TableName=self._table,
+                Key=serialize(keys.stream(stream_id)),
+                ConditionExpression="#host = :caller",
+                ExpressionAttributeNames=names,
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                ReturnValues="ALL_NEW",
+                **kwargs,
+            )
+        except ConditionFailed as err:
+            if err.item is None:
+                raise StreamNotFoundError("No such stream.") from err
+            raise NotHostError("Only the host can change this.") from err
+        finally:
+            self._forget(stream_id)
+        return deserialize(out.get("Attributes")) or {}
+
+    def update_settings(
+        self,
+        stream_id: str,
+        host_id: str,
+        *,
+        slow_mode_seconds: int | None,
+        banned_words: list[str] | None,
+        room_cap: int | None,
+    ) -> Stream:
+        """One conditional UpdateItem on META."""
+        sets: list[str] = []
+        vals: dict[str, Any] = {"caller": host_id}
+        for name, value in (
+            ("slow_mode_seconds", slow_mode_seconds),
+            ("banned_words", banned_words),
+            ("room_cap", room_cap),
+        ):
+            if value is not None:
+                sets.append(f"{name} = :{name}")
+                vals[name] = value
+        item = self._host_update(
+            stream_id,
+            host_id,
+            UpdateExpression="SET " + ", ".join(sets),
+            ExpressionAttributeValues=values(**vals),
+        )
+        return _stream_from_item(item)
+
+    def set_moderator(self, stream_id: str, host_id: str, user_id: str, *, on: bool) -> None:
+        """One conditional UpdateItem: ADD/DELETE the user in META's ``moderators`` set."""
+        verb = "ADD" if on else "DELETE"
+        self._host_update(
+            stream_id,
+            host_id,
+            UpdateExpression=f"{verb} moderators :who",
+            ExpressionAttributeValues=values(caller=host_id, who={user_id}),
+        )
+
+    def set_ban(self, stream_id: str, user_id: str, *, by: str, at: str, on: bool) -> None:
+        """PutItem / DeleteItem of the ban item (both idempotent)."""
+        key = keys.stream_ban(stream_id, user_id)
+        if on:
+            item = {
+                **key,
+                "entity": "stream_ban",
+                "stream_id": stream_id,
+                "user_id": user_id,
+                "banned_by": by,
+                "banned_at": at,
+            }
+            call(self._client.put_item, TableName=self._table, Item=serialize(item))
+        else:
+            call(self._client.delete_item, TableName=self._table, Key=serialize(key))
+
+
+class DynamoChat:
+    """Chat messages over K shard partitions."""
+
+    def __init__(self, client: Any, table: str) -> None:
+        self._client = client
+        self._table = table
+
+    def post(self, plan: PostPlan) -> PostOutcome:
+        """ONE TransactWriteItems: shard state live, ban absent, client_message_id unused,
+        slow mode (skipped for host/moderators), this second's shard counter < cap ÷ K, and
+        the message. A cancellation names the failed guard (ALL_OLD returns its item)."""
+        now_s = plan.now_ms // 1000
+        stream_id, sender = plan.stream_id, plan.sender_id
+        ttl_guard = now_s + IDEMPOTENCY_TTL_SECONDS
+        actions: dict[str, dict[str, Any]] = {
+            "state": {
+                "ConditionCheck": {
+                    "Key": serialize(keys.chat_shard_state(stream_id, plan.shard)),
+                    "ConditionExpression": "#status = :live",
+                    "ExpressionAttributeNames": {"#status": "status"},
+                    "ExpressionAttributeValues": values(live="live"),
+                }
+            },
+            "ban": {
+                "ConditionCheck": {
+                    "Key": serialize(keys.stream_ban(stream_id, sender)),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            "guard": {
+                "Put": {
+                    "Item": serialize(
+                        {
+                            **keys.chat_client_message(stream_id, sender, plan.client_message_id),
+                            "entity": "chat_client_message",
+                            "stream_id": stream_id,
+                            "sender_id": sender,
+                            "fingerprint": plan.fingerprint,
+                            "message": plan.message,
+                            keys.TTL: ttl_guard,
+                        }
+                    ),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+        }
+        if plan.slow_mode_ms > 0:
+            actions["chatter"] = {
+                "Update": {
+                    "Key": serialize(keys.chatter(stream_id, sender)),
+                    "UpdateExpression": "SET last_sent_ms = :now, entity = :e, stream_id = :s, #ttl = :ttl",
+                    "ConditionExpression": "attribute_not_exists(last_sent_ms) OR last_sent_ms <= :threshold",
+                    "ExpressionAttributeNames": {"#ttl": keys.TTL},
+                    "ExpressionAttributeValues": values(
+                        now=plan.now_ms,
+                        e="chat_chatter",
+                        s=stream_id,
+                        ttl=now_s + CHATTER_TTL_SECONDS,
+                        threshold=plan.now_ms - plan.slow_mode_ms,
+                    ),
+                }
+            }
+        actions["rate"] = {
+            "Update": {
+                "Key": serialize(keys.chat_rate_window(stream_id, plan.shard, now_s)),
+                "UpdateExpression": "ADD n :one SET entity = :e, stream_id = :s, #ttl = :ttl",
+                "ConditionExpression": "attribute_not_exists(n) OR n < :cap",
+                "ExpressionAttributeNames": {"#ttl": keys.TTL},
+                "ExpressionAttributeValues": values(
+                    one=1,
+                    e="chat_rate_window",
+                    s=stream_id,
+                    ttl=now_s + RATE_WINDOW_TTL_SECONDS,
+                    cap=plan.per_shard_cap,
+                ),
+            }
+        }
+        actions["message"] = {
+            "Put": {
+                "Item": serialize(_message_item(stream_id, plan.shard, plan.message, now_s)),
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
+        names = list(actions)
+        transact: list[dict[str, Any]] = []
+        for name in names:
+            ((kind, body),) = actions[name].items()
+            body = {"TableName": self._table, "ReturnValuesOnConditionCheckFailure": "ALL_OLD", **body}
+            transact.append({kind: body})
+        try:
+            call(self._client.transact_write_items, TransactItems=transact)
+        except TransactionCancelled as cancelled:
+            failed = {name: cancelled.item(i) for i, name in enumerate(names) if cancelled.failed(i)}
+            return self._explain(plan, failed)
+        return PostOutcome(message=plan.message, created=True)
+
+    @staticmethod
+    def _explain(plan: PostPlan, failed: dict[str, dict[str, Any] | None]) -> PostOutcome:
+        """Turn the failed guards into the answer, most specific first: a replay returns the
+        original message; then ended, banned, slow mode, room cap."""
+        if "guard" in failed:
+            original = failed["guard"] or {}
+            if original.get("fingerprint") != plan.fingerprint:
+                raise IdempotencyKeyReusedError("client_message_id was already used for another message.")
+            return PostOutcome(message=dict(original.get("message") or {}), created=False)
+        if "state" in failed:
+            if failed["state"] is None:
+                raise StreamNotFoundError("No such stream.")
+            raise StreamEndedError("The stream has ended; its chat is read-only.")
+        if "ban" in failed:
+            raise BannedError("You are banned from this stream's chat.")
+        if "chatter" in failed:
+            last = int((failed["chatter"] or {}).get("last_sent_ms", plan.now_ms))
+            wait_ms = last + plan.slow_mode_ms - plan.now_ms
+            raise SlowModeError(
+                "Slow mode is on; wait before sending again.", retry_after=-(-wait_ms // 1000)
+            )
+        if "rate" in failed:
+            raise RoomBusyError("The room is at its message cap; retry in a moment.", retry_after=1)
+        raise UnavailableError("The message could not be stored; retry.")
+
+    def _get_many(self, item_keys: list[keys.Key]) -> list[dict[str, Any]]:
+        """BatchGetItem (≤ 100 keys, here ≤ 2), retrying unprocessed keys."""
+        found: list[dict[str, Any]] = []
+        request: dict[str, Any] = {
+            self._table: {"Keys": [serialize(k) for k in item_keys], "ConsistentRead": True}
+        }
+        while request:
+            out = call(self._client.batch_get_item, RequestItems=request)
+            found += [deserialize(raw) or {} for raw in out.get("Responses", {}).get(self._table, [])]
+            request = out.get("UnprocessedKeys") or {}
+        return found
+
+    def find(self, stream_id: str, shards: int, message_id: str) -> tuple[int, dict[str, Any]] | None:
+        """One BatchGetItem: the hashed shard of a user message, and shard 0 where system
+        messages (stream_ended, product_pinned) live."""
+        candidates = sorted({shard_for(message_id, shards), 0})
+        found = self._get_many([keys.chat_message(stream_id, s, message_id) for s in candidates])
+        for item in found:
+            if item.get("entity") == "chat_message":
+                return _shard_of(item, stream_id), item
+        return None
+
+    def mark_deleted(self, stream_id: str, shard: int, message_id: str, *, by: str, at: str) -> None:
+        """UpdateItem ``deleted = true`` (condition: the message exists)."""
+        try:
+            call(
+                self._client.update_item,
+                TableName=self._table,
+                Key=serialize(keys.chat_message(stream_id, shard, message_id)),
+                UpdateExpression="SET deleted = :t, deleted_by = :by, deleted_at = :at",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues=values(t=True, by=by, at=at),
+            )
+        except ConditionFailed:
+            return  # gone already: nothing to hide
+
+    def recent(self, stream_id: str, shards: int, per_shard: int) -> list[ShardPage]:
+        """K Queries (one per shard, newest first, ``Limit`` = per_shard)."""
+        pages = []
+        for shard in range(shards):
+            out = call(
+                self._client.query,
+                TableName=self._table,
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :msg)",
+                ExpressionAttributeValues=values(
+                    pk=keys.chat_shard_pk(stream_id, shard), msg=keys.CHAT_MESSAGE_PREFIX
+                ),
+                ScanIndexForward=False,
+                Limit=per_shard,
+                ConsistentRead=True,
+            )
+            items = [deserialize(raw) or {} for raw in out.get("Items", [])]
+            pages.append(ShardPage(shard=shard, items=items, truncated=bool(out.get("LastEvaluatedKey"))))
+        return pages
+
+
+def _shard_of(item: dict[str, Any], stream_id: str) -> int:
+    """The shard number from an item's partition key (items written by other domains)."""
+    prefix = keys.chat_shard_pk(stream_id, 0)[:-1]
+    pk = str(item.get(keys.PK, ""))
+    return int(pk[len(prefix) :]) if pk.startswith(prefix) and pk[len(prefix) :].isdigit() else 0
+
+
+class DynamoSnapshotMarkers:
+    """The per-room snapshot marker item (coalesces snapshot writes to one per second)."""
+
+    def __init__(self, client: Any, table: str) -> None:
+        self._client = client
+        self._table = table
+
+    def try_acquire(self, stream_id: str, now_ms: int, min_interval_ms: int) -> bool:
+        """Conditional UpdateItem ``snapshot_at <= now - interval``; clears ``pending_ms``."""
+        try:
+            call(
+                self._client.update_item,
+                TableName=self._table,
+                Key=serialize(keys.chat_snapshot_marker(stream_id)),
+                UpdateExpression="SET snapshot_at = :now, entity = :e, stream_id = :s REMOVE pending_ms",
+                ConditionExpression="attribute_not_exists(snapshot_at) OR snapshot_at <= :threshold",
+                ExpressionAttributeValues=values(
+                    now=now_ms, e="chat_snapshot", s=stream_id, threshold=now_ms - min_interval_ms
+                ),
+            )
+        except ConditionFailed:
+            return False
+        return True
+
+    def mark_pending(self, stream_id: str, now_ms: int) -> None:
+        """UpdateItem ``pending_ms = now``: its stream record brings the room back to the
+        projector, which writes the snapshot once the second has passed."""
+        call(
+            self._client.update_item,
+            TableName=self._table,
+            Key=serialize(keys.chat_snapshot_marker(stream_id)),
+            UpdateExpression="SET pending_ms = :now, entity = :e, stream_id = :s",
+            ExpressionAttributeValues=values(now=now_ms, e="chat_snapshot", s=stream_id),
+        )
+
+
+def snapshot_object_key(stream_id: str) -> str:
+    """Where a room's snapshot lives in the media bucket (and under the CDN)."""
+    return f"live/{stream_id}/chat.json"
+
+
+class S3Snapshots:
+    """Snapshots as S3 objects (served by a CDN at ``snapshot_base_url``)."""
+
+    def __init__(self, client: Any, bucket: str) -> None:
+        self._client = client
+        self._bucket = bucket
+
+    def read(self, stream_id: str) -> dict[str, Any] | None:
+        """One GetObject (None when the object does not exist yet)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            out = self._client.get_object(Bucket=self._bucket, Key=snapshot_object_key(stream_id))
+            data = json.loads(out["Body"].read())
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise UnavailableError("The chat is unavailable; retry.") from err
+        return data if isinstance(data, dict) else None
+
+    def write(self, stream_id: str, snapshot: dict[str, Any]) -> None:
+        """One PutObject; CDN edges may keep it one second."""
+        self._client.put_object(
+            Bucket=self._bucket,
+            Key=snapshot_object_key(stream_id),
+            Body=json.dumps(snapshot, separators=(",", ":")).encode(),
+            ContentType="application/json",
+            CacheControl="public, max-age=1",
+        )
+
+
+def snapshot_url(stream_id: str) -> str:
+    """The public (CDN) URL of a room's snapshot."""
+    return f"{get_settings().snapshot_base_url}/{snapshot_object_key(stream_id)}"
+
+
+def streams() -> DynamoStreams:
+    """Stream repository (cheap: the client underneath is cached per container)."""
+    return DynamoStreams(clients.dynamodb(), get_settings().table_name)
+
+
+def chat() -> DynamoChat:
+    """Chat repository."""
+    return DynamoChat(clients.dynamodb(), get_settings().table_name)
+
+
+def markers() -> DynamoSnapshotMarkers:
+    """Snapshot marker repository."""
+    return DynamoSnapshotMarkers(clients.dynamodb(), get_settings().table_name)
+
+
+def snapshots() -> S3Snapshots:
+    """Snapshot store in the media bucket."""
+    return S3Snapshots(clients.s3(), get_settings().media_bucket)

@@ -1,0 +1,168 @@
+"""Fixtures for the live domain: a controllable clock, a pump that drives the projection from
+moto's DynamoDB stream, and counters of AWS calls."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+import pytest
+
+from tests.conftest import ApiClient, body_of
+from tests.support.env import auth_headers
+
+
+class Clock:
+    """Epoch milliseconds the live routes and projection see (tests move it by hand)."""
+
+    def __init__(self, start_ms: int) -> None:
+        self.ms = start_ms
+
+    def __call__(self) -> int:
+        return self.ms
+
+    def advance(self, ms: int) -> None:
+        """Move time forward."""
+        self.ms += ms
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """Freeze the live domain's clock (routes and projection) at a whole second."""
+    from functions.core.clock import now_ms
+    from functions.live import api as live_api
+    from functions.live import projections
+
+    c = Clock((now_ms() // 1000) * 1000)
+    monkeypatch.setattr(live_api, "now_ms", c)
+    monkeypatch.setattr(projections, "now_ms", c)
+    return c
+
+
+class StreamPump:
+    """Reads the table's stream in moto and feeds the changes to the live projection, as the
+    projector Lambda would (one batch per call)."""
+
+    def __init__(self) -> None:
+        import boto3
+
+        from functions.core import clients
+        from functions.core.settings import get_settings
+
+        ddb = clients.dynamodb()
+        arn = ddb.describe_table(TableName=get_settings().table_name)["Table"]["LatestStreamArn"]
+        # botocore ≥ 1.44 sends ARN calls to ``{account}.streams-ddb.{region}``, which in-process
+        # moto does not route: pin the classic endpoint.
+        self._streams = boto3.client(
+            "dynamodbstreams",
+            region_name="us-east-1",
+            endpoint_url="https://streams.dynamodb.us-east-1.amazonaws.com",
+        )
+        self._arn = arn
+        shards = self._streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
+        self._iterators = [
+            self._streams.get_shard_iterator(
+                StreamArn=arn, ShardId=s["ShardId"], ShardIteratorType="TRIM_HORIZON"
+            )["ShardIterator"]
+            for s in shards
+        ]
+
+    def records(self) -> list[dict[str, Any]]:
+        """Lambda-shaped records written since the last read."""
+        records = []
+        for i, iterator in enumerate(self._iterators):
+            out = self._streams.get_records(ShardIterator=iterator)
+            self._iterators[i] = out["NextShardIterator"]
+            records += [_lambda_shaped(r, self._arn) for r in out["Records"]]
+        return records
+
+    def read(self) -> list[Any]:
+        """Changes written since the last read."""
+        from functions.core.streams import change_from_record
+
+        return [change_from_record(r) for r in self.records()]
+
+    def deliver(self) -> int:
+        """Invoke the deployed projector Lambda handler with one batch, as Lambda would."""
+        from app import app
+
+        records = self.records()
+        if records:
+            app.handler_map["project_changes"]({"Records": records}, None)
+        return len(records)
+
+    def project(self) -> int:
+        """Apply one batch of new changes to the live projection; returns its size."""
+        from functions.live import projections
+
+        changes = self.read()
+        if changes:
+            projections.apply(changes)
+        return len(changes)
+
+
+def _lambda_shaped(record: dict[str, Any], arn: str) -> dict[str, Any]:
+    """GetRecords output as Lambda delivers it (epoch seconds, ``eventSourceARN``)."""
+    ddb = dict(record["dynamodb"])
+    created = ddb.get("ApproximateCreationDateTime")
+    if isinstance(created, datetime):
+        ddb["ApproximateCreationDateTime"] = created.timestamp()
+    return {**record, "dynamodb": ddb, "eventSourceARN": arn}
+
+
+@pytest.fixture
+def pump(aws: dict[str, str]) -> StreamPump:
+    """A stream pump over the test table."""
+    return StreamPump()
+
+
+class CallCounter:
+    """Counts boto3 API calls by operation name (``PutObject``, ``TransactWriteItems``...)."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def __call__(self, model: Any, **_: Any) -> None:
+        self.calls.append(model.name)
+
+    def count(self, name: str | None = None) -> int:
+        """Calls of one operation, or all calls."""
+        return len(self.calls) if name is None else self.calls.count(name)
+
+    def reset(self) -> None:
+        """Forget the calls so far."""
+        self.calls.clear()
+
+
+@pytest.fixture
+def aws_calls(aws: dict[str, str]) -> Iterator[CallCounter]:
+    """Counts every DynamoDB and S3 call made through the app's clients."""
+    from functions.core import clients
+
+    counter = CallCounter()
+    for client in (clients.dynamodb(), clients.s3()):
+        client.meta.events.register("before-call", counter)
+    yield counter
+    for client in (clients.dynamodb(), clients.s3()):
+        client.meta.events.unregister("before-call", counter)
+
+
+def start_stream(api: ApiClient, host: str = "host", **extra: Any) -> str:
+    """Start a stream as ``host``; returns its id."""
+    response = api.post("/v1/streams", {"title": "Friday live", **extra}, user=host)
+    assert response.status_code == 201, response.body
+    return str(body_of(response)["stream_id"])
+
+
+@lru_cache(maxsize=256)
+def _auth(user: str) -> tuple[tuple[str, str], ...]:
+    # Minting loads the private key (~0.1 s): mint once per user for the many posts below.
+    return tuple(auth_headers(user).items())
+
+
+def post(api: ApiClient, stream_id: str, user: str, text: str, cmid: str | None = None) -> Any:
+    """Post a chat message."""
+    body = {"client_message_id": cmid or f"{user}-{text}", "text": text}
+    return api.post(f"/v1/streams/{stream_id}/chat", body, headers=dict(_auth(user)))

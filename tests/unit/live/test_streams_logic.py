@@ -1,0 +1,77 @@
+"""Stream lifecycle and moderation rules (fakes, no AWS)."""
+
+from __future__ import annotations
+
+import pytest
+
+from functions.core.errors import UnprocessableError, ValidationError
+from functions.live import streams as logic
+from functions.live.errors import NotHostError, NotModeratorError, StreamNotFoundError
+from functions.live.models import StartStreamRequest, StreamSettingsRequest
+from tests.unit.live.fakes import FakeStreams, make_stream
+
+NOW = 1_800_000_000_000
+
+
+@pytest.mark.parametrize(("peak", "k"), [(1, 1), (100, 1), (500, 1), (501, 2), (5000, 10), (25_000, 50)])
+def test_k_is_the_expected_peak_over_500(peak: int, k: int) -> None:
+    assert logic.shard_count(peak) == k
+
+
+def test_a_new_stream_is_live_with_defaults_and_k_from_the_cap() -> None:
+    streams = FakeStreams()
+    stream = logic.start_stream(
+        streams,
+        host_id="host",
+        request=StartStreamRequest(title="Hi", room_cap=5000),
+        stream_id="S1",
+        now_ms=NOW,
+    )
+    assert (stream.status, stream.shards, stream.slow_mode_seconds, stream.room_cap) == ("live", 10, 1, 5000)
+    assert streams.get("S1") == stream
+
+
+def test_only_the_host_ends_and_ending_twice_returns_the_ended_stream() -> None:
+    # Given a live stream
+    streams = FakeStreams(make_stream())
+    # When a viewer tries to end it
+    with pytest.raises(NotHostError):
+        logic.end_stream(streams, stream_id="S1", caller="viewer", message_id="M1", now_ms=NOW)
+    # When the host ends it twice
+    first = logic.end_stream(streams, stream_id="S1", caller="host", message_id="M1", now_ms=NOW)
+    second = logic.end_stream(streams, stream_id="S1", caller="host", message_id="M2", now_ms=NOW + 5)
+    # Then it ended once, with one stream_ended message
+    assert first.status == second.status == "ended" and first.ended_at == second.ended_at
+    assert [m["type"] for m in streams.ended_messages] == ["stream_ended"]
+
+
+def test_ending_an_unknown_stream_is_404() -> None:
+    with pytest.raises(StreamNotFoundError):
+        logic.end_stream(FakeStreams(), stream_id="nope", caller="host", message_id="M", now_ms=NOW)
+
+
+def test_settings_need_a_field_and_normalise_banned_words() -> None:
+    streams = FakeStreams(make_stream())
+    with pytest.raises(ValidationError):
+        logic.update_settings(streams, stream_id="S1", caller="host", request=StreamSettingsRequest())
+    updated = logic.update_settings(
+        streams,
+        stream_id="S1",
+        caller="host",
+        request=StreamSettingsRequest(banned_words=[" Scam ", "scam", "SPAM"]),
+    )
+    assert updated.banned_words == ("scam", "spam")
+    with pytest.raises(ValidationError):
+        logic.update_settings(
+            streams, stream_id="S1", caller="host", request=StreamSettingsRequest(banned_words=["   "])
+        )
+
+
+def test_bans_need_host_or_moderator_and_never_hit_the_host() -> None:
+    streams = FakeStreams(make_stream(moderators=frozenset({"mod"})))
+    with pytest.raises(NotModeratorError):
+        logic.set_ban(streams, stream_id="S1", caller="viewer", user_id="troll", on=True, now_ms=NOW)
+    with pytest.raises(UnprocessableError):
+        logic.set_ban(streams, stream_id="S1", caller="mod", user_id="host", on=True, now_ms=NOW)
+    logic.set_ban(streams, stream_id="S1", caller="mod", user_id="troll", on=True, now_ms=NOW)
+    assert ("S1", "troll") in streams.bans
