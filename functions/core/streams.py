@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from functions.core.ddb import Item, deserialize
@@ -35,6 +36,8 @@ def change_from_record(record: Mapping[str, Any]) -> StreamChange:
     """Build a :class:`StreamChange` from one Lambda-shaped DynamoDB stream record."""
     ddb = record.get("dynamodb", {})
     created = ddb.get("ApproximateCreationDateTime", 0)
+    if isinstance(created, datetime):  # boto3's get_records parses it; Lambda sends epoch seconds
+        created = created.timestamp()
     return StreamChange(
         event_id=str(record.get("eventID", "")),
         event_name=str(record.get("eventName", "")),

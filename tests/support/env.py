@@ -41,9 +41,15 @@ def token_for(user_id: str, **kwargs: object) -> str:
     return mint_token(private_pem, user_id, **kwargs)  # type: ignore[arg-type]
 
 
+@lru_cache(maxsize=4096)
+def _cached_token(user_id: str) -> str:
+    # Signing costs milliseconds; tokens live 12 h, so one per user per test process is plenty.
+    return token_for(user_id)
+
+
 def auth_headers(user_id: str) -> dict[str, str]:
     """Headers of an authenticated JSON request."""
-    return {"Authorization": f"Bearer {token_for(user_id)}", "Content-Type": "application/json"}
+    return {"Authorization": f"Bearer {_cached_token(user_id)}", "Content-Type": "application/json"}
 
 
 def apply_base_env() -> None:
