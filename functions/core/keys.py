@@ -82,6 +82,24 @@ def phone(phone_hash: str) -> Key:
     return key(f"PHONE#{phone_hash}", "PHONE")
 
 
+def phone_owner(user_id: str) -> Key:
+    """Which phone hash a user opted in with (so opting out or changing number finds it)."""
+    return key(user_pk(user_id), "PHONE")
+
+
+CONTACT_PREFIX = "CONTACT#"
+
+
+def contact_match(user_id: str, other: str) -> Key:
+    """A contact-upload match kept (with a TTL) to feed ``user_id``'s suggestions."""
+    return key(user_pk(user_id), f"{CONTACT_PREFIX}{other}")
+
+
+def contacts_quota(user_id: str, day: int) -> Key:
+    """Per-user daily counter of phone numbers submitted for matching (expires through TTL)."""
+    return key(f"RATE#contacts#{user_id}", f"D#{day}")
+
+
 # --- dm -----------------------------------------------------------------------------------
 
 
@@ -108,6 +126,26 @@ def message(conversation_id: str, message_id: str) -> Key:
 def client_message(conversation_id: str, sender_id: str, client_message_id: str) -> Key:
     """Uniqueness guard for a sender's ``client_message_id`` in a conversation."""
     return key(conversation_pk(conversation_id), f"CMID#{sender_id}#{client_message_id}")
+
+
+MEMBER_PREFIX = "MEMBER#"
+MESSAGE_PREFIX = "MSG#"
+META_SK = "META"
+
+
+def message_sk(message_id: str) -> str:
+    """Sort key of a message (``MSG#<ulid>``); ``MSG#`` + a prefix bounds history queries."""
+    return f"{MESSAGE_PREFIX}{message_id}"
+
+
+def inbox(user_id: str, folder: str) -> str:
+    """GSI1 partition of a user's conversation list; ``folder`` is ``inbox`` or ``requests``."""
+    return f"{user_pk(user_id)}#DM#{folder}"
+
+
+def inbox_entry(user_id: str, folder: str, activity_id: str) -> Key:
+    """GSI1 keys of a member item: newest activity (a ULID) sorts first when read backwards."""
+    return gsi1(inbox(user_id, folder), activity_id)
 
 
 def direct_pair(user_a: str, user_b: str) -> Key:
@@ -149,12 +187,43 @@ def interaction(user_id: str, other: str) -> Key:
     return key(user_pk(user_id), f"INTERACT#{other}")
 
 
+def interactions_pk(user_id: str) -> str:
+    """GSI1 partition of ``user_id``'s interactions, ordered by time (newest last)."""
+    return listing(user_id, "INTERACTIONS")
+
+
+def interaction_gsi(user_id: str, other: str, at_iso: str) -> Key:
+    """GSI1 attributes of an interaction item (sort key: ISO time, then the other user)."""
+    return gsi1(interactions_pk(user_id), f"{at_iso}#{other}")
+
+
+def share_idempotency(user_id: str, video_id: str, idem_key: str) -> Key:
+    """Idempotency record of one share (also the share record the outbox reads)."""
+    return idempotency(user_id, f"share:{video_id}", idem_key)
+
+
+def friend_prefix() -> str:
+    """Sort-key prefix of a user's friend markers (``begins_with`` on the user's partition)."""
+    return friend("", "")[SK]
+
+
 # --- notify -------------------------------------------------------------------------------
 
 
-def device(user_id: str, device_id: str) -> Key:
-    """A push device registered by a user."""
-    return key(user_pk(user_id), f"DEVICE#{device_id}")
+def devices(user_id: str) -> Key:
+    """All push devices of a user in one small item (≤ 10 entries), so the push path can
+    read many recipients' devices with one BatchGetItem."""
+    return key(user_pk(user_id), "DEVICES")
+
+
+def push_token(platform: str, token_hash: str) -> Key:
+    """Which user currently owns a device token (a token follows the phone, not the account)."""
+    return key(f"PUSHTOKEN#{platform}#{token_hash}", "PUSHTOKEN")
+
+
+def push_marker(event_id: str) -> Key:
+    """Short-lived marker: the pushes of this event were sent (SNS may redeliver)."""
+    return key(f"PUSHED#{event_id}", "PUSHED")
 
 
 # --- live ---------------------------------------------------------------------------------
@@ -180,6 +249,46 @@ def chat_message(stream_id: str, shard: int, message_id: str) -> Key:
     return key(chat_shard_pk(stream_id, shard), f"MSG#{message_id}")
 
 
+CHAT_MESSAGE_PREFIX = "MSG#"
+
+
+def chat_shard_state(stream_id: str, shard: int) -> Key:
+    """Per-shard copy of the stream's status (``live``/``ended``) that posts condition on, so
+    the META item does not take one read per message. Its own partition (not the shard's)."""
+    return key(f"{chat_shard_pk(stream_id, shard)}#STATE", "STATE")
+
+
+def chat_rate_window(stream_id: str, shard: int, epoch_second: int) -> Key:
+    """Per-shard, per-second message counter enforcing the room cap ÷ K (expires via TTL)."""
+    return key(f"{chat_shard_pk(stream_id, shard)}#RATE", f"S#{epoch_second}")
+
+
+def stream_user_pk(stream_id: str, user_id: str) -> str:
+    """Partition of one user's state in one stream (chatter, ban, client message ids): one
+    partition per (stream, user), so 5,000 posts/s spread over as many partitions as chatters."""
+    return f"STREAM#{stream_id}#USER#{user_id}"
+
+
+def chatter(stream_id: str, user_id: str) -> Key:
+    """A user's last post time in a stream (enforces slow mode)."""
+    return key(stream_user_pk(stream_id, user_id), "CHATTER")
+
+
+def stream_ban(stream_id: str, user_id: str) -> Key:
+    """A user banned from a stream's chat (posts check it is absent)."""
+    return key(stream_user_pk(stream_id, user_id), "BAN")
+
+
+def chat_client_message(stream_id: str, user_id: str, client_message_id: str) -> Key:
+    """Idempotency guard of a ``client_message_id``; holds the original message for replays."""
+    return key(stream_user_pk(stream_id, user_id), f"CMID#{client_message_id}")
+
+
+def chat_snapshot_marker(stream_id: str) -> Key:
+    """When the room's chat snapshot was last written (coalescing) and whether one is pending."""
+    return key(f"{stream_pk(stream_id)}#SNAPSHOT", "SNAPSHOT")
+
+
 # --- checkout -----------------------------------------------------------------------------
 
 
@@ -198,9 +307,74 @@ def order(order_id: str) -> Key:
     return key(f"ORDER#{order_id}", "META")
 
 
+PIN_PREFIX = "PIN#"
+SALE_PREFIX = "SALE#"
+
+
+def pin_buyer(stream_id: str, product_id: str, buyer_id: str) -> Key:
+    """Units a buyer holds in live orders of a product pinned on a stream (``per_user_limit``).
+
+    Its own partition, so a flash sale's counters do not share the hot stream partition.
+    """
+    return key(f"PINBUY#{stream_id}#{product_id}#{buyer_id}", "COUNT")
+
+
+def buyer_orders(buyer_id: str, order_id: str) -> Key:
+    """GSI1 entry listing a buyer's orders newest first."""
+    return gsi1(f"{user_pk(buyer_id)}#ORDERS", order_id)
+
+
+def buyer_orders_pk(buyer_id: str) -> str:
+    """GSI1 partition of a buyer's orders."""
+    return f"{user_pk(buyer_id)}#ORDERS"
+
+
+def sale(seller_id: str, order_id: str) -> Key:
+    """A seller's pointer to an order of theirs (listing ``role=seller``)."""
+    return key(user_pk(seller_id), f"{SALE_PREFIX}{order_id}")
+
+
+def pending_order(expires_at_ms: int, order_id: str) -> Key:
+    """Sparse GSI2 entry of an order while it is ``pending_payment`` (the sweeper's work list)."""
+    return gsi2(pending_bucket(expires_at_ms // 60_000), order_id)
+
+
+def pending_bucket(minute: int) -> str:
+    """GSI2 partition of orders whose hold ends in one epoch minute."""
+    return f"PENDING#{minute}"
+
+
+def payment_event(event_id: str) -> Key:
+    """Marker that a payment webhook event was applied (dedupe, expires through TTL)."""
+    return key(f"PAYEVT#{event_id}", "EVENT")
+
+
 # --- realtime -----------------------------------------------------------------------------
+
+
+CONNECTION_PREFIX = "WS#"
 
 
 def connection(user_id: str, connection_id: str) -> Key:
     """An open WebSocket connection of a user."""
-    return key(user_pk(user_id), f"WS#{connection_id}")
+    return key(user_pk(user_id), f"{CONNECTION_PREFIX}{connection_id}")
+
+
+def connections_of(user_id: str) -> Key:
+    """Partition and sort-key prefix of a user's open connections (Query ``begins_with``)."""
+    return key(user_pk(user_id), CONNECTION_PREFIX)
+
+
+def connection_owner(connection_id: str) -> Key:
+    """Reverse lookup connection id → user (``$default`` / ``$disconnect`` only know the id)."""
+    return key(f"{CONNECTION_PREFIX}{connection_id}", "OWNER")
+
+
+def conversation_members(conversation_id: str) -> Key:
+    """Partition and sort-key prefix of a conversation's member items (see :func:`member`)."""
+    return member(conversation_id, "")
+
+
+def typing_throttle(user_id: str, conversation_id: str) -> Key:
+    """Short-lived marker: ``user_id`` last relayed typing in a conversation (rate limit)."""
+    return key(f"TYPING#{user_id}#{conversation_id}", "TYPING")

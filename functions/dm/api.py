@@ -1,10 +1,156 @@
-"""HTTP routes of the dm domain."""
+"""HTTP routes of the dm domain: parse, call one logic function, shape the reply."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from chalice import Blueprint
 
-from functions.core.web import Api
+from functions.core.clock import now_ms
+from functions.core.ids import new_ulid
+from functions.core.observability import record_event
+from functions.core.settings import get_settings
+from functions.core.web import Api, ApiRequest, Reply
+from functions.dm import dal, logic, reports
+from functions.dm.models import (
+    AddMembers,
+    CreateAttachment,
+    CreateConversation,
+    CreateReport,
+    MarkRead,
+    SendMessage,
+    SetMuted,
+)
+from functions.live.lookup import find_chat_message
+from functions.social.dal import graph
 
 bp = Blueprint(__name__)
 api = Api(bp)
+
+CONVERSATION = "/v1/conversations/{conversation_id}"
+
+
+def _clock() -> logic.Clock:
+    # Monotonic ULIDs within the container keep a sender's messages in send order.
+    return logic.Clock(now_ms=now_ms, new_id=lambda _ms: new_ulid())
+
+
+@api.route("/v1/conversations", methods=["POST"], status=201)
+def dm_create_conversation(request: ApiRequest) -> Reply:
+    """Create a group, or create/find the caller's direct conversation with one user."""
+    view, created = logic.create_conversation(
+        dal.store(), graph(), _clock(), request.user_id, request.body(CreateConversation)
+    )
+    if created:
+        record_event("conversation_created")
+    return Reply(view, status=201 if created else 200)
+
+
+@api.route("/v1/conversations", methods=["GET"])
+def dm_list_conversations(request: ApiRequest) -> dict[str, Any]:
+    """The caller's inbox or requests folder, most recent activity first."""
+    page = request.page()
+    folder = request.query("folder") or "inbox"
+    return logic.inbox(
+        dal.store(), get_settings().cursor_secret, request.user_id, folder, page.limit, page.cursor
+    )
+
+
+@api.route(CONVERSATION, methods=["GET"])
+def dm_get_conversation(request: ApiRequest, conversation_id: str) -> dict[str, Any]:
+    """One conversation with members and their read markers."""
+    return logic.get_conversation(dal.store(), request.user_id, conversation_id)
+
+
+@api.route(CONVERSATION, methods=["DELETE"])
+def dm_leave_conversation(request: ApiRequest, conversation_id: str) -> None:
+    """Leave a group / hide a direct conversation."""
+    logic.leave_conversation(dal.store(), request.user_id, conversation_id)
+
+
+@api.route(CONVERSATION + "/accept", methods=["POST"])
+def dm_accept_request(request: ApiRequest, conversation_id: str) -> dict[str, Any]:
+    """Accept a message request."""
+    return logic.accept_request(dal.store(), request.user_id, conversation_id)
+
+
+@api.route(CONVERSATION + "/mute", methods=["PUT"])
+def dm_set_muted(request: ApiRequest, conversation_id: str) -> dict[str, Any]:
+    """Mute or unmute."""
+    body = request.body(SetMuted)
+    return logic.set_muted(dal.store(), request.user_id, conversation_id, body.muted)
+
+
+@api.route(CONVERSATION + "/members", methods=["POST"])
+def dm_add_members(request: ApiRequest, conversation_id: str) -> dict[str, Any]:
+    """The admin adds members to a group."""
+    body = request.body(AddMembers)
+    return logic.add_members(dal.store(), graph(), _clock(), request.user_id, conversation_id, body.user_ids)
+
+
+@api.route(CONVERSATION + "/members/{user_id}", methods=["DELETE"])
+def dm_remove_member(request: ApiRequest, conversation_id: str, user_id: str) -> None:
+    """The admin removes a member, or a member leaves."""
+    logic.remove_member(dal.store(), request.user_id, conversation_id, user_id)
+
+
+@api.route(CONVERSATION + "/messages", methods=["POST"], status=201)
+def dm_send_message(request: ApiRequest, conversation_id: str) -> Reply:
+    """Send a message (201), or replay the original for a known ``client_message_id`` (200)."""
+    view, created = logic.send_message(
+        dal.store(), dal.media(), _clock(), request.user_id, conversation_id, request.body(SendMessage)
+    )
+    if created:
+        record_event("message_sent")
+    return Reply(view, status=201 if created else 200)
+
+
+@api.route(CONVERSATION + "/messages", methods=["GET"])
+def dm_list_messages(request: ApiRequest, conversation_id: str) -> dict[str, Any]:
+    """History newest first, or ``?after=`` sync oldest first."""
+    page = request.page()
+    return logic.list_messages(
+        dal.store(),
+        dal.media(),
+        None,
+        get_settings().cursor_secret,
+        request.user_id,
+        conversation_id,
+        page.limit,
+        page.cursor,
+        request.query("after"),
+    )
+
+
+@api.route(CONVERSATION + "/messages/{message_id}", methods=["DELETE"])
+def dm_unsend_message(request: ApiRequest, conversation_id: str, message_id: str) -> None:
+    """Unsend one of the caller's messages."""
+    logic.unsend(dal.store(), request.user_id, conversation_id, message_id)
+
+
+@api.route(CONVERSATION + "/read", methods=["POST"])
+def dm_mark_read(request: ApiRequest, conversation_id: str) -> None:
+    """Move the caller's read marker forward."""
+    body = request.body(MarkRead)
+    logic.mark_read(dal.store(), request.user_id, conversation_id, body.message_id)
+
+
+@api.route("/v1/reports", methods=["POST"], status=201)
+def dm_create_report(request: ApiRequest) -> dict[str, Any]:
+    """Report a message, user, conversation or live-chat message."""
+    result = reports.create_report(
+        dal.store(),
+        dal.report_store(),
+        find_chat_message,
+        _clock(),
+        request.user_id,
+        request.body(CreateReport),
+    )
+    record_event("report_created")
+    return result
+
+
+@api.route("/v1/attachments", methods=["POST"], status=201)
+def dm_create_attachment(request: ApiRequest) -> dict[str, Any]:
+    """A presigned upload for one attachment."""
+    return reports.create_attachment(dal.media(), _clock(), request.user_id, request.body(CreateAttachment))

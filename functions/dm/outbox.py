@@ -1,11 +1,120 @@
-"""Outbox mapping for the dm domain: committed table changes → domain events."""
+"""Outbox mapping for the dm domain: committed table changes → domain events.
+
+Message items stay lean (no member lists), so recipients are looked up from the conversation's
+member items (one Query per message/read event; ``members_of`` is injectable for tests).
+"""
 
 from __future__ import annotations
 
-from functions.core.domain_events import DomainEvent
+from collections.abc import Callable
+
+from functions.core.domain_events import DomainEvent, stable_event_id
 from functions.core.streams import StreamChange
+from functions.dm.records import REQUEST, Item, message_view, preview_of
+
+MembersOf = Callable[[str], list[str]]
 
 
-def events_from_change(change: StreamChange) -> list[DomainEvent]:
-    """Domain events implied by one change (none yet)."""
+def _default_members_of(conversation_id: str) -> list[str]:
+    from functions.dm.dal import store
+
+    return [str(m["user_id"]) for m in store().members_of(conversation_id)]
+
+
+def _event(change: StreamChange, kind: str, occurred_at: str, **fields: object) -> DomainEvent:
+    pk, sk = str(change.keys.get("pk", "")), str(change.keys.get("sk", ""))
+    return DomainEvent(
+        event_id=stable_event_id(kind, pk, sk, change.sequence_number),
+        type=kind,
+        occurred_at=occurred_at,
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def _message_events(change: StreamChange, new: Item, members_of: MembersOf) -> list[DomainEvent]:
+    cid, sender = str(new["conversation_id"]), str(new["sender_id"])
+    if change.event_name == "INSERT":
+        return [
+            _event(
+                change,
+                "message.sent",
+                str(new["sent_at"]),
+                actor_id=sender,
+                recipient_ids=[m for m in members_of(cid) if m != sender],
+                data={"conversation_id": cid, "message": message_view(new), "preview": preview_of(new)},
+            )
+        ]
+    if new.get("type") == "deleted" and (change.old or {}).get("type") != "deleted":
+        return [
+            _event(
+                change,
+                "message.deleted",
+                str(new.get("deleted_at") or new["sent_at"]),
+                actor_id=sender,
+                recipient_ids=[m for m in members_of(cid) if m != sender],
+                data={"conversation_id": cid, "message_id": new["message_id"]},
+            )
+        ]
+    return []
+
+
+def _member_events(change: StreamChange, new: Item, members_of: MembersOf) -> list[DomainEvent]:
+    cid, uid = str(new["conversation_id"]), str(new["user_id"])
+    if change.event_name == "INSERT" and new.get("status") == REQUEST:
+        return [
+            _event(
+                change,
+                "conversation.request",
+                str(new.get("joined_at", "")),
+                actor_id=new.get("added_by"),
+                recipient_ids=[uid],
+                data={"conversation_id": cid, "from_user_id": new.get("added_by")},
+            )
+        ]
+    marker = new.get("last_read_message_id")
+    if change.event_name == "MODIFY" and marker and marker != (change.old or {}).get("last_read_message_id"):
+        return [
+            _event(
+                change,
+                "conversation.read",
+                str(new.get("read_at", "")),
+                actor_id=uid,
+                recipient_ids=[m for m in members_of(cid) if m != uid],
+                data={"conversation_id": cid, "user_id": uid, "message_id": marker},
+            )
+        ]
+    return []
+
+
+def _report_events(change: StreamChange, new: Item) -> list[DomainEvent]:
+    if change.event_name != "INSERT":
+        return []
+    return [
+        _event(
+            change,
+            "report.created",
+            str(new["created_at"]),
+            actor_id=new.get("reporter_id"),
+            data={
+                k: new.get(k)
+                for k in ("report_id", "target_type", "target_id", "conversation_id", "stream_id", "reason")
+            },
+        )
+    ]
+
+
+def events_from_change(change: StreamChange, members_of: MembersOf | None = None) -> list[DomainEvent]:
+    """Domain events implied by one change (``message.sent``, ``message.deleted``,
+    ``conversation.read``, ``conversation.request``, ``report.created``)."""
+    new = change.new
+    if new is None:
+        return []
+    entity = change.entity()
+    lookup = members_of or _default_members_of
+    if entity == "message":
+        return _message_events(change, new, lookup)
+    if entity == "member":
+        return _member_events(change, new, lookup)
+    if entity == "report":
+        return _report_events(change, new)
     return []

@@ -1,0 +1,836 @@
+"""Data access of the dm domain: the only dm module that knows keys, boto3 and the table layout.
+
+Conversation partition ``CONV#<id>`` holds, in sort-key order: ``CMID#<sender>#<client id>``
+guards, ``MEMBER#<user>`` items, ``META``, then ``MSG#<ulid>`` messages (always last, so
+``sk > MSG#x`` ranges stay within messages). Member items carry GSI1 keys for their user's
+inbox folder. See ``docs/data-model/dm.md`` for every access pattern and its call count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from functions.core import clients, keys
+from functions.core.clock import now_iso
+from functions.core.ddb import (
+    ConditionFailed,
+    Item,
+    TransactionCancelled,
+    call,
+    deserialize,
+    serialize,
+    values,
+)
+from functions.core.errors import ConflictError, UnavailableError
+from functions.core.settings import get_settings
+from functions.dm.errors import (
+    ConversationNotFoundError,
+    DirectExistsError,
+    DuplicateClientMessageError,
+    MessageNotFoundError,
+    MessagingForbiddenError,
+    NotSenderError,
+    RequestPendingError,
+    SendRateLimitedError,
+)
+from functions.dm.logic import SendPlan
+from functions.dm.records import (
+    ACTIVE,
+    DIRECT,
+    REQUEST,
+    ConversationState,
+    Shape,
+    folder_of,
+    last_message_summary,
+    member_record,
+    message_record,
+    meta_record,
+)
+
+MESSAGES_HIGH = f"{keys.MESSAGE_PREFIX}~"  # "~" sorts after every ULID character
+ATTACHMENT_PREFIX = "attachments"
+_SHAPE_CACHE_MAX = 50_000
+_shapes: dict[str, Shape] = {}
+
+
+def _strip(item: Item | None) -> Item | None:
+    """An item without its key attributes (what logic and views work with)."""
+    if item is None:
+        return None
+    return {
+        k: v
+        for k, v in item.items()
+        if k not in (keys.PK, keys.SK, keys.GSI1PK, keys.GSI1SK, keys.GSI2PK, keys.GSI2SK)
+    }
+
+
+def member_item(record: Item) -> Item:
+    """A member record with its keys (GSI1 puts it in its user's inbox folder)."""
+    cid, uid = record["conversation_id"], record["user_id"]
+    activity = record.get("last_message_id") or cid
+    return {
+        **keys.member(cid, uid),
+        **keys.inbox_entry(uid, folder_of(str(record["status"])), str(activity)),
+        **record,
+    }
+
+
+def message_item(record: Item) -> Item:
+    """A message record with its keys."""
+    return {**keys.message(record["conversation_id"], record["message_id"]), **record}
+
+
+def attachment_object_key(owner_id: str, attachment_id: str) -> str:
+    """Objects live under their owner's prefix, so a message can only reference its sender's uploads."""
+    return f"{ATTACHMENT_PREFIX}/{owner_id}/{attachment_id}"
+
+
+class DynamoDmStore:
+    """``logic.DmStore`` on the single table."""
+
+    def __init__(self, client: Any, table: str) -> None:
+        self._client = client
+        self._table = table
+
+    # --- conversations --------------------------------------------------------------------
+
+    def find_direct(self, user_a: str, user_b: str) -> str | None:
+        """GetItem of the pair pointer."""
+        out = call(
+            self._client.get_item,
+            TableName=self._table,
+            Key=serialize(keys.direct_pair(user_a, user_b)),
+            ConsistentRead=True,
+        )
+        item = deserialize(out.get("Item"))
+        return str(item["conversation_id"]) if item else None
+
+    def create_conversation(self, meta: Item, members: Sequence[Item], pair: tuple[str, str] | None) -> None:
+        """One TransactWriteItems: pair pointer (direct), META, members — all or nothing."""
+        cid = meta["conversation_id"]
+        actions: list[dict[str, Any]] = []
+        if pair is not None:
+            actions.append(self._put(pair_item(pair[0], pair[1], cid), new=True, all_old=True))
+        actions.append(self._put({**keys.conversation(cid), **meta}, new=True))
+        actions += [self._put(member_item(m), new=True) for m in members]
+        try:
+            call(self._client.transact_write_items, TransactItems=actions)
+        except TransactionCancelled as err:
+            existing = err.item(0) if pair is not None and err.failed(0) else None
+            if existing is not None:
+                raise DirectExistsError(str(existing["conversation_id"])) from err
+            raise ConflictError("The conversation could not be created; retry.") from err
+
+    def load(self, conversation_id: str) -> ConversationState | None:
+        """One Query: ``MEMBER#…`` items and ``META`` are adjacent (``MEMBER#`` < ``META``)."""
+        out = call(
+            self._client.query,
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :lo AND :hi",
+            ExpressionAttributeValues=values(
+                pk=keys.conversation_pk(conversation_id), lo=keys.MEMBER_PREFIX, hi=keys.META_SK
+            ),
+            ConsistentRead=True,
+        )
+        meta: Item | None = None
+        members: dict[str, Item] = {}
+        for raw in out.get("Items", []):
+            item = _strip(deserialize(raw)) or {}
+            if item.get("entity") == "conversation":
+                meta = item
+            elif item.get("entity") == "member":
+                members[str(item["user_id"])] = item
+        if meta is None:
+            return None
+        return ConversationState(meta, members)
+
+    def shape(self, conversation_id: str) -> Shape | None:
+        """Kind and direct members never change: cached per container, so a warm send is one call."""
+        cached = _shapes.get(conversation_id)
+        if cached is not None:
+            return cached
+        out = call(
+            self._client.get_item,
+            TableName=self._table,
+            Key=serialize(keys.conversation(conversation_id)),
+            ProjectionExpression="kind, member_ids",
+        )
+        item = deserialize(out.get("Item"))
+        if not item:
+            return None
+        kind = str(item.get("kind"))
+        shape = Shape(kind, tuple(item.get("member_ids") or ()) if kind == DIRECT else ())
+        if len(_shapes) >= _SHAPE_CACHE_MAX:
+            _shapes.clear()
+        _shapes[conversation_id] = shape
+        return shape
+
+    # --- send -----------------------------------------------------------------------------
+
+    def send(self, plan: SendPlan) -> None:
+        """ONE TransactWriteItems; on cancellation each action's reason says why.
+
+        0 sender's member item (must be an active member within any request limit; counts sends)
+        1 client_message_id guard (replays return the original)
+        2 rate-limit window counter
+        3 the message
+        4 META (last message, activity)
+        5,6 no block either way (direct conversations)
+        """
+        cid, sender, msg = plan.conversation_id, plan.sender_id, plan.message
+        actions: list[dict[str, Any]] = [
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": serialize(keys.member(cid, sender)),
+                    "UpdateExpression": "ADD sent_count :one",
+                    "ConditionExpression": "attribute_exists(pk) AND #status = :active AND "
+                    "(attribute_not_exists(send_limit) OR attribute_not_exists(sent_count) "
+                    "OR sent_count < send_limit)",
+                    "ExpressionAttributeNames": {"#status": "status"},
+                    "ExpressionAttributeValues": values(one=1, active=ACTIVE),
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            },
+            self._put(
+                {
+                    **keys.client_message(cid, sender, str(msg["client_message_id"])),
+                    "entity": "client_message",
+                    "message_id": msg["message_id"],
+                    "fingerprint": plan.fingerprint,
+                },
+                new=True,
+                all_old=True,
+            ),
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": serialize(keys.rate_window("dm_send", sender, plan.window)),
+                    "UpdateExpression": "ADD n :one SET #ttl = :ttl, entity = :entity",
+                    "ConditionExpression": "attribute_not_exists(n) OR n < :limit",
+                    "ExpressionAttributeNames": {"#ttl": keys.TTL},
+                    "ExpressionAttributeValues": values(
+                        one=1, ttl=plan.window_expires_s, limit=plan.rate_limit, entity="rate_window"
+                    ),
+                }
+            },
+            self._put(message_item(msg), new=True),
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": serialize(keys.conversation(cid)),
+                    "UpdateExpression": "SET last_message = :lm, last_message_id = :mid, updated_at = :at",
+                    "ConditionExpression": "attribute_exists(pk)",
+                    "ExpressionAttributeValues": values(
+                        lm=last_message_summary(msg), mid=msg["message_id"], at=msg["sent_at"]
+                    ),
+                }
+            },
+        ]
+        if plan.peer_id is not None:
+            for blocker, blocked in ((sender, plan.peer_id), (plan.peer_id, sender)):
+                actions.append(
+                    {
+                        "ConditionCheck": {
+                            "TableName": self._table,
+                            "Key": serialize(keys.block(blocker, blocked)),
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    }
+                )
+        try:
+            call(self._client.transact_write_items, TransactItems=actions)
+        except TransactionCancelled as err:
+            self._explain_send_failure(err, plan)
+
+    @staticmethod
+    def _explain_send_failure(err: TransactionCancelled, plan: SendPlan) -> None:
+        """Map cancellation reasons to one outcome, most decisive first."""
+        member = err.item(0)
+        if err.failed(0) and member is None:
+            raise ConversationNotFoundError("Conversation not found.") from err
+        if err.failed(1):
+            guard = err.item(1) or {}
+            raise DuplicateClientMessageError(
+                str(guard.get("message_id", "")), str(guard.get("fingerprint", ""))
+            ) from err
+        if err.failed(5) or err.failed(6):
+            raise MessagingForbiddenError("You cannot message this user.") from err
+        if err.failed(0) and member is not None:
+            if member.get("status") == REQUEST:
+                raise RequestPendingError("Accept the message request before replying.") from err
+            raise RequestPendingError(
+                "You can send more messages once your request has been accepted."
+            ) from err
+        if err.failed(2):
+            raise SendRateLimitedError(
+                "You are sending messages too fast.", retry_after=plan.retry_after_s
+            ) from err
+        if err.failed(4):
+            raise ConversationNotFoundError("Conversation not found.") from err
+        raise UnavailableError("The message could not be sent; retry.") from err
+
+    # --- messages -------------------------------------------------------------------------
+
+    def get_message(self, conversation_id: str, message_id: str) -> Item | None:
+        """GetItem (consistent)."""
+        out = call(
+            self._client.get_item,
+            TableName=self._table,
+            Key=serialize(keys.message(conversation_id, message_id)),
+            ConsistentRead=True,
+        )
+        return _strip(deserialize(out.get("Item")))
+
+    def get_member(self, conversation_id: str, user_id: str) -> Item | None:
+        """GetItem (consistent)."""
+        out = call(
+            self._client.get_item,
+            TableName=self._table,
+            Key=serialize(keys.member(conversation_id, user_id)),
+            ConsistentRead=True,
+        )
+        return _strip(deserialize(out.get("Item")))
+
+    def history(
+        self, conversation_id: str, limit: int, start_after: str | None, newer_than: str | None
+    ) -> tuple[list[Item], str | None]:
+        """One Query: newest first, or (sync) oldest first strictly after ``newer_than``."""
+        pk = keys.conversation_pk(conversation_id)
+        params: dict[str, Any] = {
+            "TableName": self._table,
+            "Limit": limit,
+            "ConsistentRead": True,
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
+        }
+        if newer_than is None:
+            params["ExpressionAttributeValues"] = values(pk=pk, lo=keys.MESSAGE_PREFIX, hi=MESSAGES_HIGH)
+            params["ScanIndexForward"] = False
+        else:
+            # "!" sorts before every ULID character: the range starts just after ``newer_than``.
+            low = keys.message_sk(newer_than) + "!"
+            params["ExpressionAttributeValues"] = values(pk=pk, lo=low, hi=MESSAGES_HIGH)
+            params["ScanIndexForward"] = True
+        if start_after:
+            params["ExclusiveStartKey"] = serialize({keys.PK: pk, keys.SK: start_after})
+        out = call(self._client.query, **params)
+        items = [_strip(deserialize(raw)) or {} for raw in out.get("Items", [])]
+        last = deserialize(out.get("LastEvaluatedKey"))
+        return items, (str(last[keys.SK]) if last else None)
+
+    def read_context(self, conversation_id: str, user_id: str, message_id: str) -> tuple[Item | None, bool]:
+        """One BatchGetItem: the member item and the message's key."""
+        wanted = [keys.member(conversation_id, user_id), keys.message(conversation_id, message_id)]
+        found = self._batch_get(wanted, projection="pk, sk, last_read_message_id, last_message_id, entity")
+        member = found.get((wanted[0][keys.PK], wanted[0][keys.SK]))
+        return _strip(member), (wanted[1][keys.PK], wanted[1][keys.SK]) in found
+
+    def count_from_others(self, conversation_id: str, user_id: str, after_id: str, through_id: str) -> int:
+        """Query (sender ids only) of messages in (after, through]; pages until done."""
+        count = 0
+        params: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
+            "ExpressionAttributeValues": values(
+                pk=keys.conversation_pk(conversation_id),
+                lo=keys.message_sk(after_id) + "!",
+                hi=keys.message_sk(through_id),
+            ),
+            "ProjectionExpression": "sender_id",
+            "ConsistentRead": True,
+        }
+        while True:
+            out = call(self._client.query, **params)
+            count += sum(1 for raw in out.get("Items", []) if raw.get("sender_id", {}).get("S") != user_id)
+            if not out.get("LastEvaluatedKey"):
+                return count
+            params["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+
+    def set_read(
+        self, conversation_id: str, user_id: str, message_id: str, unread: int, watermark: str | None
+    ) -> bool:
+        """Conditional UpdateItem: forward-only marker, unchanged projection watermark."""
+        mark = "attribute_not_exists(last_message_id)" if watermark is None else "last_message_id = :w"
+        extra = {"w": watermark} if watermark is not None else {}
+        try:
+            call(
+                self._client.update_item,
+                TableName=self._table,
+                Key=serialize(keys.member(conversation_id, user_id)),
+                UpdateExpression="SET last_read_message_id = :mid, unread_count = :n, read_at = :at",
+                ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(last_read_message_id) "
+                f"OR last_read_message_id < :mid) AND {mark}",
+                ExpressionAttributeValues=values(mid=message_id, n=unread, at=now_iso(), **extra),
+            )
+        except ConditionFailed:
+            return False
+        return True
+
+    def set_muted(self, conversation_id: str, user_id: str, muted: bool) -> bool:
+        """Conditional UpdateItem (member must exist)."""
+        try:
+            call(
+                self._client.update_item,
+                TableName=self._table,
+                Key=serialize(keys.member(conversation_id, user_id)),
+                UpdateExpression="SET muted = :m",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues=values(m=muted),
+            )
+        except ConditionFailed:
+            return False
+        return True
+
+    def accept(self, conversation_id: str, user_id: str, other_ids: Sequence[str]) -> None:
+        """One transaction: the member becomes active (inbox folder), the others lose their send limit."""
+        actions: list[dict[str, Any]] = [
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": serialize(keys.member(conversation_id, user_id)),
+                    "UpdateExpression": "SET #status = :active, gsi1pk = :inbox, "
+                    "gsi1sk = if_not_exists(last_message_id, :cid) REMOVE is_hidden",
+                    "ConditionExpression": "attribute_exists(pk)",
+                    "ExpressionAttributeNames": {"#status": "status"},
+                    "ExpressionAttributeValues": values(
+                        active=ACTIVE, inbox=keys.inbox(user_id, "inbox"), cid=conversation_id
+                    ),
+                }
+            }
+        ]
+        for other in other_ids:
+            actions.append(
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": serialize(keys.member(conversation_id, other)),
+                        "UpdateExpression": "REMOVE send_limit",
+                        "ConditionExpression": "attribute_exists(pk)",
+                    }
+                }
+            )
+        try:
+            call(self._client.transact_write_items, TransactItems=actions)
+        except TransactionCancelled as err:
+            if err.failed(0):
+                raise ConversationNotFoundError("Conversation not found.") from err
+            raise ConflictError("The conversation changed; retry.") from err
+
+    def hide(self, conversation_id: str, user_id: str) -> None:
+        """UpdateItem: drop the GSI1 keys (out of the inbox) until the projection sees a new message."""
+        try:
+            call(
+                self._client.update_item,
+                TableName=self._table,
+                Key=serialize(keys.member(conversation_id, user_id)),
+                UpdateExpression="SET is_hidden = :t REMOVE gsi1pk, gsi1sk",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues=values(t=True),
+            )
+        except ConditionFailed as err:
+            raise ConversationNotFoundError("Conversation not found.") from err
+
+    def add_members(self, conversation_id: str, old_ids: Sequence[str], new_members: Sequence[Item]) -> None:
+        """One transaction: META's member list (optimistic on the old list) and the new member items."""
+        new_ids = [*old_ids, *(m["user_id"] for m in new_members)]
+        actions = [self._set_member_ids(conversation_id, old_ids, new_ids)]
+        actions += [self._put(member_item(m), new=True) for m in new_members]
+        try:
+            call(self._client.transact_write_items, TransactItems=actions)
+        except TransactionCancelled as err:
+            raise ConflictError("The group's members changed; retry.") from err
+        _shapes.pop(conversation_id, None)
+
+    def remove_member(self, conversation_id: str, user_id: str, old_ids: Sequence[str]) -> None:
+        """One transaction: delete the member item and update META's member list."""
+        new_ids = [m for m in old_ids if m != user_id]
+        actions = [
+            self._set_member_ids(conversation_id, old_ids, new_ids),
+            {
+                "Delete": {
+                    "TableName": self._table,
+                    "Key": serialize(keys.member(conversation_id, user_id)),
+                    "ConditionExpression": "attribute_exists(pk)",
+                }
+            },
+        ]
+        try:
+            call(self._client.transact_write_items, TransactItems=actions)
+        except TransactionCancelled as err:
+            if err.failed(1):
+                raise ConversationNotFoundError("No such member in this conversation.") from err
+            raise ConflictError("The group's members changed; retry.") from err
+
+    def _set_member_ids(self, cid: str, old_ids: Sequence[str], new_ids: Sequence[str]) -> dict[str, Any]:
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": serialize(keys.conversation(cid)),
+                "UpdateExpression": "SET member_ids = :new",
+                "ConditionExpression": "member_ids = :old",
+                "ExpressionAttributeValues": values(new=list(new_ids), old=list(old_ids)),
+            }
+        }
+
+    def unsend(self, conversation_id: str, message_id: str, caller: str) -> None:
+        """One transaction: the caller is a member, and the message is theirs → tombstone."""
+        actions = [
+            {
+                "ConditionCheck": {
+                    "TableName": self._table,
+                    "Key": serialize(keys.member(conversation_id, caller)),
+                    "ConditionExpression": "attribute_exists(pk)",
+                }
+            },
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": serialize(keys.message(conversation_id, message_id)),
+                    "UpdateExpression": "SET #type = :deleted, deleted_at = :at "
+                    "REMOVE #text, attachment_id, attachment_type, attachment_size, video",
+                    "ConditionExpression": "attribute_exists(pk) AND sender_id = :caller",
+                    "ExpressionAttributeNames": {"#type": "type", "#text": "text"},
+                    "ExpressionAttributeValues": values(deleted="deleted", at=now_iso(), caller=caller),
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            },
+        ]
+        try:
+            call(self._client.transact_write_items, TransactItems=actions)
+        except TransactionCancelled as err:
+            if err.failed(0):
+                raise ConversationNotFoundError("Conversation not found.") from err
+            if err.failed(1) and err.item(1) is None:
+                raise MessageNotFoundError("Message not found.") from err
+            raise NotSenderError("Only the sender may unsend a message.") from err
+
+    # --- inbox ----------------------------------------------------------------------------
+
+    def inbox(
+        self, user_id: str, folder: str, limit: int, start_after: dict[str, Any] | None
+    ) -> tuple[list[Item], dict[str, Any] | None]:
+        """One Query on GSI1, newest activity first."""
+        params: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": keys.GSI1,
+            "KeyConditionExpression": "gsi1pk = :p",
+            "ExpressionAttributeValues": values(p=keys.inbox(user_id, folder)),
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if start_after:
+            params["ExclusiveStartKey"] = serialize(start_after)
+        out = call(self._client.query, **params)
+        items = [_strip(deserialize(raw)) or {} for raw in out.get("Items", [])]
+        return items, deserialize(out.get("LastEvaluatedKey"))
+
+    def metas(self, conversation_ids: Sequence[str]) -> dict[str, Item]:
+        """One BatchGetItem of META items (≤ 100 ids per page of the inbox)."""
+        if not conversation_ids:
+            return {}
+        found = self._batch_get([keys.conversation(c) for c in conversation_ids])
+        return {str(i["conversation_id"]): _strip(i) or {} for i in found.values()}
+
+    # --- projection / outbox support ------------------------------------------------------
+
+    def members_of(self, conversation_id: str) -> list[Item]:
+        """One Query of ``MEMBER#`` items (consistent)."""
+        out = call(
+            self._client.query,
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :m)",
+            ExpressionAttributeValues=values(pk=keys.conversation_pk(conversation_id), m=keys.MEMBER_PREFIX),
+            ConsistentRead=True,
+        )
+        return [_strip(deserialize(raw)) or {} for raw in out.get("Items", [])]
+
+    def project_member(
+        self,
+        member: Item,
+        *,
+        last_message: Item,
+        unread_increment: int,
+    ) -> bool:
+        """Move one member's inbox entry forward to ``last_message`` (optimistic on what we read).
+
+        Conditional on the watermark and read marker we computed from, so a replay or a concurrent
+        read never double-counts; False means re-read and recompute.
+        """
+        cid, uid = member["conversation_id"], member["user_id"]
+        mid = last_message["message_id"]
+        conditions = ["attribute_exists(pk)"]
+        vals: dict[str, Any] = {
+            "lm": last_message,
+            "mid": mid,
+            "at": last_message["sent_at"],
+            "gpk": keys.inbox(uid, folder_of(str(member.get("status", ACTIVE)))),
+            "inc": unread_increment,
+        }
+        for attr, placeholder in (("last_message_id", "w"), ("last_read_message_id", "r")):
+            if member.get(attr) is None:
+                conditions.append(f"attribute_not_exists({attr})")
+            else:
+                conditions.append(f"{attr} = :{placeholder}")
+                vals[placeholder] = member[attr]
+        try:
+            call(
+                self._client.update_item,
+                TableName=self._table,
+                Key=serialize(keys.member(cid, uid)),
+                UpdateExpression="SET last_message = :lm, last_message_id = :mid, updated_at = :at, "
+                "gsi1pk = :gpk, gsi1sk = :mid REMOVE is_hidden ADD unread_count :inc",
+                ConditionExpression=" AND ".join(conditions),
+                ExpressionAttributeValues=values(**vals),
+            )
+        except ConditionFailed:
+            return False
+        return True
+
+    def mark_last_deleted(self, conversation_id: str, user_id: str | None, message_id: str) -> None:
+        """If ``message_id`` is the shown last message (of META or a member), show it as deleted."""
+        key = keys.conversation(conversation_id) if user_id is None else keys.member(conversation_id, user_id)
+        try:
+            call(
+                self._client.update_item,
+                TableName=self._table,
+                Key=serialize(key),
+                UpdateExpression="SET last_message.#type = :d, last_message.preview = :empty",
+                ConditionExpression="last_message_id = :mid",
+                ExpressionAttributeNames={"#type": "type"},
+                ExpressionAttributeValues=values(d="deleted", empty="", mid=message_id),
+            )
+        except ConditionFailed:
+            return
+
+    # --- helpers --------------------------------------------------------------------------
+
+    def _put(self, item: Item, *, new: bool, all_old: bool = False) -> dict[str, Any]:
+        put: dict[str, Any] = {"TableName": self._table, "Item": serialize(item)}
+        if new:
+            put["ConditionExpression"] = "attribute_not_exists(pk)"
+        if all_old:
+            put["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        return {"Put": put}
+
+    def _batch_get(
+        self, item_keys: Sequence[keys.Key], projection: str | None = None
+    ) -> dict[tuple[str, str], Item]:
+        found: dict[tuple[str, str], Item] = {}
+        spec: dict[str, Any] = {"Keys": [serialize(k) for k in item_keys], "ConsistentRead": True}
+        if projection:
+            spec["ProjectionExpression"] = projection
+        request: dict[str, Any] = {self._table: spec}
+        while request:
+            out = call(self._client.batch_get_item, RequestItems=request)
+            for raw in out.get("Responses", {}).get(self._table, []):
+                item = deserialize(raw) or {}
+                found[(item[keys.PK], item[keys.SK])] = item
+            request = out.get("UnprocessedKeys") or {}
+        return found
+
+
+def pair_item(user_a: str, user_b: str, conversation_id: str) -> Item:
+    """The canonical pointer from an unordered pair to its direct conversation."""
+    return {**keys.direct_pair(user_a, user_b), "entity": "direct_pair", "conversation_id": conversation_id}
+
+
+# --- building blocks for the share domain ---------------------------------------------------
+
+
+def direct_pair_key(user_a: str, user_b: str) -> keys.Key:
+    """Key of the pair pointer: BatchGet these for all recipients, then call ``direct_share_write``."""
+    return keys.direct_pair(user_a, user_b)
+
+
+@dataclass(frozen=True)
+class DirectShareWrite:
+    """TransactWriteItems actions posting one ``video_share`` message to one recipient."""
+
+    conversation_id: str
+    message_id: str
+    created_conversation: bool
+    actions: list[dict[str, Any]]
+    message: Item
+
+
+def direct_share_write(
+    *,
+    table: str,
+    sender_id: str,
+    recipient_id: str,
+    request: bool,
+    existing_conversation_id: str | None,
+    conversation_id: str,
+    message_id: str,
+    video: Item,
+    text: str | None,
+    client_message_id: str,
+    now_ms: int,
+) -> DirectShareWrite:
+    """Actions for "ensure the direct conversation, then put a ``video_share`` message".
+
+    ``existing_conversation_id`` is what a batched read of ``direct_pair_key`` found (None → the
+    conversation is created here, with request semantics when ``request``; ``conversation_id`` is
+    then its new ULID). 2 actions for an existing conversation, 5 for a new one. Shares are not
+    subject to the 1-message request limit (the share domain has its own limits); a block is
+    assumed checked by the caller's ``can_message_many`` just before.
+    """
+    cid = existing_conversation_id or conversation_id
+    msg = message_record(
+        conversation_id=cid,
+        message_id=message_id,
+        sender_id=sender_id,
+        client_message_id=client_message_id,
+        now_ms=now_ms,
+        text=text,
+        video=video,
+    )
+
+    def put(item: Item) -> dict[str, Any]:
+        return {
+            "Put": {
+                "TableName": table,
+                "Item": serialize(item),
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
+
+    actions: list[dict[str, Any]] = []
+    if existing_conversation_id is None:
+        meta = meta_record(cid, DIRECT, None, sender_id, sorted([sender_id, recipient_id]), now_ms)
+        meta.update(
+            last_message=last_message_summary(msg), last_message_id=message_id, updated_at=msg["sent_at"]
+        )
+        actions += [
+            put(pair_item(sender_id, recipient_id, cid)),
+            put({**keys.conversation(cid), **meta}),
+            put(
+                member_item(
+                    member_record(
+                        cid,
+                        sender_id,
+                        role="member",
+                        status=ACTIVE,
+                        added_by=sender_id,
+                        now_ms=now_ms,
+                        send_limit=1 if request else None,
+                    )
+                    | {"sent_count": 1}
+                )
+            ),
+            put(
+                member_item(
+                    member_record(
+                        cid,
+                        recipient_id,
+                        role="member",
+                        status=REQUEST if request else ACTIVE,
+                        added_by=sender_id,
+                        now_ms=now_ms,
+                    )
+                )
+            ),
+        ]
+    else:
+        actions.append(
+            {
+                "Update": {
+                    "TableName": table,
+                    "Key": serialize(keys.conversation(cid)),
+                    "UpdateExpression": "SET last_message = :lm, last_message_id = :mid, updated_at = :at",
+                    "ConditionExpression": "attribute_exists(pk)",
+                    "ExpressionAttributeValues": values(
+                        lm=last_message_summary(msg), mid=message_id, at=msg["sent_at"]
+                    ),
+                }
+            }
+        )
+    actions.append(put(message_item(msg)))
+    return DirectShareWrite(cid, message_id, existing_conversation_id is None, actions, msg)
+
+
+# --- S3 -------------------------------------------------------------------------------------
+
+
+class S3Media:
+    """``logic.Media`` on the media bucket."""
+
+    def __init__(self, client: Any, bucket: str) -> None:
+        self._client = client
+        self._bucket = bucket
+
+    def head(self, owner_id: str, attachment_id: str) -> tuple[str, int] | None:
+        """HeadObject under the owner's prefix (the one extra call of an attachment message)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            out = self._client.head_object(
+                Bucket=self._bucket, Key=attachment_object_key(owner_id, attachment_id)
+            )
+        except ClientError as err:
+            status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if status in (403, 404):
+                return None
+            raise UnavailableError("The media store is unavailable; retry.") from err
+        return str(out.get("ContentType", "")), int(out.get("ContentLength", 0))
+
+    def presign_upload(
+        self, owner_id: str, attachment_id: str, content_type: str, size_bytes: int, expires_s: int
+    ) -> Item:
+        """Presigned POST: exact key under the owner's prefix, fixed type, exact size (local signing)."""
+        out: Item = self._client.generate_presigned_post(
+            Bucket=self._bucket,
+            Key=attachment_object_key(owner_id, attachment_id),
+            Fields={"Content-Type": content_type},
+            Conditions=[
+                {"Content-Type": content_type},
+                ["content-length-range", size_bytes, size_bytes],
+                ["starts-with", "$key", f"{ATTACHMENT_PREFIX}/{owner_id}/"],
+            ],
+            ExpiresIn=expires_s,
+        )
+        return {"url": out["url"], "fields": out["fields"]}
+
+    def download_url(self, owner_id: str, attachment_id: str, expires_s: int) -> str:
+        """Presigned GET (local signing, no call)."""
+        return str(
+            self._client.generate_presigned_url(
+                "get_object",
+                Params={"Bucket": self._bucket, "Key": attachment_object_key(owner_id, attachment_id)},
+                ExpiresIn=expires_s,
+            )
+        )
+
+
+def store() -> DynamoDmStore:
+    """The dm repository (cheap: the client underneath is cached per container)."""
+    return DynamoDmStore(clients.dynamodb(), get_settings().table_name)
+
+
+def media() -> S3Media:
+    """The media bucket."""
+    return S3Media(clients.s3(), get_settings().media_bucket)
+
+
+class DynamoReportStore:
+    """``reports.ReportStore`` on the single table."""
+
+    def __init__(self, client: Any, table: str) -> None:
+        self._client = client
+        self._table = table
+
+    def put_report(self, report: Item) -> None:
+        """PutItem (new id, so no condition is needed beyond uniqueness)."""
+        call(
+            self._client.put_item,
+            TableName=self._table,
+            Item=serialize({**keys.report(str(report["report_id"])), **report}),
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+
+
+def report_store() -> DynamoReportStore:
+    """The report repository."""
+    return DynamoReportStore(clients.dynamodb(), get_settings().table_name)

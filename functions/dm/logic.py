@@ -1,0 +1,527 @@
+"""Direct-message rules: conversations, send, history, sync, read state, requests, inbox.
+
+Plain Python: repositories arrive as Protocols, limits and time as values. The data access layer
+(``dal.py``) implements the Protocols against DynamoDB/S3; unit tests use in-memory fakes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from functions.core.cursor import decode_cursor, encode_cursor
+from functions.core.errors import ConflictError, IdempotencyKeyReusedError, ValidationError
+from functions.core.idempotency import fingerprint
+from functions.core.ids import is_ulid
+from functions.dm.errors import (
+    AttachmentInvalidError,
+    ConversationNotFoundError,
+    DirectExistsError,
+    DuplicateClientMessageError,
+    MessageNotFoundError,
+    MessagingForbiddenError,
+    NotAdminError,
+)
+from functions.dm.models import MAX_MEMBERS, CreateConversation, SendMessage
+from functions.dm.records import (
+    ACTIVE,
+    DIRECT,
+    FOLDERS,
+    GROUP,
+    REQUEST,
+    ConversationState,
+    Item,
+    Shape,
+    conversation_view,
+    inbox_row,
+    member_record,
+    message_record,
+    message_view,
+    meta_record,
+)
+from functions.social.access import GraphReader, Reach, can_message_many
+
+RATE_WINDOW_MS = 2000  # 5 messages/s sustained, bursts of 10: 10 per fixed 2-second window
+RATE_LIMIT = 10
+REQUEST_SEND_LIMIT = 1  # messages a requester may send before the recipient accepts
+ATTACHMENT_TYPES = {
+    "image/jpeg": 10 * 1024 * 1024,
+    "image/png": 10 * 1024 * 1024,
+    "image/webp": 10 * 1024 * 1024,
+    "image/gif": 10 * 1024 * 1024,
+    "video/mp4": 50 * 1024 * 1024,
+}
+DOWNLOAD_URL_SECONDS = 15 * 60
+
+
+@dataclass(frozen=True)
+class SendPlan:
+    """Everything the one send transaction needs."""
+
+    conversation_id: str
+    sender_id: str
+    message: Item
+    fingerprint: str
+    window: int
+    window_expires_s: int
+    rate_limit: int
+    retry_after_s: int
+    peer_id: str | None  # direct conversations: blocks either way are checked in the same transaction
+
+
+class DmStore(Protocol):
+    """Conversation, member and message persistence (``dal.DynamoDmStore``)."""
+
+    def find_direct(self, user_a: str, user_b: str) -> str | None:
+        """Conversation id of the pair's direct conversation, if any."""
+        ...
+
+    def create_conversation(self, meta: Item, members: Sequence[Item], pair: tuple[str, str] | None) -> None:
+        """Write META and members atomically (raise ``DirectExistsError`` if the pair won a race)."""
+        ...
+
+    def load(self, conversation_id: str) -> ConversationState | None:
+        """META and members (one Query), or None."""
+        ...
+
+    def shape(self, conversation_id: str) -> Shape | None:
+        """Kind and (direct) members; immutable, so implementations may cache it."""
+        ...
+
+    def send(self, plan: SendPlan) -> None:
+        """The one send transaction; raises domain errors or ``DuplicateClientMessageError``."""
+        ...
+
+    def get_message(self, conversation_id: str, message_id: str) -> Item | None:
+        """One message."""
+        ...
+
+    def get_member(self, conversation_id: str, user_id: str) -> Item | None:
+        """One member item (consistent read)."""
+        ...
+
+    def history(
+        self, conversation_id: str, limit: int, start_after: str | None, newer_than: str | None
+    ) -> tuple[list[Item], str | None]:
+        """Messages newest first, or (``newer_than``) oldest first after that id; plus the next position."""
+        ...
+
+    def read_context(self, conversation_id: str, user_id: str, message_id: str) -> tuple[Item | None, bool]:
+        """The member item and whether the message exists (one batched read)."""
+        ...
+
+    def count_from_others(self, conversation_id: str, user_id: str, after_id: str, through_id: str) -> int:
+        """Messages in (after_id, through_id] not sent by ``user_id``."""
+        ...
+
+    def set_read(
+        self, conversation_id: str, user_id: str, message_id: str, unread: int, watermark: str | None
+    ) -> bool:
+        """Move the read marker forward if the projection watermark is still ``watermark``."""
+        ...
+
+    def set_muted(self, conversation_id: str, user_id: str, muted: bool) -> bool:
+        """Set ``muted``; False when the caller is not a member."""
+        ...
+
+    def accept(self, conversation_id: str, user_id: str, other_ids: Sequence[str]) -> None:
+        """Make the member active and lift the request limit of the others."""
+        ...
+
+    def hide(self, conversation_id: str, user_id: str) -> None:
+        """Take a direct conversation out of the member's inbox until the next message."""
+        ...
+
+    def add_members(self, conversation_id: str, old_ids: Sequence[str], new_members: Sequence[Item]) -> None:
+        """Add members if the member list is still ``old_ids`` (else ``ConflictError``)."""
+        ...
+
+    def remove_member(self, conversation_id: str, user_id: str, old_ids: Sequence[str]) -> None:
+        """Remove a member if the member list is still ``old_ids``."""
+        ...
+
+    def unsend(self, conversation_id: str, message_id: str, caller: str) -> None:
+        """Turn the caller's message into a ``deleted`` tombstone."""
+        ...
+
+    def inbox(
+        self, user_id: str, folder: str, limit: int, start_after: dict[str, Any] | None
+    ) -> tuple[list[Item], dict[str, Any] | None]:
+        """Member items of the folder, newest activity first."""
+        ...
+
+    def metas(self, conversation_ids: Sequence[str]) -> dict[str, Item]:
+        """META items by id (one batched read)."""
+        ...
+
+
+class Media(Protocol):
+    """The media bucket (``dal.S3Media``)."""
+
+    def head(self, owner_id: str, attachment_id: str) -> tuple[str, int] | None:
+        """(content type, size) of an uploaded attachment, or None."""
+        ...
+
+    def presign_upload(
+        self, owner_id: str, attachment_id: str, content_type: str, size_bytes: int, expires_s: int
+    ) -> Item:
+        """``{"url", "fields"}`` of a presigned POST."""
+        ...
+
+    def download_url(self, owner_id: str, attachment_id: str, expires_s: int) -> str:
+        """A presigned GET URL."""
+        ...
+
+
+class VideoCards(Protocol):
+    """Re-checks shared videos when a reader fetches them (implemented by the share domain)."""
+
+    def cards(self, viewer_id: str, videos: Sequence[Item]) -> dict[str, Item]:
+        """The card to show for each ``video_id`` (e.g. ``{"video_id", "unavailable": true}``)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Clock:
+    """Time and id sources (injected so tests are deterministic)."""
+
+    now_ms: Callable[[], int]
+    new_id: Callable[[int], str]
+
+
+# --- conversations ------------------------------------------------------------------------
+
+
+def _require_state(store: DmStore, conversation_id: str, caller: str) -> ConversationState:
+    """The conversation, or 404 when it does not exist or the caller is not a member."""
+    state = store.load(conversation_id) if is_ulid(conversation_id) else None
+    if state is None or caller not in state.members:
+        raise ConversationNotFoundError("Conversation not found.")
+    return state
+
+
+def create_conversation(
+    store: DmStore, graph: GraphReader, clock: Clock, caller: str, req: CreateConversation
+) -> tuple[Item, bool]:
+    """Create (or, for a direct pair, find) a conversation; returns (view, created)."""
+    others = [m for m in dict.fromkeys(req.member_ids) if m != caller]
+    if not others:
+        raise ValidationError("member_ids must name at least one other user.")
+    if len(others) == 1:
+        return _create_direct(store, graph, clock, caller, others[0])
+    return _create_group(store, graph, clock, caller, others, req.title), True
+
+
+def _create_direct(
+    store: DmStore, graph: GraphReader, clock: Clock, caller: str, other: str
+) -> tuple[Item, bool]:
+    reach = can_message_many(graph, caller, [other])[other]
+    if reach == Reach.DENIED:
+        raise MessagingForbiddenError("You cannot message this user.")
+    existing = store.find_direct(caller, other)
+    if existing is None:
+        now = clock.now_ms()
+        cid = clock.new_id(now)
+        request = reach == Reach.REQUEST
+        meta = meta_record(cid, DIRECT, None, caller, sorted([caller, other]), now)
+        members = [
+            member_record(
+                cid,
+                caller,
+                role="member",
+                status=ACTIVE,
+                added_by=caller,
+                now_ms=now,
+                send_limit=REQUEST_SEND_LIMIT if request else None,
+            ),
+            member_record(
+                cid, other, role="member", status=REQUEST if request else ACTIVE, added_by=caller, now_ms=now
+            ),
+        ]
+        try:
+            store.create_conversation(meta, members, (caller, other))
+            return conversation_view(
+                ConversationState(meta, {m["user_id"]: m for m in members}), caller
+            ), True
+        except DirectExistsError as race:
+            existing = race.conversation_id
+    state = store.load(existing)
+    if state is None or caller not in state.members:
+        raise ConversationNotFoundError("Conversation not found.")
+    return conversation_view(state, caller), False
+
+
+def _create_group(
+    store: DmStore, graph: GraphReader, clock: Clock, caller: str, others: list[str], title: str | None
+) -> Item:
+    if len(others) + 1 > MAX_MEMBERS:
+        raise ValidationError(f"A group has at most {MAX_MEMBERS} members.")
+    reach = can_message_many(graph, caller, others)
+    added = [o for o in others if reach[o] != Reach.DENIED]
+    not_added = [o for o in others if reach[o] == Reach.DENIED]
+    if not added:
+        raise MessagingForbiddenError("You cannot message any of these users.")
+    now = clock.now_ms()
+    cid = clock.new_id(now)
+    meta = meta_record(cid, GROUP, title, caller, [caller, *added], now)
+    members = [member_record(cid, caller, role="admin", status=ACTIVE, added_by=caller, now_ms=now)]
+    members += [
+        member_record(
+            cid,
+            o,
+            role="member",
+            status=REQUEST if reach[o] == Reach.REQUEST else ACTIVE,
+            added_by=caller,
+            now_ms=now,
+        )
+        for o in added
+    ]
+    store.create_conversation(meta, members, None)
+    view = conversation_view(ConversationState(meta, {m["user_id"]: m for m in members}), caller)
+    view["not_added"] = not_added
+    return view
+
+
+def get_conversation(store: DmStore, caller: str, conversation_id: str) -> Item:
+    """The conversation as its member sees it (404 for anyone else)."""
+    return conversation_view(_require_state(store, conversation_id, caller), caller)
+
+
+def accept_request(store: DmStore, caller: str, conversation_id: str) -> Item:
+    """The recipient accepts a message request: it moves to the inbox and the sender may write freely."""
+    state = _require_state(store, conversation_id, caller)
+    # Only a direct request limits its sender; accepting lifts that limit.
+    others = [m for m in state.members if m != caller] if state.kind == DIRECT else []
+    store.accept(conversation_id, caller, others)
+    state.members[caller]["status"] = ACTIVE
+    return conversation_view(state, caller)
+
+
+def set_muted(store: DmStore, caller: str, conversation_id: str, muted: bool) -> Item:
+    """Mute or unmute a conversation for the caller."""
+    if not is_ulid(conversation_id) or not store.set_muted(conversation_id, caller, muted):
+        raise ConversationNotFoundError("Conversation not found.")
+    return {"conversation_id": conversation_id, "muted": muted}
+
+
+def leave_conversation(store: DmStore, caller: str, conversation_id: str) -> None:
+    """Leave a group, or hide a direct conversation until its next message."""
+    state = _require_state(store, conversation_id, caller)
+    if state.kind == DIRECT:
+        store.hide(conversation_id, caller)
+    else:
+        store.remove_member(conversation_id, caller, list(state.meta.get("member_ids") or []))
+
+
+def add_members(
+    store: DmStore, graph: GraphReader, clock: Clock, caller: str, conversation_id: str, user_ids: list[str]
+) -> Item:
+    """The group's admin adds members (those the admin may not message are listed in ``not_added``)."""
+    state = _require_state(store, conversation_id, caller)
+    if state.kind != GROUP:
+        raise ValidationError("Members of a direct conversation cannot change.")
+    if state.role_of(caller) != "admin":
+        raise NotAdminError("Only the group's admin may add members.")
+    current = list(state.meta.get("member_ids") or [])
+    new = [u for u in dict.fromkeys(user_ids) if u not in state.members and u != caller]
+    if len(current) + len(new) > MAX_MEMBERS:
+        raise ValidationError(f"A group has at most {MAX_MEMBERS} members.")
+    reach = can_message_many(graph, caller, new) if new else {}
+    added = [u for u in new if reach[u] != Reach.DENIED]
+    now = clock.now_ms()
+    members = [
+        member_record(
+            conversation_id,
+            u,
+            role="member",
+            status=REQUEST if reach[u] == Reach.REQUEST else ACTIVE,
+            added_by=caller,
+            now_ms=now,
+        )
+        for u in added
+    ]
+    if members:
+        store.add_members(conversation_id, current, members)
+        state.meta["member_ids"] = current + added
+        state.members.update({m["user_id"]: m for m in members})
+    view = conversation_view(state, caller)
+    view["not_added"] = [u for u in new if reach[u] == Reach.DENIED]
+    return view
+
+
+def remove_member(store: DmStore, caller: str, conversation_id: str, user_id: str) -> None:
+    """The admin removes a member, or a member removes themselves."""
+    state = _require_state(store, conversation_id, caller)
+    if state.kind != GROUP:
+        raise ValidationError("Members of a direct conversation cannot change.")
+    if user_id != caller and state.role_of(caller) != "admin":
+        raise NotAdminError("Only the group's admin may remove other members.")
+    if user_id not in state.members:
+        raise ConversationNotFoundError("No such member in this conversation.")
+    store.remove_member(conversation_id, user_id, list(state.meta.get("member_ids") or []))
+
+
+# --- messages -----------------------------------------------------------------------------
+
+
+def _attachment(media: Media, sender: str, attachment_id: str) -> Item:
+    """The sender's uploaded attachment (HEAD): it must exist under their prefix and fit the rules."""
+    found = media.head(sender, attachment_id)
+    if found is None:
+        raise AttachmentInvalidError("The attachment is unknown or has not been uploaded yet.")
+    content_type, size = found
+    limit = ATTACHMENT_TYPES.get(content_type)
+    if limit is None or size < 1 or size > limit:
+        raise AttachmentInvalidError("The uploaded attachment is not an allowed type or size.")
+    return {"attachment_id": attachment_id, "content_type": content_type, "size_bytes": size}
+
+
+def send_message(
+    store: DmStore, media: Media, clock: Clock, caller: str, conversation_id: str, req: SendMessage
+) -> tuple[Item, bool]:
+    """Send a message (one transaction on the happy path); returns (message view, created).
+
+    The same ``client_message_id`` again returns the original message (``created`` False); with
+    a different body it is ``idempotency_key_reused``.
+    """
+    shape = store.shape(conversation_id) if is_ulid(conversation_id) else None
+    if shape is None:
+        raise ConversationNotFoundError("Conversation not found.")
+    print_ = fingerprint("dm.send", conversation_id, req.text, req.attachment_id)
+    attachment = _attachment(media, caller, req.attachment_id) if req.attachment_id else None
+    now = clock.now_ms()
+    message = message_record(
+        conversation_id=conversation_id,
+        message_id=clock.new_id(now),
+        sender_id=caller,
+        client_message_id=req.client_message_id,
+        now_ms=now,
+        text=req.text,
+        attachment=attachment,
+    )
+    window = now // RATE_WINDOW_MS
+    window_end_ms = (window + 1) * RATE_WINDOW_MS
+    plan = SendPlan(
+        conversation_id=conversation_id,
+        sender_id=caller,
+        message=message,
+        fingerprint=print_,
+        window=window,
+        window_expires_s=window_end_ms // 1000 + 60,
+        rate_limit=RATE_LIMIT,
+        retry_after_s=max(1, -(-(window_end_ms - now) // 1000)),
+        peer_id=shape.peer_of(caller),
+    )
+    try:
+        store.send(plan)
+    except DuplicateClientMessageError as dup:
+        if dup.fingerprint != print_:
+            raise IdempotencyKeyReusedError(
+                "This client_message_id was already used for a different message."
+            ) from dup
+        original = store.get_message(conversation_id, dup.message_id)
+        if original is None:  # the guard is written with the message; absence means it was never sent
+            raise MessageNotFoundError("The original message was not found.") from dup
+        return with_urls(media, message_view(original)), False
+    return with_urls(media, message_view(message)), True
+
+
+def with_urls(media: Media, view: Item) -> Item:
+    """Add a short-lived presigned GET to a message view's attachment (members only call this)."""
+    att = view.get("attachment")
+    if att:
+        att = {
+            **att,
+            "url": media.download_url(view["sender_id"], att["attachment_id"], DOWNLOAD_URL_SECONDS),
+        }
+        view = {**view, "attachment": att}
+    return view
+
+
+def list_messages(
+    store: DmStore,
+    media: Media,
+    cards: VideoCards | None,
+    secret: str,
+    caller: str,
+    conversation_id: str,
+    limit: int,
+    cursor: str | None,
+    after: str | None,
+) -> Item:
+    """History newest first; with ``after`` the messages newer than it, oldest first (sync)."""
+    if not is_ulid(conversation_id) or store.get_member(conversation_id, caller) is None:
+        raise ConversationNotFoundError("Conversation not found.")
+    if after is not None and not is_ulid(after):
+        raise ValidationError("after must be a message_id.")
+    listing = f"dm.messages:{conversation_id}:{after or ''}"
+    start = None
+    if cursor:
+        start = str(decode_cursor(secret, caller, listing, cursor).get("after_sk", "")) or None
+    items, next_sk = store.history(conversation_id, limit, start, after)
+    views = [message_view(m) for m in items]
+    if cards is not None:
+        shared = [v["video"] for v in views if v.get("video")]
+        if shared:
+            resolved = cards.cards(caller, shared)
+            views = [
+                {**v, "video": resolved.get(v["video"].get("video_id"), v["video"])} if v.get("video") else v
+                for v in views
+            ]
+    return {
+        "items": [with_urls(media, v) for v in views],
+        "next_cursor": encode_cursor(secret, caller, listing, {"after_sk": next_sk}) if next_sk else None,
+    }
+
+
+def unsend(store: DmStore, caller: str, conversation_id: str, message_id: str) -> None:
+    """The sender unsends a message: it stays in place as ``{"type": "deleted"}``."""
+    if not is_ulid(conversation_id) or not is_ulid(message_id):
+        raise MessageNotFoundError("Message not found.")
+    store.unsend(conversation_id, message_id, caller)
+
+
+def mark_read(store: DmStore, caller: str, conversation_id: str, message_id: str) -> None:
+    """Move the caller's read marker to ``message_id`` (never backwards) and recount unread messages.
+
+    ``unread_count`` is exact: messages from others after the marker up to the projection's
+    watermark; the projection counts the later ones. The write is conditional on the watermark,
+    so a concurrent projection update makes us recount instead of double-counting.
+    """
+    if not is_ulid(conversation_id):
+        raise ConversationNotFoundError("Conversation not found.")
+    for _ in range(3):
+        member, exists = store.read_context(conversation_id, caller, message_id)
+        if member is None:
+            raise ConversationNotFoundError("Conversation not found.")
+        if not exists:
+            raise MessageNotFoundError("Message not found.")
+        current = member.get("last_read_message_id")
+        if current is not None and current >= message_id:
+            return  # markers only move forward; re-reading an older message is a no-op
+        watermark = member.get("last_message_id")
+        unread = 0
+        if watermark is not None and watermark > message_id:
+            unread = store.count_from_others(conversation_id, caller, message_id, watermark)
+        if store.set_read(conversation_id, caller, message_id, unread, watermark):
+            return
+    raise ConflictError("The read marker changed concurrently; retry.")
+
+
+# --- inbox --------------------------------------------------------------------------------
+
+
+def inbox(store: DmStore, secret: str, caller: str, folder: str, limit: int, cursor: str | None) -> Item:
+    """The caller's conversations of one folder, most recent activity first (2 calls)."""
+    if folder not in FOLDERS:
+        raise ValidationError("folder must be 'inbox' or 'requests'.")
+    listing = f"dm.inbox:{folder}"
+    start = decode_cursor(secret, caller, listing, cursor) if cursor else None
+    members, next_key = store.inbox(caller, folder, limit, start)
+    metas = store.metas([m["conversation_id"] for m in members])
+    rows = [inbox_row(m, metas[m["conversation_id"]]) for m in members if m["conversation_id"] in metas]
+    return {
+        "items": rows,
+        "next_cursor": encode_cursor(secret, caller, listing, next_key) if next_key else None,
+    }

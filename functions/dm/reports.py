@@ -1,0 +1,110 @@
+"""Reports (trust and safety) and attachment uploads: plain logic over Protocols."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from functions.core.clock import iso_from_ms
+from functions.core.errors import ValidationError
+from functions.core.ids import is_ulid
+from functions.dm.errors import AttachmentInvalidError, AttachmentTooLargeError, ReportTargetNotFoundError
+from functions.dm.logic import ATTACHMENT_TYPES, Clock, DmStore, Media
+from functions.dm.models import CreateAttachment, CreateReport
+from functions.dm.records import Item, message_view
+
+UPLOAD_EXPIRES_SECONDS = 300
+ChatLookup = Callable[[str, str], "Item | None"]
+
+
+class ReportStore(Protocol):
+    """Where reports are written (``dal.DynamoReportStore``)."""
+
+    def put_report(self, report: Item) -> None:
+        """Write a new report item."""
+        ...
+
+
+def _evidence_of_message(store: DmStore, caller: str, conversation_id: str, message_id: str) -> Item:
+    """A copy of a message the caller can see (member of its conversation)."""
+    if not is_ulid(conversation_id) or not is_ulid(message_id):
+        raise ReportTargetNotFoundError("Nothing to report here.")
+    if store.get_member(conversation_id, caller) is None:
+        raise ReportTargetNotFoundError("Nothing to report here.")
+    message = store.get_message(conversation_id, message_id)
+    if message is None:
+        raise ReportTargetNotFoundError("Nothing to report here.")
+    return message_view(message)
+
+
+def create_report(
+    store: DmStore,
+    reports: ReportStore,
+    find_chat_message: ChatLookup,
+    clock: Clock,
+    caller: str,
+    req: CreateReport,
+) -> Item:
+    """Record a report of something the caller can see, keeping a copy of reported content."""
+    evidence: Item | None = None
+    conversation_id = req.conversation_id
+    if req.target_type == "message":
+        if conversation_id is None:
+            raise ValidationError("conversation_id is required to report a message.")
+        evidence = _evidence_of_message(store, caller, conversation_id, req.target_id)
+    elif req.target_type == "conversation":
+        conversation_id = req.target_id
+        state = store.load(conversation_id) if is_ulid(conversation_id) else None
+        if state is None or caller not in state.members:
+            raise ReportTargetNotFoundError("Nothing to report here.")
+        evidence = {"kind": state.kind, "title": state.meta.get("title"), "member_ids": sorted(state.members)}
+    elif req.target_type == "user":
+        if req.target_id == caller:
+            raise ValidationError("You cannot report yourself.")
+        if conversation_id is not None:
+            state = store.load(conversation_id) if is_ulid(conversation_id) else None
+            if state is None or caller not in state.members or req.target_id not in state.members:
+                raise ReportTargetNotFoundError("Nothing to report here.")
+    else:  # stream_message
+        if req.stream_id is None:
+            raise ValidationError("stream_id is required to report a stream message.")
+        evidence = find_chat_message(req.stream_id, req.target_id)
+        if evidence is None:
+            raise ReportTargetNotFoundError("Nothing to report here.")
+    now = clock.now_ms()
+    report_id = clock.new_id(now)
+    reports.put_report(
+        {
+            "entity": "report",
+            "report_id": report_id,
+            "reporter_id": caller,
+            "target_type": req.target_type,
+            "target_id": req.target_id,
+            "conversation_id": conversation_id,
+            "stream_id": req.stream_id,
+            "reason": req.reason,
+            "details": req.details,
+            "evidence": evidence,
+            "created_at": iso_from_ms(now),
+        }
+    )
+    return {"report_id": report_id}
+
+
+def create_attachment(media: Media, clock: Clock, caller: str, req: CreateAttachment) -> Item:
+    """A presigned POST for one upload under the caller's prefix (the object itself is the record)."""
+    limit = ATTACHMENT_TYPES.get(req.content_type)
+    if limit is None:
+        raise AttachmentInvalidError(f"content_type must be one of {', '.join(sorted(ATTACHMENT_TYPES))}.")
+    if req.size_bytes > limit:
+        raise AttachmentTooLargeError(f"{req.content_type} attachments are limited to {limit} bytes.")
+    now = clock.now_ms()
+    attachment_id = clock.new_id(now)
+    upload = media.presign_upload(
+        caller, attachment_id, req.content_type, req.size_bytes, UPLOAD_EXPIRES_SECONDS
+    )
+    return {
+        "attachment_id": attachment_id,
+        "upload": upload,
+        "expires_at": iso_from_ms(now + UPLOAD_EXPIRES_SECONDS * 1000),
+    }

@@ -1,0 +1,77 @@
+"""Idempotent send under concurrent identical retries, against the serialised moto server."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tests.support.env import apply_base_env
+from tests.support.moto import moto_server
+
+pytestmark = pytest.mark.e2e
+
+
+def _reset_caches() -> None:
+    from functions.core import auth, clients, settings
+
+    settings.get_settings.cache_clear()
+    clients.reset_clients()
+    auth.verifier.cache_clear()
+
+
+@pytest.fixture
+def endpoint() -> Iterator[str]:
+    """A fresh serialised moto server with the infra deployed; settings point at it."""
+    import boto3
+
+    from local.infra import deploy_all
+
+    saved = dict(os.environ)
+    with moto_server() as url:
+        apply_base_env()
+        os.environ["AWS_ENDPOINT_URL"] = url
+        env = deploy_all(boto3.session.Session(region_name="us-east-1"), stage="local")
+        os.environ.update({k: v for k, v in env.items() if v})
+        _reset_caches()
+        try:
+            yield url
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+            _reset_caches()
+
+
+def test_ten_concurrent_identical_retries_store_exactly_one_message(endpoint: str) -> None:
+    from functions.core.clock import now_ms
+    from functions.core.ids import new_ulid
+    from functions.dm import dal, logic
+    from functions.dm.models import CreateConversation, SendMessage
+    from functions.social.access import PairState
+
+    class Friends:
+        def pair_states(self, sender: str, recipients: Sequence[str]) -> dict[str, PairState]:
+            return {r: PairState(sender_follows=True, recipient_follows=True) for r in recipients}
+
+    clock = logic.Clock(now_ms=now_ms, new_id=lambda _ms: new_ulid())
+    view, _ = logic.create_conversation(
+        dal.store(), Friends(), clock, "alice", CreateConversation(member_ids=["bob"])
+    )
+    cid = view["conversation_id"]
+    request = SendMessage(client_message_id="retry-me", text="only once")
+
+    # When the same message is sent 10 times at once
+    def send(_: int) -> tuple[str, bool]:
+        message, created = logic.send_message(dal.store(), dal.media(), clock, "alice", cid, request)
+        return str(message["message_id"]), created
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        results = list(pool.map(send, range(10)))
+
+    # Then exactly one was created, every caller got that same message, and history holds one
+    assert sum(created for _, created in results) == 1
+    assert len({mid for mid, _ in results}) == 1
+    items, _ = dal.store().history(cid, 100, None, None)
+    assert [m["text"] for m in items] == ["only once"]

@@ -1,0 +1,96 @@
+"""Creating direct and group conversations, members, mute, leave (HTTP, moto in-process)."""
+
+from __future__ import annotations
+
+from tests.conftest import ApiClient, body_of
+from tests.integration.dm.support import befriend, block, set_policy
+
+
+def test_direct_conversation_is_canonical_per_pair(api: ApiClient) -> None:
+    # Given friends alice and bob
+    befriend("alice", "bob")
+    # When alice opens a conversation with bob, then bob with alice
+    first = api.post("/v1/conversations", {"member_ids": ["bob"]}, user="alice")
+    second = api.post("/v1/conversations", {"member_ids": ["alice"]}, user="bob")
+    # Then the first is created (201) and the second returns the same conversation (200)
+    assert first.status_code == 201 and second.status_code == 200
+    a, b = body_of(first), body_of(second)
+    assert a["conversation_id"] == b["conversation_id"]
+    assert a["kind"] == "direct" and a["status"] == "active" and a["muted"] is False
+    assert {m["user_id"] for m in a["members"]} == {"alice", "bob"}
+    assert a["created_at"].endswith("Z")
+    # And both see it with GET
+    got = body_of(api.get(f"/v1/conversations/{a['conversation_id']}", user="bob"))
+    assert got["conversation_id"] == a["conversation_id"]
+
+
+def test_group_refuses_members_the_creator_may_not_message(api: ApiClient) -> None:
+    # Given bob is a friend, carol a stranger (request), dave blocked alice, erin accepts no one
+    befriend("alice", "bob")
+    block("dave", "alice")
+    set_policy("erin", "no_one")
+    # When alice creates a group with all of them
+    res = api.post(
+        "/v1/conversations", {"member_ids": ["bob", "carol", "dave", "erin"], "title": "Trip"}, user="alice"
+    )
+    # Then dave and erin are not added, carol gets it as a request, alice is admin
+    assert res.status_code == 201
+    group = body_of(res)
+    assert group["kind"] == "group" and group["title"] == "Trip"
+    assert sorted(group["not_added"]) == ["dave", "erin"]
+    roles = {m["user_id"]: m["role"] for m in group["members"]}
+    assert roles == {"alice": "admin", "bob": "member", "carol": "member"}
+    cid = group["conversation_id"]
+    assert body_of(api.get(f"/v1/conversations/{cid}", user="carol"))["status"] == "request"
+    assert api.get(f"/v1/conversations/{cid}", user="dave").status_code == 404
+
+
+def test_group_size_and_input_limits(api: ApiClient) -> None:
+    too_many = [f"user{i}" for i in range(32)]
+    assert api.post("/v1/conversations", {"member_ids": too_many}, user="alice").status_code == 400
+    assert api.post("/v1/conversations", {"member_ids": []}, user="alice").status_code == 400
+    assert api.post("/v1/conversations", {"member_ids": ["alice"]}, user="alice").status_code == 400
+    extra = api.post("/v1/conversations", {"member_ids": ["bob"], "owner": "x"}, user="alice")
+    assert extra.status_code == 400 and body_of(extra)["code"] == "validation_error"
+
+
+def test_admin_adds_and_removes_members_others_may_only_leave(api: ApiClient) -> None:
+    # Given alice's group with bob and carol (all friends of alice)
+    for friend in ("bob", "carol", "dave"):
+        befriend("alice", friend)
+    group = body_of(api.post("/v1/conversations", {"member_ids": ["bob", "carol"]}, user="alice"))
+    cid = group["conversation_id"]
+    # When bob (not admin) tries to add or remove someone; Then 403
+    assert api.post(f"/v1/conversations/{cid}/members", {"user_ids": ["dave"]}, user="bob").status_code == 403
+    assert api.delete(f"/v1/conversations/{cid}/members/carol", user="bob").status_code == 403
+    # When alice adds dave; Then dave is a member
+    added = api.post(f"/v1/conversations/{cid}/members", {"user_ids": ["dave"]}, user="alice")
+    assert added.status_code == 200
+    assert "dave" in {m["user_id"] for m in body_of(added)["members"]}
+    assert api.get(f"/v1/conversations/{cid}", user="dave").status_code == 200
+    # When alice removes carol and bob leaves
+    assert api.delete(f"/v1/conversations/{cid}/members/carol", user="alice").status_code == 204
+    assert api.delete(f"/v1/conversations/{cid}", user="bob").status_code == 204
+    # Then neither can see it any more
+    assert api.get(f"/v1/conversations/{cid}", user="carol").status_code == 404
+    assert api.get(f"/v1/conversations/{cid}/messages", user="bob").status_code == 404
+    members = {m["user_id"] for m in body_of(api.get(f"/v1/conversations/{cid}", user="alice"))["members"]}
+    assert members == {"alice", "dave"}
+
+
+def test_direct_conversation_members_are_fixed(api: ApiClient) -> None:
+    befriend("alice", "bob")
+    cid = body_of(api.post("/v1/conversations", {"member_ids": ["bob"]}, user="alice"))["conversation_id"]
+    res = api.post(f"/v1/conversations/{cid}/members", {"user_ids": ["carol"]}, user="alice")
+    assert res.status_code == 400
+
+
+def test_mute_is_per_member(api: ApiClient) -> None:
+    befriend("alice", "bob")
+    cid = body_of(api.post("/v1/conversations", {"member_ids": ["bob"]}, user="alice"))["conversation_id"]
+    res = api.put(f"/v1/conversations/{cid}/mute", {"muted": True}, user="bob")
+    assert res.status_code == 200 and body_of(res) == {"conversation_id": cid, "muted": True}
+    assert body_of(api.get(f"/v1/conversations/{cid}", user="bob"))["muted"] is True
+    assert body_of(api.get(f"/v1/conversations/{cid}", user="alice"))["muted"] is False
+    assert api.put(f"/v1/conversations/{cid}/mute", {"muted": True}, user="mallory").status_code == 404
+    assert api.put(f"/v1/conversations/{cid}/mute", {"muted": "yes"}, user="bob").status_code == 400
