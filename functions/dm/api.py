@@ -22,6 +22,7 @@ from functions.dm.models import (
     SetMuted,
 )
 from functions.live.lookup import find_chat_message
+from functions.share.cards import ShareVideoCards
 from functions.social.dal import graph
 
 bp = Blueprint(__name__)
@@ -112,7 +113,7 @@ def dm_list_messages(request: ApiRequest, conversation_id: str) -> dict[str, Any
     return logic.list_messages(
         dal.store(),
         dal.media(),
-        None,
+        ShareVideoCards(),
         get_settings().cursor_secret,
         request.user_id,
         conversation_id,

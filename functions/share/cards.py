@@ -72,3 +72,12 @@ def render_video_cards(viewer: str, messages: Sequence[dict[str, Any]]) -> list[
     from functions.social.dal import graph
 
     return render_cards(viewer, messages, dal.videos(), graph(), dal.url_signer())
+
+
+class ShareVideoCards:
+    """The DM fetch path's ``VideoCards`` port: re-checks each shared video for the viewer."""
+
+    def cards(self, viewer_id: str, videos: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """The card ``viewer_id`` may see now, by ``video_id`` (one batched read of the videos)."""
+        rendered = render_video_cards(viewer_id, [{"video": v} for v in videos])
+        return {str(r["video"]["video_id"]): r["video"] for r in rendered}
