@@ -16,10 +16,11 @@ from functions.core.settings import TABLE_STREAM_ARN_PLACEHOLDER
 from functions.core.streams import change_from_record
 from functions.dm import projections as dm_projections
 from functions.live import projections as live_projections
+from functions.share import projections as share_projections
 
 bp = Blueprint(__name__)
 
-PROJECTORS = (dm_projections.apply, live_projections.apply)
+PROJECTORS = (dm_projections.apply, live_projections.apply, share_projections.apply)
 
 
 @bp.on_dynamodb_record(

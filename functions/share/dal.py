@@ -468,3 +468,51 @@ class DynamoSuggestionSource:
 def suggestion_source() -> DynamoSuggestionSource:
     """The suggestions reader."""
     return DynamoSuggestionSource(clients.dynamodb(), get_settings().table_name)
+
+
+# --- interactions from direct messages (projection) -----------------------------------------
+
+
+class DynamoInteractions:
+    """Records "last messaged" per pair from DM messages, for share suggestions."""
+
+    def __init__(self, client: Any, table: str) -> None:
+        self._client = client
+        self._table = table
+
+    def direct_partners(self, conversation_ids: Sequence[str]) -> dict[str, list[str]]:
+        """Members of each DIRECT conversation (one BatchGetItem per 100 conversations)."""
+        found = DynamoGraph(self._client, self._table).batch_get(
+            [keys.conversation(cid) for cid in conversation_ids]
+        )
+        return {
+            str(item["conversation_id"]): [str(m) for m in item.get("member_ids", [])]
+            for item in found.values()
+            if item.get("kind") == "direct"
+        }
+
+    def touch(self, user_id: str, other: str, at_iso: str) -> None:
+        """Move ``user_id → other``'s last interaction forward to ``at_iso`` (never backwards)."""
+        item = {
+            **keys.interaction(user_id, other),
+            **keys.interaction_gsi(user_id, other, at_iso),
+            "entity": "interaction",
+            "user_id": user_id,
+            "other_id": other,
+            "last_interaction_at": at_iso,
+        }
+        try:
+            call(
+                self._client.put_item,
+                TableName=self._table,
+                Item=serialize(item),
+                ConditionExpression="attribute_not_exists(pk) OR last_interaction_at < :at",
+                ExpressionAttributeValues=values(at=at_iso),
+            )
+        except ConditionFailed:
+            return  # already as recent: a replayed or older change
+
+
+def interactions() -> DynamoInteractions:
+    """The interactions projection store."""
+    return DynamoInteractions(clients.dynamodb(), get_settings().table_name)
