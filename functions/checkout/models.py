@@ -1,0 +1,215 @@
+"""Request models (validated at the edge) and the domain records of checkout."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator, model_validator
+
+from functions.core.models import RequestModel
+
+# Active ISO 4217 codes (amounts are always in the currency's minor unit).
+_ISO_4217_CODES = """
+    AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN BWP BYN
+    BZD CAD CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS
+    GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS KHR KMF KPW KRW
+    KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MYR MZN NAD
+    NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD
+    SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD UYU UZS VES
+    VND VUV WST XAF XCD XOF XPF YER ZAR ZMW ZWL
+"""
+ISO_4217 = frozenset(_ISO_4217_CODES.split())
+
+MAX_PRICE_CENTS = 100_000_000
+MAX_STOCK = 1_000_000
+Title = Annotated[str, Field(min_length=1, max_length=200)]
+Cents = Annotated[int, Field(gt=0, le=MAX_PRICE_CENTS)]
+Stock = Annotated[int, Field(ge=0, le=MAX_STOCK)]
+Id = Annotated[str, Field(min_length=1, max_length=128)]
+
+
+def _check_currency(value: str) -> str:
+    if value not in ISO_4217:
+        raise ValueError("currency must be an ISO 4217 code such as USD or EUR")
+    return value
+
+
+class ProductCreate(RequestModel):
+    """``POST /v1/products``."""
+
+    title: Title
+    price_cents: Cents
+    currency: str
+    stock: Stock
+
+    _currency = field_validator("currency")(_check_currency)
+
+    @field_validator("title")
+    @classmethod
+    def _title_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("title must not be blank")
+        return value
+
+
+class ProductPatch(RequestModel):
+    """``PATCH /v1/products/{id}`` (seller only): any of title, price, stock."""
+
+    title: Title | None = None
+    price_cents: Cents | None = None
+    stock: Stock | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> ProductPatch:
+        if self.title is None and self.price_cents is None and self.stock is None:
+            raise ValueError("give at least one of title, price_cents, stock")
+        if self.title is not None and not self.title.strip():
+            raise ValueError("title must not be blank")
+        return self
+
+
+class PinCreate(RequestModel):
+    """``POST /v1/streams/{id}/pins``."""
+
+    product_id: Id
+    flash_price_cents: Cents | None = None
+    flash_stock: Annotated[int, Field(ge=1, le=MAX_STOCK)] | None = None
+    per_user_limit: Annotated[int, Field(ge=1, le=10)] = 5
+    duration_seconds: Annotated[int, Field(ge=10, le=3600)] | None = None
+
+
+class OrderCreate(RequestModel):
+    """``POST /v1/streams/{id}/orders``: no price field exists, so sending one is a 400."""
+
+    product_id: Id
+    quantity: Annotated[int, Field(ge=1, le=10)]
+
+
+# --- domain records ---------------------------------------------------------------------------
+
+PENDING = "pending_payment"
+PAID = "paid"
+PAYMENT_FAILED = "payment_failed"
+EXPIRED = "expired"
+CANCELLED = "cancelled"
+REFUNDED = "refunded"
+REFUND_PENDING = "refund_pending"
+
+PIN_ACTIVE = "active"
+PIN_UNPINNED = "unpinned"
+
+HOLD_MS = 10 * 60 * 1000
+
+
+@dataclass(frozen=True)
+class Product:
+    """A seller's product; ``stock`` is what is not carved out into pins."""
+
+    product_id: str
+    seller_id: str
+    title: str
+    price_cents: int
+    currency: str
+    stock: int
+    created_at: str
+    updated_at: str
+    version: int = 0
+
+
+@dataclass(frozen=True)
+class Stream:
+    """What checkout needs to know about a live stream (owned by the live domain)."""
+
+    stream_id: str
+    host_id: str
+    status: str
+
+
+@dataclass(frozen=True)
+class Pin:
+    """A product pinned on a stream: the flash-sale stock counter.
+
+    Invariant: ``remaining + held + sold == pinned``.
+    """
+
+    stream_id: str
+    product_id: str
+    pin_id: str
+    seller_id: str
+    title: str
+    price_cents: int
+    currency: str
+    per_user_limit: int
+    pinned: int
+    remaining: int
+    held: int = 0
+    sold: int = 0
+    sold_out: bool = False
+    status: str = PIN_ACTIVE
+    flash_price_cents: int | None = None
+    ends_at_ms: int | None = None
+    created_at: str = ""
+
+    @property
+    def unit_price_cents(self) -> int:
+        """The price a buyer pays: the flash price if set, else the product's price at pin time."""
+        return self.flash_price_cents if self.flash_price_cents is not None else self.price_cents
+
+    def ended(self, now_ms: int) -> bool:
+        """True once the pin's duration has run out."""
+        return self.ends_at_ms is not None and now_ms >= self.ends_at_ms
+
+
+@dataclass(frozen=True)
+class PaymentIntent:
+    """What a payment provider returns for an order."""
+
+    provider: str
+    payment_intent_id: str
+    client_secret: str
+
+
+@dataclass(frozen=True)
+class Order:
+    """An order; stock is held while ``pending_payment`` until ``expires_at_ms``."""
+
+    order_id: str
+    buyer_id: str
+    seller_id: str
+    stream_id: str
+    product_id: str
+    pin_id: str
+    quantity: int
+    unit_price_cents: int
+    amount_cents: int
+    currency: str
+    status: str
+    created_at: str
+    updated_at: str
+    expires_at_ms: int
+    payment: PaymentIntent
+    # True while the order's units count in ``pin.held``/``pin.sold`` and the buyer's counter.
+    holds_stock: bool = True
+
+    def effective_status(self, now_ms: int) -> str:
+        """The status a reader sees: a pending order past its hold is ``expired``."""
+        if self.status == PENDING and now_ms >= self.expires_at_ms:
+            return EXPIRED
+        return self.status
+
+
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    """The stored outcome of an order request's Idempotency-Key."""
+
+    fingerprint: str
+    order_id: str
+
+
+@dataclass
+class OrderPage:
+    """One page of orders and the position after it (None at the end)."""
+
+    orders: list[Order] = field(default_factory=list)
+    last_key: dict[str, Any] | None = None

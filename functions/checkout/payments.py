@@ -1,0 +1,103 @@
+"""Payment providers: a Protocol, the local/test simulator and the Stripe adapter."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Any, Protocol
+
+from functions.checkout.models import PaymentIntent
+from functions.core.errors import UnavailableError
+from functions.core.observability import logger
+from functions.core.settings import Settings
+
+
+class PaymentProvider(Protocol):
+    """Creates (and abandons) payment intents; the provider's idempotency key is the order id."""
+
+    name: str
+
+    def create_intent(
+        self, *, order_id: str, amount_cents: int, currency: str, metadata: dict[str, str]
+    ) -> PaymentIntent:
+        """Create (or, for the same ``order_id``, return again) the intent of an order."""
+        ...
+
+    def cancel_intent(self, payment_intent_id: str) -> None:
+        """Best-effort: abandon an intent whose order was never stored or was cancelled."""
+        ...
+
+
+class SimulatorProvider:
+    """Local/test stand-in: deterministic intent ids, no network. ``make pay`` plays the
+    provider's webhook."""
+
+    name = "simulator"
+
+    def __init__(self, secret: str = "simulator") -> None:  # noqa: S107 - not a credential
+        self._secret = secret.encode()
+
+    def create_intent(
+        self, *, order_id: str, amount_cents: int, currency: str, metadata: dict[str, str]
+    ) -> PaymentIntent:
+        """``pi_sim_<order_id>`` with a client secret derived from it (same order → same intent)."""
+        intent_id = f"pi_sim_{order_id}"
+        tag = hmac.new(self._secret, intent_id.encode(), hashlib.sha256).hexdigest()[:24]
+        return PaymentIntent(self.name, intent_id, f"{intent_id}_secret_{tag}")
+
+    def cancel_intent(self, payment_intent_id: str) -> None:
+        """Nothing to abandon in the simulator."""
+
+
+class StripeProvider:
+    """Stripe PaymentIntents through the official SDK (``api_base`` overridable for tests)."""
+
+    name = "stripe"
+
+    def __init__(self, api_key: str, api_base: str = "", max_network_retries: int = 2) -> None:
+        import stripe
+
+        base: Any = {"api": api_base.rstrip("/")} if api_base else None
+        self._client = stripe.StripeClient(
+            api_key, base_addresses=base, max_network_retries=max_network_retries
+        )
+
+    def create_intent(
+        self, *, order_id: str, amount_cents: int, currency: str, metadata: dict[str, str]
+    ) -> PaymentIntent:
+        """POST /v1/payment_intents with ``Idempotency-Key: <order_id>``: a retried order gets
+        the same intent, never a second charge."""
+        import stripe
+
+        try:
+            intent = self._client.v1.payment_intents.create(
+                params={
+                    "amount": amount_cents,
+                    "currency": currency.lower(),
+                    "metadata": {**metadata, "order_id": order_id},
+                    "automatic_payment_methods": {"enabled": True},
+                },
+                options={"idempotency_key": order_id},
+            )
+        except stripe.StripeError as err:
+            logger.warning("stripe create_intent failed", extra={"order_id": order_id, "error": str(err)})
+            raise UnavailableError("The payment provider is unavailable; retry.") from err
+        return PaymentIntent(self.name, str(intent.id), str(intent.client_secret or ""))
+
+    def cancel_intent(self, payment_intent_id: str) -> None:
+        """POST /v1/payment_intents/{id}/cancel; failures are logged, never raised."""
+        import stripe
+
+        try:
+            self._client.v1.payment_intents.cancel(payment_intent_id)
+        except stripe.StripeError as err:
+            logger.warning(
+                "stripe cancel_intent failed", extra={"intent": payment_intent_id, "error": str(err)}
+            )
+
+
+def provider_from_settings(settings: Settings) -> PaymentProvider:
+    """The stage's provider: Stripe in AWS stages, the simulator locally and in tests."""
+    if settings.payment_provider == "stripe":
+        return StripeProvider(settings.stripe_api_key, settings.stripe_api_base)
+    return SimulatorProvider(settings.payment_webhook_secret)

@@ -1,0 +1,105 @@
+"""What the checkout logic needs from storage, as a Protocol (``dal.py`` implements it against
+DynamoDB; unit tests use an in-memory fake with the same transaction semantics)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from functions.checkout.models import IdempotencyRecord, Order, OrderPage, Pin, Product, Stream
+
+Role = Literal["buyer", "seller"]
+SettleMode = Literal["held", "reserve", "refund"]
+
+
+@dataclass(frozen=True)
+class OrderContext:
+    """Everything placing an order reads first, in one round trip."""
+
+    stream: Stream | None
+    pin: Pin | None
+    record: IdempotencyRecord | None
+    units_held: int
+
+
+class CheckoutRepository(Protocol):
+    """Storage operations of checkout; every multi-item change is one atomic transaction."""
+
+    def get_product(self, product_id: str) -> Product | None:
+        """A product, or None."""
+        ...
+
+    def create_product(self, product: Product) -> None:
+        """Store a new product."""
+        ...
+
+    def save_product(self, product: Product, expected_version: int) -> None:
+        """Overwrite a product's fields if its version is unchanged (else ``StaleWriteError``)."""
+        ...
+
+    def get_stream(self, stream_id: str) -> Stream | None:
+        """The live stream's host and status, or None."""
+        ...
+
+    def get_stream_and_product(self, stream_id: str, product_id: str) -> tuple[Stream | None, Product | None]:
+        """Both in one read."""
+        ...
+
+    def get_pin(self, stream_id: str, product_id: str) -> Pin | None:
+        """A pin (strongly consistent), or None."""
+        ...
+
+    def list_pins(self, stream_id: str) -> list[Pin]:
+        """Every pin item of a stream (one Query)."""
+        ...
+
+    def create_pin(self, pin: Pin, message: dict[str, Any]) -> None:
+        """Carve ``pin.pinned`` out of the product's stock, store the pin and post ``message``
+        in the stream's chat, atomically. Raises ``InsufficientStockError``,
+        ``AlreadyPinnedError``, ``StreamEndedError``."""
+        ...
+
+    def unpin(self, pin: Pin, now_ms: int) -> None:
+        """Return ``pin.remaining`` to the product and mark the pin unpinned, atomically, if the
+        pin still has exactly that remaining (else ``StaleWriteError``)."""
+        ...
+
+    def read_for_order(self, stream_id: str, product_id: str, buyer_id: str, idem_key: str) -> OrderContext:
+        """Stream, pin, idempotency record and the buyer's held units, in one read."""
+        ...
+
+    def place_order(
+        self, order: Order, idem_key: str, fingerprint: str, per_user_limit: int, now_ms: int
+    ) -> None:
+        """Reserve stock, count the buyer's units, store the order and the idempotency record in
+        one transaction. Raises ``IdempotencyReplay``, ``PinNotFoundError``, ``PinExpiredError``,
+        ``SoldOutError``, ``StreamEndedError`` or ``LimitExceededError``."""
+        ...
+
+    def get_order(self, order_id: str) -> Order | None:
+        """An order, or None."""
+        ...
+
+    def list_orders(self, user_id: str, role: Role, limit: int, start: dict[str, Any] | None) -> OrderPage:
+        """A user's orders as buyer or seller, newest first."""
+        ...
+
+    def release(
+        self, order: Order, new_status: str, pin: Pin | None, now_ms: int, event_id: str | None
+    ) -> None:
+        """Move a pending order to ``new_status`` and return its units (to ``pin`` if it is still
+        active, else to the product), atomically. ``IllegalTransitionError`` if the order is no
+        longer pending (or, for ``expired``/``cancelled``, on the wrong side of its expiry);
+        ``StaleWriteError`` if the pin changed; ``DuplicateEventError`` for a seen event."""
+        ...
+
+    def settle(self, order: Order, mode: SettleMode, now_ms: int, event_id: str) -> None:
+        """Apply a successful payment: ``held`` (pending → paid, held → sold), ``reserve``
+        (expired/failed → paid taking fresh units, ``SoldOutError`` if none) or ``refund``
+        (→ refund_pending). ``IllegalTransitionError`` if the order's status changed meanwhile;
+        ``DuplicateEventError`` for a seen event."""
+        ...
+
+    def pending_orders(self, minute: int) -> list[Order]:
+        """Orders still indexed as pending whose hold ends in epoch minute ``minute``."""
+        ...

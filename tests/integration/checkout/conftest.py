@@ -1,0 +1,120 @@
+"""Fixtures for checkout over HTTP: a controllable clock and helpers to set up a sale."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from tests.conftest import ApiClient, body_of
+
+SECRET = "whsec_test_secret"  # PAYMENT_WEBHOOK_SECRET of tests.support.env
+
+
+class Clock:
+    """Epoch milliseconds the checkout routes and sweeper see."""
+
+    def __init__(self, start_ms: int) -> None:
+        self.ms = start_ms
+
+    def __call__(self) -> int:
+        return self.ms
+
+    def advance(self, ms: int) -> None:
+        """Move time forward."""
+        self.ms += ms
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """Freeze checkout's clock (routes and sweeper) at the current second."""
+    from functions.checkout import api as checkout_api
+    from functions.checkout import events as checkout_events
+    from functions.checkout import pins_view
+    from functions.core.clock import now_ms
+
+    c = Clock((now_ms() // 1000) * 1000)
+    for module in (checkout_api, checkout_events, pins_view):
+        monkeypatch.setattr(module, "now_ms", c)
+    return c
+
+
+@dataclass
+class Sale:
+    stream_id: str
+    product_id: str
+
+
+def start_stream(api: ApiClient, host: str) -> str:
+    """A live stream hosted by ``host`` (through the live domain's route)."""
+    response = api.post("/v1/streams", {"title": "Flash Friday"}, user=host)
+    assert response.status_code == 201, response.body
+    return str(body_of(response)["stream_id"])
+
+
+def create_product(api: ApiClient, seller: str, stock: int = 10, price: int = 1500) -> str:
+    response = api.post(
+        "/v1/products", {"title": "Mug", "price_cents": price, "currency": "EUR", "stock": stock}, user=seller
+    )
+    assert response.status_code == 201, response.body
+    return str(body_of(response)["product_id"])
+
+
+def pin(api: ApiClient, host: str, stream_id: str, product_id: str, **extra: Any) -> Any:
+    return api.post(f"/v1/streams/{stream_id}/pins", {"product_id": product_id, **extra}, user=host)
+
+
+@pytest.fixture
+def sale(api: ApiClient, clock: Clock) -> Sale:
+    """Host ``hana`` sells a mug (10 in stock) pinned on her live stream: 5 units at 9.99 EUR,
+    at most 2 per buyer."""
+    stream_id = start_stream(api, "hana")
+    product_id = create_product(api, "hana")
+    response = pin(api, "hana", stream_id, product_id, flash_price_cents=999, flash_stock=5, per_user_limit=2)
+    assert response.status_code == 201, response.body
+    return Sale(stream_id, product_id)
+
+
+def order(
+    api: ApiClient, sale: Sale, buyer: str, quantity: int = 1, key: str | None = None, **extra: Any
+) -> Any:
+    return api.post(
+        f"/v1/streams/{sale.stream_id}/orders",
+        {"product_id": sale.product_id, "quantity": quantity, **extra},
+        user=buyer,
+        headers={"Idempotency-Key": key or f"{buyer}-{quantity}"},
+    )
+
+
+def webhook(
+    api: ApiClient, clock: Clock, order_body: dict[str, Any], kind: str = "succeeded", **kw: Any
+) -> Any:
+    from functions.checkout.webhooks import sign
+
+    event_type = "payment_intent.succeeded" if kind == "succeeded" else "payment_intent.payment_failed"
+    raw = json.dumps(
+        {
+            "id": kw.get("event_id", f"evt_{kind}_{order_body['order_id']}"),
+            "type": event_type,
+            "data": {
+                "payment_intent_id": order_body["payment"]["payment_intent_id"],
+                "order_id": order_body["order_id"],
+            },
+        }
+    )
+    header = kw.get("signature") or sign(kw.get("secret", SECRET), clock() // 1000, raw.encode())
+    return api.request(
+        "POST",
+        "/v1/payments/webhook",
+        raw=raw,
+        headers={"Content-Type": "application/json", "Payment-Signature": header},
+    )
+
+
+def remaining(api: ApiClient, sale: Sale) -> int:
+    """What viewers see on the stream page."""
+    stream = body_of(api.get(f"/v1/streams/{sale.stream_id}", user="viewer"))
+    [shown] = [p for p in stream["pinned"] if p["product_id"] == sale.product_id]
+    return int(shown["remaining"])

@@ -1,0 +1,49 @@
+"""The performance budget of placing an order, counted on the wire (botocore events)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.conftest import ApiClient, body_of
+from tests.integration.checkout.conftest import Clock, Sale, create_product, order, pin, start_stream
+
+
+@pytest.fixture
+def calls(aws: dict[str, str]) -> Iterator[list[str]]:
+    """Names of the DynamoDB operations sent while the test runs."""
+    from functions.core import clients
+
+    seen: list[str] = []
+
+    def record(model: Any, **_: Any) -> None:
+        seen.append(model.name)
+
+    events = clients.dynamodb().meta.events
+    events.register("before-call.dynamodb", record)
+    yield seen
+    events.unregister("before-call.dynamodb", record)
+
+
+def test_an_order_costs_two_calls_and_a_sold_out_attempt_writes_nothing(
+    api: ApiClient, clock: Clock, calls: list[str]
+) -> None:
+    # Given a pin with a single unit
+    stream_id = start_stream(api, "hana")
+    product_id = create_product(api, "hana", stock=1)
+    assert pin(api, "hana", stream_id, product_id).status_code == 201
+    sale = Sale(stream_id, product_id)
+    # When a buyer takes it
+    calls.clear()
+    assert order(api, sale, "vic").status_code == 201
+    # Then that was one read and one transaction
+    assert calls == ["BatchGetItem", "TransactWriteItems"]
+    # When others try after it sold out
+    calls.clear()
+    for buyer in ("ann", "bob", "cat"):
+        refused = order(api, sale, buyer)
+        assert (refused.status_code, body_of(refused)["code"]) == (409, "sold_out")
+    # Then each was refused from its read alone, without a write
+    assert calls == ["BatchGetItem"] * 3

@@ -1,0 +1,112 @@
+"""Property: whatever buyers, payments, cancellations, unpins and the sweeper do, in any order,
+every unit is in exactly one place (``remaining + held + sold == pinned``) and no unit is
+created or lost between the pin and the product."""
+
+from __future__ import annotations
+
+import contextlib
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from functions.checkout import catalog, orders
+from functions.checkout.errors import (
+    IllegalTransitionError,
+    LimitExceededError,
+    PinNotFoundError,
+    SoldOutError,
+)
+from functions.checkout.models import PAID, PENDING, OrderCreate
+from functions.core.errors import DomainError, IdempotencyKeyReusedError
+from tests.unit.checkout.conftest import T0, make_world
+
+TOTAL = 20
+BUYERS = ["ann", "bob", "cat", "dan"]
+
+
+class StockMachine(RuleBasedStateMachine):
+    """Random interleavings of order / cancel / pay / fail / expire / unpin."""
+
+    @initialize()
+    def setup(self) -> None:
+        self.w = make_world(stock=TOTAL, flash_stock=8, per_user_limit=3)
+        self.now = T0
+        self.order_ids: list[str] = []
+        self.events = 0
+
+    def _pin(self):  # type: ignore[no-untyped-def]
+        return self.w.repo.pins[(self.w.stream_id, self.w.product_id)]
+
+    @rule(buyer=st.sampled_from(BUYERS), quantity=st.integers(1, 3), key=st.sampled_from(["a", "b", "c"]))
+    def order(self, buyer: str, quantity: int, key: str) -> None:
+        try:
+            view = orders.place_order(
+                self.w.repo, self.w.provider, buyer_id=buyer, stream_id=self.w.stream_id,
+                body=OrderCreate(product_id=self.w.product_id, quantity=quantity),
+                idem_key=key, now_ms=self.now,
+            )  # fmt: skip
+        except (SoldOutError, LimitExceededError, PinNotFoundError, IdempotencyKeyReusedError):
+            return
+        if view["order_id"] not in self.order_ids:
+            self.order_ids.append(view["order_id"])
+
+    @precondition(lambda self: self.order_ids)
+    @rule(data=st.data())
+    def cancel(self, data: st.DataObject) -> None:
+        order_id = data.draw(st.sampled_from(self.order_ids))
+        buyer = self.w.repo.orders[order_id].buyer_id
+        with contextlib.suppress(IllegalTransitionError):
+            orders.cancel_order(self.w.repo, self.w.provider, buyer, order_id, self.now)
+
+    @precondition(lambda self: self.order_ids)
+    @rule(data=st.data(), replay=st.booleans())
+    def pay(self, data: st.DataObject, replay: bool) -> None:
+        order_id = data.draw(st.sampled_from(self.order_ids))
+        # A replayed delivery reuses the previous event id (must change nothing).
+        if not replay:
+            self.events += 1
+        intent = self.w.repo.orders[order_id].payment.payment_intent_id
+        orders.apply_payment_succeeded(self.w.repo, order_id, intent, f"evt_{self.events}", self.now)
+
+    @precondition(lambda self: self.order_ids)
+    @rule(data=st.data())
+    def fail(self, data: st.DataObject) -> None:
+        order_id = data.draw(st.sampled_from(self.order_ids))
+        self.events += 1
+        intent = self.w.repo.orders[order_id].payment.payment_intent_id
+        orders.apply_payment_failed(self.w.repo, order_id, intent, f"evt_{self.events}", self.now)
+
+    @rule(minutes=st.integers(0, 11))
+    def time_passes_and_the_sweeper_runs(self, minutes: int) -> None:
+        self.now += minutes * 60_000
+        orders.sweep_expired(self.w.repo, self.now)
+
+    @rule()
+    def host_unpins(self) -> None:
+        with contextlib.suppress(DomainError):
+            catalog.unpin(self.w.repo, "host", self.w.stream_id, self.w.product_id, self.now)
+
+    @invariant()
+    def every_unit_is_in_exactly_one_place(self) -> None:
+        pin = self._pin()
+        assert pin.remaining >= 0 and pin.held >= 0 and pin.sold >= 0
+        assert pin.remaining + pin.held + pin.sold == pin.pinned
+        assert self.w.repo.products[self.w.product_id].stock + pin.pinned == TOTAL
+
+    @invariant()
+    def held_and_sold_match_the_orders(self) -> None:
+        pin = self._pin()
+        all_orders = list(self.w.repo.orders.values())
+        assert pin.held == sum(o.quantity for o in all_orders if o.status == PENDING)
+        assert pin.sold == sum(o.quantity for o in all_orders if o.status == PAID)
+        for buyer in BUYERS:
+            units = self.w.repo.units.get((self.w.stream_id, self.w.product_id, buyer), 0)
+            live = sum(o.quantity for o in all_orders if o.buyer_id == buyer and o.status in (PENDING, PAID))
+            assert units == live
+
+
+StockMachine.TestCase.settings = settings(
+    max_examples=60, stateful_step_count=30, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+TestStock = StockMachine.TestCase

@@ -1,0 +1,113 @@
+"""The Stripe adapter speaks Stripe's API: checked against a local stub of api.stripe.com."""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.parse
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from functions.checkout.payments import SimulatorProvider, StripeProvider, provider_from_settings
+from functions.core.errors import UnavailableError
+from functions.core.settings import Settings
+
+
+class StubStripe:
+    """Records requests; answers like Stripe (or with an error status)."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.status = 200
+
+
+@pytest.fixture
+def stub() -> Iterator[tuple[StubStripe, str]]:
+    state = StubStripe()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", "0"))
+            form = urllib.parse.parse_qs(self.rfile.read(length).decode())
+            state.requests.append({"path": self.path, "headers": dict(self.headers), "form": form})
+            body: dict[str, Any]
+            if state.status != 200:
+                body = {"error": {"type": "api_error", "message": "down"}}
+            else:
+                body = {
+                    "id": "pi_123", "object": "payment_intent", "client_secret": "pi_123_secret_abc",
+                    "amount": int(form.get("amount", ["0"])[0]), "currency": form.get("currency", [""])[0],
+                    "status": "requires_payment_method",
+                }  # fmt: skip
+            payload = json.dumps(body).encode()
+            self.send_response(state.status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_intent_is_created_for_the_amount_with_the_order_id_as_idempotency_key(
+    stub: tuple[StubStripe, str],
+) -> None:
+    # Given the adapter pointed at the stub
+    state, base = stub
+    provider = StripeProvider("sk_test_123", base, max_network_retries=0)
+    # When it creates the intent of an order
+    intent = provider.create_intent(
+        order_id="01ORDER", amount_cents=1998, currency="EUR", metadata={"stream_id": "s1"}
+    )
+    # Then Stripe got one POST /v1/payment_intents with the amount, currency, key and metadata
+    assert (intent.provider, intent.payment_intent_id, intent.client_secret) == (
+        "stripe", "pi_123", "pi_123_secret_abc",
+    )  # fmt: skip
+    [request] = state.requests
+    headers = {k.lower(): v for k, v in request["headers"].items()}
+    assert request["path"] == "/v1/payment_intents"
+    assert headers["idempotency-key"] == "01ORDER"
+    assert headers["authorization"] == "Bearer sk_test_123"
+    assert request["form"]["amount"] == ["1998"]
+    assert request["form"]["currency"] == ["eur"]
+    assert request["form"]["metadata[order_id]"] == ["01ORDER"]
+    assert request["form"]["metadata[stream_id]"] == ["s1"]
+
+
+def test_a_stripe_outage_is_a_retryable_503(stub: tuple[StubStripe, str]) -> None:
+    state, base = stub
+    state.status = 500
+    with pytest.raises(UnavailableError):
+        StripeProvider("sk_test_123", base, max_network_retries=0).create_intent(
+            order_id="01ORDER", amount_cents=100, currency="USD", metadata={}
+        )
+
+
+def test_cancelling_an_intent_posts_to_its_cancel_endpoint(stub: tuple[StubStripe, str]) -> None:
+    state, base = stub
+    StripeProvider("sk_test_123", base, max_network_retries=0).cancel_intent("pi_123")
+    assert [r["path"] for r in state.requests] == ["/v1/payment_intents/pi_123/cancel"]
+
+
+def test_the_stage_picks_its_provider() -> None:
+    assert isinstance(provider_from_settings(Settings(payment_provider="simulator")), SimulatorProvider)
+    stripe_settings = Settings(
+        payment_provider="stripe", stripe_api_key="sk_test_1", stripe_api_base="http://x"
+    )
+    assert isinstance(provider_from_settings(stripe_settings), StripeProvider)
+    simulator = SimulatorProvider("secret-123")
+    first = simulator.create_intent(order_id="O1", amount_cents=1, currency="USD", metadata={})
+    assert first == simulator.create_intent(order_id="O1", amount_cents=1, currency="USD", metadata={})
