@@ -10,6 +10,7 @@ MOTO_PORT ?= 4566
 STAGE ?= prod
 STACK_NAME ?= socialvideo-$(STAGE)
 DEPLOY_BUCKET ?=
+DEPLOY_PARAMS ?=
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: venv run test lint typecheck pytest token package deploy bench fuzz pay clean
@@ -38,18 +39,26 @@ run: venv
 	$(PY) -m local.run --port $(PORT) --ws-port $(WS_PORT) --moto-port $(MOTO_PORT)
 
 # build/sam.json + build/deployment.zip: functions/ copied into vendor/, infra/template.yaml merged
-# (build/merge-template.json). Fails if chalice could not install a dependency.
+# (build/merge-template.json: one IAM role per function, names, environment), cfn-lint checked.
+# Fails if chalice could not install a dependency. See docs/operations.md.
 package: venv
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(PY) -m local.package --stage $(STAGE) --out build
+	$(BIN)/cfn-lint build/sam.json
 
-# Needs the AWS CLI, real credentials and an S3 bucket for the code:
-#   make deploy STAGE=prod DEPLOY_BUCKET=<artifact bucket> [STACK_NAME=socialvideo-prod]
+# The real deploy (docs/operations.md). Needs the AWS CLI, credentials for the target account, an
+# S3 bucket for the code artifact, and on the FIRST deploy every required parameter:
+#   make deploy STAGE=prod DEPLOY_BUCKET=<artifact bucket> DEPLOY_PARAMS="CognitoUserPoolId=... \
+#     CognitoAppClientId=... ApnsPlatformApplicationArn=... GcmPlatformApplicationArn=... AlarmEmail=..."
+# Later deploys keep the stack's previous parameter values unless DEPLOY_PARAMS overrides them.
 deploy: package
 	@test -n "$(DEPLOY_BUCKET)" || { echo "set DEPLOY_BUCKET=<S3 bucket for the code artifact>" >&2; exit 1; }
 	aws cloudformation package --template-file build/sam.json --s3-bucket $(DEPLOY_BUCKET) \
 		--output-template-file build/packaged.yaml
 	aws cloudformation deploy --template-file build/packaged.yaml --stack-name $(STACK_NAME) \
-		--capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND --parameter-overrides Stage=$(STAGE)
+		--s3-bucket $(DEPLOY_BUCKET) --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND --no-fail-on-empty-changeset \
+		--tags app=socialvideo stage=$(STAGE) git=$$(git rev-parse --short HEAD) \
+		--parameter-overrides Stage=$(STAGE) $(DEPLOY_PARAMS)
+	aws cloudformation describe-stacks --stack-name $(STACK_NAME) --query "Stacks[0].Outputs" --output table
 
 token: venv
 	@$(PY) -m local.tokens $(or $(USER_ID),$(USER))

@@ -3,13 +3,23 @@
 1. Copy ``functions/`` into the git-ignored ``vendor/`` (Chalice packages only ``app.py``,
    ``chalicelib/`` and ``vendor/``; a requirements path or wheel would package stale code).
 2. Build ``build/merge-template.json`` from ``infra/template.yaml`` (the same stateful
-   resources ``make run`` deploys locally) plus overrides for what Chalice cannot express:
-   every DynamoDB stream consumer reads ``Table.StreamArn`` from TRIM_HORIZON with partial
-   batch failures, SNS subscriptions wait for their topic, functions get the resources' names
-   and a policy on them.
+   resources ``make run`` deploys locally, plus the KMS key, alarms and dashboard) and what
+   Chalice cannot express:
+   - IAM: the stage sets ``manage_iam_role: false`` (Chalice generates no role and no policy);
+     every function gets its own ``<Function>Role`` here with an explicit policy naming its
+     resources (``FUNCTION_ACCESS``): the table (+ ``/index/*``; ``/stream/*`` for the two
+     stream consumers), bucket prefixes, the events topic, push platform applications, the
+     WebSocket API's ``@connections``; plus its own log group and the data key.
+   - names: function ``x_y`` is ``<Prefix>-<Stage>-x-y`` (the alarms use these names), the REST
+     API is ``<Prefix>-<Stage>`` with per-route metrics on.
+   - environment (SAM Globals): the resources, Cognito issuer/audience/JWKS URL from
+     parameters, secrets as Secrets Manager dynamic references, encrypted with the data key.
+   - every DynamoDB stream consumer reads ``Table.StreamArn`` from TRIM_HORIZON with partial
+     batch failures; SNS subscriptions wait for their topic.
 3. ``chalice package --stage STAGE --merge-template build/merge-template.json build/``, failing
    when Chalice reports "Could not install dependencies" (it exits 0 in that case).
-4. Check the result: every stream event source points at the table's stream.
+4. Check the result: every stream event source points at the table's stream, every function
+   runs under its own role.
 
 ``python -m local.package --stage prod --out build``
 """
@@ -23,6 +33,8 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -80,127 +92,388 @@ def topic_resources(infra: dict[str, Any]) -> dict[str, str]:
     return topics
 
 
-def _data_policy() -> dict[str, Any]:
-    """What the functions may do with the stack's resources (on top of Chalice's own policy)."""
-    table = {"Fn::GetAtt": ["Table", "Arn"]}
+# --- Functions: names, roles, environment -----------------------------------------------------
+
+# What each function may touch, by access grant (see ``_grant_statements``). Every Lambda in the
+# package needs an entry: a new handler without one fails the build instead of getting a
+# broad role. Keys are Chalice's function names (``api_handler``, ``websocket_*``, handler names).
+FUNCTION_ACCESS: dict[str, tuple[str, ...]] = {
+    # REST API: every route. Attachments: presigned POST/GET + HeadObject under attachments/;
+    # live chat poll reads the snapshot; video cards sign thumbnail GETs; device registration.
+    "api_handler": ("table_rw", "attachments_rw", "live_read", "thumbnails_read", "push_endpoints"),
+    "websocket_connect": ("table_rw", "connections"),
+    "websocket_message": ("table_rw", "connections"),
+    "websocket_disconnect": ("table_rw", "connections"),
+    "share_video_events": ("table_rw",),
+    # The outbox publisher reads the stream (and a few items to build events), publishes events.
+    "notify_publish_outbox": ("stream", "table_read", "events_publish"),
+    "notify_push_event": ("table_rw", "push_send"),
+    "checkout_expire_orders": ("table_rw",),
+    "realtime_deliver": ("table_rw", "connections"),
+    # Projections: inbox read models in the table, chat snapshots in the bucket.
+    "project_changes": ("stream", "table_rw", "live_rw"),
+}
+
+# Parameters the functions need in AWS (added to the merged template; docs/operations.md).
+FUNCTION_PARAMETERS: dict[str, dict[str, Any]] = {
+    "CognitoUserPoolId": {
+        "Type": "String",
+        "AllowedPattern": r"^[\w-]+_[0-9a-zA-Z]+$",
+        "Description": "Cognito user pool id (<region>_<id>): AUTH_ISSUER and AUTH_JWKS_URL derive from it.",
+    },
+    "CognitoAppClientId": {
+        "Type": "String",
+        "AllowedPattern": r"^[\w+]+$",
+        "Description": "Cognito app client id: the tokens' aud (ID token) / client_id (access token).",
+    },
+    "AppSecretsName": {
+        "Type": "String",
+        "Description": (
+            "Secrets Manager secret (JSON: cursor_secret, phone_hash_secret, payment_webhook_secret, "
+            "stripe_api_key), resolved into the functions' encrypted environment at deploy time."
+        ),
+    },
+    "AppSecretsVersionId": {
+        "Type": "String",
+        "Default": "",
+        "Description": "Pin a secret version (set it to roll out a rotated secret; empty = AWSCURRENT).",
+    },
+    "ApnsPlatformApplicationArn": {
+        "Type": "String",
+        "AllowedPattern": r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:app/APNS(_SANDBOX)?/[\w.-]+$",
+        "Description": "SNS platform application for APNs.",
+    },
+    "GcmPlatformApplicationArn": {
+        "Type": "String",
+        "AllowedPattern": r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:app/GCM/[\w.-]+$",
+        "Description": "SNS platform application for FCM (GCM).",
+    },
+    "SnapshotBaseUrl": {
+        "Type": "String",
+        "Default": "",
+        "Description": "Public (CDN) base URL serving the bucket's live/ prefix (live-chat snapshots).",
+    },
+    "ThumbnailKeyPrefix": {
+        "Type": "String",
+        "Default": "thumbnails",
+        "AllowedPattern": r"^[\w.-]+(/[\w.-]+)*$",
+        "Description": "Bucket prefix of video thumbnails (the API signs GETs under it only).",
+    },
+    "LogRetentionDays": {
+        "Type": "Number",
+        "Default": 30,
+        "AllowedValues": [1, 3, 5, 7, 14, 30, 60, 90, 180, 365],
+        "Description": "Retention of the functions' log groups.",
+    },
+}
+SECRET_KEYS = {
+    "CURSOR_SECRET": "cursor_secret",
+    "PHONE_HASH_SECRET": "phone_hash_secret",
+    "PAYMENT_WEBHOOK_SECRET": "payment_webhook_secret",
+    "STRIPE_API_KEY": "stripe_api_key",
+}
+API_HANDLER = "api_handler"
+WEBSOCKET_HANDLERS = {
+    "$connect": "websocket_connect",
+    "$message": "websocket_message",
+    "$default": "websocket_message",
+    "$disconnect": "websocket_disconnect",
+}
+DATA_KEY_ARN = {"Fn::GetAtt": ["DataKey", "Arn"]}
+
+
+def function_name(name: str) -> dict[str, str]:
+    """The deployed name of a function (alarms in infra/template.yaml use the same scheme)."""
+    return {"Fn::Sub": "${Prefix}-${Stage}-" + name.replace("_", "-")}
+
+
+def app_functions(app: Any) -> dict[str, str]:
+    """Chalice function name → logical id, for every Lambda ``chalice package`` generates."""
+    from chalice.app import DynamoDBEventConfig, ScheduledEventConfig, SNSEventConfig, SQSEventConfig
+
+    functions: dict[str, str] = {}
+    if app.routes:
+        functions[API_HANDLER] = "APIHandler"
+    for route in app.websocket_handlers:
+        name = WEBSOCKET_HANDLERS.get(route, "websocket_message")
+        functions[name] = to_cfn(name)
+    for config in app.event_sources:
+        if isinstance(config, (DynamoDBEventConfig, SNSEventConfig, ScheduledEventConfig, SQSEventConfig)):
+            functions[config.name] = to_cfn(config.name)
+    for name in getattr(app, "pure_lambda_functions", []):
+        functions[name.name] = to_cfn(name.name)
+    return functions
+
+
+def to_cfn(name: str) -> str:
+    """Chalice's logical id for a function name."""
+    from chalice.utils import to_cfn_resource_name
+
+    return str(to_cfn_resource_name(name))
+
+
+def _endpoints_of(application_parameter: str) -> dict[str, Any]:
+    """``arn:…:endpoint/<platform>/<app>/*`` from a platform application ARN parameter."""
+    parts = {"Fn::Split": [":app/", {"Ref": application_parameter}]}
     return {
-        "Type": "AWS::IAM::Policy",
+        "Fn::Join": [
+            "",
+            [{"Fn::Select": [0, parts]}, ":endpoint/", {"Fn::Select": [1, parts]}, "/*"],
+        ]
+    }
+
+
+def _connections_arn(api_stage: str) -> dict[str, str]:
+    """The WebSocket API's @connections resources of this stage (POST and DELETE only)."""
+    base = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${WebsocketAPI}/" + api_stage
+    return {"Fn::Sub": base + "/POST/@connections/*"}
+
+
+def _grant_statements(grant: str, api_stage: str) -> list[dict[str, Any]]:
+    """IAM statements of one access grant: every one names its resources (no data-service ``*``)."""
+    table = {"Fn::GetAtt": ["Table", "Arn"]}
+    indexes = {"Fn::Sub": "${Table.Arn}/index/*"}
+    reads = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem"]
+    writes = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"]
+
+    def objects(prefix: str) -> dict[str, str]:
+        return {"Fn::Sub": "${MediaBucket.Arn}/" + prefix + "/*"}
+
+    apns, gcm = {"Ref": "ApnsPlatformApplicationArn"}, {"Ref": "GcmPlatformApplicationArn"}
+    endpoints = [_endpoints_of("ApnsPlatformApplicationArn"), _endpoints_of("GcmPlatformApplicationArn")]
+    grants: dict[str, list[dict[str, Any]]] = {
+        "table_rw": [
+            {"Sid": "TableReadWrite", "Action": reads + writes, "Resource": table},
+            {"Sid": "IndexQuery", "Action": ["dynamodb:Query"], "Resource": indexes},
+        ],
+        "table_read": [
+            {"Sid": "TableRead", "Action": reads, "Resource": table},
+            {"Sid": "IndexQuery", "Action": ["dynamodb:Query"], "Resource": indexes},
+        ],
+        "stream": [
+            {
+                "Sid": "TableStream",
+                "Action": [
+                    "dynamodb:DescribeStream",
+                    "dynamodb:GetRecords",
+                    "dynamodb:GetShardIterator",
+                    "dynamodb:ListStreams",
+                ],
+                "Resource": {"Fn::Sub": "${Table.Arn}/stream/*"},
+            }
+        ],
+        "attachments_rw": [
+            {
+                "Sid": "Attachments",
+                "Action": ["s3:GetObject", "s3:PutObject"],
+                "Resource": objects("attachments"),
+            }
+        ],
+        "live_read": [{"Sid": "LiveSnapshotsRead", "Action": ["s3:GetObject"], "Resource": objects("live")}],
+        "live_rw": [
+            {"Sid": "LiveSnapshots", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": objects("live")}
+        ],
+        "thumbnails_read": [
+            {
+                "Sid": "Thumbnails",
+                "Action": ["s3:GetObject"],
+                "Resource": {"Fn::Sub": "${MediaBucket.Arn}/${ThumbnailKeyPrefix}/*"},
+            }
+        ],
+        "events_publish": [
+            {"Sid": "PublishEvents", "Action": ["sns:Publish"], "Resource": {"Ref": "EventsTopic"}}
+        ],
+        "push_endpoints": [
+            {"Sid": "CreatePushEndpoints", "Action": ["sns:CreatePlatformEndpoint"], "Resource": [apns, gcm]},
+            {
+                "Sid": "ManagePushEndpoints",
+                "Action": ["sns:DeleteEndpoint", "sns:GetEndpointAttributes", "sns:SetEndpointAttributes"],
+                "Resource": endpoints,
+            },
+        ],
+        "push_send": [
+            {
+                "Sid": "SendPushes",
+                "Action": ["sns:Publish", "sns:DeleteEndpoint", "sns:GetEndpointAttributes"],
+                "Resource": endpoints,
+            }
+        ],
+        "connections": [
+            {
+                "Sid": "WebSocketConnections",
+                "Action": ["execute-api:ManageConnections"],
+                "Resource": _connections_arn(api_stage),
+            }
+        ],
+    }
+    if grant not in grants:
+        raise PackageError(f"unknown access grant {grant!r}")
+    return [{"Effect": "Allow", **statement} for statement in grants[grant]]
+
+
+def function_role(name: str, log_group_id: str, api_stage: str) -> dict[str, Any]:
+    """The function's own execution role: its log group, the data key, and its grants."""
+    if name not in FUNCTION_ACCESS:
+        raise PackageError(f"function {name!r} has no entry in local/package.py FUNCTION_ACCESS")
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "OwnLogGroup",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": {"Fn::GetAtt": [log_group_id, "Arn"]},
+        },
+        {
+            # Table, stream and bucket objects are encrypted with the stack's key; so is the environment.
+            "Sid": "DataKey",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+            "Resource": DATA_KEY_ARN,
+        },
+    ]
+    for grant in FUNCTION_ACCESS[name]:
+        statements += _grant_statements(grant, api_stage)
+    return {
+        "Type": "AWS::IAM::Role",
         "Properties": {
-            "PolicyName": "socialvideo-data",
-            "Roles": [{"Ref": "DefaultRole"}],
-            "PolicyDocument": {
+            "AssumeRolePolicyDocument": {
                 "Version": "2012-10-17",
                 "Statement": [
                     {
                         "Effect": "Allow",
-                        "Action": [
-                            "dynamodb:GetItem",
-                            "dynamodb:PutItem",
-                            "dynamodb:UpdateItem",
-                            "dynamodb:DeleteItem",
-                            "dynamodb:Query",
-                            "dynamodb:BatchGetItem",
-                            "dynamodb:BatchWriteItem",
-                            "dynamodb:ConditionCheckItem",
-                        ],
-                        "Resource": [table, {"Fn::Sub": "${Table.Arn}/index/*"}],
-                    },
-                    {
-                        "Effect": "Allow",
-                        "Action": [
-                            "dynamodb:DescribeStream",
-                            "dynamodb:GetRecords",
-                            "dynamodb:GetShardIterator",
-                            "dynamodb:ListStreams",
-                        ],
-                        "Resource": {"Fn::GetAtt": ["Table", "StreamArn"]},
-                    },
-                    {
-                        "Effect": "Allow",
-                        "Action": ["s3:GetObject", "s3:PutObject"],
-                        "Resource": {"Fn::Sub": "${MediaBucket.Arn}/*"},
-                    },
-                    {
-                        "Effect": "Allow",
-                        "Action": ["sns:Publish"],
-                        "Resource": [{"Ref": "EventsTopic"}, {"Ref": "VideoEventsTopic"}],
-                    },
-                    {
-                        # Mobile push: endpoints are created per device under the platform apps.
-                        "Effect": "Allow",
-                        "Action": [
-                            "sns:Publish",
-                            "sns:CreatePlatformEndpoint",
-                            "sns:DeleteEndpoint",
-                            "sns:GetEndpointAttributes",
-                            "sns:SetEndpointAttributes",
-                        ],
-                        "Resource": {
-                            "Fn::Sub": "arn:${AWS::Partition}:sns:${AWS::Region}:${AWS::AccountId}:*"
-                        },
-                    },
-                    {
-                        "Effect": "Allow",
-                        "Action": ["execute-api:ManageConnections"],
-                        "Resource": {
-                            "Fn::Sub": "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:*"
-                        },
-                    },
+                        "Principal": {"Service": "lambda.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }
                 ],
             },
+            "Policies": [
+                {
+                    "PolicyName": name.replace("_", "-"),
+                    "PolicyDocument": {"Version": "2012-10-17", "Statement": statements},
+                }
+            ],
         },
     }
+
+
+def _secret(key: str) -> dict[str, Any]:
+    """A Secrets Manager dynamic reference to one JSON key of the app secret (optionally pinned)."""
+    base = "{{resolve:secretsmanager:${AppSecretsName}:SecretString:" + key
+    return {
+        "Fn::If": [
+            "PinAppSecretsVersion",
+            {"Fn::Sub": base + "::${AppSecretsVersionId}}}"},
+            {"Fn::Sub": base + "}}"},
+        ]
+    }
+
+
+def function_environment(app: Any, api_stage: str) -> dict[str, Any]:
+    """Variables every function gets (SAM merges Globals into each; the stage config adds more)."""
+    issuer = "https://cognito-idp.${AWS::Region}.${AWS::URLSuffix}/${CognitoUserPoolId}"
+    variables: dict[str, Any] = {
+        "TABLE_NAME": {"Ref": "Table"},
+        "MEDIA_BUCKET": {"Ref": "MediaBucket"},
+        "EVENTS_TOPIC_ARN": {"Ref": "EventsTopic"},
+        "AUTH_ISSUER": {"Fn::Sub": issuer},
+        "AUTH_AUDIENCE": {"Ref": "CognitoAppClientId"},
+        "AUTH_JWKS_URL": {"Fn::Sub": issuer + "/.well-known/jwks.json"},
+        "APNS_PLATFORM_APPLICATION_ARN": {"Ref": "ApnsPlatformApplicationArn"},
+        "GCM_PLATFORM_APPLICATION_ARN": {"Ref": "GcmPlatformApplicationArn"},
+        "SNAPSHOT_BASE_URL": {"Ref": "SnapshotBaseUrl"},
+        **{variable: _secret(key) for variable, key in SECRET_KEYS.items()},
+    }
+    if app.websocket_handlers:
+        host = "${WebsocketAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}/" + api_stage
+        variables["WEBSOCKET_URL"] = {"Fn::Sub": "wss://" + host}
+        variables["WEBSOCKET_MANAGEMENT_URL"] = {"Fn::Sub": "https://" + host}
+    return variables
+
+
+def chalice_stage_config(stage: str, root: Path = ROOT) -> dict[str, Any]:
+    """The stage's section of ``.chalice/config.json`` merged over the top level."""
+    config: dict[str, Any] = json.loads((root / ".chalice" / "config.json").read_text())
+    merged = {k: v for k, v in config.items() if k != "stages"}
+    merged.update(config.get("stages", {}).get(stage, {}))
+    return merged
 
 
 def build_merge_template(app: Any, stage: str, infra: dict[str, Any] | None = None) -> dict[str, Any]:
     """The template ``chalice package --merge-template`` deep-merges into its own."""
     from chalice.app import DynamoDBEventConfig, SNSEventConfig
-    from chalice.utils import to_cfn_resource_name
 
+    config = chalice_stage_config(stage)
+    if config.get("manage_iam_role", True) or config.get("autogen_policy", False):
+        raise PackageError(
+            f"stage {stage!r} must set manage_iam_role=false in .chalice/config.json: "
+            "the merge template defines one role per function"
+        )
+    api_stage = str(config.get("api_gateway_stage", "api"))
     merge = infra if infra is not None else load_infra_template()
-    merge.setdefault("Parameters", {}).setdefault("Stage", {})["Default"] = stage
+    parameters = merge.setdefault("Parameters", {})
+    parameters.setdefault("Stage", {})["Default"] = stage
+    parameters.setdefault("ApiStage", {"Type": "String"})["Default"] = api_stage
+    parameters.update(json.loads(json.dumps(FUNCTION_PARAMETERS)))
+    prefix = parameters.get("Prefix", {}).get("Default", "socialvideo")
+    parameters["AppSecretsName"]["Default"] = f"{prefix}/{stage}/app"
+    merge.setdefault("Conditions", {})["PinAppSecretsVersion"] = {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "AppSecretsVersionId"}, ""]}]
+    }
     resources = merge.setdefault("Resources", {})
     topics = topic_resources(merge)
-    # Every function learns where the stateful resources are (SAM merges Globals into each).
-    variables = {
-        "TABLE_NAME": {"Ref": "Table"},
-        "MEDIA_BUCKET": {"Ref": "MediaBucket"},
-        "EVENTS_TOPIC_ARN": {"Ref": "EventsTopic"},
-    }
-    referenced = {v["Ref"] for v in variables.values()}
-    merge["Globals"] = {"Function": {"Environment": {"Variables": variables}}}
-    resources["SocialvideoDataPolicy"] = _data_policy()
-    for config in app.event_sources:
-        function_id = to_cfn_resource_name(config.name)
-        if isinstance(config, DynamoDBEventConfig):
-            event_id = to_cfn_resource_name(config.name + "-dynamodb-event-source")
-            resources[function_id] = {
-                "Properties": {
-                    "Events": {
-                        event_id: {
-                            "Properties": {
-                                "Stream": STREAM_ARN,
-                                # An outbox must see every change since the table was created.
-                                "StartingPosition": "TRIM_HORIZON",
-                                "FunctionResponseTypes": ["ReportBatchItemFailures"],
-                            }
-                        }
+    variables = function_environment(app, api_stage)
+    referenced = {v["Ref"] for v in variables.values() if isinstance(v, dict) and "Ref" in v}
+    merge["Globals"] = {"Function": {"Environment": {"Variables": variables}, "KmsKeyArn": DATA_KEY_ARN}}
+    for name, function_id in app_functions(app).items():
+        log_group_id, role_id = f"{function_id}LogGroup", f"{function_id}Role"
+        resources[log_group_id] = {
+            "Type": "AWS::Logs::LogGroup",
+            "Properties": {
+                "LogGroupName": {"Fn::Sub": "/aws/lambda/${Prefix}-${Stage}-" + name.replace("_", "-")},
+                "RetentionInDays": {"Ref": "LogRetentionDays"},
+            },
+        }
+        resources[role_id] = function_role(name, log_group_id, api_stage)
+        resources[function_id] = {
+            # The log group exists (with its retention) before the function can write to it.
+            "DependsOn": [log_group_id],
+            "Properties": {"FunctionName": function_name(name), "Role": {"Fn::GetAtt": [role_id, "Arn"]}},
+        }
+    if app.routes:
+        # Named for the alarms' ApiName; detailed metrics give per-route (Method, Resource) latency.
+        resources["RestAPI"] = {
+            "Properties": {
+                "Name": {"Fn::Sub": "${Prefix}-${Stage}"},
+                "MethodSettings": [{"ResourcePath": "/*", "HttpMethod": "*", "MetricsEnabled": True}],
+            }
+        }
+    for config_ in app.event_sources:
+        function_id = to_cfn(config_.name)
+        if isinstance(config_, DynamoDBEventConfig):
+            event_id = to_cfn(config_.name + "-dynamodb-event-source")
+            resources[function_id]["Properties"]["Events"] = {
+                event_id: {
+                    "Properties": {
+                        "Stream": STREAM_ARN,
+                        # An outbox must see every change since the table was created.
+                        "StartingPosition": "TRIM_HORIZON",
+                        "FunctionResponseTypes": ["ReportBatchItemFailures"],
                     }
                 }
             }
-        elif isinstance(config, SNSEventConfig):
-            topic = config.topic.rsplit(":", 1)[-1]
+        elif isinstance(config_, SNSEventConfig):
+            topic = config_.topic.rsplit(":", 1)[-1]
             if topic not in topics:
-                raise PackageError(f"{config.name} subscribes to {topic!r}, which infra/template.yaml lacks")
+                raise PackageError(f"{config_.name} subscribes to {topic!r}, which infra/template.yaml lacks")
             # Chalice refers to the topic by name: make the subscription wait for its creation
             # (a Ref in the environment already does that; cfn-lint flags a redundant DependsOn).
             if topics[topic] not in referenced:
-                resources[function_id] = {"DependsOn": [topics[topic]]}
+                resources[function_id]["DependsOn"].append(topics[topic])
     return merge
 
 
 def check_artifact(sam: dict[str, Any], app: Any) -> None:
-    """Every stream consumer reads the table's stream; every SNS topic is declared."""
+    """Every stream consumer reads the table's stream; the stateful resources are there; every
+    function runs under its own role from the merge template (no Chalice-generated role)."""
     from chalice.app import DynamoDBEventConfig
 
     resources = sam["Resources"]
@@ -210,9 +483,16 @@ def check_artifact(sam: dict[str, Any], app: Any) -> None:
             for event in function["Properties"]["Events"].values():
                 if event["Properties"]["Stream"] != STREAM_ARN:
                     raise PackageError(f"{config.name} does not read Table.StreamArn")
-    for name in ("Table", "MediaBucket", "EventsTopic", "VideoEventsTopic"):
+    for name in ("Table", "MediaBucket", "EventsTopic", "VideoEventsTopic", "DataKey"):
         if name not in resources:
             raise PackageError(f"{name} is missing from the merged template")
+    for logical_id, resource in resources.items():
+        if resource.get("Type") == "AWS::Serverless::Function":
+            role = resource["Properties"].get("Role")
+            if role != {"Fn::GetAtt": [f"{logical_id}Role", "Arn"]}:
+                raise PackageError(f"{logical_id} does not run under its own role {logical_id}Role: {role!r}")
+        if resource.get("Type") == "AWS::IAM::Role" and not logical_id.endswith("Role"):
+            raise PackageError(f"unexpected role {logical_id} (Chalice-managed roles must be off)")
 
 
 def _cfn_name(name: str) -> str:
@@ -244,15 +524,36 @@ def package(stage: str, out: Path) -> Path:
     sys.path.insert(0, str(ROOT))
     import app as chalice_app
 
+    with _package_lock():
+        return _package_locked(chalice_app.app, stage, out)
+
+
+@contextmanager
+def _package_lock() -> Iterator[None]:
+    """One packaging at a time per working tree (``vendor/`` is shared; pytest-xdist workers
+    and ``make package`` may run together)."""
+    import fcntl
+
+    VENDOR.mkdir(exist_ok=True)
+    with open(VENDOR / ".package.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _package_locked(app: Any, stage: str, out: Path) -> Path:
+    """Steps 1-4 of the module docstring (the caller holds the packaging lock)."""
     vendor_functions()
     out.mkdir(parents=True, exist_ok=True)
     merge_path = out / "merge-template.json"
-    merge_path.write_text(json.dumps(build_merge_template(chalice_app.app, stage), indent=2))
+    merge_path.write_text(json.dumps(build_merge_template(app, stage), indent=2))
     # chalice package refuses a non-empty output dir only for some formats; start clean.
     for name in ("sam.json", "deployment.zip"):
         (out / name).unlink(missing_ok=True)
     output = run_chalice_package(stage, merge_path, out)
-    check_artifact(json.loads((out / "sam.json").read_text()), chalice_app.app)
+    check_artifact(json.loads((out / "sam.json").read_text()), app)
     noisy = [line for line in output.splitlines() if re.search(r"warn|error", line, re.IGNORECASE)]
     for line in noisy:
         print(line)

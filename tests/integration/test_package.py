@@ -1,14 +1,20 @@
 """``make package`` produces a deployable artifact: cfn-lint clean, coherent with the infra
 template, and a zip that contains ``functions/`` and imports with only its own dependencies.
 
-Runs the real ``chalice package`` (downloads Linux wheels from PyPI the first time, ~10-60 s).
+Runs the real ``chalice package`` once per test session (downloads Linux wheels from PyPI the
+first time, ~10-60 s); ``tests/integration/test_prod_template.py`` reuses the same build.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -20,10 +26,35 @@ from local.package import STREAM_ARN, package
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 
+def prod_build() -> Path:
+    """``build/`` of a prod package, built ONCE per test session and shared by every module
+    (and by pytest-xdist workers of the same run, through a directory keyed by the run id)."""
+    return _prod_build(os.environ.get("PYTEST_XDIST_TESTRUNUID") or f"pid{os.getpid()}")
+
+
+@functools.cache
+def _prod_build(run_id: str) -> Path:
+    import fcntl
+
+    base = Path(tempfile.gettempdir())
+    for stale in base.glob("socialvideo-package-*"):
+        if stale.is_dir() and time.time() - stale.stat().st_mtime > 3600:
+            shutil.rmtree(stale, ignore_errors=True)
+    root = base / f"socialvideo-package-{run_id}"
+    root.mkdir(exist_ok=True)
+    out = root / "build"
+    with open(root / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (root / ".done").exists():
+            package("prod", out)
+            (root / ".done").touch()
+    return out
+
+
 @pytest.fixture(scope="module")
-def artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``build/`` of a prod package, in a temporary directory."""
-    return package("prod", tmp_path_factory.mktemp("package") / "build")
+def artifact() -> Path:
+    """``build/`` of the session's prod package."""
+    return prod_build()
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +65,7 @@ def sam(artifact: Path) -> dict[str, Any]:
 
 
 def test_template_passes_cfn_lint(artifact: Path) -> None:
+    # Given the packaged template / When cfn-lint reads it / Then it reports nothing
     result = subprocess.run(
         [str(Path(sys.executable).with_name("cfn-lint")), str(artifact / "sam.json")],
         capture_output=True,
