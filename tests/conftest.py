@@ -21,6 +21,17 @@ def _reset_caches() -> None:
     auth.verifier.cache_clear()
 
 
+def _reuse_moto_kms_key_material() -> None:
+    """moto makes an RSA-2048 key for every KMS key, even symmetric ones (~0.1–0.7 s each, once
+    per test deploying the template). Our code never uses that key pair: reuse one per spec."""
+    from functools import lru_cache
+
+    import moto.kms.models as kms_models
+
+    if not hasattr(kms_models.generate_private_key, "cache_info"):
+        kms_models.generate_private_key = lru_cache(maxsize=None)(kms_models.generate_private_key)
+
+
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     """In-process moto with ``infra/template.yaml`` deployed; yields the settings environment."""
@@ -31,6 +42,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
 
     saved = dict(os.environ)
     apply_base_env()
+    _reuse_moto_kms_key_material()
     with mock_aws():
         env = deploy_all(boto3.session.Session(region_name="us-east-1"), stage="local")
         os.environ.update({k: v for k, v in env.items() if v})

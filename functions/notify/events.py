@@ -39,6 +39,9 @@ def notify_publish_outbox(event: Any) -> dict[str, list[dict[str, str]]]:
         result = publish_changes(changes, MAPPERS, dal.event_publisher())
         if result.published:
             record_event("events_published", result.published)
+        if result.failed_sequence_number is not None:
+            # The "failed event publishes" alarm watches this metric.
+            record_event("events_publish_failed")
         return result.batch_item_failures()
     finally:
         flush_metrics()

@@ -10,10 +10,12 @@ from functions.core.settings import get_settings
 from functions.dm import dal
 from tests.conftest import ApiClient, body_of
 from tests.integration.dm.support import StreamPump, befriend
+from tests.integration.share.world import publish
 
 
 def test_video_share_to_existing_and_new_direct_conversations_in_one_transaction(api: ApiClient) -> None:
-    # Given alice already talks with bob, and has never talked with carol (a stranger)
+    # Given carol's public video, alice already talking with bob, and never with carol (a stranger)
+    publish(api, "v1", author="carol", title="Cat")
     befriend("alice", "bob")
     created = api.post("/v1/conversations", {"member_ids": ["bob"]}, user="alice")
     with_bob = body_of(created)["conversation_id"]

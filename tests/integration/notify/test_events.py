@@ -166,7 +166,11 @@ def test_a_replayed_record_publishes_the_same_event_id(api: ApiClient) -> None:
 def test_when_sns_is_down_the_batch_is_reported_failed_and_the_retry_publishes(
     api: ApiClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given the topic cannot be reached (publishing fails)
+    # Given the topic cannot be reached (publishing fails), and the metrics the alarm watches
+    from functions.notify import events as notify_events
+
+    recorded: list[str] = []
+    monkeypatch.setattr(notify_events, "record_event", lambda name, value=1: recorded.append(name))
     real_topic = os.environ["EVENTS_TOPIC_ARN"]
     monkeypatch.setenv("EVENTS_TOPIC_ARN", real_topic + "-missing")
     get_settings.cache_clear()
@@ -176,6 +180,7 @@ def test_when_sns_is_down_the_batch_is_reported_failed_and_the_retry_publishes(
     # Then the whole batch is reported failed from its first record, and nothing was published
     assert result == {"batchItemFailures": [{"itemIdentifier": records[0]["dynamodb"]["SequenceNumber"]}]}
     assert _tap() == []
+    assert recorded == ["events_publish_failed"]
     # When SNS is back and Lambda retries from the reported record
     monkeypatch.setenv("EVENTS_TOPIC_ARN", real_topic)
     get_settings.cache_clear()
