@@ -23,11 +23,11 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@touch $@
 
 lint: venv
-	$(BIN)/ruff check app.py functions local tests
-	$(BIN)/ruff format --check app.py functions local tests
+	$(BIN)/ruff check app.py functions local tests bench
+	$(BIN)/ruff format --check app.py functions local tests bench
 
 typecheck: venv
-	$(BIN)/mypy app.py functions local tests
+	$(BIN)/mypy app.py functions local tests bench
 
 pytest: venv
 	$(BIN)/pytest -q -n 2 --dist loadfile
@@ -59,6 +59,15 @@ deploy: package
 		--tags app=socialvideo stage=$(STAGE) git=$$(git rev-parse --short HEAD) \
 		--parameter-overrides Stage=$(STAGE) $(DEPLOY_PARAMS)
 	aws cloudformation describe-stacks --stack-name $(STACK_NAME) --query "Stacks[0].Outputs" --output table
+
+# Benchmarks (not part of `make test`): writes docs/benchmarks.md and docs/img/*.png.
+bench: venv
+	$(PY) -m bench $(BENCH_ARGS)
+
+# The local stand-in for the payment provider's dashboard: a signed webhook for ORDER.
+pay: venv
+	@test -n "$(ORDER)" || { echo "usage: make pay ORDER=<order_id> [RESULT=failed]" >&2; exit 1; }
+	$(PY) -m local.pay $(ORDER) $(RESULT) --port $(PORT)
 
 token: venv
 	@$(PY) -m local.tokens $(or $(USER_ID),$(USER))
