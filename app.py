@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from chalice import Chalice
 
+from functions.apidocs import api as apidocs_api
 from functions.checkout import api as checkout_api
 from functions.checkout import events as checkout_events
 from functions.dm import api as dm_api
@@ -29,6 +30,7 @@ app.experimental_feature_flags.update(["WEBSOCKETS"])
 
 for blueprint in (
     health_api.bp,
+    apidocs_api.bp,
     social_api.bp,
     social_events.bp,
     dm_api.bp,

@@ -3,7 +3,7 @@
 Conversation partition ``CONV#<id>`` holds, in sort-key order: ``CMID#<sender>#<client id>``
 guards, ``MEMBER#<user>`` items, ``META``, then ``MSG#<ulid>`` messages (always last, so
 ``sk > MSG#x`` ranges stay within messages). Member items carry GSI1 keys for their user's
-inbox folder. See ``docs/data-model/dm.md`` for every access pattern and its call count.
+inbox folder. See ``docs/data-model.md (dm section)`` for every access pattern and its call count.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Data access of the share domain: the only share module that knows keys and boto3.
 
-See ``docs/data-model/share.md`` for every access pattern and its AWS calls.
+See ``docs/data-model.md (share section)`` for every access pattern and its AWS calls.
 """
 
 from __future__ import annotations
