@@ -125,7 +125,7 @@ def importtime(runs: int = 3) -> tuple[list[tuple[str, float, float]], list[tupl
             cumulative.setdefault(name, []).append(cum)
             self_ms.setdefault(name, []).append(own)
             root = name.split(".")[0]
-            if root not in PROJECT_ROOTS and (parent is None or parent.split(".")[0] in PROJECT_ROOTS):
+            if root not in PROJECT_ROOTS and parent is not None and parent.split(".")[0] in PROJECT_ROOTS:
                 per_root[root] = per_root.get(root, 0.0) + cum
         for root, ms in per_root.items():
             attributed.setdefault(root, []).append(ms)

@@ -1,0 +1,85 @@
+"""The calls-per-operation benchmark (``bench.calls``) as a regression test of the cost targets:
+a change that adds an AWS call to a hot path fails ``make test``, not only ``make bench``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from bench.calls import CallsResult, Row
+
+
+@pytest.fixture(scope="module")
+def result() -> Iterator[CallsResult]:
+    """One in-process run (mock_aws + chalice test client), with the environment restored after."""
+    from bench import calls
+    from functions.core import auth, clients, settings
+
+    saved = dict(os.environ)
+    try:
+        yield calls.run()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        settings.get_settings.cache_clear()
+        clients.reset_clients()
+        auth.verifier.cache_clear()
+
+
+def _row(result: CallsResult, operation: str) -> Row:
+    rows = {r.operation: r for r in result.rows}
+    assert operation in rows, f"no row {operation!r}; rows: {sorted(rows)}"
+    return rows[operation]
+
+
+def test_every_listed_operation_has_a_measured_row(result: CallsResult) -> None:
+    # Given the benchmark ran against the real routes
+    # Then every operation of the issue has a row, answered 2xx
+    for operation in (
+        "follow",
+        "send DM (500-char text)",
+        "fetch history page",
+        "inbox page",
+        "share to 1 friend",
+        "share to 5 friends",
+        "share to 20 friends",
+        "post live chat (K = 1)",
+        "post live chat (K = 10)",
+        "poll live chat, join (K = 1)",
+        "poll live chat, join (K = 10)",
+        "poll live chat, with cursor (K = 1)",
+        "poll live chat, with cursor (K = 10)",
+        "place order",
+        "payment webhook",
+    ):
+        row = _row(result, operation)
+        assert row.calls >= 0 and 200 <= row.status < 300, row
+
+
+def test_sending_a_dm_is_one_transaction(result: CallsResult) -> None:
+    row = _row(result, "send DM (500-char text)")
+    assert (row.calls, row.detail) == (1, "TransactWriteItems")
+    assert 0 < row.largest_item_bytes <= 1024  # a 500-char message stays one WCU
+
+
+def test_share_cost_is_bounded_whatever_the_number_of_recipients(result: CallsResult) -> None:
+    counts = [_row(result, f"share to {n} friend{'s' if n > 1 else ''}").calls for n in (1, 5, 20)]
+    assert all(0 < c <= 4 for c in counts), counts
+
+
+def test_live_chat_post_and_poll_do_not_grow_with_k(result: CallsResult) -> None:
+    assert result.facts["live_shards_10"] == 10
+    for kind in ("join", "with cursor"):
+        polls = [_row(result, f"poll live chat, {kind} (K = {k})") for k in (1, 10)]
+        assert [(p.calls, p.detail) for p in polls] == [(1, "GetObject")] * 2
+    posts = [_row(result, f"post live chat (K = {k})") for k in (1, 10)]
+    assert [(p.calls, p.detail) for p in posts] == [(1, "TransactWriteItems")] * 2
+
+
+def test_every_row_with_a_target_meets_it(result: CallsResult) -> None:
+    failing = [r for r in result.rows if r.passed is False]
+    missed = [f"{r.operation}: {r.calls} ({r.detail}) vs {r.target}" for r in failing]
+    missed += [f"{name}: {detail}" for name, ok, detail in result.groups if not ok]
+    assert not missed, missed
