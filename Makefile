@@ -13,7 +13,7 @@ DEPLOY_BUCKET ?=
 DEPLOY_PARAMS ?=
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: venv run test lint typecheck pytest token package deploy bench fuzz pay clean
+.PHONY: venv browser run test lint typecheck pytest token package deploy bench fuzz pay clean
 
 venv: $(VENV)/.installed
 
@@ -29,7 +29,11 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy app.py functions local tests bench
 
-pytest: venv
+# The docs-page test renders /v1/docs in headless Chromium (Debian's package, installed here once).
+browser:
+	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
+pytest: venv browser
 	$(BIN)/pytest -q -n 2 --dist loadfile
 
 test: lint typecheck pytest
@@ -63,6 +67,10 @@ deploy: package
 # Benchmarks (not part of `make test`): writes docs/benchmarks.md and docs/img/*.png.
 bench: venv
 	$(PY) -m bench $(BENCH_ARGS)
+
+# schemathesis over every operation, against its own local stack (or URL=http://127.0.0.1:8000).
+fuzz: venv
+	$(PY) -m local.fuzz $(if $(URL),--url $(URL)) --max-examples $(or $(EXAMPLES),100)
 
 # The local stand-in for the payment provider's dashboard: a signed webhook for ORDER.
 pay: venv

@@ -26,7 +26,7 @@ from functools import partial
 from typing import Any
 
 from bench.capacity import item_size, read_units, write_units
-from bench.motofix import fast_moto_transactions
+from local.motofix import fast_moto_transactions
 
 REGION = "us-east-1"
 TRANSACTION_FACTOR = 2

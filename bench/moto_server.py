@@ -1,5 +1,5 @@
 """``python -m bench.moto_server --port P``: the stack's serialised moto server
-(``local.moto_server``: one request at a time) with :mod:`bench.motofix` applied, logging
+(``local.moto_server``: one request at a time) with :mod:`local.motofix` applied, logging
 every request that held the lock for longer than ``BENCH_MOTO_SLOW_MS`` (default 250 ms)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from bench.motofix import patch_permanently
+from local.motofix import patch_permanently
 
 
 def _target(environ: dict[str, Any]) -> str:

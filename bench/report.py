@@ -295,7 +295,7 @@ NOTES = [
     "- **moto's transactions were made cheaper for the benchmark.** moto 5.2 deep-copies the whole table",
     "  with every stream record once per *action* of a TransactWriteItems; on the stock server a DM send",
     "  reached ~2.5 s p50 under 10 users within a minute. The benchmarks' moto (`bench/moto_server.py`)",
-    "  is `local.moto_server` plus `bench/motofix.py`: one copy per table and call, stream records shared",
+    "  is `local.moto_server` plus `local/motofix.py`: one copy per table and call, stream records shared",
     "  and cut back on rollback — the same behaviour, a fraction of the cost. Call counts never",
     "  depend on it.",
     "- **Capacity units are estimates** (moto reports none); see section 1 for the rules applied.",

@@ -28,7 +28,7 @@ LOG_KEEP_DIR = ROOT / ".local" / "bench-logs"
 
 @contextmanager
 def patched_moto(log_path: Path) -> Iterator[str]:
-    """``bench.moto_server`` (serialised moto + :mod:`bench.motofix`) on a free port, in its
+    """``bench.moto_server`` (serialised moto + :mod:`local.motofix`) on a free port, in its
     own process group; yields its URL and stops it (this process only) on exit."""
     port = free_port()
     log_path.parent.mkdir(parents=True, exist_ok=True)

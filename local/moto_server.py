@@ -50,6 +50,10 @@ def main() -> None:
     from moto.server import MotoRequestHandler
     from werkzeug.serving import run_simple
 
+    from local.motofix import patch_permanently
+
+    # Behind the lock, moto's per-action whole-table copies in TransactWriteItems can be one copy.
+    patch_permanently()
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=4566)

@@ -320,7 +320,7 @@ def add_members(
     """The group's admin adds members (those the admin may not message are listed in ``not_added``)."""
     state = _require_state(store, conversation_id, caller)
     if state.kind != GROUP:
-        raise ValidationError("Members of a direct conversation cannot change.")
+        raise ConflictError("Members of a direct conversation cannot change.")
     if state.role_of(caller) != "admin":
         raise NotAdminError("Only the group's admin may add members.")
     current = list(state.meta.get("member_ids") or [])
@@ -354,7 +354,7 @@ def remove_member(store: DmStore, caller: str, conversation_id: str, user_id: st
     """The admin removes a member, or a member removes themselves."""
     state = _require_state(store, conversation_id, caller)
     if state.kind != GROUP:
-        raise ValidationError("Members of a direct conversation cannot change.")
+        raise ConflictError("Members of a direct conversation cannot change.")
     if user_id != caller and state.role_of(caller) != "admin":
         raise NotAdminError("Only the group's admin may remove other members.")
     if user_id not in state.members:

@@ -111,7 +111,15 @@ class DynamoStreams:
                 "status": "live",
             }
             actions.append({"Put": {"TableName": self._table, "Item": serialize(state)}})
-        call(self._client.transact_write_items, TransactItems=actions)
+        try:
+            call(self._client.transact_write_items, TransactItems=actions)
+        except TransactionCancelled as err:
+            # botocore retries a timed-out transaction; if the first attempt was applied, the
+            # retry's condition fails on our own META: that is success, not an error.
+            existing = self.get(stream.stream_id)
+            if existing is not None and (existing.host_id, existing.title) == (stream.host_id, stream.title):
+                return
+            raise UnavailableError("The stream could not be created; retry.") from err
 
     def get(self, stream_id: str) -> Stream | None:
         """GetItem META (strongly consistent)."""

@@ -82,7 +82,7 @@ def test_direct_conversation_members_are_fixed(api: ApiClient) -> None:
     befriend("alice", "bob")
     cid = body_of(api.post("/v1/conversations", {"member_ids": ["bob"]}, user="alice"))["conversation_id"]
     res = api.post(f"/v1/conversations/{cid}/members", {"user_ids": ["carol"]}, user="alice")
-    assert res.status_code == 400
+    assert res.status_code == 409 and body_of(res)["code"] == "conflict"
 
 
 def test_mute_is_per_member(api: ApiClient) -> None:

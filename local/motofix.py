@@ -1,5 +1,5 @@
-"""Make moto's TransactWriteItems cheap without changing what it does, and a serialised moto
-server with that fix (``python -m bench.moto_server``) for the HTTP benchmarks.
+"""Make moto's TransactWriteItems cheap without changing what it does (used by the serialised
+local moto server, ``local.moto_server``, and the benchmarks).
 
 moto 5.2 deep-copies the whole table, with every stream record ever written, once per ACTION
 of a TransactWriteItems (to roll back on failure). The cost grows with the table and the

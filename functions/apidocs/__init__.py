@@ -1,0 +1,1 @@
+"""Local API reference: the OpenAPI document and an interactive docs page."""
