@@ -45,6 +45,7 @@ from functions.core.ddb import (
     ConditionFailed,
     Item,
     TransactionCancelled,
+    batch_get,
     call,
     deserialize,
     serialize,
@@ -242,19 +243,7 @@ class DynamoCheckoutRepository:
 
     def _batch_get(self, wanted: list[dict[str, str]]) -> dict[tuple[str, str], Item]:
         """BatchGetItem (strongly consistent), retrying unprocessed keys; keyed by (pk, sk)."""
-        found: dict[tuple[str, str], Item] = {}
-        request: dict[str, Any] = {
-            self._table: {"Keys": [serialize(k) for k in wanted], "ConsistentRead": True}
-        }
-        for _ in range(5):
-            out = call(self._ddb.batch_get_item, RequestItems=request)
-            for raw in out.get("Responses", {}).get(self._table, []):
-                item = deserialize(raw) or {}
-                found[(item[keys.PK], item[keys.SK])] = item
-            request = out.get("UnprocessedKeys") or {}
-            if not request:
-                return found
-        raise UnavailableError("The table is busy; retry.")
+        return batch_get(self._ddb, self._table, wanted)
 
     def _transact(self, actions: list[dict[str, Any]]) -> None:
         for action in actions:

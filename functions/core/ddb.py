@@ -7,7 +7,8 @@ errors into neutral exceptions that each dal turns into its domain errors.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -156,3 +157,42 @@ def call(fn: Callable[..., T], **kwargs: Any) -> T:
     """Call a DynamoDB client method with error translation."""
     with translate_errors():
         return fn(**kwargs)
+
+
+BATCH_GET_MAX_KEYS = 100
+_UNPROCESSED_RETRIES = 6
+
+
+def batch_get(
+    client: Any,
+    table: str,
+    item_keys: Iterable[Mapping[str, str]],
+    *,
+    consistent: bool = True,
+    projection: str | None = None,
+) -> dict[tuple[str, str], Item]:
+    """BatchGetItem of any number of keys: deduplicated, 100 keys per call, unprocessed keys
+    retried with a short backoff (bounded: a table that keeps throttling is ``UnavailableError``).
+    Returns the found items by ``(pk, sk)``."""
+    unique = list({(k["pk"], k["sk"]): k for k in item_keys}.values())
+    found: dict[tuple[str, str], Item] = {}
+    for start in range(0, len(unique), BATCH_GET_MAX_KEYS):
+        spec: dict[str, Any] = {
+            "Keys": [serialize(k) for k in unique[start : start + BATCH_GET_MAX_KEYS]],
+            "ConsistentRead": consistent,
+        }
+        if projection:
+            spec["ProjectionExpression"] = projection
+        request: dict[str, Any] = {table: spec}
+        for attempt in range(_UNPROCESSED_RETRIES):
+            out = call(client.batch_get_item, RequestItems=request)
+            for raw in out.get("Responses", {}).get(table, []):
+                item = deserialize(raw) or {}
+                found[(item["pk"], item["sk"])] = item
+            request = out.get("UnprocessedKeys") or {}
+            if not request:
+                break
+            time.sleep(0.02 * 2**attempt)
+        else:
+            raise UnavailableError("The table is busy; retry.")
+    return found

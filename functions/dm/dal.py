@@ -18,6 +18,7 @@ from functions.core.ddb import (
     ConditionFailed,
     Item,
     TransactionCancelled,
+    batch_get,
     call,
     deserialize,
     serialize,
@@ -617,18 +618,7 @@ class DynamoDmStore:
     def _batch_get(
         self, item_keys: Sequence[keys.Key], projection: str | None = None
     ) -> dict[tuple[str, str], Item]:
-        found: dict[tuple[str, str], Item] = {}
-        spec: dict[str, Any] = {"Keys": [serialize(k) for k in item_keys], "ConsistentRead": True}
-        if projection:
-            spec["ProjectionExpression"] = projection
-        request: dict[str, Any] = {self._table: spec}
-        while request:
-            out = call(self._client.batch_get_item, RequestItems=request)
-            for raw in out.get("Responses", {}).get(self._table, []):
-                item = deserialize(raw) or {}
-                found[(item[keys.PK], item[keys.SK])] = item
-            request = out.get("UnprocessedKeys") or {}
-        return found
+        return batch_get(self._client, self._table, item_keys, projection=projection)
 
 
 def pair_item(user_a: str, user_b: str, conversation_id: str) -> Item:

@@ -7,7 +7,15 @@ import time
 from typing import Any
 
 from functions.core import clients, keys
-from functions.core.ddb import ConditionFailed, TransactionCancelled, call, deserialize, serialize, values
+from functions.core.ddb import (
+    ConditionFailed,
+    TransactionCancelled,
+    batch_get,
+    call,
+    deserialize,
+    serialize,
+    values,
+)
 from functions.core.errors import IdempotencyKeyReusedError, UnavailableError
 from functions.core.idempotency import IDEMPOTENCY_TTL_SECONDS
 from functions.core.settings import get_settings
@@ -395,15 +403,7 @@ class DynamoChat:
 
     def _get_many(self, item_keys: list[keys.Key]) -> list[dict[str, Any]]:
         """BatchGetItem (≤ 100 keys, here ≤ 2), retrying unprocessed keys."""
-        found: list[dict[str, Any]] = []
-        request: dict[str, Any] = {
-            self._table: {"Keys": [serialize(k) for k in item_keys], "ConsistentRead": True}
-        }
-        while request:
-            out = call(self._client.batch_get_item, RequestItems=request)
-            found += [deserialize(raw) or {} for raw in out.get("Responses", {}).get(self._table, [])]
-            request = out.get("UnprocessedKeys") or {}
-        return found
+        return list(batch_get(self._client, self._table, item_keys).values())
 
     def find(self, stream_id: str, shards: int, message_id: str) -> tuple[int, dict[str, Any]] | None:
         """One BatchGetItem: the hashed shard of a user message, and shard 0 where system

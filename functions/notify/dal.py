@@ -16,6 +16,7 @@ from functions.core.ddb import (
     ConditionFailed,
     Item,
     TransactionCancelled,
+    batch_get,
     call,
     deserialize,
     serialize,
@@ -36,7 +37,6 @@ from functions.notify.devices import (
 from functions.notify.push import EndpointGoneError, PushDeliveryError, PushServices, RecipientContext
 from functions.social.dal import graph
 
-BATCH_GET_MAX_KEYS = 100
 PUSH_MARKER_TTL_SECONDS = 2 * 24 * 3600
 # SNS error codes meaning "this endpoint will never deliver again".
 DEAD_ENDPOINT_CODES = {"EndpointDisabled", "NotFound"}
@@ -101,22 +101,7 @@ class _Table:
 
     def batch_get(self, item_keys: Sequence[keys.Key]) -> dict[tuple[str, str], Item]:
         """BatchGetItem of any number of keys (100 per call), retrying unprocessed keys."""
-        found: dict[tuple[str, str], Item] = {}
-        unique = list({_pair(k): k for k in item_keys}.values())
-        for start in range(0, len(unique), BATCH_GET_MAX_KEYS):
-            request: dict[str, Any] = {
-                self._table: {
-                    "Keys": [serialize(k) for k in unique[start : start + BATCH_GET_MAX_KEYS]],
-                    "ConsistentRead": True,
-                }
-            }
-            while request:
-                out = call(self._client.batch_get_item, RequestItems=request)
-                for raw in out.get("Responses", {}).get(self._table, []):
-                    item = deserialize(raw) or {}
-                    found[(item[keys.PK], item[keys.SK])] = item
-                request = out.get("UnprocessedKeys") or {}
-        return found
+        return batch_get(self._client, self._table, item_keys)
 
 
 # --- devices ----------------------------------------------------------------------------------

@@ -11,7 +11,16 @@ from typing import Any
 
 from functions.core import clients, keys
 from functions.core.clock import ms_from_iso, now_iso
-from functions.core.ddb import ConditionFailed, TransactionCancelled, call, deserialize, serialize, values
+from functions.core.ddb import (
+    BATCH_GET_MAX_KEYS,
+    ConditionFailed,
+    TransactionCancelled,
+    batch_get,
+    call,
+    deserialize,
+    serialize,
+    values,
+)
 from functions.core.errors import UnavailableError
 from functions.core.idempotency import IDEMPOTENCY_TTL_SECONDS
 from functions.core.observability import logger
@@ -66,19 +75,9 @@ class DynamoVideos:
 
     def get_many(self, video_ids: Sequence[str]) -> dict[str, Video]:
         """One BatchGetItem for up to 100 ids (more ids → one call per 100)."""
-        found: dict[str, Video] = {}
-        unique = list(dict.fromkeys(video_ids))
-        for start in range(0, len(unique), 100):
-            request: dict[str, Any] = {
-                self._table: {"Keys": [serialize(keys.video(v)) for v in unique[start : start + 100]]}
-            }
-            while request:
-                out = call(self._client.batch_get_item, RequestItems=request)
-                for raw in out.get("Responses", {}).get(self._table, []):
-                    video = video_from_item(deserialize(raw) or {})
-                    found[video.video_id] = video
-                request = out.get("UnprocessedKeys") or {}
-        return found
+        found = batch_get(self._client, self._table, [keys.video(v) for v in video_ids], consistent=False)
+        videos = (video_from_item(item) for item in found.values())
+        return {video.video_id: video for video in videos}
 
     def apply(self, event: VideoEvent) -> bool:
         """One conditional UpdateItem: newest ``occurred_at`` wins, a tombstone is final.
@@ -167,7 +166,6 @@ def url_signer() -> S3UrlSigner:
 
 # --- sharing --------------------------------------------------------------------------------
 
-BATCH_GET_MAX_KEYS = 100
 TRANSACT_MAX_ACTIONS = 100
 _RECORD, _VIDEO = 0, 1  # positions of the record and the video update in the first transaction
 
@@ -223,22 +221,7 @@ class DynamoShares:
     # reads ------------------------------------------------------------------------------
 
     def _batch_get(self, item_keys: Sequence[keys.Key]) -> dict[tuple[str, str], dict[str, Any]]:
-        found: dict[tuple[str, str], dict[str, Any]] = {}
-        unique = list({_kk(k): k for k in item_keys}.values())
-        for start in range(0, len(unique), BATCH_GET_MAX_KEYS):
-            request: dict[str, Any] = {
-                self._table: {
-                    "Keys": [serialize(k) for k in unique[start : start + BATCH_GET_MAX_KEYS]],
-                    "ConsistentRead": True,
-                }
-            }
-            while request:
-                out = call(self._client.batch_get_item, RequestItems=request)
-                for raw in out.get("Responses", {}).get(self._table, []):
-                    item = deserialize(raw) or {}
-                    found[(item[keys.PK], item[keys.SK])] = item
-                request = out.get("UnprocessedKeys") or {}
-        return found
+        return batch_get(self._client, self._table, item_keys)
 
     def load(self, sharer: str, video_id: str, recipients: Sequence[str], idem_key: str) -> ShareSnapshot:
         """Two batched reads (≤ 100 keys each for 20 recipients).

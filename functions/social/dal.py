@@ -19,6 +19,7 @@ from functions.core.clock import iso_from_ms
 from functions.core.ddb import (
     ConditionFailed,
     TransactionCancelled,
+    batch_get,
     call,
     deserialize,
     serialize,
@@ -39,7 +40,6 @@ from functions.social.logic import (
 )
 from functions.social.logic_contacts import PhoneTakenError
 
-BATCH_GET_MAX_KEYS = 100
 BATCH_WRITE_MAX_ITEMS = 25
 KEYS_PER_PAIR = 5
 FRIENDS_OF_WORKERS = 16
@@ -63,22 +63,7 @@ class DynamoGraph:
 
     def batch_get(self, item_keys: Sequence[keys.Key]) -> dict[tuple[str, str], dict[str, Any]]:
         """BatchGetItem (consistent reads) of up to 100 keys per call, retrying unprocessed keys."""
-        found: dict[tuple[str, str], dict[str, Any]] = {}
-        unique = list({(k[keys.PK], k[keys.SK]): k for k in item_keys}.values())
-        for start in range(0, len(unique), BATCH_GET_MAX_KEYS):
-            request: dict[str, Any] = {
-                self._table: {
-                    "Keys": [serialize(k) for k in unique[start : start + BATCH_GET_MAX_KEYS]],
-                    "ConsistentRead": True,
-                }
-            }
-            while request:
-                out = call(self._client.batch_get_item, RequestItems=request)
-                for raw in out.get("Responses", {}).get(self._table, []):
-                    item = deserialize(raw) or {}
-                    found[(item[keys.PK], item[keys.SK])] = item
-                request = out.get("UnprocessedKeys") or {}
-        return found
+        return batch_get(self._client, self._table, item_keys)
 
     def pair_states(self, sender: str, recipients: Sequence[str]) -> dict[str, PairState]:
         """Pair state for each recipient: 5 keys per recipient, one BatchGetItem per 20 recipients."""
