@@ -1,4 +1,7 @@
-"""Event handlers of the checkout domain."""
+"""Event handlers of the checkout domain.
+
+The sweeper imports the domain's dal and logic on first use, so ``import app`` stays cheap.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +9,6 @@ from typing import Any
 
 from chalice import Blueprint
 
-from functions.checkout.dal import repository
-from functions.checkout.orders import sweep_expired
 from functions.core.clock import now_ms
 from functions.core.observability import flush_metrics, logger, record_event
 
@@ -17,6 +18,9 @@ bp = Blueprint(__name__)
 @bp.schedule("rate(1 minute)")
 def checkout_expire_orders(event: Any) -> dict[str, int]:
     """Every minute: expire unpaid orders whose 10-minute hold ended and return their units."""
+    from functions.checkout.dal import repository
+    from functions.checkout.orders import sweep_expired
+
     expired = sweep_expired(repository(), now_ms())
     if expired:
         logger.info("expired orders", extra={"count": expired})

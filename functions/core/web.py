@@ -12,11 +12,9 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from chalice import Blueprint, Response
-from pydantic import BaseModel
-from pydantic import ValidationError as PydanticValidationError
 
 from functions.core.auth import authenticate
 from functions.core.errors import (
@@ -26,12 +24,25 @@ from functions.core.errors import (
     UnauthorizedError,
     ValidationError,
 )
-from functions.core.models import Page
 from functions.core.observability import flush_metrics, logger
 
-M = TypeVar("M", bound=BaseModel)
+if TYPE_CHECKING:
+    # pydantic is imported only when a body or query model is validated: ``import app`` (every
+    # Blueprint imports this module) must not pay for it (cold start, issue 11).
+    from pydantic import BaseModel
+    from pydantic import ValidationError as PydanticValidationError
+
+M = TypeVar("M", bound="BaseModel")
 DEFAULT_MAX_BODY = 64 * 1024
 MAX_LIMIT = 100
+
+
+@dataclass(frozen=True)
+class Page:
+    """Paging parameters parsed from ``?limit=&cursor=``."""
+
+    limit: int = 20
+    cursor: str | None = None
 
 
 @dataclass
@@ -44,7 +55,7 @@ class Reply:
 
 
 def _jsonable(body: Any) -> Any:
-    if isinstance(body, BaseModel):
+    if hasattr(body, "model_dump") and not isinstance(body, type):  # a pydantic model
         return body.model_dump(mode="json")
     if isinstance(body, list):
         return [_jsonable(b) for b in body]
@@ -117,6 +128,8 @@ class ApiRequest:
 
     def body(self, model: type[M]) -> M:
         """The body validated into ``model`` (unknown fields, wrong types → 400)."""
+        from pydantic import ValidationError as PydanticValidationError
+
         data = self.json()
         if not isinstance(data, dict):
             raise ValidationError("The request body must be a JSON object.")
@@ -127,6 +140,8 @@ class ApiRequest:
 
     def params(self, model: type[M]) -> M:
         """Query-string parameters validated into ``model`` (values arrive as strings)."""
+        from pydantic import ValidationError as PydanticValidationError
+
         try:
             return model.model_validate(dict(self.raw.query_params or {}))
         except PydanticValidationError as err:

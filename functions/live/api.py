@@ -1,4 +1,8 @@
-"""HTTP routes of the live domain: streams, moderation and chat."""
+"""HTTP routes of the live domain: streams, moderation and chat.
+
+The routes are declared at import; the domain's logic, dal and models (pydantic, boto3) are
+imported inside the handlers, on first use, so ``import app`` stays cheap (cold start).
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,11 @@ from typing import Any
 
 from chalice import Blueprint
 
-from functions.checkout.pins_view import pinned_for_stream
 from functions.core.clock import now_ms
 from functions.core.ids import new_ulid
 from functions.core.observability import record_event
 from functions.core.settings import get_settings
 from functions.core.web import Api, ApiRequest, Reply
-from functions.live import chat, dal, streams
-from functions.live.models import PostChatRequest, StartStreamRequest, StreamSettingsRequest
 
 bp = Blueprint(__name__)
 api = Api(bp)
@@ -22,6 +23,9 @@ api = Api(bp)
 @api.route("/v1/streams", methods=["POST"], status=201)
 def live_start_stream(request: ApiRequest) -> dict[str, Any]:
     """Start a live stream hosted by the caller."""
+    from functions.live import dal, streams
+    from functions.live.models import StartStreamRequest
+
     body = request.body(StartStreamRequest)
     stream = streams.start_stream(
         dal.streams(), host_id=request.user_id, request=body, stream_id=new_ulid(), now_ms=now_ms()
@@ -33,6 +37,9 @@ def live_start_stream(request: ApiRequest) -> dict[str, Any]:
 @api.route("/v1/streams/{stream_id}", methods=["GET"])
 def live_get_stream(request: ApiRequest, stream_id: str) -> dict[str, Any]:
     """A stream with its pinned products and where to read its chat."""
+    from functions.checkout.pins_view import pinned_for_stream
+    from functions.live import dal, streams
+
     stream = streams.get_stream(dal.streams(), stream_id)
     return {
         **stream.view(),
@@ -44,6 +51,8 @@ def live_get_stream(request: ApiRequest, stream_id: str) -> dict[str, Any]:
 @api.route("/v1/streams/{stream_id}/end", methods=["POST"])
 def live_end_stream(request: ApiRequest, stream_id: str) -> dict[str, Any]:
     """End the stream (host only); its chat becomes read-only."""
+    from functions.live import dal, streams
+
     stream = streams.end_stream(
         dal.streams(), stream_id=stream_id, caller=request.user_id, message_id=new_ulid(), now_ms=now_ms()
     )
@@ -54,6 +63,9 @@ def live_end_stream(request: ApiRequest, stream_id: str) -> dict[str, Any]:
 @api.route("/v1/streams/{stream_id}/settings", methods=["PATCH"])
 def live_update_settings(request: ApiRequest, stream_id: str) -> dict[str, Any]:
     """Change slow mode, banned words or the room cap (host only)."""
+    from functions.live import dal, streams
+    from functions.live.models import StreamSettingsRequest
+
     body = request.body(StreamSettingsRequest)
     stream = streams.update_settings(dal.streams(), stream_id=stream_id, caller=request.user_id, request=body)
     return {
@@ -66,6 +78,8 @@ def live_update_settings(request: ApiRequest, stream_id: str) -> dict[str, Any]:
 @api.route("/v1/streams/{stream_id}/moderators/{user_id}", methods=["PUT"])
 def live_add_moderator(request: ApiRequest, stream_id: str, user_id: str) -> None:
     """Appoint a moderator (host only)."""
+    from functions.live import dal, streams
+
     streams.set_moderator(
         dal.streams(), stream_id=stream_id, caller=request.user_id, user_id=user_id, on=True
     )
@@ -74,6 +88,8 @@ def live_add_moderator(request: ApiRequest, stream_id: str, user_id: str) -> Non
 @api.route("/v1/streams/{stream_id}/moderators/{user_id}", methods=["DELETE"])
 def live_remove_moderator(request: ApiRequest, stream_id: str, user_id: str) -> None:
     """Remove a moderator (host only)."""
+    from functions.live import dal, streams
+
     streams.set_moderator(
         dal.streams(), stream_id=stream_id, caller=request.user_id, user_id=user_id, on=False
     )
@@ -82,6 +98,8 @@ def live_remove_moderator(request: ApiRequest, stream_id: str, user_id: str) -> 
 @api.route("/v1/streams/{stream_id}/bans/{user_id}", methods=["PUT"])
 def live_ban_user(request: ApiRequest, stream_id: str, user_id: str) -> None:
     """Ban a user from the chat (host or moderator)."""
+    from functions.live import dal, streams
+
     streams.set_ban(
         dal.streams(), stream_id=stream_id, caller=request.user_id, user_id=user_id, on=True, now_ms=now_ms()
     )
@@ -91,6 +109,8 @@ def live_ban_user(request: ApiRequest, stream_id: str, user_id: str) -> None:
 @api.route("/v1/streams/{stream_id}/bans/{user_id}", methods=["DELETE"])
 def live_unban_user(request: ApiRequest, stream_id: str, user_id: str) -> None:
     """Lift a ban (host or moderator)."""
+    from functions.live import dal, streams
+
     streams.set_ban(
         dal.streams(), stream_id=stream_id, caller=request.user_id, user_id=user_id, on=False, now_ms=now_ms()
     )
@@ -99,6 +119,9 @@ def live_unban_user(request: ApiRequest, stream_id: str, user_id: str) -> None:
 @api.route("/v1/streams/{stream_id}/chat", methods=["POST"], status=201)
 def live_post_chat(request: ApiRequest, stream_id: str) -> Reply:
     """Post to the room: 201 with the message, 200 with the original on a replay."""
+    from functions.live import chat, dal
+    from functions.live.models import PostChatRequest
+
     body = request.body(PostChatRequest)
     outcome = chat.post_message(
         dal.streams(),
@@ -116,6 +139,8 @@ def live_post_chat(request: ApiRequest, stream_id: str) -> Reply:
 @api.route("/v1/streams/{stream_id}/chat", methods=["GET"])
 def live_poll_chat(request: ApiRequest, stream_id: str) -> dict[str, Any]:
     """Poll the room from its snapshot (one S3 read whatever K is)."""
+    from functions.live import chat, dal
+
     cursor = request.page().cursor
     return chat.poll_chat(
         dal.streams(),
@@ -130,6 +155,8 @@ def live_poll_chat(request: ApiRequest, stream_id: str) -> dict[str, Any]:
 @api.route("/v1/streams/{stream_id}/chat/{message_id}", methods=["DELETE"])
 def live_delete_chat(request: ApiRequest, stream_id: str, message_id: str) -> None:
     """Hide a message (host or moderator)."""
+    from functions.live import chat, dal
+
     chat.delete_message(
         dal.streams(),
         dal.chat(),

@@ -1,15 +1,21 @@
-"""HTTP routes of the notify domain: the caller's push devices."""
+"""HTTP routes of the notify domain: the caller's push devices.
+
+The routes are declared at import; the domain's dal, logic and models (pydantic, boto3) are
+imported inside the handlers, on first use, so ``import app`` stays cheap (cold start).
+"""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from chalice import Blueprint
 
 from functions.core.clock import now_iso
 from functions.core.ids import new_ulid
 from functions.core.web import Api, ApiRequest, Reply
-from functions.notify import dal
-from functions.notify.devices import delete_device, list_devices, register_device
-from functions.notify.models import DeviceList, DeviceOut, RegisterDeviceRequest, RegisteredDeviceOut
+
+if TYPE_CHECKING:
+    from functions.notify.models import DeviceList
 
 bp = Blueprint(__name__)
 api = Api(bp)
@@ -18,6 +24,10 @@ api = Api(bp)
 @api.route("/v1/me/devices", methods=["PUT"], auth=True, max_body=8 * 1024)
 def notify_register_device(request: ApiRequest) -> Reply:
     """Register a push token: 201 for a new device, 200 when the token is already registered."""
+    from functions.notify import dal
+    from functions.notify.devices import register_device
+    from functions.notify.models import RegisterDeviceRequest, RegisteredDeviceOut
+
     body = request.body(RegisterDeviceRequest)
     device, created = register_device(
         dal.device_store(),
@@ -35,6 +45,10 @@ def notify_register_device(request: ApiRequest) -> Reply:
 @api.route("/v1/me/devices", methods=["GET"], auth=True)
 def notify_list_devices(request: ApiRequest) -> DeviceList:
     """The caller's devices, newest first (at most 10, one page)."""
+    from functions.notify import dal
+    from functions.notify.devices import list_devices
+    from functions.notify.models import DeviceList, DeviceOut
+
     devices = list_devices(dal.device_store(), request.user_id)
     return DeviceList(
         items=[DeviceOut.model_validate(d, from_attributes=True) for d in devices], next_cursor=None
@@ -44,4 +58,7 @@ def notify_list_devices(request: ApiRequest) -> DeviceList:
 @api.route("/v1/me/devices/{device_id}", methods=["DELETE"], auth=True, status=204)
 def notify_delete_device(request: ApiRequest, device_id: str) -> None:
     """Unregister one of the caller's devices (someone else's → 404)."""
+    from functions.notify import dal
+    from functions.notify.devices import delete_device
+
     delete_device(dal.device_store(), dal.endpoint_registry(), request.user_id, device_id)

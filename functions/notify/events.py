@@ -1,31 +1,40 @@
-"""Event handlers of the notify domain: the outbox publisher and the push subscriber."""
+"""Event handlers of the notify domain: the outbox publisher and the push subscriber.
+
+The handlers import the domains' outbox mappers, dal and push logic (pydantic, boto3) on first
+use, so ``import app`` stays cheap (cold start).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice import Blueprint
-from pydantic import ValidationError as PydanticValidationError
 
-from functions.checkout import outbox as checkout_outbox
-from functions.core.domain_events import DomainEvent
 from functions.core.observability import flush_metrics, logger, record_event
 from functions.core.settings import EVENTS_TOPIC_NAME, TABLE_STREAM_ARN_PLACEHOLDER
 from functions.core.streams import change_from_record
-from functions.dm import outbox as dm_outbox
-from functions.notify import dal
-from functions.notify.outbox import Mapper, publish_changes
-from functions.notify.push import deliver_event
-from functions.share import outbox as share_outbox
+
+if TYPE_CHECKING:
+    from functions.notify.outbox import Mapper
 
 bp = Blueprint(__name__)
 
-# Every domain's outbox mapper; looked up at call time so tests may swap the tuple.
-MAPPERS: tuple[Mapper, ...] = (
-    dm_outbox.events_from_change,
-    share_outbox.events_from_change,
-    checkout_outbox.events_from_change,
-)
+# Every domain's outbox mapper: None means the default set (``default_mappers()``, imported on
+# first use). Looked up at call time so tests may swap in their own tuple.
+MAPPERS: tuple[Mapper, ...] | None = None
+
+
+def default_mappers() -> tuple[Mapper, ...]:
+    """The dm, share and checkout outbox mappers."""
+    from functions.checkout import outbox as checkout_outbox
+    from functions.dm import outbox as dm_outbox
+    from functions.share import outbox as share_outbox
+
+    return (
+        dm_outbox.events_from_change,
+        share_outbox.events_from_change,
+        checkout_outbox.events_from_change,
+    )
 
 
 @bp.on_dynamodb_record(
@@ -34,9 +43,13 @@ MAPPERS: tuple[Mapper, ...] = (
 def notify_publish_outbox(event: Any) -> dict[str, list[dict[str, str]]]:
     """Publish the domain events of committed changes; report partial failures so the stream
     retries from the first record that did not make it (``ReportBatchItemFailures``)."""
+    from functions.notify import dal
+    from functions.notify.outbox import publish_changes
+
     changes = [change_from_record(record.to_dict()) for record in event]
     try:
-        result = publish_changes(changes, MAPPERS, dal.event_publisher())
+        mappers = MAPPERS if MAPPERS is not None else default_mappers()
+        result = publish_changes(changes, mappers, dal.event_publisher())
         if result.published:
             record_event("events_published", result.published)
         if result.failed_sequence_number is not None:
@@ -50,6 +63,12 @@ def notify_publish_outbox(event: Any) -> dict[str, list[dict[str, str]]]:
 @bp.on_sns_message(topic=EVENTS_TOPIC_NAME)
 def notify_push_event(event: Any) -> None:
     """Send the mobile pushes a domain event implies (other event types are ignored)."""
+    from pydantic import ValidationError as PydanticValidationError
+
+    from functions.core.domain_events import DomainEvent
+    from functions.notify import dal
+    from functions.notify.push import deliver_event
+
     try:
         domain_event = DomainEvent.model_validate_json(event.message)
     except PydanticValidationError:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalice import Blueprint
 
 from functions.core.errors import UnavailableError
 from functions.core.settings import get_settings
 from functions.core.web import Api, ApiRequest
-from functions.realtime.models import RealtimeEndpoint
+
+if TYPE_CHECKING:
+    from functions.realtime.models import RealtimeEndpoint
 
 bp = Blueprint(__name__)
 api = Api(bp)
@@ -16,6 +20,8 @@ api = Api(bp)
 @api.route("/v1/realtime", methods=["GET"], auth=True)
 def realtime_discover(request: ApiRequest) -> RealtimeEndpoint:
     """Where the app opens its WebSocket (``?token=<jwt>`` is appended by the client)."""
+    from functions.realtime.models import RealtimeEndpoint
+
     url = get_settings().websocket_url
     if not url:
         raise UnavailableError("Real-time delivery is not configured on this stage.")

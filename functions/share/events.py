@@ -1,4 +1,7 @@
-"""Event handlers of the share domain: the video projection fed by the video platform."""
+"""Event handlers of the share domain: the video projection fed by the video platform.
+
+The handler imports the domain's dal and logic on first use, so ``import app`` stays cheap.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +11,6 @@ from chalice import Blueprint
 
 from functions.core.observability import flush_metrics, logger, record_event
 from functions.core.settings import VIDEO_EVENTS_TOPIC_NAME
-from functions.share import dal
-from functions.share.videos import apply_video_event
 
 bp = Blueprint(__name__)
 
@@ -17,6 +18,9 @@ bp = Blueprint(__name__)
 @bp.on_sns_message(topic=VIDEO_EVENTS_TOPIC_NAME)
 def share_video_events(event: Any) -> None:
     """Apply one video event; malformed ones are logged and dropped (never retried forever)."""
+    from functions.share import dal
+    from functions.share.videos import apply_video_event
+
     try:
         outcome = apply_video_event(dal.videos(), event.message)
         if outcome == "dropped":

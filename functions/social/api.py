@@ -1,8 +1,12 @@
-"""HTTP routes of the social domain: profile and settings, follows, blocks, lists, contacts."""
+"""HTTP routes of the social domain: profile and settings, follows, blocks, lists, contacts.
+
+The routes are declared at import; the domain's logic, dal and models (pydantic, boto3) are
+imported inside the handlers, on first use, so ``import app`` stays cheap (cold start).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice import Blueprint
 
@@ -10,17 +14,10 @@ from functions.core.clock import now_ms
 from functions.core.observability import record_event
 from functions.core.settings import get_settings
 from functions.core.web import Api, ApiRequest
-from functions.social import logic, logic_contacts
-from functions.social.dal import graph
-from functions.social.models import (
-    ContactsMatchBody,
-    Me,
-    PhoneBody,
-    Relationship,
-    SettingsOut,
-    SettingsPatch,
-    SuggestionsParams,
-)
+
+if TYPE_CHECKING:
+    from functions.social import logic
+    from functions.social.models import Me, Relationship, SettingsOut
 
 bp = Blueprint(__name__)
 api = Api(bp)
@@ -29,6 +26,10 @@ api = Api(bp)
 @api.route("/v1/me", methods=["GET"])
 def social_me(request: ApiRequest) -> Me:
     """The caller's settings and exact follow counters."""
+    from functions.social import logic
+    from functions.social.dal import graph
+    from functions.social.models import Me
+
     p = logic.me(graph(), request.user_id)
     return Me(
         user_id=p.user_id,
@@ -43,6 +44,10 @@ def social_me(request: ApiRequest) -> Me:
 @api.route("/v1/me/settings", methods=["PATCH"])
 def social_update_settings(request: ApiRequest) -> SettingsOut:
     """Change the DM policy and/or push previews."""
+    from functions.social import logic
+    from functions.social.dal import graph
+    from functions.social.models import SettingsOut, SettingsPatch
+
     body = request.body(SettingsPatch)
     p = logic.update_settings(graph(), request.user_id, body.dm_policy, body.push_previews)
     return SettingsOut(dm_policy=p.dm_policy, push_previews=p.push_previews)  # type: ignore[arg-type]
@@ -51,6 +56,9 @@ def social_update_settings(request: ApiRequest) -> SettingsOut:
 @api.route("/v1/users/{user_id}/follow", methods=["PUT"])
 def social_follow(request: ApiRequest, user_id: str) -> None:
     """Follow ``user_id`` (204, idempotent)."""
+    from functions.social import logic
+    from functions.social.dal import graph
+
     if logic.follow(graph(), request.user_id, user_id, now_ms()):
         record_event("user_followed")
 
@@ -58,12 +66,18 @@ def social_follow(request: ApiRequest, user_id: str) -> None:
 @api.route("/v1/users/{user_id}/follow", methods=["DELETE"])
 def social_unfollow(request: ApiRequest, user_id: str) -> None:
     """Stop following ``user_id`` (204, idempotent)."""
+    from functions.social import logic
+    from functions.social.dal import graph
+
     logic.unfollow(graph(), request.user_id, user_id)
 
 
 @api.route("/v1/users/{user_id}/block", methods=["PUT"])
 def social_block(request: ApiRequest, user_id: str) -> None:
     """Block ``user_id``, removing follows both ways (204, idempotent)."""
+    from functions.social import logic
+    from functions.social.dal import graph
+
     if logic.block(graph(), request.user_id, user_id, now_ms()):
         record_event("user_blocked")
 
@@ -71,12 +85,19 @@ def social_block(request: ApiRequest, user_id: str) -> None:
 @api.route("/v1/users/{user_id}/block", methods=["DELETE"])
 def social_unblock(request: ApiRequest, user_id: str) -> None:
     """Lift the caller's block on ``user_id`` (204, idempotent)."""
+    from functions.social import logic
+    from functions.social.dal import graph
+
     logic.unblock(graph(), request.user_id, user_id)
 
 
 @api.route("/v1/users/{user_id}/relationship", methods=["GET"])
 def social_relationship(request: ApiRequest, user_id: str) -> Relationship:
     """How the caller and ``user_id`` are connected (never reveals a block against the caller)."""
+    from functions.social import logic
+    from functions.social.dal import graph
+    from functions.social.models import Relationship
+
     view = logic.relationship(graph(), request.user_id, user_id)
     return Relationship(
         following=view.following, followed_by=view.followed_by, friends=view.friends, blocked=view.blocked
@@ -84,6 +105,9 @@ def social_relationship(request: ApiRequest, user_id: str) -> Relationship:
 
 
 def _list(request: ApiRequest, kind: logic.ListKind) -> dict[str, Any]:
+    from functions.social import logic
+    from functions.social.dal import graph
+
     page = request.page()
     items, next_cursor = logic.list_page(
         graph(), get_settings().cursor_secret, request.user_id, kind, page.limit, page.cursor
@@ -121,6 +145,10 @@ def social_list_blocks(request: ApiRequest) -> dict[str, Any]:
 @api.route("/v1/me/phone", methods=["PUT"])
 def social_set_phone(request: ApiRequest) -> None:
     """Opt in to being found by phone number (only its HMAC is stored)."""
+    from functions.social import logic_contacts
+    from functions.social.dal import graph
+    from functions.social.models import PhoneBody
+
     body = request.body(PhoneBody)
     logic_contacts.set_phone(graph(), get_settings().phone_hash_secret, request.user_id, body.phone)
 
@@ -128,12 +156,19 @@ def social_set_phone(request: ApiRequest) -> None:
 @api.route("/v1/me/phone", methods=["DELETE"])
 def social_clear_phone(request: ApiRequest) -> None:
     """Opt out of phone discovery (idempotent)."""
+    from functions.social import logic_contacts
+    from functions.social.dal import graph
+
     logic_contacts.clear_phone(graph(), request.user_id)
 
 
 @api.route("/v1/me/contacts/match", methods=["POST"])
 def social_match_contacts(request: ApiRequest) -> dict[str, Any]:
     """Which of the uploaded numbers belong to opted-in users the caller may see."""
+    from functions.social import logic_contacts
+    from functions.social.dal import graph
+    from functions.social.models import ContactsMatchBody
+
     body = request.body(ContactsMatchBody)
     matches = logic_contacts.match_contacts(
         graph(), get_settings().phone_hash_secret, request.user_id, body.phones, now_ms() // 1000
@@ -144,6 +179,10 @@ def social_match_contacts(request: ApiRequest) -> dict[str, Any]:
 @api.route("/v1/me/suggestions", methods=["GET"])
 def social_suggestions(request: ApiRequest) -> dict[str, Any]:
     """People to follow: contact matches first, then friends of friends."""
+    from functions.social import logic_contacts
+    from functions.social.dal import graph
+    from functions.social.models import SuggestionsParams
+
     params = request.params(SuggestionsParams)
     found = logic_contacts.suggestions(graph(), request.user_id, params.limit, now_ms() // 1000)
     return {
