@@ -15,10 +15,3 @@ class ResponseModel(BaseModel):
     """A response body."""
 
     model_config = ConfigDict(extra="forbid")
-
-
-class Page(BaseModel):
-    """Paging parameters parsed from ``?limit=&cursor=``."""
-
-    limit: int = 20
-    cursor: str | None = None

@@ -22,6 +22,7 @@ from functions.core.errors import (
     PayloadTooLargeError,
     RateLimitedError,
     UnauthorizedError,
+    UnavailableError,
     ValidationError,
 )
 from functions.core.observability import flush_metrics, logger
@@ -92,6 +93,20 @@ def _pydantic_message(err: PydanticValidationError) -> str:
     return "; ".join(parts)
 
 
+def _parse_number(text: str) -> float | int:
+    """JSON has one number type: ``4999.0`` is the integer 4999 (as JSON Schema's ``integer``)."""
+    value = float(text)
+    return int(value) if value.is_integer() else value
+
+
+def _is_transient_aws_error(err: Exception) -> bool:
+    """A timeout or connection failure talking to AWS: the client may retry (503, not 500)."""
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+    from botocore.exceptions import HTTPClientError
+
+    return isinstance(err, BotoConnectionError | HTTPClientError)
+
+
 class ApiRequest:
     """What a route handler gets: the caller and typed accessors for the request."""
 
@@ -122,7 +137,7 @@ class ApiRequest:
         if not raw.strip():
             raise ValidationError("A JSON request body is required.")
         try:
-            return json.loads(raw)
+            return json.loads(raw, parse_float=_parse_number)
         except (ValueError, UnicodeDecodeError) as err:
             raise ValidationError("The request body is not valid JSON.") from err
 
@@ -220,11 +235,15 @@ class Api:
                         response = json_response(result, status)
                 except DomainError as err:
                     response = error_response(err)
-                except Exception:
-                    logger.exception("unhandled error", extra={"route": path})
-                    response = json_response(
-                        {"code": "internal_error", "message": "Something went wrong; retry later."}, 500
-                    )
+                except Exception as err:
+                    if _is_transient_aws_error(err):
+                        logger.warning("AWS unavailable", extra={"route": path, "error": repr(err)})
+                        response = error_response(UnavailableError("A dependency is unavailable; retry."))
+                    else:
+                        logger.exception("unhandled error", extra={"route": path})
+                        response = json_response(
+                            {"code": "internal_error", "message": "Something went wrong; retry later."}, 500
+                        )
                 finally:
                     flush_metrics()
                 logger.info(
