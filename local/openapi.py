@@ -766,12 +766,17 @@ def operations() -> dict[tuple[str, str], Op]:
             "The group's admin adds members",
             "dm",
             {200: Resp("The conversation; `not_added` lists refused users.", ref("Conversation"))},
-            errors=(403, 404),
+            errors=(403, 404, 409),
+            description="A direct conversation's members never change (→ 409 `conflict`).",
             body=dm.AddMembers,
             body_example={"user_ids": ["demo-carol"]},
         ),
         ("DELETE", conversation + "/members/{user_id}"): Op(
-            "The admin removes a member, or a member leaves", "dm", no_content, errors=(403, 404)
+            "The admin removes a member, or a member leaves",
+            "dm",
+            no_content,
+            errors=(403, 404, 409),
+            description="A direct conversation's members never change (→ 409 `conflict`).",
         ),
         ("POST", conversation + "/messages"): Op(
             "Send a message (text, attachment or both)",
