@@ -22,7 +22,7 @@ def _reset_caches() -> None:
 
 
 def _reuse_moto_kms_key_material() -> None:
-    """moto makes an RSA-2048 key for every KMS key, even symmetric ones (~0.1–0.7 s each, once
+    """moto makes an RSA-2048 key for every KMS key, even symmetric ones (~0.1-0.7 s each, once
     per test deploying the template). Our code never uses that key pair: reuse one per spec."""
     from functools import lru_cache
 
