@@ -1097,6 +1097,14 @@ def operations() -> dict[tuple[str, str], Op]:
             {200: Resp("The cancelled order.", ref("Order"))},
             errors=(403, 404, 409),
         ),
+        ("POST", "/v1/orders/{order_id}/refund"): Op(
+            "The seller refunds a paid (or refund_pending) order in full",
+            "checkout",
+            {200: Resp("The refunded order (a repeat returns it unchanged).", ref("Order"))},
+            errors=(403, 404, 409),
+            description="Only `paid` and `refund_pending` orders can be refunded (else 409 `conflict`). "
+            "No stock goes back on sale.",
+        ),
         ("POST", "/v1/payments/webhook"): Op(
             "Payment provider events (no JWT: authenticated by `Payment-Signature`)",
             "checkout",

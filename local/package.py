@@ -13,7 +13,8 @@
    - names: function ``x_y`` is ``<Prefix>-<Stage>-x-y`` (the alarms use these names), the REST
      API is ``<Prefix>-<Stage>`` with per-route metrics on.
    - environment (SAM Globals): the resources, Cognito issuer/audience/JWKS URL from
-     parameters, secrets as Secrets Manager dynamic references, encrypted with the data key.
+     parameters, secrets as Secrets Manager dynamic references, the snapshot CDN's URL
+     (``SnapshotDistribution``), encrypted with the data key.
    - every DynamoDB stream consumer reads ``Table.StreamArn`` from TRIM_HORIZON with partial
      batch failures; SNS subscriptions wait for their topic.
 3. ``chalice package --stage STAGE --merge-template build/merge-template.json build/``, failing
@@ -151,7 +152,11 @@ FUNCTION_PARAMETERS: dict[str, dict[str, Any]] = {
     "SnapshotBaseUrl": {
         "Type": "String",
         "Default": "",
-        "Description": "Public (CDN) base URL serving the bucket's live/ prefix (live-chat snapshots).",
+        "AllowedPattern": r"^(https://\S+[^/\s])?$",
+        "Description": (
+            "Optional override of the live-chat snapshots' base URL (https://..., no trailing slash; "
+            "another CDN in front of the bucket's live/ prefix). Empty = the stack's SnapshotDistribution."
+        ),
     },
     "ThumbnailKeyPrefix": {
         "Type": "String",
@@ -180,6 +185,15 @@ WEBSOCKET_HANDLERS = {
     "$disconnect": "websocket_disconnect",
 }
 DATA_KEY_ARN = {"Fn::GetAtt": ["DataKey", "Arn"]}
+# Live-chat snapshots: the stack's CloudFront distribution (infra/template.yaml, deployed stages
+# only), unless the SnapshotBaseUrl parameter overrides it.
+SNAPSHOT_BASE_URL = {
+    "Fn::If": [
+        "HasSnapshotBaseUrl",
+        {"Ref": "SnapshotBaseUrl"},
+        {"Fn::If": ["IsDeployed", {"Fn::Sub": "https://${SnapshotDistribution.DomainName}"}, ""]},
+    ]
+}
 
 
 def function_name(name: str) -> dict[str, str]:
@@ -379,7 +393,7 @@ def function_environment(app: Any, api_stage: str) -> dict[str, Any]:
         "AUTH_JWKS_URL": {"Fn::Sub": issuer + "/.well-known/jwks.json"},
         "APNS_PLATFORM_APPLICATION_ARN": {"Ref": "ApnsPlatformApplicationArn"},
         "GCM_PLATFORM_APPLICATION_ARN": {"Ref": "GcmPlatformApplicationArn"},
-        "SNAPSHOT_BASE_URL": {"Ref": "SnapshotBaseUrl"},
+        "SNAPSHOT_BASE_URL": SNAPSHOT_BASE_URL,
         **{variable: _secret(key) for variable, key in SECRET_KEYS.items()},
     }
     if app.websocket_handlers:
@@ -415,9 +429,9 @@ def build_merge_template(app: Any, stage: str, infra: dict[str, Any] | None = No
     parameters.update(json.loads(json.dumps(FUNCTION_PARAMETERS)))
     prefix = parameters.get("Prefix", {}).get("Default", "socialvideo")
     parameters["AppSecretsName"]["Default"] = f"{prefix}/{stage}/app"
-    merge.setdefault("Conditions", {})["PinAppSecretsVersion"] = {
-        "Fn::Not": [{"Fn::Equals": [{"Ref": "AppSecretsVersionId"}, ""]}]
-    }
+    conditions = merge.setdefault("Conditions", {})
+    conditions["PinAppSecretsVersion"] = {"Fn::Not": [{"Fn::Equals": [{"Ref": "AppSecretsVersionId"}, ""]}]}
+    conditions["HasSnapshotBaseUrl"] = {"Fn::Not": [{"Fn::Equals": [{"Ref": "SnapshotBaseUrl"}, ""]}]}
     resources = merge.setdefault("Resources", {})
     topics = topic_resources(merge)
     variables = function_environment(app, api_stage)

@@ -141,6 +141,20 @@ def checkout_cancel_order(request: ApiRequest, order_id: str) -> dict[str, Any]:
     return order
 
 
+@api.route("/v1/orders/{order_id}/refund", methods=["POST"])
+def checkout_refund_order(request: ApiRequest, order_id: str) -> dict[str, Any]:
+    """The seller refunds a paid (or refund_pending) order in full; a repeat returns it."""
+    from functions.checkout import orders
+    from functions.checkout.dal import repository
+    from functions.checkout.payments import provider_from_settings
+
+    order = orders.refund_order(
+        repository(), provider_from_settings(get_settings()), request.user_id, order_id, now_ms()
+    )
+    record_event("order_refunded")
+    return order
+
+
 @api.route("/v1/payments/webhook", methods=["POST"], auth=False)
 def checkout_payment_webhook(request: ApiRequest) -> dict[str, Any]:
     """Provider events, authenticated by ``Payment-Signature`` (no JWT)."""

@@ -30,6 +30,7 @@ from functions.checkout.models import (
     PIN_ACTIVE,
     PIN_UNPINNED,
     REFUND_PENDING,
+    REFUNDED,
     IdempotencyRecord,
     Order,
     OrderPage,
@@ -189,6 +190,8 @@ def order_item(o: Order) -> Item:
     }
     if o.status == PENDING:
         item.update(keys.pending_order(o.expires_at_ms, o.order_id))
+    if o.refund_id is not None:
+        item.update(refund_id=o.refund_id, refunded_at=o.refunded_at)
     return item
 
 
@@ -215,6 +218,8 @@ def order_from(item: Item) -> Order:
             payment_intent_id=str(payment.get("payment_intent_id", "")),
             client_secret=str(payment.get("client_secret", "")),
         ),
+        refund_id=item.get("refund_id"),
+        refunded_at=item.get("refunded_at"),
     )
 
 
@@ -727,6 +732,36 @@ class DynamoCheckoutRepository:
             if mode == "reserve":
                 raise SoldOutError("No units remain to re-reserve.") from err
             raise StaleWriteError("The pin changed; retry.") from err
+
+    def refund(self, order: Order, refund_id: str, now_ms: int) -> None:
+        """ONE transaction: order ``status = <as read>`` (paid or refund_pending) → refunded with
+        ``refund_id``/``refunded_at``; for a paid order also the buyer's counter -= quantity (the
+        order is no longer live). No stock moves: a paid order's units stay ``sold``, a
+        refund_pending order held none."""
+        if order.status not in (PAID, REFUND_PENDING):
+            raise IllegalTransitionError(f"An order that is {order.status} cannot be refunded.")
+        now = iso_from_ms(now_ms)
+        actions: list[dict[str, Any]] = [
+            {
+                "Update": {
+                    "Key": serialize(keys.order(order.order_id)),
+                    "UpdateExpression": "SET #st = :new, updated_at = :u, refund_id = :r, refunded_at = :u",
+                    "ConditionExpression": "#st = :expected",
+                    "ExpressionAttributeNames": _names("#st"),
+                    "ExpressionAttributeValues": values(
+                        new=REFUNDED, u=now, r=refund_id, expected=order.status
+                    ),
+                }
+            }
+        ]
+        if order.status == PAID:
+            actions.append(self._counter_change(order, -order.quantity))
+        try:
+            self._transact(actions)
+        except TransactionCancelled as err:
+            if err.failed(0):
+                raise IllegalTransitionError("The order changed meanwhile.") from err
+            raise UnavailableError("Could not refund the order; retry.") from err
 
     def pending_orders(self, minute: int) -> list[Order]:
         """Query GSI2 ``PENDING#<minute>`` (sparse: only pending orders are indexed)."""

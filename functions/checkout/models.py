@@ -191,6 +191,9 @@ class Order:
     payment: PaymentIntent
     # True while the order's units count in ``pin.held``/``pin.sold`` and the buyer's counter.
     holds_stock: bool = True
+    # Set once the order is refunded (the provider's refund id and when).
+    refund_id: str | None = None
+    refunded_at: str | None = None
 
     def effective_status(self, now_ms: int) -> str:
         """The status a reader sees: a pending order past its hold is ``expired``."""

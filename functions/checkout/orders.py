@@ -25,9 +25,12 @@ from functions.checkout.models import (
     CANCELLED,
     EXPIRED,
     HOLD_MS,
+    PAID,
     PAYMENT_FAILED,
     PENDING,
     PIN_ACTIVE,
+    REFUND_PENDING,
+    REFUNDED,
     Order,
     OrderCreate,
     Pin,
@@ -198,6 +201,52 @@ def cancel_order(
     _abandon(provider, order.payment.payment_intent_id)
     updated = repo.get_order(order_id) or order
     return order_view(updated, caller, now_ms)
+
+
+def refund_order(
+    repo: CheckoutRepository, provider: PaymentProvider, caller: str, order_id: str, now_ms: int
+) -> dict[str, Any]:
+    """The seller refunds a ``paid`` or ``refund_pending`` order in full → ``refunded``.
+
+    The provider refund comes first (idempotency key: the order id, so a retry or a racing
+    second click gets the same refund, never a second one), then one conditional transaction
+    records it. Refunding a ``refunded`` order answers it unchanged without calling the provider;
+    any other status is 409.
+
+    Stock: nothing goes back on sale. A paid order's units stay ``sold`` (the goods were sold;
+    a return is not a refund), it only stops counting against the buyer's per-user limit. A
+    ``refund_pending`` order (paid after its hold ended, no stock left) held no units at all.
+    """
+    order = _visible_order(repo, caller, order_id)
+    if caller != order.seller_id:
+        raise ForbiddenError("Only the seller may refund an order.")
+    if order.status != REFUNDED:
+        if order.status not in (PAID, REFUND_PENDING):
+            raise IllegalTransitionError(
+                f"An order that is {order.effective_status(now_ms)} cannot be refunded."
+            )
+        refund_id = provider.refund(
+            order.payment.payment_intent_id, order.amount_cents, idempotency_key=order.order_id
+        )
+        _record_refund(repo, order, refund_id, now_ms)
+    updated = repo.get_order(order_id) or order
+    return order_view(updated, caller, now_ms)
+
+
+def _record_refund(repo: CheckoutRepository, order: Order, refund_id: str, now_ms: int) -> None:
+    """Store the refund; a concurrent refund of the same order (same refund id) counts as done."""
+    for _ in range(RETRIES):
+        try:
+            repo.refund(order, refund_id, now_ms)
+            return
+        except IllegalTransitionError:
+            current = repo.get_order(order.order_id)
+            if current is not None and current.status == REFUNDED:
+                return
+            if current is None or current.status not in (PAID, REFUND_PENDING):
+                raise
+            order = current
+    raise UnavailableError("The order is changing too often; retry.")
 
 
 def release_order(

@@ -11,11 +11,12 @@ _EVENTS = {
     "paid": ("order.paid", ("buyer_id", "seller_id")),
     "payment_failed": ("order.payment_failed", ("buyer_id",)),
     "expired": ("order.expired", ("buyer_id",)),
+    "refunded": ("order.refunded", ("buyer_id",)),
 }
 
 
 def events_from_change(change: StreamChange) -> list[DomainEvent]:
-    """An order whose status changed to paid / payment_failed / expired → one event."""
+    """An order whose status changed to paid / payment_failed / expired / refunded → one event."""
     if change.entity() != "order" or change.new is None:
         return []
     new_status = change.new.get("status")

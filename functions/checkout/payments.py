@@ -13,7 +13,8 @@ from functions.core.settings import Settings
 
 
 class PaymentProvider(Protocol):
-    """Creates (and abandons) payment intents; the provider's idempotency key is the order id."""
+    """Creates (and abandons) payment intents and refunds them; the provider's idempotency key
+    is the order id."""
 
     name: str
 
@@ -25,6 +26,11 @@ class PaymentProvider(Protocol):
 
     def cancel_intent(self, payment_intent_id: str) -> None:
         """Best-effort: abandon an intent whose order was never stored or was cancelled."""
+        ...
+
+    def refund(self, payment_intent_id: str, amount_cents: int, *, idempotency_key: str) -> str:
+        """Refund ``amount_cents`` of a succeeded intent; returns the refund id. The same
+        ``idempotency_key`` (the order id) returns the same refund, never a second one."""
         ...
 
 
@@ -47,6 +53,10 @@ class SimulatorProvider:
 
     def cancel_intent(self, payment_intent_id: str) -> None:
         """Nothing to abandon in the simulator."""
+
+    def refund(self, payment_intent_id: str, amount_cents: int, *, idempotency_key: str) -> str:
+        """``re_sim_<key>`` (same key → same refund id)."""
+        return f"re_sim_{idempotency_key}"
 
 
 class StripeProvider:
@@ -94,6 +104,21 @@ class StripeProvider:
             logger.warning(
                 "stripe cancel_intent failed", extra={"intent": payment_intent_id, "error": str(err)}
             )
+
+    def refund(self, payment_intent_id: str, amount_cents: int, *, idempotency_key: str) -> str:
+        """POST /v1/refunds for the intent with ``Idempotency-Key: refund-<key>``: a retried
+        refund (or two sellers' clicks racing) gets the same refund, never a second one."""
+        import stripe
+
+        try:
+            refund = self._client.v1.refunds.create(
+                params={"payment_intent": payment_intent_id, "amount": amount_cents},
+                options={"idempotency_key": f"refund-{idempotency_key}"},
+            )
+        except stripe.StripeError as err:
+            logger.warning("stripe refund failed", extra={"intent": payment_intent_id, "error": str(err)})
+            raise UnavailableError("The payment provider is unavailable; retry.") from err
+        return str(refund.id)
 
 
 def provider_from_settings(settings: Settings) -> PaymentProvider:

@@ -100,6 +100,13 @@ class CheckoutRepository(Protocol):
         ``DuplicateEventError`` for a seen event."""
         ...
 
+    def refund(self, order: Order, refund_id: str, now_ms: int) -> None:
+        """Move a ``paid`` or ``refund_pending`` order to ``refunded`` with ``refund_id`` and
+        ``refunded_at``, atomically, if its status is still ``order.status`` (else
+        ``IllegalTransitionError``). A paid order's units stay sold but leave the buyer's
+        counter; stock is never returned."""
+        ...
+
     def pending_orders(self, minute: int) -> list[Order]:
         """Orders still indexed as pending whose hold ends in epoch minute ``minute``."""
         ...

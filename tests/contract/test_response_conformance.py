@@ -224,6 +224,9 @@ def test_every_operation_replies_as_the_spec_says(checked: CheckedApi, api: ApiC
     second = c.call("POST", f"/v1/streams/{sid}/orders", {"product_id": pid, "quantity": 1}, user=d,
                     headers={"Idempotency-Key": "o-3"}, expect=201)  # fmt: skip
     c.call("POST", f"/v1/orders/{second['order_id']}/cancel", user=d, expect=200)
+    c.call("POST", f"/v1/orders/{order['order_id']}/refund", user=b, expect=403)
+    c.call("POST", f"/v1/orders/{order['order_id']}/refund", user=a, expect=200)
+    c.call("POST", f"/v1/orders/{second['order_id']}/refund", user=a, expect=409)
     c.call("GET", "/v1/me/orders", user=d, expect=200)
     c.call("DELETE", f"/v1/streams/{sid}/pins/{pid}", user=a, expect=204)
     c.call("POST", f"/v1/streams/{sid}/end", user=a, expect=200)

@@ -1,7 +1,7 @@
 """The packaged production template (issue 11): least-privilege IAM per function, data
-protection with a customer-managed key, Cognito settings and secrets from parameters, alarms
-and a dashboard whose names match the packaged functions. Reuses the session's single
-``chalice package`` run (``tests/integration/test_package.py::prod_build``).
+protection with a customer-managed key, Cognito settings and secrets from parameters, the
+live-chat snapshot CDN, alarms and a dashboard whose names match the packaged functions.
+Reuses the session's single ``chalice package`` run (``tests/integration/test_package.py::prod_build``).
 """
 
 from __future__ import annotations
@@ -280,8 +280,7 @@ def test_table_and_bucket_are_encrypted_with_a_rotating_customer_managed_key(sam
 def test_the_bucket_denies_requests_without_tls(sam: dict[str, Any]) -> None:
     policy = sam["Resources"]["MediaBucketPolicy"]
     assert policy["Properties"]["Bucket"] == {"Ref": "MediaBucket"}
-    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
-    assert statement["Effect"] == "Deny"
+    (statement,) = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
     assert statement["Principal"] == "*"
     assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     assert statement["Resource"] == [
@@ -302,6 +301,121 @@ def test_functions_may_use_only_the_stacks_key(sam: dict[str, Any]) -> None:
             }
         ]
     assert sam["Globals"]["Function"]["KmsKeyArn"] == {"Fn::GetAtt": ["DataKey", "Arn"]}
+
+
+# --- Live-chat snapshot CDN --------------------------------------------------------------------
+
+DISTRIBUTION_ARN = {
+    "Fn::Sub": "arn:${AWS::Partition}:cloudfront::${AWS::AccountId}:distribution/${SnapshotDistribution}"
+}
+ONLY_THE_DISTRIBUTION = {"StringEquals": {"AWS:SourceArn": DISTRIBUTION_ARN}}
+
+
+def test_the_snapshot_cdn_serves_the_bucket_over_https_through_origin_access_control(
+    sam: dict[str, Any],
+) -> None:
+    resources = sam["Resources"]
+    distribution = resources["SnapshotDistribution"]
+    config = distribution["Properties"]["DistributionConfig"]
+
+    # One origin, the media bucket, reached with CloudFront's signed requests (no public bucket)
+    (origin,) = config["Origins"]
+    bucket_name = resolve(resources["MediaBucket"]["Properties"]["BucketName"])
+    assert resolve(origin["DomainName"]).startswith(bucket_name + ".s3.${AWS::Region}.")
+    assert origin["OriginAccessControlId"] == {"Fn::GetAtt": ["SnapshotOriginAccessControl", "Id"]}
+    assert origin["S3OriginConfig"] == {"OriginAccessIdentity": ""}
+    oac = resources["SnapshotOriginAccessControl"]["Properties"]["OriginAccessControlConfig"]
+    assert (oac["OriginAccessControlOriginType"], oac["SigningBehavior"], oac["SigningProtocol"]) == (
+        "s3",
+        "always",
+        "sigv4",
+    )
+
+    # A live/* behaviour: HTTPS only, compressed, polling TTLs, CORS for the apps
+    (live,) = config["CacheBehaviors"]
+    assert live["PathPattern"] == "live/*"
+    assert live["TargetOriginId"] == origin["Id"]
+    assert live["Compress"] is True
+    assert live["CachePolicyId"] == {"Ref": "SnapshotCachePolicy"}
+    assert live["ResponseHeadersPolicyId"] == {"Ref": "SnapshotCorsPolicy"}
+    assert set(live["AllowedMethods"]) <= {"GET", "HEAD", "OPTIONS"}
+    for behaviour in (live, config["DefaultCacheBehavior"]):
+        assert behaviour["ViewerProtocolPolicy"] in ("redirect-to-https", "https-only")
+    cache = resources["SnapshotCachePolicy"]["Properties"]["CachePolicyConfig"]
+    assert (cache["MinTTL"], cache["DefaultTTL"], cache["MaxTTL"]) == (0, 1, 2)
+    assert cache["ParametersInCacheKeyAndForwardedToOrigin"]["QueryStringsConfig"] == {
+        "QueryStringBehavior": "none"
+    }
+    cors = resources["SnapshotCorsPolicy"]["Properties"]["ResponseHeadersPolicyConfig"]["CorsConfig"]
+    assert "GET" in cors["AccessControlAllowMethods"]["Items"]
+    assert cors["AccessControlAllowCredentials"] is False
+    assert config["PriceClass"] == "PriceClass_100"
+    assert config["Enabled"] is True
+
+    # AWS only, like the alarms; the stack outputs its domain
+    for logical_id in (
+        "SnapshotDistribution",
+        "SnapshotOriginAccessControl",
+        "SnapshotCachePolicy",
+        "SnapshotCorsPolicy",
+    ):
+        assert resources[logical_id]["Condition"] == "IsDeployed"
+    assert sam["Outputs"]["SnapshotDistributionDomainName"]["Value"] == {
+        "Fn::GetAtt": ["SnapshotDistribution", "DomainName"]
+    }
+
+
+def test_the_bucket_lets_only_the_distribution_read_only_live_objects(sam: dict[str, Any]) -> None:
+    # Given the bucket policy's Allow statements
+    statements = sam["Resources"]["MediaBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    allows = [s for s in statements if s["Effect"] == "Allow"]
+
+    # Then the only one lets this distribution (no public principal) GET live/* objects
+    assert allows == [
+        {
+            "Sid": "SnapshotDistributionReadsLive",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudfront.amazonaws.com"},
+            "Action": "s3:GetObject",
+            "Resource": {"Fn::Sub": "${MediaBucket.Arn}/live/*"},
+            "Condition": ONLY_THE_DISTRIBUTION,
+        }
+    ]
+    assert all(s["Principal"] != "*" for s in allows)
+
+
+def test_the_data_key_lets_only_the_distribution_decrypt_for_cloudfront(sam: dict[str, Any]) -> None:
+    statements = sam["Resources"]["DataKey"]["Properties"]["KeyPolicy"]["Statement"]
+    cloudfront = [s for s in statements if "cloudfront" in json.dumps(s)]
+    assert cloudfront == [
+        {
+            "Fn::If": [
+                "IsDeployed",
+                {
+                    "Sid": "SnapshotDistributionDecrypts",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "cloudfront.amazonaws.com"},
+                    "Action": "kms:Decrypt",
+                    "Resource": "*",
+                    "Condition": ONLY_THE_DISTRIBUTION,
+                },
+                {"Ref": "AWS::NoValue"},
+            ]
+        }
+    ]
+
+
+def test_functions_hand_out_snapshot_urls_on_the_distribution(sam: dict[str, Any]) -> None:
+    variables = sam["Globals"]["Function"]["Environment"]["Variables"]
+    override, default = variables["SNAPSHOT_BASE_URL"]["Fn::If"][1:]
+    assert override == {"Ref": "SnapshotBaseUrl"}
+    assert sam["Parameters"]["SnapshotBaseUrl"]["Default"] == ""
+    assert default == {
+        "Fn::If": ["IsDeployed", {"Fn::Sub": "https://${SnapshotDistribution.DomainName}"}, ""]
+    }
+    # The stage config does not shadow it
+    for function in of_type(sam, "AWS::Serverless::Function").values():
+        assert "SNAPSHOT_BASE_URL" not in function["Properties"]["Environment"]["Variables"]
 
 
 # --- Production configuration ----------------------------------------------------------------
@@ -425,9 +539,15 @@ def test_the_local_stack_deploys_the_same_template_without_aws_only_resources(aw
     assert stack["StackStatus"] == "CREATE_COMPLETE"
     summaries = cloudformation.list_stack_resources(StackName="socialvideo-local")["StackResourceSummaries"]
     types = {r["ResourceType"] for r in summaries}
-    assert not {r["LogicalResourceId"] for r in summaries} & {"AlarmTopic", "Dashboard", "MediaBucketPolicy"}
+    assert not {r["LogicalResourceId"] for r in summaries} & {
+        "AlarmTopic",
+        "Dashboard",
+        "MediaBucketPolicy",
+        "SnapshotDistribution",
+    }
     assert {"AWS::KMS::Key", "AWS::DynamoDB::Table", "AWS::S3::Bucket"} <= types
     assert not types & {"AWS::CloudWatch::Alarm", "AWS::CloudWatch::Dashboard", "AWS::S3::BucketPolicy"}
+    assert not {t for t in types if t.startswith("AWS::CloudFront::")}
     assert aws["TABLE_NAME"] == "socialvideo"
 
 

@@ -32,6 +32,7 @@ from functions.checkout.models import (
     PIN_ACTIVE,
     PIN_UNPINNED,
     REFUND_PENDING,
+    REFUNDED,
     IdempotencyRecord,
     Order,
     OrderPage,
@@ -41,6 +42,7 @@ from functions.checkout.models import (
     Stream,
 )
 from functions.checkout.ports import OrderContext, Role, SettleMode
+from functions.core.clock import iso_from_ms
 
 
 class FakeRepository:
@@ -244,6 +246,22 @@ class FakeRepository:
             self.orders[order.order_id] = replace(current, status=new_status)
             self.events.add(event_id)
 
+    def refund(self, order: Order, refund_id: str, now_ms: int) -> None:
+        with self._lock:
+            self.writes += 1
+            current = self.orders.get(order.order_id)
+            if order.status not in (PAID, REFUND_PENDING):
+                raise IllegalTransitionError("not refundable")
+            if current is None or current.status != order.status:
+                raise IllegalTransitionError("changed")
+            if current.status == PAID:
+                counter = (order.stream_id, order.product_id, order.buyer_id)
+                self.units[counter] = self.units.get(counter, 0) - order.quantity
+            now = iso_from_ms(now_ms)
+            self.orders[order.order_id] = replace(
+                current, status=REFUNDED, refund_id=refund_id, refunded_at=now, updated_at=now
+            )
+
     def pending_orders(self, minute: int) -> list[Order]:
         return [
             o for o in self.orders.values() if o.status == PENDING and o.expires_at_ms // 60_000 == minute
@@ -251,13 +269,14 @@ class FakeRepository:
 
 
 class FakeProvider:
-    """Records intents; can be told to fail."""
+    """Records intents and refunds; can be told to fail."""
 
     name = "fake"
 
     def __init__(self) -> None:
         self.created: list[dict[str, Any]] = []
         self.cancelled: list[str] = []
+        self.refunds: list[dict[str, Any]] = []
         self.fail = False
 
     def create_intent(
@@ -272,3 +291,13 @@ class FakeProvider:
 
     def cancel_intent(self, payment_intent_id: str) -> None:
         self.cancelled.append(payment_intent_id)
+
+    def refund(self, payment_intent_id: str, amount_cents: int, *, idempotency_key: str) -> str:
+        if self.fail:
+            from functions.core.errors import UnavailableError
+
+            raise UnavailableError("provider down")
+        self.refunds.append(
+            {"payment_intent_id": payment_intent_id, "amount_cents": amount_cents, "key": idempotency_key}
+        )
+        return f"re_{idempotency_key}"

@@ -48,3 +48,13 @@ def test_a_replayed_record_yields_the_same_event_id_and_other_changes_none() -> 
     assert events_from_change(change(None, ORDER)) == []
     assert events_from_change(change(paid, {**paid, "updated_at": "x"})) == []
     assert events_from_change(change(None, {"entity": "pin", "status": "paid"})) == []
+
+
+def test_a_refunded_order_notifies_the_buyer() -> None:
+    # Given a paid order (or one waiting for a refund)
+    for before in ("paid", "refund_pending"):
+        # When it becomes refunded
+        [event] = events_from_change(change({**ORDER, "status": before}, {**ORDER, "status": "refunded"}))
+        # Then the buyer is told
+        assert (event.type, event.recipient_ids) == ("order.refunded", ["ann"])
+        assert event.data["status"] == "refunded" and event.data["amount_cents"] == 1998

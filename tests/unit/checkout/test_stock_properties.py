@@ -26,7 +26,7 @@ BUYERS = ["ann", "bob", "cat", "dan"]
 
 
 class StockMachine(RuleBasedStateMachine):
-    """Random interleavings of order / cancel / pay / fail / expire / unpin."""
+    """Random interleavings of order / cancel / pay / fail / expire / unpin / refund."""
 
     @initialize()
     def setup(self) -> None:
@@ -34,6 +34,7 @@ class StockMachine(RuleBasedStateMachine):
         self.now = T0
         self.order_ids: list[str] = []
         self.events = 0
+        self.refunded_after_paid: set[str] = set()  # their units stay sold
 
     def _pin(self):  # type: ignore[no-untyped-def]
         return self.w.repo.pins[(self.w.stream_id, self.w.product_id)]
@@ -77,6 +78,18 @@ class StockMachine(RuleBasedStateMachine):
         intent = self.w.repo.orders[order_id].payment.payment_intent_id
         orders.apply_payment_failed(self.w.repo, order_id, intent, f"evt_{self.events}", self.now)
 
+    @precondition(lambda self: self.order_ids)
+    @rule(data=st.data())
+    def seller_refunds(self, data: st.DataObject) -> None:
+        order_id = data.draw(st.sampled_from(self.order_ids))
+        was_paid = self.w.repo.orders[order_id].status == PAID
+        try:
+            orders.refund_order(self.w.repo, self.w.provider, "host", order_id, self.now)
+        except IllegalTransitionError:
+            return
+        if was_paid:
+            self.refunded_after_paid.add(order_id)
+
     @rule(minutes=st.integers(0, 11))
     def time_passes_and_the_sweeper_runs(self, minutes: int) -> None:
         self.now += minutes * 60_000
@@ -99,7 +112,8 @@ class StockMachine(RuleBasedStateMachine):
         pin = self._pin()
         all_orders = list(self.w.repo.orders.values())
         assert pin.held == sum(o.quantity for o in all_orders if o.status == PENDING)
-        assert pin.sold == sum(o.quantity for o in all_orders if o.status == PAID)
+        sold = [o for o in all_orders if o.status == PAID or o.order_id in self.refunded_after_paid]
+        assert pin.sold == sum(o.quantity for o in sold)
         for buyer in BUYERS:
             units = self.w.repo.units.get((self.w.stream_id, self.w.product_id, buyer), 0)
             live = sum(o.quantity for o in all_orders if o.buyer_id == buyer and o.status in (PENDING, PAID))

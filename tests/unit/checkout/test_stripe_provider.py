@@ -36,6 +36,11 @@ def stub() -> Iterator[tuple[StubStripe, str]]:
             body: dict[str, Any]
             if state.status != 200:
                 body = {"error": {"type": "api_error", "message": "down"}}
+            elif self.path == "/v1/refunds":
+                body = {
+                    "id": "re_123", "object": "refund", "amount": int(form.get("amount", ["0"])[0]),
+                    "payment_intent": form.get("payment_intent", [""])[0], "status": "succeeded",
+                }  # fmt: skip
             else:
                 body = {
                     "id": "pi_123", "object": "payment_intent", "client_secret": "pi_123_secret_abc",
@@ -102,6 +107,34 @@ def test_cancelling_an_intent_posts_to_its_cancel_endpoint(stub: tuple[StubStrip
     assert [r["path"] for r in state.requests] == ["/v1/payment_intents/pi_123/cancel"]
 
 
+def test_a_refund_posts_the_intent_and_amount_with_a_refund_idempotency_key(
+    stub: tuple[StubStripe, str],
+) -> None:
+    # Given the adapter pointed at the stub
+    state, base = stub
+    provider = StripeProvider("sk_test_123", base, max_network_retries=0)
+    # When it refunds an order's intent
+    refund_id = provider.refund("pi_123", 1998, idempotency_key="01ORDER")
+    # Then Stripe got one POST /v1/refunds for the intent and amount, keyed by the order
+    assert refund_id == "re_123"
+    [request] = state.requests
+    headers = {k.lower(): v for k, v in request["headers"].items()}
+    assert request["path"] == "/v1/refunds"
+    assert headers["idempotency-key"] == "refund-01ORDER"
+    assert headers["authorization"] == "Bearer sk_test_123"
+    assert request["form"]["payment_intent"] == ["pi_123"]
+    assert request["form"]["amount"] == ["1998"]
+
+
+def test_a_stripe_outage_during_a_refund_is_a_retryable_503(stub: tuple[StubStripe, str]) -> None:
+    state, base = stub
+    state.status = 500
+    with pytest.raises(UnavailableError):
+        StripeProvider("sk_test_123", base, max_network_retries=0).refund(
+            "pi_123", 100, idempotency_key="01ORDER"
+        )
+
+
 def test_the_stage_picks_its_provider() -> None:
     assert isinstance(provider_from_settings(Settings(payment_provider="simulator")), SimulatorProvider)
     stripe_settings = Settings(
@@ -111,3 +144,4 @@ def test_the_stage_picks_its_provider() -> None:
     simulator = SimulatorProvider("secret-123")
     first = simulator.create_intent(order_id="O1", amount_cents=1, currency="USD", metadata={})
     assert first == simulator.create_intent(order_id="O1", amount_cents=1, currency="USD", metadata={})
+    assert simulator.refund(first.payment_intent_id, 1, idempotency_key="O1") == "re_sim_O1"
