@@ -19,7 +19,14 @@ from functions.notify.devices import Device, DeviceStore, EndpointRegistry, forg
 from functions.social.access import GraphReader
 
 PUSH_TYPES = frozenset(
-    {"message.sent", "conversation.request", "video.shared", "order.paid", "order.payment_failed"}
+    {
+        "message.sent",
+        "conversation.request",
+        "video.shared",
+        "order.paid",
+        "order.payment_failed",
+        "order.refunded",
+    }
 )
 MESSAGE_TYPES = frozenset({"message.sent", "conversation.request", "video.shared"})
 PREVIEW_LIMIT = 100
@@ -32,6 +39,7 @@ TITLES = {
     "video.shared": "A video was shared with you",
     "order.paid": "Order paid",
     "order.payment_failed": "Payment failed",
+    "order.refunded": "Order refunded",
 }
 # Event data keys copied into the push as custom data, so the app can open the right screen.
 CUSTOM_DATA_KEYS = ("conversation_id", "message_id", "order_id", "video_id", "share_id")
@@ -155,6 +163,8 @@ def _body(event: DomainEvent, fields: Mapping[str, Any], previews: bool) -> str:
         return f"Order {order_id} has been paid." if order_id else "Your order has been paid."
     if event.type == "order.payment_failed":
         return f"The payment for order {order_id} failed." if order_id else "A payment failed."
+    if event.type == "order.refunded":
+        return f"Order {order_id} has been refunded." if order_id else "Your order has been refunded."
     if not previews:
         return NO_PREVIEW_BODY
     text = _str(fields, "text") or _str(fields, "preview") or _str(fields, "note")

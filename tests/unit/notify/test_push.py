@@ -134,6 +134,17 @@ def test_an_order_paid_event_reaches_buyer_and_seller_with_the_order_id(world: W
     assert "badge" not in apns["aps"]
 
 
+def test_a_refund_is_pushed_to_the_buyer(world: World) -> None:
+    # Given a refunded order, when its event is delivered
+    outcome = deliver_event(
+        _event("order.refunded", order_id="o1", actor=None, recipients=["alice"]), world.services()
+    )
+    # Then the buyer's phone says so
+    assert outcome.sent == 1
+    apns = json.loads(world.pushes(_device("alice"))[0]["APNS"])
+    assert apns["aps"]["alert"]["body"] == "Order o1 has been refunded."
+
+
 def test_other_event_types_are_ignored(world: World) -> None:
     outcome = deliver_event(_event("order.expired", order_id="o1", actor=None), world.services())
     assert outcome.sent == 0
