@@ -1,5 +1,6 @@
-"""Fixtures: ``aws`` (moto in-process with the real infra template deployed) and ``api``
-(``chalice.test.Client`` on the ``test`` stage, whose config sets no environment)."""
+"""Fixtures: ``aws`` (moto in-process with the real infra template deployed), ``api``
+(``chalice.test.Client`` on the ``test`` stage, whose config sets no environment) and
+``local_stack`` (the real local stack over HTTP, for e2e and contract tests)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,10 @@ from typing import Any
 import pytest
 
 from tests.support.env import apply_base_env, auth_headers
+from tests.support.local_stack import local_stack
+
+# One real local stack per test session (per xdist worker), shared by e2e and contract tests.
+__all__ = ["local_stack"]
 
 
 def _reset_caches() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import LocalStack
+from tests.support.local_stack import LocalStack
 
 pytestmark = pytest.mark.e2e
 

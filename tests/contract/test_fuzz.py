@@ -8,7 +8,7 @@ import re
 import pytest
 
 from local.fuzz import DEFAULT_USER, FuzzSettings, run_schemathesis
-from tests.e2e.conftest import LocalStack
+from tests.support.local_stack import LocalStack
 
 pytestmark = pytest.mark.e2e
 

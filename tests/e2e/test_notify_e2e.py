@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import LocalStack
+from tests.support.local_stack import LocalStack
 
 pytestmark = pytest.mark.e2e
 

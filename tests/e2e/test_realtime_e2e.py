@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
-from tests.e2e.conftest import LocalStack
+from tests.support.local_stack import LocalStack
 
 pytestmark = pytest.mark.e2e
 

@@ -17,7 +17,7 @@ import pytest
 from chalice import Chalice
 
 from local.pump import Pump
-from tests.e2e.conftest import LocalStack
+from tests.support.local_stack import LocalStack
 
 pytestmark = pytest.mark.e2e
 
