@@ -20,13 +20,20 @@ from typing import Any
 from tqdm import tqdm
 
 from bench import machine
-from bench.report import render, summarise_calls, summarise_coldstart, summarise_flash, summarise_load
+from bench.report import (
+    render,
+    summarise_calls,
+    summarise_coldstart,
+    summarise_flash,
+    summarise_load,
+    summarise_realtime,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
 IMG = ROOT / "docs" / "img"
 STATE = ROOT / ".local" / "bench" / "results.json"
-SECTIONS = ("calls", "coldstart", "load", "flash")
+SECTIONS = ("calls", "coldstart", "load", "flash", "realtime")
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
@@ -111,6 +118,16 @@ def main(argv: list[str] | None = None) -> int:
         flash.plot(result_flash, IMG / "flash_sale.png")
         state["sections"]["flash"] = _section(summarise_flash(result_flash))
         failures += [f"flash: {name}" for name, ok, _ in result_flash.checks if not ok]
+
+    if "realtime" in chosen:
+        from bench import realtime
+
+        total = realtime.CONNECT_SAMPLES + realtime.SEND_SAMPLES
+        with tqdm(total=total, desc="realtime latency", unit="sample") as bar:
+            result_rt = realtime.run(progress=bar)
+        state["sections"]["realtime"] = _section(summarise_realtime(result_rt))
+        if result_rt.lost:
+            failures.append(f"realtime: {result_rt.lost} message.new frames not received")
 
     state["machine"]["load_at_end"] = machine.load_average()
     text = render(state)

@@ -83,3 +83,29 @@ def test_every_row_with_a_target_meets_it(result: CallsResult) -> None:
     missed = [f"{r.operation}: {r.calls} ({r.detail}) vs {r.target}" for r in failing]
     missed += [f"{name}: {detail}" for name, ok, detail in result.groups if not ok]
     assert not missed, missed
+
+
+def test_the_realtime_section_is_a_default_and_renders_its_table() -> None:
+    # Given made-up samples (no stack: the measurement itself runs in `make bench`)
+    from bench.__main__ import SECTIONS
+    from bench.realtime import RealtimeResult
+    from bench.report import render_realtime, summarise_realtime
+
+    result = RealtimeResult(
+        connect_ms=[30.0, 40.0, 50.0],
+        handshake_ms=[10.0, 15.0, 20.0],
+        send_ms=[200.0, 300.0, 400.0],
+        post_ms=[40.0, 50.0, 60.0],
+        lost=0,
+        stack_start_s=3.0,
+        setup_s=1.0,
+    )
+    # When it is summarised and rendered
+    summary = summarise_realtime(result)
+    text = "\n".join(render_realtime(summary))
+    # Then both latencies have median and p95, and the section runs by default
+    assert "realtime" in SECTIONS
+    assert summary["send_to_receive"]["median"] == 300.0
+    assert summary["after_answer"]["median"] == 250.0
+    assert "| **Connect-to-first-frame** (connect → pong) | 3 | 40.0 | 49.0 | 50.0 |" in text
+    assert "| **Send-to-receive** (POST sent → `message.new` frame) | 3 | 300 | 390 | 400 |" in text
