@@ -3,7 +3,7 @@
 own token and Idempotency-Key, all tap "buy" at once.
 
 The buyers are 1,000 concurrent tasks sharing a pool of ``connections`` HTTP connections
-(the local API server is Python's threaded ``http.server`` with a listen backlog of 5, so a
+(the local API server is Python's threaded ``http.server``, listen backlog raised to 128; a
 thousand simultaneous connects would measure TCP SYN retries, not the code). Two latencies:
 *service* (request sent → answer) and *tap-to-answer* (sale start → answer, queueing for a
 connection included, what a buyer experiences).

@@ -289,7 +289,7 @@ def render_flash(c: dict[str, Any]) -> list[str]:
         " moment for",
         f"{c['units']} units pinned on a live stream (stream, product and pin created through the API), over",
         f"HTTP against a fresh local stack. The {c['buyers']:,} buyers are concurrent tasks sharing",
-        f"{c['connections']} connections (the local API server is `http.server` with a listen backlog of 5).",
+        f"{c['connections']} connections (local API server: threaded `http.server`, listen backlog 128).",
         "",
         "| Measure | Value |",
         "|---|---:|",

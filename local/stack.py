@@ -332,9 +332,13 @@ def serve_api(host: str, port: int, stage: str, overrides: Mapping[str, str]) ->
     """``chalice local --no-autoreload`` for ``stage``, with ``overrides`` applied last."""
     import logging
 
+    from chalice import local as chalice_local
     from chalice.cli import create_local_server
     from chalice.cli.factory import CLIFactory
 
+    # API Gateway absorbs bursts; the dev server's default listen backlog (5) resets connections
+    # in a flash sale's burst of taps, which is a property of the stand-in, not of the API.
+    chalice_local.ThreadedHTTPServer.request_queue_size = 128
     os.environ["AWS_CHALICE_CLI_MODE"] = "true"  # what the chalice CLI sets before loading the app
     logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(message)s")
     factory = CLIFactory(str(ROOT), environ=os.environ)
