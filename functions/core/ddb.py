@@ -159,6 +159,36 @@ def call(fn: Callable[..., T], **kwargs: Any) -> T:
         return fn(**kwargs)
 
 
+def query_page(
+    client: Any,
+    table: str,
+    *,
+    key_attribute: str,
+    key_value: str,
+    limit: int,
+    index: str | None = None,
+    start: Mapping[str, Any] | None = None,
+    newest_first: bool = True,
+) -> tuple[list[Item], Item | None]:
+    """One Query page of a partition (of the table or an index), by sort key; returns the items
+    and the ``LastEvaluatedKey`` to continue from (``None`` on the last page)."""
+    params: dict[str, Any] = {
+        "TableName": table,
+        "KeyConditionExpression": "#k = :k",
+        "ExpressionAttributeNames": {"#k": key_attribute},
+        "ExpressionAttributeValues": values(k=key_value),
+        "ScanIndexForward": not newest_first,
+        "Limit": limit,
+    }
+    if index:
+        params["IndexName"] = index
+    if start:
+        params["ExclusiveStartKey"] = serialize(start)
+    out = call(client.query, **params)
+    items = [deserialize(raw) or {} for raw in out.get("Items", [])]
+    return items, deserialize(out.get("LastEvaluatedKey"))
+
+
 BATCH_GET_MAX_KEYS = 100
 _UNPROCESSED_RETRIES = 6
 

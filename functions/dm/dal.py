@@ -21,6 +21,7 @@ from functions.core.ddb import (
     batch_get,
     call,
     deserialize,
+    query_page,
     serialize,
     values,
 )
@@ -513,19 +514,16 @@ class DynamoDmStore:
         self, user_id: str, folder: str, limit: int, start_after: dict[str, Any] | None
     ) -> tuple[list[Item], dict[str, Any] | None]:
         """One Query on GSI1, newest activity first."""
-        params: dict[str, Any] = {
-            "TableName": self._table,
-            "IndexName": keys.GSI1,
-            "KeyConditionExpression": "gsi1pk = :p",
-            "ExpressionAttributeValues": values(p=keys.inbox(user_id, folder)),
-            "ScanIndexForward": False,
-            "Limit": limit,
-        }
-        if start_after:
-            params["ExclusiveStartKey"] = serialize(start_after)
-        out = call(self._client.query, **params)
-        items = [_strip(deserialize(raw)) or {} for raw in out.get("Items", [])]
-        return items, deserialize(out.get("LastEvaluatedKey"))
+        rows, last = query_page(
+            self._client,
+            self._table,
+            index=keys.GSI1,
+            key_attribute=keys.GSI1PK,
+            key_value=keys.inbox(user_id, folder),
+            limit=limit,
+            start=start_after,
+        )
+        return [_strip(row) or {} for row in rows], last
 
     def metas(self, conversation_ids: Sequence[str]) -> dict[str, Item]:
         """One BatchGetItem of META items (≤ 100 ids per page of the inbox)."""

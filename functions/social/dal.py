@@ -22,6 +22,7 @@ from functions.core.ddb import (
     batch_get,
     call,
     deserialize,
+    query_page,
     serialize,
     values,
 )
@@ -306,20 +307,15 @@ class DynamoGraph:
     def _query_listing(
         self, user_id: str, kind: str, limit: int, start: dict[str, Any] | None = None
     ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "IndexName": keys.GSI1,
-            "KeyConditionExpression": "gsi1pk = :p",
-            "ExpressionAttributeValues": values(p=keys.listing(user_id, kind)),
-            "ScanIndexForward": False,
-            "Limit": limit,
-        }
-        if start:
-            kwargs["ExclusiveStartKey"] = serialize(start)
-        out = call(self._client.query, **kwargs)
-        items = [deserialize(i) or {} for i in out.get("Items", [])]
-        last = deserialize(out.get("LastEvaluatedKey"))
-        return items, last
+        return query_page(
+            self._client,
+            self._table,
+            index=keys.GSI1,
+            key_attribute=keys.GSI1PK,
+            key_value=keys.listing(user_id, kind),
+            limit=limit,
+            start=start,
+        )
 
     def list_edges(
         self, user_id: str, kind: ListKind, limit: int, position: dict[str, Any] | None
