@@ -49,6 +49,7 @@ from functions.core.ddb import (
     batch_get,
     call,
     deserialize,
+    get_item,
     serialize,
     values,
 )
@@ -243,8 +244,7 @@ class DynamoCheckoutRepository:
     # -- helpers
 
     def _get(self, key: dict[str, str], consistent: bool = True) -> Item | None:
-        out = call(self._ddb.get_item, TableName=self._table, Key=serialize(key), ConsistentRead=consistent)
-        return deserialize(out.get("Item"))
+        return get_item(self._ddb, self._table, key, consistent=consistent)
 
     def _batch_get(self, wanted: list[dict[str, str]]) -> dict[tuple[str, str], Item]:
         """BatchGetItem (strongly consistent), retrying unprocessed keys; keyed by (pk, sk)."""

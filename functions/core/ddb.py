@@ -159,6 +159,21 @@ def call(fn: Callable[..., T], **kwargs: Any) -> T:
         return fn(**kwargs)
 
 
+def get_item(
+    client: Any,
+    table: str,
+    key: Mapping[str, str],
+    *,
+    consistent: bool = True,
+    projection: str | None = None,
+) -> Item | None:
+    """One GetItem (strongly consistent unless told otherwise); ``None`` when absent."""
+    params: dict[str, Any] = {"TableName": table, "Key": serialize(key), "ConsistentRead": consistent}
+    if projection:
+        params["ProjectionExpression"] = projection
+    return deserialize(call(client.get_item, **params).get("Item"))
+
+
 def query_page(
     client: Any,
     table: str,

@@ -21,6 +21,7 @@ from functions.core.ddb import (
     batch_get,
     call,
     deserialize,
+    get_item,
     query_page,
     serialize,
     values,
@@ -100,13 +101,7 @@ class DynamoDmStore:
 
     def find_direct(self, user_a: str, user_b: str) -> str | None:
         """GetItem of the pair pointer."""
-        out = call(
-            self._client.get_item,
-            TableName=self._table,
-            Key=serialize(keys.direct_pair(user_a, user_b)),
-            ConsistentRead=True,
-        )
-        item = deserialize(out.get("Item"))
+        item = get_item(self._client, self._table, keys.direct_pair(user_a, user_b))
         return str(item["conversation_id"]) if item else None
 
     def create_conversation(self, meta: Item, members: Sequence[Item], pair: tuple[str, str] | None) -> None:
@@ -153,13 +148,13 @@ class DynamoDmStore:
         cached = _shapes.get(conversation_id)
         if cached is not None:
             return cached
-        out = call(
-            self._client.get_item,
-            TableName=self._table,
-            Key=serialize(keys.conversation(conversation_id)),
-            ProjectionExpression="kind, member_ids",
+        item = get_item(
+            self._client,
+            self._table,
+            keys.conversation(conversation_id),
+            consistent=False,
+            projection="kind, member_ids",
         )
-        item = deserialize(out.get("Item"))
         if not item:
             return None
         kind = str(item.get("kind"))
@@ -278,23 +273,11 @@ class DynamoDmStore:
 
     def get_message(self, conversation_id: str, message_id: str) -> Item | None:
         """GetItem (consistent)."""
-        out = call(
-            self._client.get_item,
-            TableName=self._table,
-            Key=serialize(keys.message(conversation_id, message_id)),
-            ConsistentRead=True,
-        )
-        return _strip(deserialize(out.get("Item")))
+        return _strip(get_item(self._client, self._table, keys.message(conversation_id, message_id)))
 
     def get_member(self, conversation_id: str, user_id: str) -> Item | None:
         """GetItem (consistent)."""
-        out = call(
-            self._client.get_item,
-            TableName=self._table,
-            Key=serialize(keys.member(conversation_id, user_id)),
-            ConsistentRead=True,
-        )
-        return _strip(deserialize(out.get("Item")))
+        return _strip(get_item(self._client, self._table, keys.member(conversation_id, user_id)))
 
     def history(
         self, conversation_id: str, limit: int, start_after: str | None, newer_than: str | None

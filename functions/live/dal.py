@@ -13,6 +13,7 @@ from functions.core.ddb import (
     batch_get,
     call,
     deserialize,
+    get_item,
     serialize,
     values,
 )
@@ -131,13 +132,7 @@ class DynamoStreams:
 
     def get(self, stream_id: str) -> Stream | None:
         """GetItem META (strongly consistent)."""
-        out = call(
-            self._client.get_item,
-            TableName=self._table,
-            Key=serialize(keys.stream(stream_id)),
-            ConsistentRead=True,
-        )
-        item = deserialize(out.get("Item"))
+        item = get_item(self._client, self._table, keys.stream(stream_id))
         return _stream_from_item(item) if item else None
 
     def config(self, stream_id: str) -> Stream | None:

@@ -18,7 +18,7 @@ from functions.core.ddb import (
     TransactionCancelled,
     batch_get,
     call,
-    deserialize,
+    get_item,
     serialize,
     values,
 )
@@ -112,13 +112,8 @@ class DynamoDeviceStore(_Table):
 
     def load(self, user_id: str) -> DeviceSet:
         """GetItem (consistent) of the user's device set."""
-        out = call(
-            self._client.get_item,
-            TableName=self._table,
-            Key=serialize(keys.devices(user_id)),
-            ConsistentRead=True,
-        )
-        return device_set_from_item(user_id, deserialize(out.get("Item")))
+        found = get_item(self._client, self._table, keys.devices(user_id))
+        return device_set_from_item(user_id, found)
 
     def load_with_claim(
         self, user_id: str, platform: str, token_hash: str

@@ -18,7 +18,7 @@ from functools import lru_cache
 from typing import Any
 
 from functions.core import clients, keys
-from functions.core.ddb import ConditionFailed, call, deserialize, serialize, values
+from functions.core.ddb import ConditionFailed, call, deserialize, get_item, serialize, values
 from functions.core.settings import get_settings
 from functions.realtime.logic import ConnectionGoneError, DeliveryFailedError
 from functions.realtime.models import Connection
@@ -61,13 +61,7 @@ class DynamoConnectionStore:
 
     def owner(self, connection_id: str) -> Connection | None:
         """The connection behind an id (strongly consistent GetItem on the reverse lookup)."""
-        response = call(
-            self._ddb.get_item,
-            TableName=self._table,
-            Key=serialize(keys.connection_owner(connection_id)),
-            ConsistentRead=True,
-        )
-        item = deserialize(response.get("Item"))
+        item = get_item(self._ddb, self._table, keys.connection_owner(connection_id))
         if item is None:
             return None
         return Connection(item["user_id"], item["connection_id"], str(item.get("endpoint", "")))

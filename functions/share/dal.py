@@ -18,6 +18,7 @@ from functions.core.ddb import (
     batch_get,
     call,
     deserialize,
+    get_item,
     serialize,
     values,
 )
@@ -64,13 +65,7 @@ class DynamoVideos:
 
     def get(self, video_id: str) -> Video | None:
         """One consistent GetItem."""
-        out = call(
-            self._client.get_item,
-            TableName=self._table,
-            Key=serialize(keys.video(video_id)),
-            ConsistentRead=True,
-        )
-        item = deserialize(out.get("Item"))
+        item = get_item(self._client, self._table, keys.video(video_id))
         return video_from_item(item) if item else None
 
     def get_many(self, video_ids: Sequence[str]) -> dict[str, Video]:

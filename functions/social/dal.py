@@ -22,6 +22,7 @@ from functions.core.ddb import (
     batch_get,
     call,
     deserialize,
+    get_item,
     query_page,
     serialize,
     values,
@@ -275,13 +276,8 @@ class DynamoGraph:
 
     def profile(self, user_id: str) -> Profile:
         """GetItem (consistent) of the profile; defaults when the user never wrote anything."""
-        out = call(
-            self._client.get_item,
-            TableName=self._table,
-            Key=serialize(keys.profile(user_id)),
-            ConsistentRead=True,
-        )
-        return self._profile(user_id, deserialize(out.get("Item")))
+        found = get_item(self._client, self._table, keys.profile(user_id))
+        return self._profile(user_id, found)
 
     def update_settings(self, user_id: str, dm_policy: str | None, push_previews: bool | None) -> Profile:
         """UpdateItem (upsert) of the given settings, ReturnValues=ALL_NEW."""
@@ -339,13 +335,8 @@ class DynamoGraph:
 
     def set_phone(self, user_id: str, phone_hash: str) -> None:
         """GetItem of the user's current hash, then one TransactWriteItems (claim new, drop old)."""
-        out = call(
-            self._client.get_item,
-            TableName=self._table,
-            Key=serialize(keys.phone_owner(user_id)),
-            ConsistentRead=True,
-        )
-        old = (deserialize(out.get("Item")) or {}).get("phone_hash")
+        found = get_item(self._client, self._table, keys.phone_owner(user_id))
+        old = (found or {}).get("phone_hash")
         mine = "attribute_not_exists(pk) OR user_id = :uid"
         actions: list[dict[str, Any]] = [
             {
@@ -390,13 +381,8 @@ class DynamoGraph:
 
     def clear_phone(self, user_id: str) -> None:
         """GetItem of the user's hash, then one TransactWriteItems deleting both items."""
-        out = call(
-            self._client.get_item,
-            TableName=self._table,
-            Key=serialize(keys.phone_owner(user_id)),
-            ConsistentRead=True,
-        )
-        old = (deserialize(out.get("Item")) or {}).get("phone_hash")
+        found = get_item(self._client, self._table, keys.phone_owner(user_id))
+        old = (found or {}).get("phone_hash")
         if not old:
             return
         try:
