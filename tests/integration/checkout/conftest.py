@@ -9,22 +9,9 @@ from typing import Any
 import pytest
 
 from tests.conftest import ApiClient, body_of
+from tests.support.clock import Clock
 
 SECRET = "whsec_test_secret"  # PAYMENT_WEBHOOK_SECRET of tests.support.env
-
-
-class Clock:
-    """Epoch milliseconds the checkout routes and sweeper see."""
-
-    def __init__(self, start_ms: int) -> None:
-        self.ms = start_ms
-
-    def __call__(self) -> int:
-        return self.ms
-
-    def advance(self, ms: int) -> None:
-        """Move time forward."""
-        self.ms += ms
 
 
 @pytest.fixture

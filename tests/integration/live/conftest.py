@@ -11,21 +11,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import ApiClient, body_of
+from tests.support.clock import Clock
 from tests.support.env import auth_headers
-
-
-class Clock:
-    """Epoch milliseconds the live routes and projection see (tests move it by hand)."""
-
-    def __init__(self, start_ms: int) -> None:
-        self.ms = start_ms
-
-    def __call__(self) -> int:
-        return self.ms
-
-    def advance(self, ms: int) -> None:
-        """Move time forward."""
-        self.ms += ms
 
 
 @pytest.fixture
