@@ -204,20 +204,12 @@ class Harness:
         from chalice.test import Client
         from moto import mock_aws
 
-        from local.infra import deploy_all
-        from tests.support.env import apply_base_env
+        from functions.core import clients, settings
+        from tests.support.env import functions_environment
 
-        apply_base_env()
-        os.environ["POWERTOOLS_LOG_LEVEL"] = "ERROR"
-        with mock_aws(), fast_moto_transactions():
+        with mock_aws(), fast_moto_transactions(), functions_environment():
+            os.environ["POWERTOOLS_LOG_LEVEL"] = "ERROR"
             session = boto3.session.Session(region_name=REGION)
-            env = deploy_all(session)
-            os.environ.update({k: v for k, v in env.items() if v})
-            from functions.core import auth, clients, settings
-
-            settings.get_settings.cache_clear()
-            clients.reset_clients()
-            auth.verifier.cache_clear()
             from app import app
 
             self.app = app

@@ -5,25 +5,16 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.support.env import apply_base_env, auth_headers
+from tests.support.env import auth_headers, functions_environment
 from tests.support.local_stack import local_stack
 
 # One real local stack per test session (per xdist worker), shared by e2e and contract tests.
 __all__ = ["local_stack"]
-
-
-def _reset_caches() -> None:
-    from functions.core import auth, clients, settings
-
-    settings.get_settings.cache_clear()
-    clients.reset_clients()
-    auth.verifier.cache_clear()
 
 
 def _reuse_moto_kms_key_material() -> None:
@@ -40,22 +31,11 @@ def _reuse_moto_kms_key_material() -> None:
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     """In-process moto with ``infra/template.yaml`` deployed; yields the settings environment."""
-    import boto3
     from moto import mock_aws
 
-    from local.infra import deploy_all
-
-    saved = dict(os.environ)
-    apply_base_env()
     _reuse_moto_kms_key_material()
-    with mock_aws():
-        env = deploy_all(boto3.session.Session(region_name="us-east-1"), stage="local")
-        os.environ.update({k: v for k, v in env.items() if v})
-        _reset_caches()
+    with mock_aws(), functions_environment() as env:
         yield env
-    os.environ.clear()
-    os.environ.update(saved)
-    _reset_caches()
 
 
 class ApiClient:

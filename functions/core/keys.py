@@ -154,11 +154,6 @@ def direct_pair(user_a: str, user_b: str) -> Key:
     return key(f"DIRECT#{low}#{high}", "DIRECT")
 
 
-def attachment(attachment_id: str) -> Key:
-    """An attachment's metadata (owner, type, size, object key)."""
-    return key(f"ATT#{attachment_id}", "ATT")
-
-
 def report(report_id: str) -> Key:
     """A trust-and-safety report."""
     return key(f"REPORT#{report_id}", "REPORT")

@@ -2,46 +2,22 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.support.env import apply_base_env
+from tests.support.env import functions_environment
 from tests.support.moto import moto_server
 
 pytestmark = pytest.mark.e2e
 
 
-def _reset_caches() -> None:
-    from functions.core import auth, clients, settings
-
-    settings.get_settings.cache_clear()
-    clients.reset_clients()
-    auth.verifier.cache_clear()
-
-
 @pytest.fixture
 def endpoint() -> Iterator[str]:
     """A fresh serialised moto server with the infra deployed; settings point at it."""
-    import boto3
-
-    from local.infra import deploy_all
-
-    saved = dict(os.environ)
-    with moto_server() as url:
-        apply_base_env()
-        os.environ["AWS_ENDPOINT_URL"] = url
-        env = deploy_all(boto3.session.Session(region_name="us-east-1"), stage="local")
-        os.environ.update({k: v for k, v in env.items() if v})
-        _reset_caches()
-        try:
-            yield url
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
-            _reset_caches()
+    with moto_server() as url, functions_environment(url):
+        yield url
 
 
 def test_ten_concurrent_identical_retries_store_exactly_one_message(endpoint: str) -> None:

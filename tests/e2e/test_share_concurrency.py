@@ -3,7 +3,6 @@ server: one share, one message per recipient, ``share_count`` counted once, same
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from threading import Barrier
@@ -11,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.env import apply_base_env
+from tests.support.env import functions_environment
 from tests.support.moto import moto_server
 
 pytestmark = pytest.mark.e2e
@@ -19,32 +18,11 @@ pytestmark = pytest.mark.e2e
 RETRIES = 5
 
 
-def _reset_caches() -> None:
-    from functions.core import auth, clients, settings
-
-    settings.get_settings.cache_clear()
-    clients.reset_clients()
-    auth.verifier.cache_clear()
-
-
 @pytest.fixture(scope="module")
 def stack() -> Iterator[str]:
     """A fresh serialised moto server with the infra deployed; settings point at it."""
-    import boto3
-
-    from local.infra import deploy_all
-
-    saved = dict(os.environ)
-    apply_base_env()
-    with moto_server() as url:
-        os.environ["AWS_ENDPOINT_URL"] = url
-        env = deploy_all(boto3.session.Session(region_name="us-east-1"), stage="local")
-        os.environ.update({k: v for k, v in env.items() if v})
-        _reset_caches()
+    with moto_server() as url, functions_environment(url):
         yield url
-    os.environ.clear()
-    os.environ.update(saved)
-    _reset_caches()
 
 
 def _shares() -> Any:

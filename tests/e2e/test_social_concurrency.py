@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -15,8 +14,7 @@ from functions.core.clock import now_ms
 from functions.core.ddb import values
 from functions.social import logic
 from functions.social.dal import graph
-from tests.conftest import _reset_caches
-from tests.support.env import apply_base_env
+from tests.support.env import functions_environment
 from tests.support.moto import moto_server
 
 pytestmark = pytest.mark.e2e
@@ -25,24 +23,8 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
     """A serialised moto server with the infra deployed; the functions' settings point at it."""
-    import boto3
-
-    from local.infra import deploy_all
-
-    saved = dict(os.environ)
-    apply_base_env()
-    with moto_server() as url:
-        os.environ["AWS_ENDPOINT_URL"] = url
-        session = boto3.session.Session(region_name="us-east-1")
-        env = deploy_all(session, stage="local")
-        os.environ.update({k: v for k, v in env.items() if v})
-        _reset_caches()
-        try:
-            yield url
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
-            _reset_caches()
+    with moto_server() as url, functions_environment(url):
+        yield url
 
 
 def in_parallel(calls: list[Callable[[], Any]]) -> list[Any]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -58,3 +60,35 @@ def apply_base_env() -> None:
     os.environ.update(BASE_ENV)
     os.environ["AUTH_JWKS_FILE"] = jwks_path
     os.environ.pop("AWS_ENDPOINT_URL", None)
+
+
+def reset_caches() -> None:
+    """Forget settings, clients and the token verifier (the environment just changed)."""
+    from functions.core import auth, clients, settings
+
+    settings.get_settings.cache_clear()
+    clients.reset_clients()
+    auth.verifier.cache_clear()
+
+
+@contextmanager
+def functions_environment(endpoint_url: str | None = None) -> Iterator[dict[str, str]]:
+    """``infra/template.yaml`` deployed (into ``endpoint_url``, or the active ``mock_aws``) and the
+    functions' settings pointed at it; the previous environment is restored afterwards."""
+    import boto3
+
+    from local.infra import deploy_all
+
+    saved = dict(os.environ)
+    apply_base_env()
+    if endpoint_url:
+        os.environ["AWS_ENDPOINT_URL"] = endpoint_url
+    try:
+        env = deploy_all(boto3.session.Session(region_name="us-east-1"), stage="local")
+        os.environ.update({k: v for k, v in env.items() if v})
+        reset_caches()
+        yield env
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        reset_caches()
