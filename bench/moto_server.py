@@ -10,8 +10,6 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from local.motofix import patch_permanently
-
 
 def _target(environ: dict[str, Any]) -> str:
     return str(environ.get("HTTP_X_AMZ_TARGET") or environ.get("PATH_INFO", ""))
@@ -34,8 +32,7 @@ class _Timed:
 
 
 def main() -> None:
-    """Patch moto's transactions, then serve exactly like ``local.moto_server``."""
-    patch_permanently()
+    """Serve exactly like ``local.moto_server`` (which applies the transaction fix), timing requests."""
     from moto.server import DomainDispatcherApplication, create_backend_app
 
     from local import moto_server

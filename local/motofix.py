@@ -84,7 +84,10 @@ _PERMANENT: list[Any] = []
 
 def patch_permanently() -> None:
     """Apply :func:`fast_moto_transactions` for the life of the process (the bench's server).
-    The context manager is kept referenced: a collected generator would run its ``finally``."""
+    The context manager is kept referenced: a collected generator would run its ``finally``.
+    Idempotent: a second call does not wrap moto's method twice."""
+    if _PERMANENT:
+        return
     patch = fast_moto_transactions()
     patch.__enter__()
     _PERMANENT.append(patch)
