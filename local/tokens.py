@@ -7,6 +7,7 @@ through the same JWKS code path they use against Cognito in AWS.
 from __future__ import annotations
 
 import json
+import os
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -18,15 +19,33 @@ KID = "local-1"
 
 
 def ensure_keypair(directory: Path) -> tuple[Path, Path]:
-    """Create ``private.pem`` and ``jwks.json`` in ``directory`` unless they exist."""
-    import jwt
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
+    """Create ``private.pem`` and ``jwks.json`` in ``directory`` unless they exist.
+
+    Safe when several processes start at once (pytest-xdist workers on a fresh clone): creation
+    runs under an exclusive lock, and each file appears atomically, so nobody ever reads a JWKS
+    that does not match the private key next to it.
+    """
+    import fcntl
 
     directory.mkdir(parents=True, exist_ok=True)
     private_path, jwks_path = directory / "private.pem", directory / "jwks.json"
     if private_path.exists() and jwks_path.exists():
         return private_path, jwks_path
+    with open(directory / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (private_path.exists() and jwks_path.exists()):
+            pem, jwks = _new_keypair()
+            # The JWKS lands first: the private key's presence is what readers take as "ready".
+            _write_atomically(jwks_path, jwks.encode(), mode=0o644)
+            _write_atomically(private_path, pem, mode=0o600)
+    return private_path, jwks_path
+
+
+def _new_keypair() -> tuple[bytes, str]:
+    import jwt
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(
         serialization.Encoding.PEM,
@@ -35,10 +54,14 @@ def ensure_keypair(directory: Path) -> tuple[Path, Path]:
     )
     jwk: dict[str, Any] = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
     jwk.update({"kid": KID, "alg": "RS256", "use": "sig"})
-    private_path.write_bytes(pem)
-    private_path.chmod(0o600)
-    jwks_path.write_text(json.dumps({"keys": [jwk]}, indent=2))
-    return private_path, jwks_path
+    return pem, json.dumps({"keys": [jwk]}, indent=2)
+
+
+def _write_atomically(path: Path, data: bytes, *, mode: int) -> None:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_bytes(data)
+    temporary.chmod(mode)
+    os.replace(temporary, path)
 
 
 @lru_cache(maxsize=8)

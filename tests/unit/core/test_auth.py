@@ -102,3 +102,26 @@ def test_signature_from_another_key_is_rejected(verifier: TokenVerifier, tmp_pat
 def test_missing_or_malformed_authorization_header(header: str | None) -> None:
     with pytest.raises(UnauthorizedError):
         authenticate(header)
+
+
+def _create_keypair_at(directory: Any, start_at: float) -> bytes:
+    while time.time() < start_at:
+        time.sleep(0.001)
+    private_path, _ = ensure_keypair(directory)
+    return private_path.read_bytes()
+
+
+def test_key_pair_created_by_racing_processes_is_one_pair(tmp_path: Any) -> None:
+    # Given four processes that all find no key pair and create one at the same moment
+    # (the pytest-xdist workers of a fresh clone do exactly this)
+    import multiprocessing
+
+    start_at = time.time() + 0.5
+    with multiprocessing.get_context("fork").Pool(4) as pool:
+        seen = pool.starmap(_create_keypair_at, [(tmp_path, start_at)] * 4)
+    # Then every process signs with the same private key ...
+    assert len(set(seen)) == 1
+    # ... and the JWKS left beside it verifies that key's tokens
+    _, jwks_path = ensure_keypair(tmp_path)
+    verifier = TokenVerifier(LOCAL_ISSUER, LOCAL_AUDIENCE, file_key_lookup(str(jwks_path)))
+    assert verifier.verify(mint_token(seen[0], "alice")) == "alice"
