@@ -312,26 +312,54 @@ class DynamoDmStore:
         member = found.get((wanted[0][keys.PK], wanted[0][keys.SK]))
         return _strip(member), (wanted[1][keys.PK], wanted[1][keys.SK]) in found
 
-    def count_from_others(self, conversation_id: str, user_id: str, after_id: str, through_id: str) -> int:
-        """Query (sender ids only) of messages in (after, through]; pages until done."""
+    def count_from_others(
+        self, conversation_id: str, user_id: str, after_id: str | None, through_id: str
+    ) -> int:
+        """Query (sender and type only) of messages in (after, through]; pages until done.
+
+        Unsent messages (tombstones) are not unread: there is nothing left to read.
+        """
         count = 0
         params: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
             "ExpressionAttributeValues": values(
                 pk=keys.conversation_pk(conversation_id),
-                lo=keys.message_sk(after_id) + "!",
+                lo=keys.message_sk(after_id) + "!" if after_id else keys.message_sk(""),
                 hi=keys.message_sk(through_id),
             ),
-            "ProjectionExpression": "sender_id",
+            "ProjectionExpression": "sender_id, #type",
+            "ExpressionAttributeNames": {"#type": "type"},
             "ConsistentRead": True,
         }
         while True:
             out = call(self._client.query, **params)
-            count += sum(1 for raw in out.get("Items", []) if raw.get("sender_id", {}).get("S") != user_id)
+            count += sum(
+                1
+                for raw in out.get("Items", [])
+                if raw.get("sender_id", {}).get("S") != user_id and raw.get("type", {}).get("S") != "deleted"
+            )
             if not out.get("LastEvaluatedKey"):
                 return count
             params["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+
+    def set_unread(self, member: Item, unread: int) -> bool:
+        """Conditional UpdateItem: the recount holds only if marker and watermark are unchanged."""
+        read = member.get("last_read_message_id")
+        marker = "attribute_not_exists(last_read_message_id)" if read is None else "last_read_message_id = :r"
+        extra = {"r": read} if read is not None else {}
+        try:
+            call(
+                self._client.update_item,
+                TableName=self._table,
+                Key=serialize(keys.member(str(member["conversation_id"]), str(member["user_id"]))),
+                UpdateExpression="SET unread_count = :n",
+                ConditionExpression=f"last_message_id = :w AND {marker}",
+                ExpressionAttributeValues=values(n=unread, w=member.get("last_message_id"), **extra),
+            )
+        except ConditionFailed:
+            return False
+        return True
 
     def set_read(
         self, conversation_id: str, user_id: str, message_id: str, unread: int, watermark: str | None

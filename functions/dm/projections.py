@@ -4,6 +4,8 @@ For every new message, each member's item moves forward: ``last_message``, ``upd
 GSI1 sort key (inbox order) and, for members other than the sender whose read marker is behind,
 ``unread_count``. Every write is conditional on the watermark (``last_message_id``) and read
 marker it was computed from, so replayed batches and concurrent reads never double-count.
+An unsent message that a member had not read yet is taken off their ``unread_count`` by a
+recount of (read marker, watermark], which a replay cannot apply twice.
 """
 
 from __future__ import annotations
@@ -37,6 +39,16 @@ class InboxWriter(Protocol):
         """Show an unsent last message as deleted (META when ``user_id`` is None)."""
         ...
 
+    def count_from_others(
+        self, conversation_id: str, user_id: str, after_id: str | None, through_id: str
+    ) -> int:
+        """Messages from others (not unsent) in (after, through]."""
+        ...
+
+    def set_unread(self, member: Item, unread: int) -> bool:
+        """Store a recount; False when the member's marker or watermark moved meanwhile."""
+        ...
+
 
 def _project(writer: InboxWriter, member: Item, messages: Sequence[Item]) -> None:
     """Apply the batch's messages (sorted by id) to one member, re-reading on a lost race."""
@@ -59,10 +71,30 @@ def _project(writer: InboxWriter, member: Item, messages: Sequence[Item]) -> Non
     raise RuntimeError(f"inbox projection kept racing for {member['conversation_id']}/{uid}")
 
 
+def _recount_after_unsend(writer: InboxWriter, member: Item, message_id: str, sender_id: str) -> None:
+    """An unsent message that was counted unread for ``member`` stops counting.
+
+    A recount (not a decrement) so that a replayed stream record cannot subtract twice.
+    """
+    uid = str(member["user_id"])
+    current: Item | None = member
+    for _ in range(MAX_ATTEMPTS):
+        if current is None or uid == sender_id:
+            return
+        watermark, read = current.get("last_message_id"), current.get("last_read_message_id")
+        if watermark is None or watermark < message_id or (read is not None and read >= message_id):
+            return  # never counted: not projected yet, or already read
+        unread = writer.count_from_others(str(member["conversation_id"]), uid, read, watermark)
+        if writer.set_unread(current, unread):
+            return
+        current = writer.get_member(str(member["conversation_id"]), uid)
+    raise RuntimeError(f"unread recount kept racing for {member['conversation_id']}/{uid}")
+
+
 def apply(changes: list[StreamChange], writer: InboxWriter | None = None) -> None:
     """Update the inbox for a batch of changes (idempotent: batches may be replayed)."""
     sent: dict[str, list[Item]] = defaultdict(list)
-    unsent: dict[str, list[str]] = defaultdict(list)
+    unsent: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for change in changes:
         if change.entity() != "message" or change.new is None:
             continue
@@ -70,7 +102,7 @@ def apply(changes: list[StreamChange], writer: InboxWriter | None = None) -> Non
         if change.event_name == "INSERT":
             sent[cid].append(change.new)
         elif change.new.get("type") == "deleted" and (change.old or {}).get("type") != "deleted":
-            unsent[cid].append(str(change.new["message_id"]))
+            unsent[cid].append((str(change.new["message_id"]), str(change.new["sender_id"])))
     if not sent and not unsent:
         return
     if writer is None:
@@ -81,9 +113,9 @@ def apply(changes: list[StreamChange], writer: InboxWriter | None = None) -> Non
         ordered = sorted({m["message_id"]: m for m in messages}.values(), key=lambda m: m["message_id"])
         for member in writer.members_of(cid):
             _project(writer, member, ordered)
-    for cid, message_ids in unsent.items():
-        members = writer.members_of(cid)
-        for mid in message_ids:
+    for cid, unsent_messages in unsent.items():
+        for mid, sender_id in unsent_messages:
             writer.mark_last_deleted(cid, None, mid)
-            for member in members:
+            for member in writer.members_of(cid):  # fresh: the previous recount moved them
                 writer.mark_last_deleted(cid, str(member["user_id"]), mid)
+                _recount_after_unsend(writer, member, mid, sender_id)

@@ -181,3 +181,29 @@ def test_unsent_last_message_shows_as_deleted_in_the_inbox(api: ApiClient) -> No
     pump.pump()
     last = _inbox(api, "bob")[0]["last_message"]
     assert last["type"] == "deleted" and last["preview"] == ""
+
+
+def test_unsending_an_unread_message_takes_it_off_the_unread_count(api: ApiClient) -> None:
+    # Given alice sent bob three messages he has not read, and the projection ran
+    befriend("alice", "bob")
+    cid = body_of(api.post("/v1/conversations", {"member_ids": ["bob"]}, user="alice"))["conversation_id"]
+    pump = StreamPump()
+    sent = [_send(api, cid, "alice", f"oops{i}") for i in range(3)]
+    pump.pump()
+    assert _inbox(api, "bob")[0]["unread_count"] == 3
+    # When alice unsends the middle one and the stream batch is delivered twice (replay)
+    api.delete(f"/v1/conversations/{cid}/messages/{sent[1]['message_id']}", user="alice")
+    pump.pump()
+    from functions.dm import projections
+
+    projections.apply(pump.changes)
+    # Then bob has two unread, not three and not one
+    assert _inbox(api, "bob")[0]["unread_count"] == 2
+    # When bob reads the first and alice unsends the first (already read)
+    api.post(f"/v1/conversations/{cid}/read", {"message_id": sent[0]["message_id"]}, user="bob")
+    api.delete(f"/v1/conversations/{cid}/messages/{sent[0]['message_id']}", user="alice")
+    pump.pump()
+    # Then only the third is left unread, and reading up to the tombstone keeps it that way
+    assert _inbox(api, "bob")[0]["unread_count"] == 1
+    api.post(f"/v1/conversations/{cid}/read", {"message_id": sent[1]["message_id"]}, user="bob")
+    assert _inbox(api, "bob")[0]["unread_count"] == 1
