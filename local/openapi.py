@@ -546,6 +546,15 @@ IDEMPOTENCY_KEY = Param(
     required=True,
     example="3f0c2a4e-8d7b-4b1e-9a51-0c1f5e2d7a10",
 )
+OPTIONAL_IDEMPOTENCY_KEY = Param(
+    "Idempotency-Key",
+    "header",
+    IDEMPOTENCY_KEY.schema,
+    "Optional retry key for creating a group (a direct conversation is idempotent by its pair and "
+    "ignores it): the same key with the same body returns the original group; with a different "
+    "body → 422 `idempotency_key_reused`.",
+    example="6b1f0a52-4c1e-4e8b-8f0d-2a9c7d3e5b11",
+)
 PAYMENT_SIGNATURE = Param(
     "Payment-Signature",
     "header",
@@ -719,9 +728,10 @@ def operations() -> dict[tuple[str, str], Op]:
                 201: Resp("Created.", ref("Conversation")),
                 200: Resp("The existing direct conversation of this pair.", ref("Conversation")),
             },
-            errors=(403,),
+            errors=(403, 422),
             body=dm.CreateConversation,
             body_example={"member_ids": ["demo-bob"]},
+            params=(OPTIONAL_IDEMPOTENCY_KEY,),
         ),
         ("GET", "/v1/conversations"): Op(
             "The caller's inbox or requests folder, most recent activity first",

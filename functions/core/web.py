@@ -177,9 +177,18 @@ class ApiRequest:
 
     def idempotency_key(self) -> str:
         """The required ``Idempotency-Key`` header (1..255 printable characters)."""
-        key = self.header("Idempotency-Key")
-        if key is None or not key.strip():
+        key = self.optional_idempotency_key()
+        if key is None:
             raise ValidationError("The Idempotency-Key header is required.")
+        return key
+
+    def optional_idempotency_key(self) -> str | None:
+        """The ``Idempotency-Key`` header where it is optional (validated when present)."""
+        key = self.header("Idempotency-Key")
+        if key is None:
+            return None
+        if not key.strip():
+            raise ValidationError("The Idempotency-Key header must not be blank.")
         if len(key) > 255 or not key.isprintable():
             raise ValidationError("The Idempotency-Key header must be 1 to 255 printable characters.")
         return key

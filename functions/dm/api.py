@@ -47,7 +47,12 @@ def dm_create_conversation(request: ApiRequest) -> Reply:
     from functions.social.dal import graph
 
     view, created = logic.create_conversation(
-        dal.store(), graph(), _clock(), request.user_id, request.body(CreateConversation)
+        dal.store(),
+        graph(),
+        _clock(),
+        request.user_id,
+        request.body(CreateConversation),
+        request.optional_idempotency_key(),
     )
     if created:
         record_event("conversation_created")

@@ -8,6 +8,8 @@ inbox folder. See ``docs/data-model.md (dm section)`` for every access pattern a
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,18 +29,20 @@ from functions.core.ddb import (
     values,
 )
 from functions.core.errors import ConflictError, UnavailableError
+from functions.core.idempotency import IDEMPOTENCY_TTL_SECONDS
 from functions.core.settings import get_settings
 from functions.dm.errors import (
     ConversationNotFoundError,
     DirectExistsError,
     DuplicateClientMessageError,
+    GroupReplayError,
     MessageNotFoundError,
     MessagingForbiddenError,
     NotSenderError,
     RequestPendingError,
     SendRateLimitedError,
 )
-from functions.dm.logic import SendPlan
+from functions.dm.logic import GroupReplayRecord, SendPlan
 from functions.dm.records import (
     ACTIVE,
     DIRECT,
@@ -104,20 +108,39 @@ class DynamoDmStore:
         item = get_item(self._client, self._table, keys.direct_pair(user_a, user_b))
         return str(item["conversation_id"]) if item else None
 
-    def create_conversation(self, meta: Item, members: Sequence[Item], pair: tuple[str, str] | None) -> None:
-        """One TransactWriteItems: pair pointer (direct), META, members — all or nothing."""
+    def create_conversation(
+        self,
+        meta: Item,
+        members: Sequence[Item],
+        pair: tuple[str, str] | None,
+        replay: GroupReplayRecord | None = None,
+    ) -> None:
+        """One TransactWriteItems: pair pointer (direct) or Idempotency-Key record (group), META,
+        members — all or nothing."""
         cid = meta["conversation_id"]
         actions: list[dict[str, Any]] = []
         if pair is not None:
             actions.append(self._put(pair_item(pair[0], pair[1], cid), new=True, all_old=True))
+        elif replay is not None:
+            record = {
+                **keys.idempotency(str(meta["created_by"]), "dm.group", replay.idem_key),
+                "entity": "idempotency",
+                "fingerprint": replay.fingerprint,
+                "response": json.dumps(replay.response, separators=(",", ":")),
+                "ttl": int(time.time()) + IDEMPOTENCY_TTL_SECONDS,
+            }
+            actions.append(self._put(record, new=True, all_old=True))
         actions.append(self._put({**keys.conversation(cid), **meta}, new=True))
         actions += [self._put(member_item(m), new=True) for m in members]
         try:
             call(self._client.transact_write_items, TransactItems=actions)
         except TransactionCancelled as err:
-            existing = err.item(0) if pair is not None and err.failed(0) else None
-            if existing is not None:
+            existing = err.item(0) if (pair is not None or replay is not None) and err.failed(0) else None
+            if existing is not None and pair is not None:
                 raise DirectExistsError(str(existing["conversation_id"])) from err
+            if existing is not None:
+                response = json.loads(str(existing["response"]))
+                raise GroupReplayError(str(existing["fingerprint"]), response) from err
             raise ConflictError("The conversation could not be created; retry.") from err
 
     def load(self, conversation_id: str) -> ConversationState | None:

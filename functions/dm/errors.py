@@ -66,3 +66,12 @@ class DirectExistsError(Exception):
     def __init__(self, conversation_id: str) -> None:
         super().__init__(conversation_id)
         self.conversation_id = conversation_id
+
+
+class GroupReplayError(Exception):
+    """An Idempotency-Key of this caller already created a group (carries its record)."""
+
+    def __init__(self, fingerprint: str, response: dict[str, object]) -> None:
+        super().__init__(fingerprint)
+        self.fingerprint = fingerprint
+        self.response = response

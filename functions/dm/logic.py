@@ -19,6 +19,7 @@ from functions.dm.errors import (
     ConversationNotFoundError,
     DirectExistsError,
     DuplicateClientMessageError,
+    GroupReplayError,
     MessageNotFoundError,
     MessagingForbiddenError,
     NotAdminError,
@@ -56,6 +57,15 @@ DOWNLOAD_URL_SECONDS = 15 * 60
 
 
 @dataclass(frozen=True)
+class GroupReplayRecord:
+    """The Idempotency-Key record a group creation writes in its own transaction."""
+
+    idem_key: str
+    fingerprint: str
+    response: Item
+
+
+@dataclass(frozen=True)
 class SendPlan:
     """Everything the one send transaction needs."""
 
@@ -77,8 +87,15 @@ class DmStore(Protocol):
         """Conversation id of the pair's direct conversation, if any."""
         ...
 
-    def create_conversation(self, meta: Item, members: Sequence[Item], pair: tuple[str, str] | None) -> None:
-        """Write META and members atomically (raise ``DirectExistsError`` if the pair won a race)."""
+    def create_conversation(
+        self,
+        meta: Item,
+        members: Sequence[Item],
+        pair: tuple[str, str] | None,
+        replay: GroupReplayRecord | None = None,
+    ) -> None:
+        """Write META and members atomically (raise ``DirectExistsError`` if the pair won a race,
+        ``GroupReplayError`` if ``replay``'s key was used before)."""
         ...
 
     def load(self, conversation_id: str) -> ConversationState | None:
@@ -111,8 +128,10 @@ class DmStore(Protocol):
         """The member item and whether the message exists (one batched read)."""
         ...
 
-    def count_from_others(self, conversation_id: str, user_id: str, after_id: str, through_id: str) -> int:
-        """Messages in (after_id, through_id] not sent by ``user_id``."""
+    def count_from_others(
+        self, conversation_id: str, user_id: str, after_id: str | None, through_id: str
+    ) -> int:
+        """Messages in (after_id, through_id] not sent by ``user_id`` (unsent ones excluded)."""
         ...
 
     def set_read(
@@ -202,15 +221,37 @@ def _require_state(store: DmStore, conversation_id: str, caller: str) -> Convers
 
 
 def create_conversation(
-    store: DmStore, graph: GraphReader, clock: Clock, caller: str, req: CreateConversation
+    store: DmStore,
+    graph: GraphReader,
+    clock: Clock,
+    caller: str,
+    req: CreateConversation,
+    idem_key: str | None = None,
 ) -> tuple[Item, bool]:
-    """Create (or, for a direct pair, find) a conversation; returns (view, created)."""
+    """Create (or, for a direct pair, find) a conversation; returns (view, created).
+
+    A direct conversation is idempotent by its pair. A group is idempotent by ``idem_key`` when
+    the client sends one: the key's record is written in the group's own transaction, and a retry
+    with the same body gets the original response (a different body → 422).
+    """
     others = [m for m in dict.fromkeys(req.member_ids) if m != caller]
     if not others:
         raise ValidationError("member_ids must name at least one other user.")
     if len(others) == 1:
         return _create_direct(store, graph, clock, caller, others[0])
-    return _create_group(store, graph, clock, caller, others, req.title), True
+    replay = None
+    if idem_key is not None:
+        replay = GroupReplayRecord(
+            idem_key, fingerprint("dm.create_group", caller, sorted(others), req.title), {}
+        )
+    try:
+        return _create_group(store, graph, clock, caller, others, req.title, replay), True
+    except GroupReplayError as done:
+        if replay is None or done.fingerprint != replay.fingerprint:
+            raise IdempotencyKeyReusedError(
+                "This Idempotency-Key was used with a different request."
+            ) from done
+        return dict(done.response), True
 
 
 def _create_direct(
@@ -253,7 +294,13 @@ def _create_direct(
 
 
 def _create_group(
-    store: DmStore, graph: GraphReader, clock: Clock, caller: str, others: list[str], title: str | None
+    store: DmStore,
+    graph: GraphReader,
+    clock: Clock,
+    caller: str,
+    others: list[str],
+    title: str | None,
+    replay: GroupReplayRecord | None,
 ) -> Item:
     if len(others) + 1 > MAX_MEMBERS:
         raise ValidationError(f"A group has at most {MAX_MEMBERS} members.")
@@ -277,9 +324,11 @@ def _create_group(
         )
         for o in added
     ]
-    store.create_conversation(meta, members, None)
     view = conversation_view(ConversationState(meta, {m["user_id"]: m for m in members}), caller)
     view["not_added"] = not_added
+    if replay is not None:
+        replay = GroupReplayRecord(replay.idem_key, replay.fingerprint, view)
+    store.create_conversation(meta, members, None, replay)
     return view
 
 

@@ -135,7 +135,7 @@ def test_bearer_auth_everywhere_except_health_webhook_and_docs(spec: dict[str, A
         assert ("401" in op["responses"]) == (not public), key
 
 
-def test_idempotency_key_header_is_required_on_shares_and_orders(spec: dict[str, Any]) -> None:
+def test_idempotency_key_header_on_shares_orders_and_groups(spec: dict[str, Any]) -> None:
     # Given the two creating POSTs that take an Idempotency-Key
     operations = _operations(spec)
     for key in [("POST", "/v1/videos/{video_id}/shares"), ("POST", "/v1/streams/{stream_id}/orders")]:
@@ -145,12 +145,17 @@ def test_idempotency_key_header_is_required_on_shares_and_orders(spec: dict[str,
         # Then it is required, at most 255 characters, and 422 is documented for reuse
         assert (header["in"], header["required"], header["schema"]["maxLength"]) == ("header", True, 255)
         assert "422" in operations[key]["responses"]
+    # And group creation takes it optionally (a direct conversation is idempotent by its pair)
+    (group,) = [
+        p for p in operations[("POST", "/v1/conversations")]["parameters"] if p["name"] == "Idempotency-Key"
+    ]
+    assert group["required"] is False and "422" in operations[("POST", "/v1/conversations")]["responses"]
     others = [
         k
         for k, op in operations.items()
         if any(p["name"] == "Idempotency-Key" for p in op.get("parameters", []))
     ]
-    assert len(others) == 2
+    assert len(others) == 3
 
 
 def test_error_body_schema_and_codes(spec: dict[str, Any]) -> None:

@@ -45,6 +45,36 @@ def test_group_refuses_members_the_creator_may_not_message(api: ApiClient) -> No
     assert api.get(f"/v1/conversations/{cid}", user="dave").status_code == 404
 
 
+def test_group_creation_retried_with_its_idempotency_key_creates_one_group(api: ApiClient) -> None:
+    # Given alice's friends bob and carol
+    befriend("alice", "bob")
+    befriend("alice", "carol")
+    body = {"member_ids": ["bob", "carol"], "title": "Weekend"}
+    key = {"Idempotency-Key": "group-weekend-1"}
+    # When the app creates the group and retries after a lost response
+    first = api.post("/v1/conversations", body, user="alice", headers=key)
+    again = api.post("/v1/conversations", body, user="alice", headers=key)
+    # Then both answers are the same group and bob's inbox holds only one
+    assert first.status_code == 201 and again.status_code == 201
+    assert body_of(again) == body_of(first)
+    from tests.integration.dm.support import StreamPump
+
+    StreamPump().pump()
+    inbox = body_of(api.get("/v1/conversations", user="bob"))["items"]
+    assert [c["conversation_id"] for c in inbox if c["kind"] == "group"] == [
+        body_of(first)["conversation_id"]
+    ]
+    # When the same key comes with another body; Then 422 and no second group
+    other = api.post("/v1/conversations", {**body, "title": "Other"}, user="alice", headers=key)
+    assert other.status_code == 422 and body_of(other)["code"] == "idempotency_key_reused"
+    # And another key is another group; a blank key is refused
+    fresh = api.post("/v1/conversations", body, user="alice", headers={"Idempotency-Key": "group-weekend-2"})
+    assert fresh.status_code == 201
+    assert body_of(fresh)["conversation_id"] != body_of(first)["conversation_id"]
+    blank = api.post("/v1/conversations", body, user="alice", headers={"Idempotency-Key": " "})
+    assert blank.status_code == 400 and body_of(blank)["code"] == "validation_error"
+
+
 def test_group_size_and_input_limits(api: ApiClient) -> None:
     too_many = [f"user{i}" for i in range(32)]
     assert api.post("/v1/conversations", {"member_ids": too_many}, user="alice").status_code == 400

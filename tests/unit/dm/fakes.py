@@ -10,13 +10,14 @@ from functions.dm.errors import (
     ConversationNotFoundError,
     DirectExistsError,
     DuplicateClientMessageError,
+    GroupReplayError,
     MessageNotFoundError,
     MessagingForbiddenError,
     NotSenderError,
     RequestPendingError,
     SendRateLimitedError,
 )
-from functions.dm.logic import SendPlan
+from functions.dm.logic import GroupReplayRecord, SendPlan
 from functions.dm.records import ACTIVE, ConversationState, Item, Shape, folder_of, last_message_summary
 from functions.social.access import PairState
 
@@ -53,6 +54,7 @@ class FakeStore:
         self.members: dict[str, dict[str, Item]] = {}
         self.messages: dict[str, dict[str, Item]] = {}
         self.guards: dict[tuple[str, str, str], Item] = {}
+        self.group_keys: dict[tuple[str, str], GroupReplayRecord] = {}
         self.windows: dict[tuple[str, int], int] = {}
         self.calls: list[str] = []
 
@@ -60,7 +62,13 @@ class FakeStore:
         """Pair pointer."""
         return self.pairs.get(frozenset((user_a, user_b)))
 
-    def create_conversation(self, meta: Item, members: Sequence[Item], pair: tuple[str, str] | None) -> None:
+    def create_conversation(
+        self,
+        meta: Item,
+        members: Sequence[Item],
+        pair: tuple[str, str] | None,
+        replay: GroupReplayRecord | None = None,
+    ) -> None:
         """Atomic create."""
         cid = meta["conversation_id"]
         if pair is not None:
@@ -68,6 +76,12 @@ class FakeStore:
             if key in self.pairs:
                 raise DirectExistsError(self.pairs[key])
             self.pairs[key] = cid
+        if replay is not None:
+            scope = (meta["created_by"], replay.idem_key)
+            if scope in self.group_keys:
+                done = self.group_keys[scope]
+                raise GroupReplayError(done.fingerprint, done.response)
+            self.group_keys[scope] = replay
         self.metas_[cid] = dict(meta)
         self.members[cid] = {m["user_id"]: dict(m) for m in members}
         self.messages[cid] = {}
@@ -143,12 +157,16 @@ class FakeStore:
         """Member + message existence."""
         return self.get_member(conversation_id, user_id), message_id in self.messages.get(conversation_id, {})
 
-    def count_from_others(self, conversation_id: str, user_id: str, after_id: str, through_id: str) -> int:
-        """Count in (after, through]."""
+    def count_from_others(
+        self, conversation_id: str, user_id: str, after_id: str | None, through_id: str
+    ) -> int:
+        """Count in (after, through], tombstones excluded."""
         return sum(
             1
             for mid, m in self.messages[conversation_id].items()
-            if after_id < mid <= through_id and m["sender_id"] != user_id
+            if (after_id or "") < mid <= through_id
+            and m["sender_id"] != user_id
+            and m.get("type") != "deleted"
         )
 
     def set_read(
@@ -246,6 +264,17 @@ class FakeStore:
             unread_count=stored.get("unread_count", 0) + unread_increment,
         )
         stored.pop("is_hidden", None)
+        return True
+
+    def set_unread(self, member: Item, unread: int) -> bool:
+        """Conditional recount."""
+        stored = self.members[member["conversation_id"]].get(member["user_id"])
+        if stored is None:
+            return False
+        for attr in ("last_message_id", "last_read_message_id"):
+            if stored.get(attr) != member.get(attr):
+                return False
+        stored["unread_count"] = unread
         return True
 
     def mark_last_deleted(self, conversation_id: str, user_id: str | None, message_id: str) -> None:

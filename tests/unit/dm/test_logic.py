@@ -70,6 +70,40 @@ def test_direct_conversation_is_found_again_not_duplicated(world: Any) -> None:
     assert view["conversation_id"] == cid and created is False
 
 
+def test_group_with_a_used_idempotency_key_returns_the_original_group(world: Any) -> None:
+    # Given alice created a group with a key
+    store, _, clock, _ = world
+    req = CreateConversation(member_ids=["bob", "carol"], title="Trip")
+    first, _ = logic.create_conversation(store, store.graph, clock, "alice", req, "k1")
+    # When she retries with the same key (members in another order)
+    again, created = logic.create_conversation(
+        store,
+        store.graph,
+        clock,
+        "alice",
+        CreateConversation(member_ids=["carol", "bob"], title="Trip"),
+        "k1",
+    )
+    # Then the original group comes back and no second one exists
+    assert again == first and created is True
+    assert len(store.metas_) == 1
+    # And the same key with a different title is refused
+    with pytest.raises(IdempotencyKeyReusedError):
+        logic.create_conversation(
+            store,
+            store.graph,
+            clock,
+            "alice",
+            CreateConversation(member_ids=["bob", "carol"], title="X"),
+            "k1",
+        )
+    # But the same key from another user is that user's own key
+    logic.create_conversation(
+        store, store.graph, clock, "bob", req.model_copy(update={"member_ids": ["alice", "carol"]}), "k1"
+    )
+    assert len(store.metas_) == 2
+
+
 def test_replay_returns_original_and_different_body_is_rejected(world: Any) -> None:
     store, media, clock, _ = world
     cid = _direct(store, clock)
