@@ -345,6 +345,12 @@ HAND_WRITTEN: dict[str, Schema] = {
             "slow_mode_seconds": {"type": "integer", "minimum": 0, "maximum": 120},
             "banned_words": {"type": "array", "items": string(1, 50)},
             "room_cap": {"type": "integer", "minimum": 1, "maximum": 25000},
+            "shards": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 50,
+                "description": "K, the room's chat shards (grows with `expected_peak_msgs_per_second`).",
+            },
         }
     ),
     "ChatMessage": obj(
@@ -961,7 +967,7 @@ def operations() -> dict[tuple[str, str], Op]:
             errors=(403, 404),
         ),
         ("PATCH", stream + "/settings"): Op(
-            "Change slow mode, banned words or the room cap (host only)",
+            "Change slow mode, banned words, the room cap or the room's size (host only)",
             "live",
             {200: Resp("The settings after the change.", ref("StreamSettings"))},
             errors=(403, 404, 409),
@@ -970,7 +976,12 @@ def operations() -> dict[tuple[str, str], Op]:
                 "description": "At least one of the settings, not null; banned words are not blank.",
                 "anyOf": [
                     {"required": [name], "properties": {name: {"not": {"type": "null"}}}}
-                    for name in ("slow_mode_seconds", "banned_words", "room_cap")
+                    for name in (
+                        "slow_mode_seconds",
+                        "banned_words",
+                        "room_cap",
+                        "expected_peak_msgs_per_second",
+                    )
                 ],
                 "properties": {
                     "banned_words": {
@@ -982,6 +993,9 @@ def operations() -> dict[tuple[str, str], Op]:
                 },
             },
             body_example={"slow_mode_seconds": 5, "banned_words": ["spoiler"]},
+            description="`expected_peak_msgs_per_second` re-sizes a live room to K = ceil(peak / 500) "
+            "shards (at most 50). K only grows: a smaller peak, or an ended stream, leaves it as it is. "
+            "Raise `room_cap` with it: each shard admits `room_cap / K` messages per second.",
         ),
         ("PUT", stream + "/moderators/{user_id}"): Op(
             "Appoint a moderator (host only)", "live", no_content, errors=(403, 404, 409)

@@ -62,7 +62,7 @@ def live_end_stream(request: ApiRequest, stream_id: str) -> dict[str, Any]:
 
 @api.route("/v1/streams/{stream_id}/settings", methods=["PATCH"])
 def live_update_settings(request: ApiRequest, stream_id: str) -> dict[str, Any]:
-    """Change slow mode, banned words or the room cap (host only)."""
+    """Change slow mode, banned words, the room cap or the room's shard count (host only)."""
     from functions.live import dal, streams
     from functions.live.models import StreamSettingsRequest
 
@@ -72,6 +72,7 @@ def live_update_settings(request: ApiRequest, stream_id: str) -> dict[str, Any]:
         "slow_mode_seconds": stream.slow_mode_seconds,
         "banned_words": list(stream.banned_words),
         "room_cap": stream.room_cap,
+        "shards": stream.shards,
     }
 
 

@@ -104,7 +104,7 @@ def delete_message(
         raise StreamNotFoundError("No such stream.")
     if not stream.can_moderate(caller):
         raise NotModeratorError("Only the host or a moderator can delete messages.")
-    found = chat.find(stream_id, stream.shards, message_id) if is_ulid(message_id) else None
+    found = chat.find(stream_id, stream.shard_counts, message_id) if is_ulid(message_id) else None
     if found is None:
         raise ChatMessageNotFoundError("No such message in this stream.")
     shard, item = found

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from functions.core import clients, keys
@@ -63,6 +64,7 @@ def _stream_from_item(item: dict[str, Any]) -> Stream:
         room_cap=int(item.get("room_cap", DEFAULT_ROOM_CAP)),
         moderators=frozenset(item.get("moderators", set())),
         ended_at=item.get("ended_at"),
+        earlier_shards=tuple(sorted(int(k) for k in item.get("earlier_shards", set()))),
     )
 
 
@@ -111,15 +113,7 @@ class DynamoStreams:
                 }
             }
         ]
-        for shard in range(stream.shards):
-            state = {
-                **keys.chat_shard_state(stream.stream_id, shard),
-                "entity": "chat_shard_state",
-                "stream_id": stream.stream_id,
-                "shard": shard,
-                "status": "live",
-            }
-            actions.append({"Put": {"TableName": self._table, "Item": serialize(state)}})
+        actions += self._shard_state_puts(stream.stream_id, range(stream.shards))
         try:
             call(self._client.transact_write_items, TransactItems=actions)
         except TransactionCancelled as err:
@@ -129,6 +123,60 @@ class DynamoStreams:
             if existing is not None and (existing.host_id, existing.title) == (stream.host_id, stream.title):
                 return
             raise UnavailableError("The stream could not be created; retry.") from err
+
+    def _shard_state_puts(self, stream_id: str, shards: range) -> list[dict[str, Any]]:
+        states = (
+            {
+                **keys.chat_shard_state(stream_id, shard),
+                "entity": "chat_shard_state",
+                "stream_id": stream_id,
+                "shard": shard,
+                "status": "live",
+            }
+            for shard in shards
+        )
+        return [{"Put": {"TableName": self._table, "Item": serialize(state)}} for state in states]
+
+    def raise_shards(self, stream: Stream, shards: int) -> Stream:
+        """One TransactWriteItems: META ``shards`` K → K' (conditional on live, host and the K it
+        was computed from; the old K joins ``earlier_shards``) + the K' - K new shard states.
+
+        A concurrent end or resize cancels it; the fresh META then decides (retried twice).
+        """
+        current = stream
+        for _ in range(3):
+            if not current.live or current.shards >= shards:
+                return current
+            actions: list[dict[str, Any]] = [
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": serialize(keys.stream(current.stream_id)),
+                        "UpdateExpression": "SET shards = :new ADD earlier_shards :old_set",
+                        "ConditionExpression": "#status = :live AND host_id = :host AND shards = :old",
+                        "ExpressionAttributeNames": {"#status": "status"},
+                        "ExpressionAttributeValues": values(
+                            new=shards,
+                            old=current.shards,
+                            old_set={current.shards},
+                            live="live",
+                            host=current.host_id,
+                        ),
+                    }
+                },
+                *self._shard_state_puts(current.stream_id, range(current.shards, shards)),
+            ]
+            try:
+                call(self._client.transact_write_items, TransactItems=actions)
+            except TransactionCancelled:
+                pass  # ended or resized meanwhile: look again
+            finally:
+                self._forget(current.stream_id)
+            fresh = self.get(current.stream_id)
+            if fresh is None:
+                raise StreamNotFoundError("No such stream.")
+            current = fresh
+        return current
 
     def get(self, stream_id: str) -> Stream | None:
         """GetItem META (strongly consistent)."""
@@ -149,18 +197,31 @@ class DynamoStreams:
         return stream
 
     def end(self, stream: Stream, ended_at: str, system_message: dict[str, Any]) -> Stream:
-        """One TransactWriteItems: META live→ended (host condition), K shard states → ended,
-        and the ``stream_ended`` message at shard 0. A concurrent end wins harmlessly."""
+        """One TransactWriteItems: META live→ended (host condition, and the K it closes), K shard
+        states → ended, and the ``stream_ended`` message at shard 0. A concurrent end wins
+        harmlessly; a concurrent resize makes it close the new K (retried twice)."""
+        current = stream
+        for _ in range(3):
+            if not current.live:
+                return current
+            self._end_once(current, ended_at, system_message)
+            fresh = self.get(current.stream_id)
+            if fresh is None:
+                raise StreamNotFoundError("No such stream.")
+            current = fresh
+        return current
+
+    def _end_once(self, stream: Stream, ended_at: str, system_message: dict[str, Any]) -> None:
         actions: list[dict[str, Any]] = [
             {
                 "Update": {
                     "TableName": self._table,
                     "Key": serialize(keys.stream(stream.stream_id)),
                     "UpdateExpression": "SET #status = :ended, ended_at = :at",
-                    "ConditionExpression": "#status = :live AND host_id = :host",
+                    "ConditionExpression": "#status = :live AND host_id = :host AND shards = :k",
                     "ExpressionAttributeNames": {"#status": "status"},
                     "ExpressionAttributeValues": values(
-                        ended="ended", at=ended_at, live="live", host=stream.host_id
+                        ended="ended", at=ended_at, live="live", host=stream.host_id, k=stream.shards
                     ),
                 }
             }
@@ -190,13 +251,9 @@ class DynamoStreams:
         try:
             call(self._client.transact_write_items, TransactItems=actions)
         except TransactionCancelled:
-            pass  # ended meanwhile by a concurrent request: read back what won
+            pass  # ended or resized meanwhile: the caller reads back what won
         finally:
             self._forget(stream.stream_id)
-        ended = self.get(stream.stream_id)
-        if ended is None:
-            raise StreamNotFoundError("No such stream.")
-        return ended
 
     def _host_update(self, stream_id: str, host_id: str, **kwargs: Any) -> dict[str, Any]:
         """UpdateItem on META conditioned on the caller being the host (404 / 403 otherwise)."""
@@ -400,10 +457,12 @@ class DynamoChat:
         """BatchGetItem (≤ 100 keys, here ≤ 2), retrying unprocessed keys."""
         return list(batch_get(self._client, self._table, item_keys).values())
 
-    def find(self, stream_id: str, shards: int, message_id: str) -> tuple[int, dict[str, Any]] | None:
-        """One BatchGetItem: the hashed shard of a user message, and shard 0 where system
-        messages (stream_ended, product_pinned) live."""
-        candidates = sorted({shard_for(message_id, shards), 0})
+    def find(
+        self, stream_id: str, shard_counts: Sequence[int], message_id: str
+    ) -> tuple[int, dict[str, Any]] | None:
+        """One BatchGetItem: the hashed shard of a user message under every K the room has had,
+        and shard 0 where system messages (stream_ended, product_pinned) live."""
+        candidates = sorted({0, *(shard_for(message_id, k) for k in shard_counts)})
         found = self._get_many([keys.chat_message(stream_id, s, message_id) for s in candidates])
         for item in found:
             if item.get("entity") == "chat_message":

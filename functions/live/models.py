@@ -34,11 +34,16 @@ class StartStreamRequest(RequestModel):
 
 
 class StreamSettingsRequest(RequestModel):
-    """``PATCH /v1/streams/{id}/settings`` (every field optional, at least one given)."""
+    """``PATCH /v1/streams/{id}/settings`` (every field optional, at least one given).
+
+    ``expected_peak_msgs_per_second`` re-sizes a live room: K only ever grows (a hot room gets
+    more shards during the event; shrinking would strand messages in the dropped shards).
+    """
 
     slow_mode_seconds: int | None = Field(default=None, ge=0, le=SLOW_MODE_MAX_SECONDS)
     banned_words: list[str] | None = Field(default=None, max_length=BANNED_WORDS_MAX)
     room_cap: int | None = Field(default=None, ge=1, le=MAX_ROOM_CAP)
+    expected_peak_msgs_per_second: int | None = Field(default=None, ge=1, le=MAX_ROOM_CAP)
 
 
 class PostChatRequest(RequestModel):
@@ -63,6 +68,14 @@ class Stream:
     room_cap: int = DEFAULT_ROOM_CAP
     moderators: frozenset[str] = frozenset()
     ended_at: str | None = None
+    # Every K the room had before the current one (K only grows): a message lives in the shard
+    # its id hashed to under the K of the moment it was posted.
+    earlier_shards: tuple[int, ...] = ()
+
+    @property
+    def shard_counts(self) -> tuple[int, ...]:
+        """Every K this room has had, current last."""
+        return (*sorted(set(self.earlier_shards) - {self.shards}), self.shards)
 
     @property
     def live(self) -> bool:

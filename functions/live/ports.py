@@ -3,6 +3,7 @@ use in-memory fakes)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from functions.live.models import PostOutcome, PostPlan, ShardPage, Stream
@@ -25,6 +26,11 @@ class StreamRepository(Protocol):
 
     def end(self, stream: Stream, ended_at: str, system_message: dict[str, Any]) -> Stream:
         """Mark META and every shard state ended and add the ``stream_ended`` message, atomically."""
+        ...
+
+    def raise_shards(self, stream: Stream, shards: int) -> Stream:
+        """Grow a live room to ``shards`` shards: the new shard states and META's K in one
+        transaction (no-op when the room already has as many, or has ended)."""
         ...
 
     def update_settings(
@@ -55,8 +61,11 @@ class ChatRepository(Protocol):
         """The one transaction of a post; raises the domain error of the first failed guard."""
         ...
 
-    def find(self, stream_id: str, shards: int, message_id: str) -> tuple[int, dict[str, Any]] | None:
-        """``(shard, item)`` of a message, looking only where it can be (bounded reads)."""
+    def find(
+        self, stream_id: str, shard_counts: Sequence[int], message_id: str
+    ) -> tuple[int, dict[str, Any]] | None:
+        """``(shard, item)`` of a message, looking only where it can be: its hashed shard under
+        each K the room has had, and shard 0 (system messages) — one bounded read."""
         ...
 
     def mark_deleted(self, stream_id: str, shard: int, message_id: str, *, by: str, at: str) -> None:

@@ -90,17 +90,34 @@ def normalise_banned_words(words: list[str]) -> list[str]:
 def update_settings(
     streams: StreamRepository, *, stream_id: str, caller: str, request: StreamSettingsRequest
 ) -> Stream:
-    """Change slow mode, banned words or the room cap (host only)."""
-    if request.slow_mode_seconds is None and request.banned_words is None and request.room_cap is None:
-        raise ValidationError("Give at least one of slow_mode_seconds, banned_words, room_cap.")
+    """Change slow mode, banned words, the room cap or the room's size (host only).
+
+    A larger ``expected_peak_msgs_per_second`` adds shards to a live room (K never shrinks);
+    posts, snapshots, moderator deletes and the end of the stream all follow the new K.
+    """
+    chat_settings = (request.slow_mode_seconds, request.banned_words, request.room_cap)
+    if all(value is None for value in chat_settings) and request.expected_peak_msgs_per_second is None:
+        raise ValidationError(
+            "Give at least one of slow_mode_seconds, banned_words, room_cap, expected_peak_msgs_per_second."
+        )
     words = normalise_banned_words(request.banned_words) if request.banned_words is not None else None
-    return streams.update_settings(
-        stream_id,
-        caller,
-        slow_mode_seconds=request.slow_mode_seconds,
-        banned_words=words,
-        room_cap=request.room_cap,
-    )
+    if any(value is not None for value in chat_settings):
+        stream = streams.update_settings(
+            stream_id,
+            caller,
+            slow_mode_seconds=request.slow_mode_seconds,
+            banned_words=words,
+            room_cap=request.room_cap,
+        )
+    else:
+        stream = get_stream(streams, stream_id)
+        if stream.host_id != caller:
+            raise NotHostError("Only the host can change this.")
+    if request.expected_peak_msgs_per_second is not None:
+        wanted = shard_count(request.expected_peak_msgs_per_second)
+        if stream.live and wanted > stream.shards:
+            stream = streams.raise_shards(stream, wanted)
+    return stream
 
 
 def set_moderator(streams: StreamRepository, *, stream_id: str, caller: str, user_id: str, on: bool) -> None:

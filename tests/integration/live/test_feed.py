@@ -7,7 +7,9 @@ import json
 from typing import Any
 
 from functions.core import clients, keys
+from functions.core.ids import new_ulid
 from functions.core.settings import get_settings
+from functions.live.chat import shard_for
 from tests.conftest import ApiClient, body_of
 from tests.integration.live.conftest import CallCounter, Clock, StreamPump, post, start_stream
 
@@ -216,3 +218,89 @@ def test_a_post_is_one_aws_call_and_a_poll_is_one_read_whatever_k(
         _poll(api, stream_id)
         # Then that is one S3 GetObject
         assert aws_calls.calls == ["GetObject"]
+
+
+def test_a_hot_room_grows_its_shards_during_the_stream(
+    api: ApiClient, clock: Clock, pump: StreamPump
+) -> None:
+    # Given a room started small (K = 2) that already has 16 messages
+    stream_id = start_stream(api, expected_peak_msgs_per_second=1000)
+    before = _post_many(api, clock, stream_id, 16)
+    settings = f"/v1/streams/{stream_id}/settings"
+    # When someone other than the host tries to resize it; Then 403
+    assert api.patch(settings, {"expected_peak_msgs_per_second": 5000}, user="user1").status_code == 403
+    # When the host raises the expected peak to 5,000 msgs/s (and the cap with it)
+    grown = api.patch(settings, {"expected_peak_msgs_per_second": 5000, "room_cap": 5000}, user="host")
+    # Then the room has K = 10 shards and new posts spread over them
+    assert grown.status_code == 200 and body_of(grown)["shards"] == 10
+    after = _post_many(api, clock, stream_id, 20, start=16)
+    assert _shards_used(stream_id, 10) >= 5
+    # And a smaller peak later never shrinks it (that would strand messages)
+    smaller = api.patch(settings, {"expected_peak_msgs_per_second": 100}, user="host")
+    assert body_of(smaller)["shards"] == 10
+    # And viewers read old and new messages in one order
+    pump.project()
+    assert [m["message_id"] for m in _poll(api, stream_id)["items"]] == before + after
+    # And a moderator can still delete a message posted before the resize (one that K = 10
+    # would look for elsewhere), and one after
+    moved = next(m for m in before if shard_for(m, 2) == 1 and shard_for(m, 10) != 1)
+    for message_id in (moved, after[5]):
+        deleted = api.delete(f"/v1/streams/{stream_id}/chat/{message_id}", user="host")
+        assert deleted.status_code == 204, deleted.body
+    clock.advance(1000)
+    pump.project()
+    visible = [m["message_id"] for m in _poll(api, stream_id)["items"]]
+    assert moved not in visible and after[5] not in visible and len(visible) == 34
+    # When the host ends the stream; Then every shard is closed, old and new
+    assert api.post(f"/v1/streams/{stream_id}/end", user="host").status_code == 200
+    for i in range(40, 45):
+        refused = post(api, stream_id, f"user{i}", "too late")
+        assert refused.status_code == 409 and body_of(refused)["code"] == "stream_ended"
+    states = [
+        clients.dynamodb().get_item(
+            TableName=get_settings().table_name,
+            Key={k: {"S": v} for k, v in keys.chat_shard_state(stream_id, shard).items()},
+            ConsistentRead=True,
+        )["Item"]["status"]["S"]
+        for shard in range(10)
+    ]
+    assert states == ["ended"] * 10
+    # And an ended room is not resized
+    ended = api.patch(settings, {"expected_peak_msgs_per_second": 25000}, user="host")
+    assert ended.status_code == 200 and body_of(ended)["shards"] == 10
+
+
+def test_ending_with_a_stale_k_still_closes_every_shard(api: ApiClient, clock: Clock) -> None:
+    # Given a container that read the room at K = 2 just before another one grew it to K = 10
+    from functions.live import dal
+
+    stream_id = start_stream(api, expected_peak_msgs_per_second=1000)
+    stale = dal.streams().get(stream_id)
+    assert stale is not None and stale.shards == 2
+    grown = api.patch(
+        f"/v1/streams/{stream_id}/settings", {"expected_peak_msgs_per_second": 5000}, user="host"
+    )
+    assert body_of(grown)["shards"] == 10
+    # When the first container ends the stream with what it read
+    ended = dal.streams().end(
+        stale,
+        "2026-11-28T00:00:00.000Z",
+        {"message_id": new_ulid(), "sender_id": "host", "type": "stream_ended", "text": ""},
+    )
+    # Then the stream is ended and all ten shards are closed, not just the two it knew
+    assert ended.status == "ended"
+    for i in range(5):
+        refused = post(api, stream_id, f"late{i}", "hello?")
+        assert refused.status_code == 409 and body_of(refused)["code"] == "stream_ended"
+    out = clients.dynamodb().batch_get_item(
+        RequestItems={
+            get_settings().table_name: {
+                "Keys": [
+                    {k: {"S": v} for k, v in keys.chat_shard_state(stream_id, shard).items()}
+                    for shard in range(10)
+                ],
+                "ConsistentRead": True,
+            }
+        }
+    )
+    assert [i["status"]["S"] for i in out["Responses"][get_settings().table_name]] == ["ended"] * 10

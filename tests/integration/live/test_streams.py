@@ -103,13 +103,15 @@ def test_settings_validation(api: ApiClient) -> None:
         {"colour": "red"},
         {},
         {"banned_words": [""]},
+        {"expected_peak_msgs_per_second": 0},
+        {"expected_peak_msgs_per_second": 25001},
     ):
         response = api.patch(path, bad, user="host")
         assert response.status_code == 400, bad
         assert body_of(response)["code"] == "validation_error"
     ok = api.patch(path, {"slow_mode_seconds": 5, "banned_words": ["Spoiler", "spoiler"]}, user="host")
     assert ok.status_code == 200
-    assert body_of(ok) == {"slow_mode_seconds": 5, "banned_words": ["spoiler"], "room_cap": 100}
+    assert body_of(ok) == {"slow_mode_seconds": 5, "banned_words": ["spoiler"], "room_cap": 100, "shards": 1}
 
 
 def test_start_stream_validation(api: ApiClient) -> None:

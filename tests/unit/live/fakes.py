@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 from functions.live.chat import shard_for
@@ -32,6 +33,15 @@ class FakeStreams:
         self.streams[stream.stream_id] = ended
         self.ended_messages.append(system_message)
         return ended
+
+    def raise_shards(self, stream: Stream, shards: int) -> Stream:
+        current = self.streams[stream.stream_id]
+        if not current.live or current.shards >= shards:
+            return current
+        self.streams[stream.stream_id] = dataclasses.replace(
+            current, shards=shards, earlier_shards=(*current.earlier_shards, current.shards)
+        )
+        return self.streams[stream.stream_id]
 
     def _owned(self, stream_id: str, host_id: str) -> Stream:
         stream = self.streams.get(stream_id)
@@ -90,8 +100,10 @@ class FakeChat:
         self.add(plan.stream_id, plan.shard, **plan.message)
         return PostOutcome(message=plan.message, created=True)
 
-    def find(self, stream_id: str, shards: int, message_id: str) -> tuple[int, dict[str, Any]] | None:
-        for shard in {shard_for(message_id, shards), 0}:
+    def find(
+        self, stream_id: str, shard_counts: Sequence[int], message_id: str
+    ) -> tuple[int, dict[str, Any]] | None:
+        for shard in {0, *(shard_for(message_id, k) for k in shard_counts)}:
             for item in self.items.get((stream_id, shard), []):
                 if item["message_id"] == message_id:
                     return shard, item

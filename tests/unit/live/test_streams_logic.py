@@ -67,6 +67,27 @@ def test_settings_need_a_field_and_normalise_banned_words() -> None:
         )
 
 
+def test_a_larger_expected_peak_grows_k_and_a_smaller_one_never_shrinks_it() -> None:
+    # Given a live room with K = 1
+    streams = FakeStreams(make_stream(shards=1))
+
+    def resize(peak: int, caller: str = "host") -> int:
+        request = StreamSettingsRequest(expected_peak_msgs_per_second=peak)
+        return logic.update_settings(streams, stream_id="S1", caller=caller, request=request).shards
+
+    # When a viewer asks for more shards; Then refused
+    with pytest.raises(NotHostError):
+        resize(5000, caller="viewer")
+    # When the host expects 5,000 msgs/s, then only 1,000
+    assert resize(5000) == 10
+    assert resize(1000) == 10
+    # Then the room remembers every K it had, for finding messages posted under each
+    assert streams.get("S1").shard_counts == (1, 10)  # type: ignore[union-attr]
+    # And once the stream ended, nothing grows
+    logic.end_stream(streams, stream_id="S1", caller="host", message_id="M1", now_ms=NOW)
+    assert resize(25_000) == 10
+
+
 def test_bans_need_host_or_moderator_and_never_hit_the_host() -> None:
     streams = FakeStreams(make_stream(moderators=frozenset({"mod"})))
     with pytest.raises(NotModeratorError):
