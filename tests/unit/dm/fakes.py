@@ -249,14 +249,21 @@ class FakeStore:
         """Member items."""
         return [dict(m) for m in self.members.get(conversation_id, {}).values()]
 
-    def project_member(self, member: Item, *, last_message: Item, unread_increment: int) -> bool:
-        """Conditional forward move."""
+    def _unchanged(self, member: Item) -> Item | None:
+        """The stored member if its watermark and read marker are still those of ``member``."""
         stored = self.members[member["conversation_id"]].get(member["user_id"])
         if stored is None:
-            return False
+            return None
         for attr in ("last_message_id", "last_read_message_id"):
             if stored.get(attr) != member.get(attr):
-                return False
+                return None
+        return stored
+
+    def project_member(self, member: Item, *, last_message: Item, unread_increment: int) -> bool:
+        """Conditional forward move."""
+        stored = self._unchanged(member)
+        if stored is None:
+            return False
         stored.update(
             last_message=last_message,
             last_message_id=last_message["message_id"],
@@ -268,12 +275,9 @@ class FakeStore:
 
     def set_unread(self, member: Item, unread: int) -> bool:
         """Conditional recount."""
-        stored = self.members[member["conversation_id"]].get(member["user_id"])
+        stored = self._unchanged(member)
         if stored is None:
             return False
-        for attr in ("last_message_id", "last_read_message_id"):
-            if stored.get(attr) != member.get(attr):
-                return False
         stored["unread_count"] = unread
         return True
 
