@@ -8,6 +8,8 @@ Sections are per domain; keep a domain's builders inside its section.
 
 from __future__ import annotations
 
+import hashlib
+
 PK, SK = "pk", "sk"
 GSI1, GSI1PK, GSI1SK = "gsi1", "gsi1pk", "gsi1sk"
 GSI2, GSI2PK, GSI2SK = "gsi2", "gsi2pk", "gsi2sk"
@@ -50,6 +52,22 @@ def idempotency(user_id: str, scope: str, idem_key: str) -> Key:
 def profile(user_id: str) -> Key:
     """A user's settings and exact follow counters."""
     return key(user_pk(user_id), "PROFILE")
+
+
+# Follow counters are spread over this many items per user, so that a celebrity's followers do
+# not all update (and transaction-conflict on) one item; ``GET /v1/me`` sums them in one read.
+COUNTER_SHARDS = 16
+
+
+def counter_shard(user_id: str, other: str) -> Key:
+    """One of ``user_id``'s counter items: the one that counts edges with ``other``."""
+    digest = hashlib.sha256(other.encode()).digest()
+    return key(user_pk(user_id), f"COUNTERS#{int.from_bytes(digest[:4], 'big') % COUNTER_SHARDS:02d}")
+
+
+def counter_shards(user_id: str) -> list[Key]:
+    """All of ``user_id``'s counter items."""
+    return [key(user_pk(user_id), f"COUNTERS#{n:02d}") for n in range(COUNTER_SHARDS)]
 
 
 def following(follower: str, followee: str) -> Key:

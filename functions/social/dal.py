@@ -134,8 +134,9 @@ class DynamoGraph:
             }
         }
 
-    def _counters(self, user_id: str, **deltas: int) -> list[dict[str, Any]]:
-        """At most one Update of the user's profile counters (none when every delta is 0)."""
+    def _counters(self, user_id: str, other: str, **deltas: int) -> list[dict[str, Any]]:
+        """At most one Update of ``user_id``'s counters (none when every delta is 0), on the
+        counter shard of the pair — a celebrity's new followers spread over 16 items."""
         deltas = {name: d for name, d in deltas.items() if d}
         if not deltas:
             return []
@@ -144,9 +145,9 @@ class DynamoGraph:
             {
                 "Update": {
                     "TableName": self._table,
-                    "Key": serialize(keys.profile(user_id)),
+                    "Key": serialize(keys.counter_shard(user_id, other)),
                     "UpdateExpression": f"SET entity = :entity, user_id = :uid ADD {adds}",
-                    "ExpressionAttributeValues": values(entity="profile", uid=user_id, **deltas),
+                    "ExpressionAttributeValues": values(entity="counters", uid=user_id, **deltas),
                 }
             }
         ]
@@ -186,8 +187,8 @@ class DynamoGraph:
             self._check(keys.block(b, a), _NOT_EXISTS),
             # The friend state written below is only right if the reverse edge is as read.
             self._check(keys.following(b, a), _EXISTS if reverse else _NOT_EXISTS),
-            *self._counters(a, following_count=1, friends_count=friends),
-            *self._counters(b, followers_count=1, friends_count=friends),
+            *self._counters(a, b, following_count=1, friends_count=friends),
+            *self._counters(b, a, followers_count=1, friends_count=friends),
         ]
         if reverse:
             actions += [
@@ -211,8 +212,8 @@ class DynamoGraph:
             self._delete(keys.following(a, b), _EXISTS),
             self._delete(keys.follower(b, a)),
             self._check(keys.following(b, a), _EXISTS if reverse else _NOT_EXISTS),
-            *self._counters(a, following_count=-1, friends_count=friends),
-            *self._counters(b, followers_count=-1, friends_count=friends),
+            *self._counters(a, b, following_count=-1, friends_count=friends),
+            *self._counters(b, a, followers_count=-1, friends_count=friends),
         ]
         if reverse:
             actions += [self._delete(keys.friend(a, b)), self._delete(keys.friend(b, a))]
@@ -236,10 +237,18 @@ class DynamoGraph:
             if b_follows
             else self._check(keys.following(b, a), _NOT_EXISTS),
             *self._counters(
-                a, following_count=-int(a_follows), followers_count=-int(b_follows), friends_count=-int(both)
+                a,
+                b,
+                following_count=-int(a_follows),
+                followers_count=-int(b_follows),
+                friends_count=-int(both),
             ),
             *self._counters(
-                b, following_count=-int(b_follows), followers_count=-int(a_follows), friends_count=-int(both)
+                b,
+                a,
+                following_count=-int(b_follows),
+                followers_count=-int(a_follows),
+                friends_count=-int(both),
             ),
         ]
         if a_follows:
@@ -263,21 +272,34 @@ class DynamoGraph:
     # --- profile ----------------------------------------------------------------------------
 
     @staticmethod
-    def _profile(user_id: str, item: dict[str, Any] | None) -> Profile:
+    def _profile(
+        user_id: str, item: dict[str, Any] | None, counters: Sequence[dict[str, Any]] = ()
+    ) -> Profile:
+        """The profile's settings and the sum of the counters over ``counters`` (the shards)."""
         item = item or {}
+
+        def total(name: str) -> int:
+            return sum(int(c.get(name, 0)) for c in counters)
+
         return Profile(
             user_id=user_id,
             dm_policy=str(item.get("dm_policy", DEFAULT_DM_POLICY)),
             push_previews=bool(item.get("push_previews", True)),
-            followers_count=int(item.get("followers_count", 0)),
-            following_count=int(item.get("following_count", 0)),
-            friends_count=int(item.get("friends_count", 0)),
+            followers_count=total("followers_count"),
+            following_count=total("following_count"),
+            friends_count=total("friends_count"),
         )
 
     def profile(self, user_id: str) -> Profile:
-        """GetItem (consistent) of the profile; defaults when the user never wrote anything."""
-        found = get_item(self._client, self._table, keys.profile(user_id))
-        return self._profile(user_id, found)
+        """One consistent BatchGetItem: the profile and the 16 counter shards, summed; defaults
+        when the user never wrote anything."""
+        wanted = [keys.profile(user_id), *keys.counter_shards(user_id)]
+        found = self.batch_get(wanted)
+        items = [found[(k[keys.PK], k[keys.SK])] for k in wanted if (k[keys.PK], k[keys.SK]) in found]
+        profile_key = (wanted[0][keys.PK], wanted[0][keys.SK])
+        return self._profile(
+            user_id, found.get(profile_key), [i for i in items if i.get("entity") == "counters"]
+        )
 
     def update_settings(self, user_id: str, dm_policy: str | None, push_previews: bool | None) -> Profile:
         """UpdateItem (upsert) of the given settings, ReturnValues=ALL_NEW."""

@@ -81,3 +81,28 @@ def test_relationship_is_one_batched_read(aws: dict[str, str]) -> None:
     store, client = counting_graph()
     logic.relationship(store, "a", "b")
     assert client.calls == Counter({"batch_get_item": 1})
+
+
+def test_a_celebritys_followers_spread_over_counter_shards_and_me_sums_them(aws: dict[str, str]) -> None:
+    # Given 48 fans following one celebrity (and the celebrity following two of them back)
+    from functions.core import keys
+
+    store, client = counting_graph()
+    for i in range(48):
+        logic.follow(store, f"fan{i}", "celeb", now_ms())
+    for i in range(2):
+        logic.follow(store, "celeb", f"fan{i}", now_ms())
+    # Then the counts landed on many items, not one hot item
+    out = clients.dynamodb().query(
+        TableName=get_settings().table_name,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :c)",
+        ExpressionAttributeValues={":pk": {"S": keys.user_pk("celeb")}, ":c": {"S": "COUNTERS#"}},
+    )
+    assert out["Count"] >= 10
+    assert all(int(i.get("followers_count", {"N": "0"})["N"]) < 48 for i in out["Items"])
+    # When the celebrity reads their profile
+    client.calls.clear()
+    me = logic.me(store, "celeb")
+    # Then the counters are exact, in one read
+    assert (me.followers_count, me.following_count, me.friends_count) == (48, 2, 2)
+    assert client.calls == Counter({"batch_get_item": 1})
