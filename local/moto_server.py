@@ -45,10 +45,11 @@ class QuietSuccessFilter(logging.Filter):
     refused condition, a missing resource; 5xx) are still logged."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        """False for a 1xx-3xx access-log record."""
+        """False for a 1xx-3xx access-log record (werkzeug logs ``'"%s" %s %s'`` with
+        (request line, status, size))."""
         args = record.args if isinstance(record.args, tuple) else ()
-        status = str(args[3]) if len(args) >= 4 else ""
-        return not (status[:1] in {"1", "2", "3"} and status.isdigit())
+        status = str(args[1]) if len(args) == 3 else ""
+        return not (len(status) == 3 and status.isdigit() and status[0] in "123")
 
 
 def build_app() -> SerialisedApp:
