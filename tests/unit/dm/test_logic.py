@@ -203,6 +203,31 @@ def _inserts(store: FakeStore, cid: str) -> list[StreamChange]:
     ]
 
 
+def test_unsend_of_an_unread_message_is_recounted_once_even_when_replayed(world: Any) -> None:
+    # Given bob has three unread messages from alice, and has read none
+    store, media, clock, _ = world
+    cid = _direct(store, clock)
+    sent = [_send(store, media, clock, cid, "alice", f"m{i}")[0] for i in range(3)]
+    projections.apply(_inserts(store, cid), writer=store)
+    # When alice unsends the first, and the MODIFY record is delivered twice
+    before = dict(store.messages[cid][sent[0]["message_id"]])
+    logic.unsend(store, "alice", cid, sent[0]["message_id"])
+    unsend = StreamChange(
+        event_id="u1",
+        event_name="MODIFY",
+        sequence_number="u1",
+        keys={"pk": f"CONV#{cid}", "sk": f"MSG#{sent[0]['message_id']}"},
+        new=dict(store.messages[cid][sent[0]["message_id"]]),
+        old=before,
+        approximate_ms=0,
+    )
+    projections.apply([unsend], writer=store)
+    projections.apply([unsend], writer=store)
+    # Then bob has two unread, and alice (the sender) still none
+    assert store.members[cid]["bob"]["unread_count"] == 2
+    assert store.members[cid]["alice"].get("unread_count", 0) == 0
+
+
 def test_projection_is_idempotent_under_replay(world: Any) -> None:
     store, media, clock, _ = world
     cid = _direct(store, clock)
