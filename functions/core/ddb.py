@@ -159,6 +159,21 @@ def call(fn: Callable[..., T], **kwargs: Any) -> T:
         return fn(**kwargs)
 
 
+def conditional(fn: Callable[..., Any], **kwargs: Any) -> bool:
+    """A conditional write through :func:`call`: True when it was applied, False when its
+    condition failed (for writes whose refusal is an expected outcome, not an error)."""
+    try:
+        call(fn, **kwargs)
+    except ConditionFailed:
+        return False
+    return True
+
+
+def item_key(key: Mapping[str, Any]) -> tuple[str, str]:
+    """``(pk, sk)`` of a key or item: how :func:`batch_get` indexes what it found."""
+    return str(key["pk"]), str(key["sk"])
+
+
 def get_item(
     client: Any,
     table: str,
@@ -204,7 +219,21 @@ def query_page(
     return items, deserialize(out.get("LastEvaluatedKey"))
 
 
+def query_all(client: Any, **params: Any) -> Iterator[Item]:
+    """Every item a Query matches, following ``LastEvaluatedKey`` page by page (deserialized)."""
+    params = dict(params)
+    while True:
+        out = call(client.query, **params)
+        for raw in out.get("Items", []):
+            yield deserialize(raw) or {}
+        last = out.get("LastEvaluatedKey")
+        if not last:
+            return
+        params["ExclusiveStartKey"] = last
+
+
 BATCH_GET_MAX_KEYS = 100
+BATCH_WRITE_MAX_ITEMS = 25
 _UNPROCESSED_RETRIES = 6
 
 
@@ -219,7 +248,7 @@ def batch_get(
     """BatchGetItem of any number of keys: deduplicated, 100 keys per call, unprocessed keys
     retried with a short backoff (bounded: a table that keeps throttling is ``UnavailableError``).
     Returns the found items by ``(pk, sk)``."""
-    unique = list({(k["pk"], k["sk"]): k for k in item_keys}.values())
+    unique = list({item_key(k): k for k in item_keys}.values())
     found: dict[tuple[str, str], Item] = {}
     for start in range(0, len(unique), BATCH_GET_MAX_KEYS):
         spec: dict[str, Any] = {
@@ -233,7 +262,7 @@ def batch_get(
             out = call(client.batch_get_item, RequestItems=request)
             for raw in out.get("Responses", {}).get(table, []):
                 item = deserialize(raw) or {}
-                found[(item["pk"], item["sk"])] = item
+                found[item_key(item)] = item
             request = out.get("UnprocessedKeys") or {}
             if not request:
                 break
@@ -241,3 +270,19 @@ def batch_get(
         else:
             raise UnavailableError("The table is busy; retry.")
     return found
+
+
+def batch_put(client: Any, table: str, items: Iterable[Mapping[str, Any]]) -> None:
+    """BatchWriteItem puts of any number of items: 25 per call, unprocessed items retried with
+    the same bounded backoff as :func:`batch_get` (no conditions: for idempotent upserts only)."""
+    pending = [{"PutRequest": {"Item": serialize(item)}} for item in items]
+    for start in range(0, len(pending), BATCH_WRITE_MAX_ITEMS):
+        request: dict[str, Any] = {table: pending[start : start + BATCH_WRITE_MAX_ITEMS]}
+        for attempt in range(_UNPROCESSED_RETRIES):
+            out = call(client.batch_write_item, RequestItems=request)
+            request = out.get("UnprocessedItems") or {}
+            if not request:
+                break
+            time.sleep(0.02 * 2**attempt)
+        else:
+            raise UnavailableError("The table is busy; retry.")
