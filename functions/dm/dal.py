@@ -8,9 +8,7 @@ inbox folder. See ``docs/data-model.md (dm section)`` for every access pattern a
 
 from __future__ import annotations
 
-import json
-import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,14 +20,15 @@ from functions.core.ddb import (
     TransactionCancelled,
     batch_get,
     call,
+    conditional,
     deserialize,
     get_item,
+    query_all,
     query_page,
     serialize,
     values,
 )
 from functions.core.errors import ConflictError, UnavailableError
-from functions.core.idempotency import IDEMPOTENCY_TTL_SECONDS
 from functions.core.settings import get_settings
 from functions.dm.errors import (
     ConversationNotFoundError,
@@ -49,11 +48,10 @@ from functions.dm.records import (
     REQUEST,
     ConversationState,
     Shape,
+    direct_records,
     folder_of,
     last_message_summary,
-    member_record,
     message_record,
-    meta_record,
 )
 
 MESSAGES_HIGH = f"{keys.MESSAGE_PREFIX}~"  # "~" sorts after every ULID character
@@ -89,6 +87,50 @@ def message_item(record: Item) -> Item:
     return {**keys.message(record["conversation_id"], record["message_id"]), **record}
 
 
+def _put(table: str, item: Item, *, new: bool, all_old: bool = False) -> dict[str, Any]:
+    """A transaction Put (``new``: only if the key is free; ``all_old``: return what was there)."""
+    put: dict[str, Any] = {"TableName": table, "Item": serialize(item)}
+    if new:
+        put["ConditionExpression"] = "attribute_not_exists(pk)"
+    if all_old:
+        put["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+    return {"Put": put}
+
+
+def _last_message_update(table: str, message: Item) -> dict[str, Any]:
+    """A transaction Update of META: ``message`` becomes the conversation's last message."""
+    return {
+        "Update": {
+            "TableName": table,
+            "Key": serialize(keys.conversation(message["conversation_id"])),
+            "UpdateExpression": "SET last_message = :lm, last_message_id = :mid, updated_at = :at",
+            "ConditionExpression": "attribute_exists(pk)",
+            "ExpressionAttributeValues": values(
+                lm=last_message_summary(message), mid=message["message_id"], at=message["sent_at"]
+            ),
+        }
+    }
+
+
+# Placeholders of the member attributes that optimistic writes check (see ``_unchanged``).
+_READ_STATE = {"last_message_id": "w", "last_read_message_id": "r"}
+
+
+def _unchanged(read: Mapping[str, Any], *attributes: str) -> tuple[list[str], dict[str, Any]]:
+    """Conditions that a member's ``attributes`` (watermark, read marker) still hold what ``read``
+    had, absent ones still absent, plus their placeholder values: a write computed from a read
+    applies only if nothing moved since."""
+    conditions: list[str] = []
+    named: dict[str, Any] = {}
+    for attr in attributes:
+        if read.get(attr) is None:
+            conditions.append(f"attribute_not_exists({attr})")
+        else:
+            conditions.append(f"{attr} = :{_READ_STATE[attr]}")
+            named[_READ_STATE[attr]] = read[attr]
+    return conditions, named
+
+
 def attachment_object_key(owner_id: str, attachment_id: str) -> str:
     """Objects live under their owner's prefix, so a message can only reference its sender's uploads."""
     return f"{ATTACHMENT_PREFIX}/{owner_id}/{attachment_id}"
@@ -120,18 +162,18 @@ class DynamoDmStore:
         cid = meta["conversation_id"]
         actions: list[dict[str, Any]] = []
         if pair is not None:
-            actions.append(self._put(pair_item(pair[0], pair[1], cid), new=True, all_old=True))
+            actions.append(_put(self._table, pair_item(pair[0], pair[1], cid), new=True, all_old=True))
         elif replay is not None:
             record = {
                 **keys.idempotency(str(meta["created_by"]), "dm.group", replay.idem_key),
                 "entity": "idempotency",
                 "fingerprint": replay.fingerprint,
-                "response": json.dumps(replay.response, separators=(",", ":")),
-                "ttl": int(time.time()) + IDEMPOTENCY_TTL_SECONDS,
+                "response": replay.response,
+                keys.TTL: replay.expires_s,
             }
-            actions.append(self._put(record, new=True, all_old=True))
-        actions.append(self._put({**keys.conversation(cid), **meta}, new=True))
-        actions += [self._put(member_item(m), new=True) for m in members]
+            actions.append(_put(self._table, record, new=True, all_old=True))
+        actions.append(_put(self._table, {**keys.conversation(cid), **meta}, new=True))
+        actions += [_put(self._table, member_item(m), new=True) for m in members]
         try:
             call(self._client.transact_write_items, TransactItems=actions)
         except TransactionCancelled as err:
@@ -139,8 +181,7 @@ class DynamoDmStore:
             if existing is not None and pair is not None:
                 raise DirectExistsError(str(existing["conversation_id"])) from err
             if existing is not None:
-                response = json.loads(str(existing["response"]))
-                raise GroupReplayError(str(existing["fingerprint"]), response) from err
+                raise GroupReplayError(str(existing["fingerprint"]), dict(existing["response"])) from err
             raise ConflictError("The conversation could not be created; retry.") from err
 
     def load(self, conversation_id: str) -> ConversationState | None:
@@ -214,7 +255,8 @@ class DynamoDmStore:
                     "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                 }
             },
-            self._put(
+            _put(
+                self._table,
                 {
                     **keys.client_message(cid, sender, str(msg["client_message_id"])),
                     "entity": "client_message",
@@ -236,18 +278,8 @@ class DynamoDmStore:
                     ),
                 }
             },
-            self._put(message_item(msg), new=True),
-            {
-                "Update": {
-                    "TableName": self._table,
-                    "Key": serialize(keys.conversation(cid)),
-                    "UpdateExpression": "SET last_message = :lm, last_message_id = :mid, updated_at = :at",
-                    "ConditionExpression": "attribute_exists(pk)",
-                    "ExpressionAttributeValues": values(
-                        lm=last_message_summary(msg), mid=msg["message_id"], at=msg["sent_at"]
-                    ),
-                }
-            },
+            _put(self._table, message_item(msg), new=True),
+            _last_message_update(self._table, msg),
         ]
         if plan.peer_id is not None:
             for blocker, blocked in ((sender, plan.peer_id), (plan.peer_id, sender)):
@@ -342,82 +374,58 @@ class DynamoDmStore:
 
         Unsent messages (tombstones) are not unread: there is nothing left to read.
         """
-        count = 0
-        params: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
-            "ExpressionAttributeValues": values(
+        messages = query_all(
+            self._client,
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :lo AND :hi",
+            ExpressionAttributeValues=values(
                 pk=keys.conversation_pk(conversation_id),
                 lo=keys.message_sk(after_id) + "!" if after_id else keys.message_sk(""),
                 hi=keys.message_sk(through_id),
             ),
-            "ProjectionExpression": "sender_id, #type",
-            "ExpressionAttributeNames": {"#type": "type"},
-            "ConsistentRead": True,
-        }
-        while True:
-            out = call(self._client.query, **params)
-            count += sum(
-                1
-                for raw in out.get("Items", [])
-                if raw.get("sender_id", {}).get("S") != user_id and raw.get("type", {}).get("S") != "deleted"
-            )
-            if not out.get("LastEvaluatedKey"):
-                return count
-            params["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+            ProjectionExpression="sender_id, #type",
+            ExpressionAttributeNames={"#type": "type"},
+            ConsistentRead=True,
+        )
+        return sum(1 for m in messages if m.get("sender_id") != user_id and m.get("type") != "deleted")
 
     def set_unread(self, member: Item, unread: int) -> bool:
         """Conditional UpdateItem: the recount holds only if marker and watermark are unchanged."""
-        read = member.get("last_read_message_id")
-        marker = "attribute_not_exists(last_read_message_id)" if read is None else "last_read_message_id = :r"
-        extra = {"r": read} if read is not None else {}
-        try:
-            call(
-                self._client.update_item,
-                TableName=self._table,
-                Key=serialize(keys.member(str(member["conversation_id"]), str(member["user_id"]))),
-                UpdateExpression="SET unread_count = :n",
-                ConditionExpression=f"last_message_id = :w AND {marker}",
-                ExpressionAttributeValues=values(n=unread, w=member.get("last_message_id"), **extra),
-            )
-        except ConditionFailed:
-            return False
-        return True
+        conditions, named = _unchanged(member, "last_message_id", "last_read_message_id")
+        return conditional(
+            self._client.update_item,
+            TableName=self._table,
+            Key=serialize(keys.member(str(member["conversation_id"]), str(member["user_id"]))),
+            UpdateExpression="SET unread_count = :n",
+            ConditionExpression=" AND ".join(conditions),
+            ExpressionAttributeValues=values(n=unread, **named),
+        )
 
     def set_read(
         self, conversation_id: str, user_id: str, message_id: str, unread: int, watermark: str | None
     ) -> bool:
         """Conditional UpdateItem: forward-only marker, unchanged projection watermark."""
-        mark = "attribute_not_exists(last_message_id)" if watermark is None else "last_message_id = :w"
-        extra = {"w": watermark} if watermark is not None else {}
-        try:
-            call(
-                self._client.update_item,
-                TableName=self._table,
-                Key=serialize(keys.member(conversation_id, user_id)),
-                UpdateExpression="SET last_read_message_id = :mid, unread_count = :n, read_at = :at",
-                ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(last_read_message_id) "
-                f"OR last_read_message_id < :mid) AND {mark}",
-                ExpressionAttributeValues=values(mid=message_id, n=unread, at=now_iso(), **extra),
-            )
-        except ConditionFailed:
-            return False
-        return True
+        (mark,), named = _unchanged({"last_message_id": watermark}, "last_message_id")
+        return conditional(
+            self._client.update_item,
+            TableName=self._table,
+            Key=serialize(keys.member(conversation_id, user_id)),
+            UpdateExpression="SET last_read_message_id = :mid, unread_count = :n, read_at = :at",
+            ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(last_read_message_id) "
+            f"OR last_read_message_id < :mid) AND {mark}",
+            ExpressionAttributeValues=values(mid=message_id, n=unread, at=now_iso(), **named),
+        )
 
     def set_muted(self, conversation_id: str, user_id: str, muted: bool) -> bool:
         """Conditional UpdateItem (member must exist)."""
-        try:
-            call(
-                self._client.update_item,
-                TableName=self._table,
-                Key=serialize(keys.member(conversation_id, user_id)),
-                UpdateExpression="SET muted = :m",
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeValues=values(m=muted),
-            )
-        except ConditionFailed:
-            return False
-        return True
+        return conditional(
+            self._client.update_item,
+            TableName=self._table,
+            Key=serialize(keys.member(conversation_id, user_id)),
+            UpdateExpression="SET muted = :m",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues=values(m=muted),
+        )
 
     def accept(self, conversation_id: str, user_id: str, other_ids: Sequence[str]) -> None:
         """One transaction: the member becomes active (inbox folder), the others lose their send limit."""
@@ -472,12 +480,11 @@ class DynamoDmStore:
         """One transaction: META's member list (optimistic on the old list) and the new member items."""
         new_ids = [*old_ids, *(m["user_id"] for m in new_members)]
         actions = [self._set_member_ids(conversation_id, old_ids, new_ids)]
-        actions += [self._put(member_item(m), new=True) for m in new_members]
+        actions += [_put(self._table, member_item(m), new=True) for m in new_members]
         try:
             call(self._client.transact_write_items, TransactItems=actions)
         except TransactionCancelled as err:
             raise ConflictError("The group's members changed; retry.") from err
-        _shapes.pop(conversation_id, None)
 
     def remove_member(self, conversation_id: str, user_id: str, old_ids: Sequence[str]) -> None:
         """One transaction: delete the member item and update META's member list."""
@@ -560,9 +567,7 @@ class DynamoDmStore:
         return [_strip(row) or {} for row in rows], last
 
     def metas(self, conversation_ids: Sequence[str]) -> dict[str, Item]:
-        """One BatchGetItem of META items (≤ 100 ids per page of the inbox)."""
-        if not conversation_ids:
-            return {}
+        """One BatchGetItem of META items (≤ 100 ids per page of the inbox; none for no ids)."""
         found = self._batch_get([keys.conversation(c) for c in conversation_ids])
         return {str(i["conversation_id"]): _strip(i) or {} for i in found.values()}
 
@@ -593,59 +598,38 @@ class DynamoDmStore:
         """
         cid, uid = member["conversation_id"], member["user_id"]
         mid = last_message["message_id"]
-        conditions = ["attribute_exists(pk)"]
-        vals: dict[str, Any] = {
-            "lm": last_message,
-            "mid": mid,
-            "at": last_message["sent_at"],
-            "gpk": keys.inbox(uid, folder_of(str(member.get("status", ACTIVE)))),
-            "inc": unread_increment,
-        }
-        for attr, placeholder in (("last_message_id", "w"), ("last_read_message_id", "r")):
-            if member.get(attr) is None:
-                conditions.append(f"attribute_not_exists({attr})")
-            else:
-                conditions.append(f"{attr} = :{placeholder}")
-                vals[placeholder] = member[attr]
-        try:
-            call(
-                self._client.update_item,
-                TableName=self._table,
-                Key=serialize(keys.member(cid, uid)),
-                UpdateExpression="SET last_message = :lm, last_message_id = :mid, updated_at = :at, "
-                "gsi1pk = :gpk, gsi1sk = :mid REMOVE is_hidden ADD unread_count :inc",
-                ConditionExpression=" AND ".join(conditions),
-                ExpressionAttributeValues=values(**vals),
-            )
-        except ConditionFailed:
-            return False
-        return True
+        conditions, named = _unchanged(member, "last_message_id", "last_read_message_id")
+        return conditional(
+            self._client.update_item,
+            TableName=self._table,
+            Key=serialize(keys.member(cid, uid)),
+            UpdateExpression="SET last_message = :lm, last_message_id = :mid, updated_at = :at, "
+            "gsi1pk = :gpk, gsi1sk = :mid REMOVE is_hidden ADD unread_count :inc",
+            ConditionExpression=" AND ".join(["attribute_exists(pk)", *conditions]),
+            ExpressionAttributeValues=values(
+                lm=last_message,
+                mid=mid,
+                at=last_message["sent_at"],
+                gpk=keys.inbox(uid, folder_of(str(member.get("status", ACTIVE)))),
+                inc=unread_increment,
+                **named,
+            ),
+        )
 
     def mark_last_deleted(self, conversation_id: str, user_id: str | None, message_id: str) -> None:
         """If ``message_id`` is the shown last message (of META or a member), show it as deleted."""
         key = keys.conversation(conversation_id) if user_id is None else keys.member(conversation_id, user_id)
-        try:
-            call(
-                self._client.update_item,
-                TableName=self._table,
-                Key=serialize(key),
-                UpdateExpression="SET last_message.#type = :d, last_message.preview = :empty",
-                ConditionExpression="last_message_id = :mid",
-                ExpressionAttributeNames={"#type": "type"},
-                ExpressionAttributeValues=values(d="deleted", empty="", mid=message_id),
-            )
-        except ConditionFailed:
-            return
+        conditional(
+            self._client.update_item,
+            TableName=self._table,
+            Key=serialize(key),
+            UpdateExpression="SET last_message.#type = :d, last_message.preview = :empty",
+            ConditionExpression="last_message_id = :mid",
+            ExpressionAttributeNames={"#type": "type"},
+            ExpressionAttributeValues=values(d="deleted", empty="", mid=message_id),
+        )
 
     # --- helpers --------------------------------------------------------------------------
-
-    def _put(self, item: Item, *, new: bool, all_old: bool = False) -> dict[str, Any]:
-        put: dict[str, Any] = {"TableName": self._table, "Item": serialize(item)}
-        if new:
-            put["ConditionExpression"] = "attribute_not_exists(pk)"
-        if all_old:
-            put["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
-        return {"Put": put}
 
     def _batch_get(
         self, item_keys: Sequence[keys.Key], projection: str | None = None
@@ -710,66 +694,23 @@ def direct_share_write(
         video=video,
     )
 
-    def put(item: Item) -> dict[str, Any]:
-        return {
-            "Put": {
-                "TableName": table,
-                "Item": serialize(item),
-                "ConditionExpression": "attribute_not_exists(pk)",
-            }
-        }
-
     actions: list[dict[str, Any]] = []
     if existing_conversation_id is None:
-        meta = meta_record(cid, DIRECT, None, sender_id, sorted([sender_id, recipient_id]), now_ms)
+        meta, (sender, recipient) = direct_records(
+            cid, sender_id, recipient_id, request=request, now_ms=now_ms
+        )
         meta.update(
             last_message=last_message_summary(msg), last_message_id=message_id, updated_at=msg["sent_at"]
         )
         actions += [
-            put(pair_item(sender_id, recipient_id, cid)),
-            put({**keys.conversation(cid), **meta}),
-            put(
-                member_item(
-                    member_record(
-                        cid,
-                        sender_id,
-                        role="member",
-                        status=ACTIVE,
-                        added_by=sender_id,
-                        now_ms=now_ms,
-                        send_limit=1 if request else None,
-                    )
-                    | {"sent_count": 1}
-                )
-            ),
-            put(
-                member_item(
-                    member_record(
-                        cid,
-                        recipient_id,
-                        role="member",
-                        status=REQUEST if request else ACTIVE,
-                        added_by=sender_id,
-                        now_ms=now_ms,
-                    )
-                )
-            ),
+            _put(table, pair_item(sender_id, recipient_id, cid), new=True),
+            _put(table, {**keys.conversation(cid), **meta}, new=True),
+            _put(table, member_item(sender | {"sent_count": 1}), new=True),
+            _put(table, member_item(recipient), new=True),
         ]
     else:
-        actions.append(
-            {
-                "Update": {
-                    "TableName": table,
-                    "Key": serialize(keys.conversation(cid)),
-                    "UpdateExpression": "SET last_message = :lm, last_message_id = :mid, updated_at = :at",
-                    "ConditionExpression": "attribute_exists(pk)",
-                    "ExpressionAttributeValues": values(
-                        lm=last_message_summary(msg), mid=message_id, at=msg["sent_at"]
-                    ),
-                }
-            }
-        )
-    actions.append(put(message_item(msg)))
+        actions.append(_last_message_update(table, msg))
+    actions.append(_put(table, message_item(msg), new=True))
     return DirectShareWrite(cid, message_id, existing_conversation_id is None, actions, msg)
 
 

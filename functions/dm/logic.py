@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from functions.core.cursor import decode_cursor, encode_cursor
 from functions.core.errors import ConflictError, IdempotencyKeyReusedError, ValidationError
-from functions.core.idempotency import fingerprint
+from functions.core.idempotency import IDEMPOTENCY_TTL_SECONDS, fingerprint
 from functions.core.ids import is_ulid
 from functions.dm.errors import (
     AttachmentInvalidError,
@@ -35,6 +35,7 @@ from functions.dm.records import (
     Item,
     Shape,
     conversation_view,
+    direct_records,
     inbox_row,
     member_record,
     message_record,
@@ -45,7 +46,6 @@ from functions.social.access import GraphReader, Reach, can_message_many
 
 RATE_WINDOW_MS = 2000  # 5 messages/s sustained, bursts of 10: 10 per fixed 2-second window
 RATE_LIMIT = 10
-REQUEST_SEND_LIMIT = 1  # messages a requester may send before the recipient accepts
 ATTACHMENT_TYPES = {
     "image/jpeg": 10 * 1024 * 1024,
     "image/png": 10 * 1024 * 1024,
@@ -63,6 +63,7 @@ class GroupReplayRecord:
     idem_key: str
     fingerprint: str
     response: Item
+    expires_s: int  # epoch seconds: the record's TTL
 
 
 @dataclass(frozen=True)
@@ -239,19 +240,7 @@ def create_conversation(
         raise ValidationError("member_ids must name at least one other user.")
     if len(others) == 1:
         return _create_direct(store, graph, clock, caller, others[0])
-    replay = None
-    if idem_key is not None:
-        replay = GroupReplayRecord(
-            idem_key, fingerprint("dm.create_group", caller, sorted(others), req.title), {}
-        )
-    try:
-        return _create_group(store, graph, clock, caller, others, req.title, replay), True
-    except GroupReplayError as done:
-        if replay is None or done.fingerprint != replay.fingerprint:
-            raise IdempotencyKeyReusedError(
-                "This Idempotency-Key was used with a different request."
-            ) from done
-        return dict(done.response), True
+    return _create_group(store, graph, clock, caller, others, req.title, idem_key), True
 
 
 def _create_direct(
@@ -264,22 +253,7 @@ def _create_direct(
     if existing is None:
         now = clock.now_ms()
         cid = clock.new_id(now)
-        request = reach == Reach.REQUEST
-        meta = meta_record(cid, DIRECT, None, caller, sorted([caller, other]), now)
-        members = [
-            member_record(
-                cid,
-                caller,
-                role="member",
-                status=ACTIVE,
-                added_by=caller,
-                now_ms=now,
-                send_limit=REQUEST_SEND_LIMIT if request else None,
-            ),
-            member_record(
-                cid, other, role="member", status=REQUEST if request else ACTIVE, added_by=caller, now_ms=now
-            ),
-        ]
+        meta, members = direct_records(cid, caller, other, request=reach == Reach.REQUEST, now_ms=now)
         try:
             store.create_conversation(meta, members, (caller, other))
             return conversation_view(
@@ -287,10 +261,27 @@ def _create_direct(
             ), True
         except DirectExistsError as race:
             existing = race.conversation_id
-    state = store.load(existing)
-    if state is None or caller not in state.members:
-        raise ConversationNotFoundError("Conversation not found.")
-    return conversation_view(state, caller), False
+    return conversation_view(_require_state(store, existing, caller), caller), False
+
+
+def _new_members(
+    conversation_id: str, caller: str, user_ids: Sequence[str], reach: dict[str, Reach], now_ms: int
+) -> tuple[list[Item], list[str]]:
+    """Member records of the users ``caller`` may message (in their requests when only a request
+    is allowed), and the ids of those it may not (``not_added``)."""
+    members = [
+        member_record(
+            conversation_id,
+            u,
+            role="member",
+            status=REQUEST if reach[u] == Reach.REQUEST else ACTIVE,
+            added_by=caller,
+            now_ms=now_ms,
+        )
+        for u in user_ids
+        if reach[u] != Reach.DENIED
+    ]
+    return members, [u for u in user_ids if reach[u] == Reach.DENIED]
 
 
 def _create_group(
@@ -300,35 +291,38 @@ def _create_group(
     caller: str,
     others: list[str],
     title: str | None,
-    replay: GroupReplayRecord | None,
+    idem_key: str | None,
 ) -> Item:
+    """A new group; with ``idem_key`` its key record is written in the same transaction, and a
+    retry with the same body gets the original response (a different body → 422)."""
     if len(others) + 1 > MAX_MEMBERS:
         raise ValidationError(f"A group has at most {MAX_MEMBERS} members.")
     reach = can_message_many(graph, caller, others)
-    added = [o for o in others if reach[o] != Reach.DENIED]
-    not_added = [o for o in others if reach[o] == Reach.DENIED]
-    if not added:
+    if all(reach[o] == Reach.DENIED for o in others):
         raise MessagingForbiddenError("You cannot message any of these users.")
     now = clock.now_ms()
     cid = clock.new_id(now)
-    meta = meta_record(cid, GROUP, title, caller, [caller, *added], now)
-    members = [member_record(cid, caller, role="admin", status=ACTIVE, added_by=caller, now_ms=now)]
-    members += [
-        member_record(
-            cid,
-            o,
-            role="member",
-            status=REQUEST if reach[o] == Reach.REQUEST else ACTIVE,
-            added_by=caller,
-            now_ms=now,
-        )
-        for o in added
+    added, not_added = _new_members(cid, caller, others, reach, now)
+    meta = meta_record(cid, GROUP, title, caller, [caller, *(m["user_id"] for m in added)], now)
+    members = [
+        member_record(cid, caller, role="admin", status=ACTIVE, added_by=caller, now_ms=now),
+        *added,
     ]
     view = conversation_view(ConversationState(meta, {m["user_id"]: m for m in members}), caller)
     view["not_added"] = not_added
-    if replay is not None:
-        replay = GroupReplayRecord(replay.idem_key, replay.fingerprint, view)
-    store.create_conversation(meta, members, None, replay)
+    if idem_key is None:
+        store.create_conversation(meta, members, None)
+        return view
+    print_ = fingerprint("dm.create_group", caller, sorted(others), title)
+    replay = GroupReplayRecord(idem_key, print_, view, now // 1000 + IDEMPOTENCY_TTL_SECONDS)
+    try:
+        store.create_conversation(meta, members, None, replay)
+    except GroupReplayError as done:
+        if done.fingerprint != print_:
+            raise IdempotencyKeyReusedError(
+                "This Idempotency-Key was used with a different request."
+            ) from done
+        return dict(done.response)
     return view
 
 
@@ -377,25 +371,13 @@ def add_members(
     if len(current) + len(new) > MAX_MEMBERS:
         raise ValidationError(f"A group has at most {MAX_MEMBERS} members.")
     reach = can_message_many(graph, caller, new) if new else {}
-    added = [u for u in new if reach[u] != Reach.DENIED]
-    now = clock.now_ms()
-    members = [
-        member_record(
-            conversation_id,
-            u,
-            role="member",
-            status=REQUEST if reach[u] == Reach.REQUEST else ACTIVE,
-            added_by=caller,
-            now_ms=now,
-        )
-        for u in added
-    ]
+    members, not_added = _new_members(conversation_id, caller, new, reach, clock.now_ms())
     if members:
         store.add_members(conversation_id, current, members)
-        state.meta["member_ids"] = current + added
+        state.meta["member_ids"] = current + [m["user_id"] for m in members]
         state.members.update({m["user_id"]: m for m in members})
     view = conversation_view(state, caller)
-    view["not_added"] = [u for u in new if reach[u] == Reach.DENIED]
+    view["not_added"] = not_added
     return view
 
 

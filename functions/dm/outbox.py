@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from functions.core.domain_events import DomainEvent, stable_event_id
 from functions.core.streams import StreamChange
-from functions.dm.records import REQUEST, Item, message_view, preview_of
+from functions.dm.records import REQUEST, Item, is_unsend, message_view, preview_of
 
 MembersOf = Callable[[str], list[str]]
 
@@ -44,7 +44,7 @@ def _message_events(change: StreamChange, new: Item, members_of: MembersOf) -> l
                 data={"conversation_id": cid, "message": message_view(new), "preview": preview_of(new)},
             )
         ]
-    if new.get("type") == "deleted" and (change.old or {}).get("type") != "deleted":
+    if is_unsend(new, change.old):
         return [
             _event(
                 change,

@@ -4,18 +4,18 @@ For every new message, each member's item moves forward: ``last_message``, ``upd
 GSI1 sort key (inbox order) and, for members other than the sender whose read marker is behind,
 ``unread_count``. Every write is conditional on the watermark (``last_message_id``) and read
 marker it was computed from, so replayed batches and concurrent reads never double-count.
-An unsent message that a member had not read yet is taken off their ``unread_count`` by a
-recount of (read marker, watermark], which a replay cannot apply twice.
+Unsent messages that a member had not read yet are taken off their ``unread_count`` by one
+recount of (read marker, watermark] per member and batch, which a replay cannot apply twice.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from functions.core.streams import StreamChange
-from functions.dm.records import Item, last_message_summary
+from functions.dm.records import Item, is_unsend, last_message_summary
 
 MAX_ATTEMPTS = 5
 
@@ -50,59 +50,78 @@ class InboxWriter(Protocol):
         ...
 
 
+def _retry(writer: InboxWriter, member: Item, attempt: Callable[[Item], bool], what: str) -> None:
+    """Run ``attempt`` on the member until it reports done (True: applied, or nothing to do),
+    re-reading the member after each lost race (False)."""
+    cid, uid = str(member["conversation_id"]), str(member["user_id"])
+    current: Item | None = member
+    for _ in range(MAX_ATTEMPTS):
+        if current is None or attempt(current):
+            return  # done, or the member left meanwhile
+        current = writer.get_member(cid, uid)
+    raise RuntimeError(f"{what} kept racing for {cid}/{uid}")
+
+
 def _project(writer: InboxWriter, member: Item, messages: Sequence[Item]) -> None:
     """Apply the batch's messages (sorted by id) to one member, re-reading on a lost race."""
     uid = member["user_id"]
-    current: Item | None = member
-    for _ in range(MAX_ATTEMPTS):
-        if current is None:
-            return  # the member left meanwhile
+
+    def attempt(current: Item) -> bool:
         watermark = current.get("last_message_id")
         read = current.get("last_read_message_id")
         new = [m for m in messages if watermark is None or m["message_id"] > watermark]
         if not new:
-            return  # already applied (replay)
+            return True  # already applied (replay)
         unread = sum(1 for m in new if m["sender_id"] != uid and (read is None or m["message_id"] > read))
-        if writer.project_member(
+        return writer.project_member(
             current, last_message=last_message_summary(new[-1]), unread_increment=unread
-        ):
-            return
-        current = writer.get_member(member["conversation_id"], uid)
-    raise RuntimeError(f"inbox projection kept racing for {member['conversation_id']}/{uid}")
+        )
+
+    _retry(writer, member, attempt, "inbox projection")
 
 
-def _recount_after_unsend(writer: InboxWriter, member: Item, message_id: str, sender_id: str) -> None:
-    """An unsent message that was counted unread for ``member`` stops counting.
+def _counted_unread(member: Item, unsent: Mapping[str, str]) -> bool:
+    """Whether any unsent message (id → sender) was counted unread for ``member``: sent by someone
+    else, projected (≤ watermark) and after the read marker."""
+    watermark, read = member.get("last_message_id"), member.get("last_read_message_id")
+    if watermark is None:
+        return False  # nothing projected yet
+    return any(
+        sender != member["user_id"] and mid <= watermark and (read is None or mid > read)
+        for mid, sender in unsent.items()
+    )
 
-    A recount (not a decrement) so that a replayed stream record cannot subtract twice.
+
+def _recount_after_unsend(writer: InboxWriter, member: Item, unsent: Mapping[str, str]) -> None:
+    """Unsent messages (id → sender) that were counted unread for ``member`` stop counting.
+
+    One recount (not a decrement) of (read marker, watermark] covers all of them, and a
+    replayed stream record cannot subtract twice.
     """
-    uid = str(member["user_id"])
-    current: Item | None = member
-    for _ in range(MAX_ATTEMPTS):
-        if current is None or uid == sender_id:
-            return
-        watermark, read = current.get("last_message_id"), current.get("last_read_message_id")
-        if watermark is None or watermark < message_id or (read is not None and read >= message_id):
-            return  # never counted: not projected yet, or already read
-        unread = writer.count_from_others(str(member["conversation_id"]), uid, read, watermark)
-        if writer.set_unread(current, unread):
-            return
-        current = writer.get_member(str(member["conversation_id"]), uid)
-    raise RuntimeError(f"unread recount kept racing for {member['conversation_id']}/{uid}")
+    cid, uid = str(member["conversation_id"]), str(member["user_id"])
+
+    def attempt(current: Item) -> bool:
+        if not _counted_unread(current, unsent):
+            return True
+        read = current.get("last_read_message_id")
+        unread = writer.count_from_others(cid, uid, read, str(current["last_message_id"]))
+        return writer.set_unread(current, unread)
+
+    _retry(writer, member, attempt, "unread recount")
 
 
 def apply(changes: list[StreamChange], writer: InboxWriter | None = None) -> None:
     """Update the inbox for a batch of changes (idempotent: batches may be replayed)."""
     sent: dict[str, list[Item]] = defaultdict(list)
-    unsent: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    unsent: dict[str, dict[str, str]] = defaultdict(dict)  # conversation → message id → sender
     for change in changes:
         if change.entity() != "message" or change.new is None:
             continue
         cid = str(change.new["conversation_id"])
         if change.event_name == "INSERT":
             sent[cid].append(change.new)
-        elif change.new.get("type") == "deleted" and (change.old or {}).get("type") != "deleted":
-            unsent[cid].append((str(change.new["message_id"]), str(change.new["sender_id"])))
+        elif is_unsend(change.new, change.old):
+            unsent[cid][str(change.new["message_id"])] = str(change.new["sender_id"])
     if not sent and not unsent:
         return
     if writer is None:
@@ -114,8 +133,11 @@ def apply(changes: list[StreamChange], writer: InboxWriter | None = None) -> Non
         for member in writer.members_of(cid):
             _project(writer, member, ordered)
     for cid, unsent_messages in unsent.items():
-        for mid, sender_id in unsent_messages:
+        for mid in unsent_messages:
             writer.mark_last_deleted(cid, None, mid)
-            for member in writer.members_of(cid):  # fresh: the previous recount moved them
-                writer.mark_last_deleted(cid, str(member["user_id"]), mid)
-                _recount_after_unsend(writer, member, mid, sender_id)
+        # Read after the sends above were projected; recounts only change unread counts.
+        for member in writer.members_of(cid):
+            last = member.get("last_message_id")
+            if last in unsent_messages:  # the write is conditional on it anyway
+                writer.mark_last_deleted(cid, str(member["user_id"]), str(last))
+            _recount_after_unsend(writer, member, unsent_messages)

@@ -14,6 +14,7 @@ Item = dict[str, Any]
 ACTIVE, REQUEST = "active", "request"
 DIRECT, GROUP = "direct", "group"
 FOLDERS = {"inbox": ACTIVE, "requests": REQUEST}
+REQUEST_SEND_LIMIT = 1  # messages a requester may send before the recipient accepts
 
 
 def folder_of(status: str) -> str:
@@ -96,6 +97,37 @@ def member_record(
     }
 
 
+def direct_records(
+    conversation_id: str, starter: str, other: str, *, request: bool, now_ms: int
+) -> tuple[Item, list[Item]]:
+    """META and the two member items of a new direct conversation that ``starter`` opens.
+
+    When it is a message ``request``, ``other`` finds it in their requests and ``starter`` may
+    send ``REQUEST_SEND_LIMIT`` messages until it is accepted.
+    """
+    meta = meta_record(conversation_id, DIRECT, None, starter, sorted([starter, other]), now_ms)
+    members = [
+        member_record(
+            conversation_id,
+            starter,
+            role="member",
+            status=ACTIVE,
+            added_by=starter,
+            now_ms=now_ms,
+            send_limit=REQUEST_SEND_LIMIT if request else None,
+        ),
+        member_record(
+            conversation_id,
+            other,
+            role="member",
+            status=REQUEST if request else ACTIVE,
+            added_by=starter,
+            now_ms=now_ms,
+        ),
+    ]
+    return meta, members
+
+
 def message_record(
     *,
     conversation_id: str,
@@ -130,6 +162,11 @@ def message_record(
         record["attachment_type"] = attachment["content_type"]
         record["attachment_size"] = attachment["size_bytes"]
     return record
+
+
+def is_unsend(new: Item, old: Item | None) -> bool:
+    """Whether a message change is its unsend (it just became a ``deleted`` tombstone)."""
+    return new.get("type") == "deleted" and (old or {}).get("type") != "deleted"
 
 
 def preview_of(message: Item) -> str:

@@ -13,12 +13,13 @@ from typing import Any
 
 from functions.core import clients, keys
 from functions.core.ddb import (
-    ConditionFailed,
     Item,
     TransactionCancelled,
     batch_get,
     call,
+    conditional,
     get_item,
+    item_key,
     serialize,
     values,
 )
@@ -88,10 +89,6 @@ def _claim_from_item(item: Item | None) -> TokenClaim | None:
     )
 
 
-def _pair(key: keys.Key) -> tuple[str, str]:
-    return key[keys.PK], key[keys.SK]
-
-
 class _Table:
     """The low-level client and table name, plus a batched consistent read."""
 
@@ -121,8 +118,8 @@ class DynamoDeviceStore(_Table):
         """One BatchGetItem: the device set and the token's claim."""
         set_key, claim_key = keys.devices(user_id), keys.push_token(platform, token_hash)
         found = self.batch_get([set_key, claim_key])
-        return device_set_from_item(user_id, found.get(_pair(set_key))), _claim_from_item(
-            found.get(_pair(claim_key))
+        return device_set_from_item(user_id, found.get(item_key(set_key))), _claim_from_item(
+            found.get(item_key(claim_key))
         )
 
     def _put_set(self, user_id: str, devices: Sequence[Device], expected_version: int) -> dict[str, Any]:
@@ -351,9 +348,9 @@ class DynamoRecipientReader(_Table):
         found = self.batch_get(wanted)
         contexts: dict[str, RecipientContext] = {}
         for user_id in user_ids:
-            devices = device_set_from_item(user_id, found.get(_pair(keys.devices(user_id)))).devices
-            profile = found.get(_pair(keys.profile(user_id)), {})
-            member = found.get(_pair(keys.member(conversation_id, user_id)), {}) if conversation_id else {}
+            devices = device_set_from_item(user_id, found.get(item_key(keys.devices(user_id)))).devices
+            profile = found.get(item_key(keys.profile(user_id)), {})
+            member = found.get(item_key(keys.member(conversation_id, user_id)), {}) if conversation_id else {}
             unread = member.get("unread_count")
             contexts[user_id] = RecipientContext(
                 devices=devices,
@@ -374,16 +371,12 @@ class DynamoPushMarkers(_Table):
             "entity": "push_marker",
             keys.TTL: int(time.time()) + PUSH_MARKER_TTL_SECONDS,
         }
-        try:
-            call(
-                self._client.put_item,
-                TableName=self._table,
-                Item=serialize(item),
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except ConditionFailed:
-            return False
-        return True
+        return conditional(
+            self._client.put_item,
+            TableName=self._table,
+            Item=serialize(item),
+            ConditionExpression="attribute_not_exists(pk)",
+        )
 
     def release(self, event_id: str) -> None:
         """DeleteItem of the marker (so a retried delivery pushes)."""

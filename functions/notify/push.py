@@ -225,10 +225,14 @@ def render_sns_message(notification: Notification) -> str:
     )
 
 
-def _audience(event: DomainEvent, graph: GraphReader) -> tuple[list[str], list[str]]:
-    """(recipients to consider, recipients dropped): never the actor, never across a block."""
-    recipients = [r for r in dict.fromkeys(event.recipient_ids) if r and r != event.actor_id]
-    if not event.actor_id or not recipients or event.type not in MESSAGE_TYPES:
+def _recipients(event: DomainEvent) -> list[str]:
+    """Who the event may notify: its recipients (once each), never the actor."""
+    return [r for r in dict.fromkeys(event.recipient_ids) if r and r != event.actor_id]
+
+
+def _audience(event: DomainEvent, recipients: list[str], graph: GraphReader) -> tuple[list[str], list[str]]:
+    """(recipients to consider, recipients dropped): never across a block."""
+    if not event.actor_id or event.type not in MESSAGE_TYPES:
         return recipients, []
     states = graph.pair_states(event.actor_id, recipients)
     blocked = [r for r in recipients if states[r].blocked]
@@ -243,13 +247,14 @@ def deliver_event(event: DomainEvent, services: PushServices) -> PushOutcome:
     outcome = PushOutcome()
     if event.type not in PUSH_TYPES or _pushed_elsewhere(event):
         return outcome
-    if not [r for r in event.recipient_ids if r != event.actor_id]:
+    recipients = _recipients(event)
+    if not recipients:  # no marker write for an event nobody gets
         return outcome
     if not services.markers.claim(event.event_id):
         outcome.duplicate = True
         return outcome
     try:
-        recipients, blocked = _audience(event, services.graph)
+        recipients, blocked = _audience(event, recipients, services.graph)
         outcome.skipped_recipients += blocked
         conversation_id = _str(event.data, "conversation_id") or None
         contexts = services.recipients.contexts(recipients, conversation_id) if recipients else {}

@@ -18,7 +18,7 @@ from functools import lru_cache
 from typing import Any
 
 from functions.core import clients, keys
-from functions.core.ddb import ConditionFailed, call, deserialize, get_item, serialize, values
+from functions.core.ddb import call, conditional, get_item, query_all, serialize, values
 from functions.core.settings import get_settings
 from functions.realtime.logic import ConnectionGoneError, DeliveryFailedError
 from functions.realtime.models import Connection
@@ -92,24 +92,19 @@ class DynamoConnectionStore:
         found: list[Connection] = []
         for user_id in user_ids:
             prefix = keys.connections_of(user_id)
-            kwargs: dict[str, Any] = {
-                "TableName": self._table,
-                "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-                "FilterExpression": "#ttl > :now",
-                "ExpressionAttributeNames": {"#ttl": keys.TTL},
-                "ExpressionAttributeValues": values(pk=prefix[keys.PK], prefix=prefix[keys.SK], now=now),
-                "ProjectionExpression": "user_id, connection_id, endpoint",
-            }
-            while True:
-                page = call(self._ddb.query, **kwargs)
-                for raw in page.get("Items", []):
-                    item = deserialize(raw) or {}
-                    found.append(
-                        Connection(item["user_id"], item["connection_id"], str(item.get("endpoint", "")))
-                    )
-                if "LastEvaluatedKey" not in page:
-                    break
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            items = query_all(
+                self._ddb,
+                TableName=self._table,
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+                FilterExpression="#ttl > :now",
+                ExpressionAttributeNames={"#ttl": keys.TTL},
+                ExpressionAttributeValues=values(pk=prefix[keys.PK], prefix=prefix[keys.SK], now=now),
+                ProjectionExpression="user_id, connection_id, endpoint",
+            )
+            found += [
+                Connection(item["user_id"], item["connection_id"], str(item.get("endpoint", "")))
+                for item in items
+            ]
         return found
 
 
@@ -123,22 +118,14 @@ class DynamoMemberDirectory:
     def members(self, conversation_id: str) -> list[str]:
         """Query ``CONV#{id}`` / ``begins_with MEMBER#`` (one call per 1 MB page)."""
         prefix = keys.conversation_members(conversation_id)
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-            "ExpressionAttributeValues": values(pk=prefix[keys.PK], prefix=prefix[keys.SK]),
-            "ProjectionExpression": "user_id",
-        }
-        members: list[str] = []
-        while True:
-            page = call(self._ddb.query, **kwargs)
-            for raw in page.get("Items", []):
-                user_id = (deserialize(raw) or {}).get("user_id")
-                if isinstance(user_id, str):
-                    members.append(user_id)
-            if "LastEvaluatedKey" not in page:
-                return members
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        items = query_all(
+            self._ddb,
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues=values(pk=prefix[keys.PK], prefix=prefix[keys.SK]),
+            ProjectionExpression="user_id",
+        )
+        return [user_id for item in items if isinstance(user_id := item.get("user_id"), str)]
 
 
 class DynamoTypingThrottle:
@@ -156,18 +143,14 @@ class DynamoTypingThrottle:
             "until": now_ms + window_ms,
             keys.TTL: (now_ms + window_ms) // 1000 + THROTTLE_TTL_SLACK_S,
         }
-        try:
-            call(
-                self._ddb.put_item,
-                TableName=self._table,
-                Item=serialize(item),
-                ConditionExpression="attribute_not_exists(pk) OR #until <= :now",
-                ExpressionAttributeNames={"#until": "until"},
-                ExpressionAttributeValues=values(now=now_ms),
-            )
-        except ConditionFailed:
-            return False
-        return True
+        return conditional(
+            self._ddb.put_item,
+            TableName=self._table,
+            Item=serialize(item),
+            ConditionExpression="attribute_not_exists(pk) OR #until <= :now",
+            ExpressionAttributeNames={"#until": "until"},
+            ExpressionAttributeValues=values(now=now_ms),
+        )
 
 
 @lru_cache(maxsize=8)

@@ -102,12 +102,6 @@ class DeliveryReport:
     gone: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
 
-    def merge(self, other: DeliveryReport) -> DeliveryReport:
-        """Sum of two reports."""
-        return DeliveryReport(
-            self.sent + other.sent, [*self.gone, *other.gone], [*self.failed, *other.failed]
-        )
-
 
 def encode(frame: Frame) -> bytes:
     """A frame as compact UTF-8 JSON (what the client receives as a text frame)."""

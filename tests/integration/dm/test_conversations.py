@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
+from functions.core import clients, keys
+from functions.core.ddb import deserialize, serialize
+from functions.core.settings import get_settings
 from tests.conftest import ApiClient, body_of
 from tests.integration.dm.support import befriend, block, set_policy
 
@@ -73,6 +78,27 @@ def test_group_creation_retried_with_its_idempotency_key_creates_one_group(api: 
     assert body_of(fresh)["conversation_id"] != body_of(first)["conversation_id"]
     blank = api.post("/v1/conversations", body, user="alice", headers={"Idempotency-Key": " "})
     assert blank.status_code == 400 and body_of(blank)["code"] == "validation_error"
+
+
+def test_group_idempotency_record_stores_the_response_as_a_map_that_expires_in_a_day(api: ApiClient) -> None:
+    # Given alice creates a group with an Idempotency-Key
+    befriend("alice", "bob")
+    befriend("alice", "carol")
+    before = int(time.time())
+    created = api.post(
+        "/v1/conversations",
+        {"member_ids": ["bob", "carol"], "title": "Trip"},
+        user="alice",
+        headers={"Idempotency-Key": "group-trip"},
+    )
+    assert created.status_code == 201
+    # Then its key record holds the response as a map and a TTL a day from now
+    key = serialize(keys.idempotency("alice", "dm.group", "group-trip"))
+    raw = clients.dynamodb().get_item(TableName=get_settings().table_name, Key=key)["Item"]
+    assert "M" in raw["response"]
+    record = deserialize(raw) or {}
+    assert record["response"] == body_of(created)
+    assert before + 24 * 3600 <= record[keys.TTL] <= int(time.time()) + 24 * 3600
 
 
 def test_group_size_and_input_limits(api: ApiClient) -> None:

@@ -104,6 +104,15 @@ def test_group_with_a_used_idempotency_key_returns_the_original_group(world: Any
     assert len(store.metas_) == 2
 
 
+def test_a_group_idempotency_record_expires_a_day_after_the_clock_time(world: Any) -> None:
+    store, _, clock, _ = world
+    req = CreateConversation(member_ids=["bob", "carol"], title="Trip")
+    view, _ = logic.create_conversation(store, store.graph, clock, "alice", req, "k1")
+    record = store.group_keys[("alice", "k1")]
+    assert record.response == view
+    assert record.expires_s == T0 // 1000 + 24 * 3600
+
+
 def test_replay_returns_original_and_different_body_is_rejected(world: Any) -> None:
     store, media, clock, _ = world
     cid = _direct(store, clock)
@@ -226,6 +235,85 @@ def test_unsend_of_an_unread_message_is_recounted_once_even_when_replayed(world:
     # Then bob has two unread, and alice (the sender) still none
     assert store.members[cid]["bob"]["unread_count"] == 2
     assert store.members[cid]["alice"].get("unread_count", 0) == 0
+
+
+def _unsends(store: FakeStore, cid: str, unsent: list[tuple[str, str]]) -> list[StreamChange]:
+    """Each (sender, message id) unsent now, as the MODIFY record the stream delivers."""
+    changes = []
+    for sender, mid in unsent:
+        before = dict(store.messages[cid][mid])
+        logic.unsend(store, sender, cid, mid)
+        changes.append(
+            StreamChange(
+                event_id=f"u-{mid}",
+                event_name="MODIFY",
+                sequence_number=f"u-{mid}",
+                keys={"pk": f"CONV#{cid}", "sk": f"MSG#{mid}"},
+                new=dict(store.messages[cid][mid]),
+                old=before,
+                approximate_ms=0,
+            )
+        )
+    return changes
+
+
+def _record_recounts(store: FakeStore) -> list[str]:
+    """The user ids of the unread recounts ``store`` is asked for from now on."""
+    recounts: list[str] = []
+    count_from_others = store.count_from_others
+
+    def counting(conversation_id: str, user_id: str, after_id: str | None, through_id: str) -> int:
+        recounts.append(user_id)
+        return count_from_others(conversation_id, user_id, after_id, through_id)
+
+    store.count_from_others = counting  # type: ignore[method-assign]
+    return recounts
+
+
+def test_unsends_in_one_batch_are_recounted_once_per_member_even_when_replayed(world: Any) -> None:
+    # Given bob has three unread messages from alice, and alice one unread from bob (the last)
+    store, media, clock, _ = world
+    cid = _direct(store, clock)
+    sent = [_send(store, media, clock, cid, "alice", f"m{i}")[0] for i in range(3)]
+    mine = _send(store, media, clock, cid, "bob", "b0")[0]
+    projections.apply(_inserts(store, cid), writer=store)
+    assert store.members[cid]["bob"]["unread_count"] == 3
+    assert store.members[cid]["alice"]["unread_count"] == 1
+    # When alice unsends two of hers and bob his, all in ONE batch that is delivered twice
+    batch = _unsends(
+        store,
+        cid,
+        [("alice", sent[0]["message_id"]), ("alice", sent[1]["message_id"]), ("bob", mine["message_id"])],
+    )
+    recounts = _record_recounts(store)
+    projections.apply(batch, writer=store)
+    # Then each member is recounted once: bob has one unread left, alice none
+    assert sorted(recounts) == ["alice", "bob"]
+    assert store.members[cid]["bob"]["unread_count"] == 1
+    assert store.members[cid]["alice"]["unread_count"] == 0
+    # And the replay recounts to the same numbers
+    projections.apply(batch, writer=store)
+    assert store.members[cid]["bob"]["unread_count"] == 1
+    assert store.members[cid]["alice"]["unread_count"] == 0
+    # And the unsent last message shows as deleted for both members and in META
+    for shown in (store.members[cid]["bob"], store.members[cid]["alice"], store.metas_[cid]):
+        assert shown["last_message"]["message_id"] == mine["message_id"]
+        assert shown["last_message"]["type"] == "deleted"
+
+
+def test_unsent_messages_the_member_sent_all_of_need_no_recount(world: Any) -> None:
+    # Given bob has two unread messages from alice
+    store, media, clock, _ = world
+    cid = _direct(store, clock)
+    sent = [_send(store, media, clock, cid, "alice", f"m{i}")[0] for i in range(2)]
+    projections.apply(_inserts(store, cid), writer=store)
+    # When alice unsends both in one batch
+    batch = _unsends(store, cid, [("alice", m["message_id"]) for m in sent])
+    recounts = _record_recounts(store)
+    projections.apply(batch, writer=store)
+    # Then only bob is recounted (alice sent them all), to zero
+    assert recounts == ["bob"]
+    assert store.members[cid]["bob"]["unread_count"] == 0
 
 
 def test_projection_is_idempotent_under_replay(world: Any) -> None:
