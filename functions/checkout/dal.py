@@ -6,7 +6,6 @@ to domain errors by the index of the failed action (never by message text).
 
 from __future__ import annotations
 
-import contextlib
 import re
 from typing import Any
 
@@ -48,8 +47,12 @@ from functions.core.ddb import (
     TransactionCancelled,
     batch_get,
     call,
+    conditional,
     deserialize,
     get_item,
+    item_key,
+    query_all,
+    query_page,
     serialize,
     values,
 )
@@ -304,8 +307,7 @@ class DynamoCheckoutRepository:
         """One BatchGetItem."""
         s_key, p_key = keys.stream(stream_id), keys.product(product_id)
         found = self._batch_get([s_key, p_key])
-        s_item = found.get((s_key[keys.PK], s_key[keys.SK]))
-        p_item = found.get((p_key[keys.PK], p_key[keys.SK]))
+        s_item, p_item = found.get(item_key(s_key)), found.get(item_key(p_key))
         return (
             stream_from(stream_id, s_item) if s_item else None,
             product_from(p_item) if p_item else None,
@@ -318,18 +320,13 @@ class DynamoCheckoutRepository:
 
     def list_pins(self, stream_id: str) -> list[Pin]:
         """Query pk = STREAM#sid AND begins_with(sk, PIN#)."""
-        pins: list[Pin] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :pin)",
-            "ExpressionAttributeValues": values(pk=keys.stream_pk(stream_id), pin=keys.PIN_PREFIX),
-        }
-        while True:
-            out = call(self._ddb.query, **kwargs)
-            pins.extend(pin_from(deserialize(i) or {}) for i in out.get("Items", []))
-            if not out.get("LastEvaluatedKey"):
-                return pins
-            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+        items = query_all(
+            self._ddb,
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :pin)",
+            ExpressionAttributeValues=values(pk=keys.stream_pk(stream_id), pin=keys.PIN_PREFIX),
+        )
+        return [pin_from(item) for item in items]
 
     def create_pin(self, pin: Pin, message: dict[str, Any]) -> None:
         """One transaction: product stock -= pinned, Put pin, stream still live, Put chat message."""
@@ -435,7 +432,7 @@ class DynamoCheckoutRepository:
             keys.pin_buyer(stream_id, product_id, buyer_id),
         ]
         found = self._batch_get(wanted)
-        s_item, p_item, r_item, c_item = (found.get((k[keys.PK], k[keys.SK])) for k in wanted)
+        s_item, p_item, r_item, c_item = (found.get(item_key(k)) for k in wanted)
         return OrderContext(
             stream=stream_from(stream_id, s_item) if s_item else None,
             pin=pin_from(p_item) if p_item else None,
@@ -547,17 +544,16 @@ class DynamoCheckoutRepository:
 
     def _flag_sold_out(self, pin: Pin) -> None:
         """Set ``sold_out`` once, so later attempts are refused from the read without a write."""
-        # ConditionFailed: stock came back meanwhile, so it is not sold out after all.
-        with contextlib.suppress(ConditionFailed):
-            call(
-                self._ddb.update_item,
-                TableName=self._table,
-                Key=serialize(keys.pin(pin.stream_id, pin.product_id)),
-                UpdateExpression="SET sold_out = :t",
-                ConditionExpression="pin_id = :pin AND #rem = :zero",
-                ExpressionAttributeNames=_names("#rem"),
-                ExpressionAttributeValues=values(t=True, pin=pin.pin_id, zero=0),
-            )
+        # Refused = stock came back meanwhile, so it is not sold out after all.
+        conditional(
+            self._ddb.update_item,
+            TableName=self._table,
+            Key=serialize(keys.pin(pin.stream_id, pin.product_id)),
+            UpdateExpression="SET sold_out = :t",
+            ConditionExpression="pin_id = :pin AND #rem = :zero",
+            ExpressionAttributeNames=_names("#rem"),
+            ExpressionAttributeValues=values(t=True, pin=pin.pin_id, zero=0),
+        )
 
     def get_order(self, order_id: str) -> Order | None:
         """GetItem ORDER#id (strongly consistent)."""
@@ -567,33 +563,35 @@ class DynamoCheckoutRepository:
     def list_orders(self, user_id: str, role: Role, limit: int, start: dict[str, Any] | None) -> OrderPage:
         """Buyer: Query GSI1 ``USER#id#ORDERS``. Seller: Query ``USER#id`` begins_with SALE#, then
         BatchGetItem of those orders. Both newest first."""
-        kwargs: dict[str, Any] = {"TableName": self._table, "ScanIndexForward": False, "Limit": limit}
+        if role == "buyer":
+            items, last = query_page(
+                self._ddb,
+                self._table,
+                index=keys.GSI1,
+                key_attribute=keys.GSI1PK,
+                key_value=keys.buyer_orders_pk(user_id),
+                limit=limit,
+                start=start,
+            )
+            return OrderPage(orders=[order_from(item) for item in items], last_key=last)
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :sale)",
+            "ExpressionAttributeValues": values(pk=keys.user_pk(user_id), sale=keys.SALE_PREFIX),
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
         if start:
             kwargs["ExclusiveStartKey"] = serialize(start)
-        if role == "buyer":
-            kwargs.update(
-                IndexName=keys.GSI1,
-                KeyConditionExpression="gsi1pk = :pk",
-                ExpressionAttributeValues=values(pk=keys.buyer_orders_pk(user_id)),
-            )
-            out = call(self._ddb.query, **kwargs)
-            orders = [order_from(deserialize(i) or {}) for i in out.get("Items", [])]
-        else:
-            kwargs.update(
-                KeyConditionExpression="pk = :pk AND begins_with(sk, :sale)",
-                ExpressionAttributeValues=values(pk=keys.user_pk(user_id), sale=keys.SALE_PREFIX),
-            )
-            out = call(self._ddb.query, **kwargs)
-            ids = [str((deserialize(i) or {})["order_id"]) for i in out.get("Items", [])]
-            found = self._batch_get([keys.order(i) for i in ids]) if ids else {}
-            orders = []
-            for order_id in ids:
-                k = keys.order(order_id)
-                item = found.get((k[keys.PK], k[keys.SK]))
-                if item:
-                    orders.append(order_from(item))
-        last = deserialize(out.get("LastEvaluatedKey"))
-        return OrderPage(orders=orders, last_key=last)
+        out = call(self._ddb.query, **kwargs)
+        ids = [str((deserialize(i) or {})["order_id"]) for i in out.get("Items", [])]
+        found = self._batch_get([keys.order(i) for i in ids]) if ids else {}
+        orders = []
+        for order_id in ids:
+            item = found.get(item_key(keys.order(order_id)))
+            if item:
+                orders.append(order_from(item))
+        return OrderPage(orders=orders, last_key=deserialize(out.get("LastEvaluatedKey")))
 
     def _order_transition(
         self, order: Order, new_status: str, condition: str, now_ms: int, **extra: Any
@@ -765,19 +763,14 @@ class DynamoCheckoutRepository:
 
     def pending_orders(self, minute: int) -> list[Order]:
         """Query GSI2 ``PENDING#<minute>`` (sparse: only pending orders are indexed)."""
-        orders: list[Order] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "IndexName": keys.GSI2,
-            "KeyConditionExpression": "gsi2pk = :pk",
-            "ExpressionAttributeValues": values(pk=keys.pending_bucket(minute)),
-        }
-        while True:
-            out = call(self._ddb.query, **kwargs)
-            orders.extend(order_from(deserialize(i) or {}) for i in out.get("Items", []))
-            if not out.get("LastEvaluatedKey"):
-                return orders
-            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+        items = query_all(
+            self._ddb,
+            TableName=self._table,
+            IndexName=keys.GSI2,
+            KeyConditionExpression="gsi2pk = :pk",
+            ExpressionAttributeValues=values(pk=keys.pending_bucket(minute)),
+        )
+        return [order_from(item) for item in items]
 
 
 def repository() -> DynamoCheckoutRepository:

@@ -189,8 +189,6 @@ class Order:
     updated_at: str
     expires_at_ms: int
     payment: PaymentIntent
-    # True while the order's units count in ``pin.held``/``pin.sold`` and the buyer's counter.
-    holds_stock: bool = True
     # Set once the order is refunded (the provider's refund id and when).
     refund_id: str | None = None
     refunded_at: str | None = None

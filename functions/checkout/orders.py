@@ -6,6 +6,7 @@ Plain logic over a :class:`CheckoutRepository` and a :class:`PaymentProvider`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from functions.checkout.errors import (
@@ -220,32 +221,33 @@ def refund_order(
     order = _visible_order(repo, caller, order_id)
     if caller != order.seller_id:
         raise ForbiddenError("Only the seller may refund an order.")
-    if order.status != REFUNDED:
-        if order.status not in (PAID, REFUND_PENDING):
-            raise IllegalTransitionError(
-                f"An order that is {order.effective_status(now_ms)} cannot be refunded."
-            )
-        refund_id = provider.refund(
-            order.payment.payment_intent_id, order.amount_cents, idempotency_key=order.order_id
-        )
-        _record_refund(repo, order, refund_id, now_ms)
-    updated = repo.get_order(order_id) or order
-    return order_view(updated, caller, now_ms)
+    if order.status == REFUNDED:
+        return order_view(order, caller, now_ms)  # final: what was just read is current
+    if order.status not in (PAID, REFUND_PENDING):
+        raise IllegalTransitionError(f"An order that is {order.effective_status(now_ms)} cannot be refunded.")
+    refund_id = provider.refund(
+        order.payment.payment_intent_id, order.amount_cents, idempotency_key=order.order_id
+    )
+    return order_view(_record_refund(repo, order, refund_id, now_ms), caller, now_ms)
 
 
-def _record_refund(repo: CheckoutRepository, order: Order, refund_id: str, now_ms: int) -> None:
-    """Store the refund; a concurrent refund of the same order (same refund id) counts as done."""
+def _record_refund(repo: CheckoutRepository, order: Order, refund_id: str, now_ms: int) -> Order:
+    """Store the refund and return the refunded order; a concurrent refund of the same order
+    (same refund id) counts as done."""
     for _ in range(RETRIES):
         try:
             repo.refund(order, refund_id, now_ms)
-            return
         except IllegalTransitionError:
             current = repo.get_order(order.order_id)
             if current is not None and current.status == REFUNDED:
-                return
+                return current
             if current is None or current.status not in (PAID, REFUND_PENDING):
                 raise
             order = current
+        else:
+            # What repo.refund writes: no read-back needed.
+            now = iso_from_ms(now_ms)
+            return replace(order, status=REFUNDED, refund_id=refund_id, refunded_at=now, updated_at=now)
     raise UnavailableError("The order is changing too often; retry.")
 
 

@@ -102,9 +102,9 @@ class CheckoutRepository(Protocol):
 
     def refund(self, order: Order, refund_id: str, now_ms: int) -> None:
         """Move a ``paid`` or ``refund_pending`` order to ``refunded`` with ``refund_id`` and
-        ``refunded_at``, atomically, if its status is still ``order.status`` (else
-        ``IllegalTransitionError``). A paid order's units stay sold but leave the buyer's
-        counter; stock is never returned."""
+        ``refunded_at`` (= ``updated_at``, from ``now_ms``), atomically, if its status is still
+        ``order.status`` (else ``IllegalTransitionError``). A paid order's units stay sold but
+        leave the buyer's counter; stock is never returned."""
         ...
 
     def pending_orders(self, minute: int) -> list[Order]:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from functions.core import clients, keys
@@ -13,8 +14,10 @@ from functions.core.ddb import (
     TransactionCancelled,
     batch_get,
     call,
+    conditional,
     deserialize,
     get_item,
+    item_key,
     serialize,
     values,
 )
@@ -137,39 +140,43 @@ class DynamoStreams:
         )
         return [{"Put": {"TableName": self._table, "Item": serialize(state)}} for state in states]
 
-    def raise_shards(self, stream: Stream, shards: int) -> Stream:
-        """One TransactWriteItems: META ``shards`` K → K' (conditional on live, host and the K it
-        was computed from; the old K joins ``earlier_shards``) + the K' - K new shard states.
+    def _meta_guarded(self, stream: Stream, update: str, **vals: Any) -> dict[str, Any]:
+        """The META Update of a resize or an end, applied only to the META it was computed from
+        (still live, same host, same K): a concurrent end or resize cancels the transaction."""
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": serialize(keys.stream(stream.stream_id)),
+                "UpdateExpression": update,
+                "ConditionExpression": "#status = :live AND host_id = :host AND shards = :k",
+                "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeValues": values(
+                    live="live", host=stream.host_id, k=stream.shards, **vals
+                ),
+            }
+        }
 
-        A concurrent end or resize cancels it; the fresh META then decides (retried twice).
-        """
+    def _transact_until(
+        self,
+        stream: Stream,
+        *,
+        done: Callable[[Stream], bool],
+        actions: Callable[[Stream], list[dict[str, Any]]],
+        applied: Callable[[Stream], Stream],
+    ) -> Stream:
+        """Up to three attempts at a :meth:`_meta_guarded` transaction, until ``done``. A success
+        returns ``applied(stream)`` (the new state is known: no read-back); a cancellation means
+        an end or a resize won the race, so META is re-read and decides again."""
         current = stream
         for _ in range(3):
-            if not current.live or current.shards >= shards:
+            if done(current):
                 return current
-            actions: list[dict[str, Any]] = [
-                {
-                    "Update": {
-                        "TableName": self._table,
-                        "Key": serialize(keys.stream(current.stream_id)),
-                        "UpdateExpression": "SET shards = :new ADD earlier_shards :old_set",
-                        "ConditionExpression": "#status = :live AND host_id = :host AND shards = :old",
-                        "ExpressionAttributeNames": {"#status": "status"},
-                        "ExpressionAttributeValues": values(
-                            new=shards,
-                            old=current.shards,
-                            old_set={current.shards},
-                            live="live",
-                            host=current.host_id,
-                        ),
-                    }
-                },
-                *self._shard_state_puts(current.stream_id, range(current.shards, shards)),
-            ]
             try:
-                call(self._client.transact_write_items, TransactItems=actions)
+                call(self._client.transact_write_items, TransactItems=actions(current))
             except TransactionCancelled:
                 pass  # ended or resized meanwhile: look again
+            else:
+                return applied(current)
             finally:
                 self._forget(current.stream_id)
             fresh = self.get(current.stream_id)
@@ -177,6 +184,29 @@ class DynamoStreams:
                 raise StreamNotFoundError("No such stream.")
             current = fresh
         return current
+
+    def raise_shards(self, stream: Stream, shards: int) -> Stream:
+        """One TransactWriteItems: META ``shards`` K → K' (conditional on live, host and the K it
+        was computed from; the old K joins ``earlier_shards``) + the K' - K new shard states.
+
+        A concurrent end or resize cancels it; the fresh META then decides (retried twice).
+        """
+        return self._transact_until(
+            stream,
+            done=lambda current: not current.live or current.shards >= shards,
+            actions=lambda current: self._resize_actions(current, shards),
+            applied=lambda current: dataclasses.replace(
+                current,
+                shards=shards,
+                earlier_shards=tuple(sorted({*current.earlier_shards, current.shards})),
+            ),
+        )
+
+    def _resize_actions(self, stream: Stream, shards: int) -> list[dict[str, Any]]:
+        meta = self._meta_guarded(
+            stream, "SET shards = :new ADD earlier_shards :old", new=shards, old={stream.shards}
+        )
+        return [meta, *self._shard_state_puts(stream.stream_id, range(stream.shards, shards))]
 
     def get(self, stream_id: str) -> Stream | None:
         """GetItem META (strongly consistent)."""
@@ -200,31 +230,18 @@ class DynamoStreams:
         """One TransactWriteItems: META live→ended (host condition, and the K it closes), K shard
         states → ended, and the ``stream_ended`` message at shard 0. A concurrent end wins
         harmlessly; a concurrent resize makes it close the new K (retried twice)."""
-        current = stream
-        for _ in range(3):
-            if not current.live:
-                return current
-            self._end_once(current, ended_at, system_message)
-            fresh = self.get(current.stream_id)
-            if fresh is None:
-                raise StreamNotFoundError("No such stream.")
-            current = fresh
-        return current
+        return self._transact_until(
+            stream,
+            done=lambda current: not current.live,
+            actions=lambda current: self._end_actions(current, ended_at, system_message),
+            applied=lambda current: dataclasses.replace(current, status="ended", ended_at=ended_at),
+        )
 
-    def _end_once(self, stream: Stream, ended_at: str, system_message: dict[str, Any]) -> None:
-        actions: list[dict[str, Any]] = [
-            {
-                "Update": {
-                    "TableName": self._table,
-                    "Key": serialize(keys.stream(stream.stream_id)),
-                    "UpdateExpression": "SET #status = :ended, ended_at = :at",
-                    "ConditionExpression": "#status = :live AND host_id = :host AND shards = :k",
-                    "ExpressionAttributeNames": {"#status": "status"},
-                    "ExpressionAttributeValues": values(
-                        ended="ended", at=ended_at, live="live", host=stream.host_id, k=stream.shards
-                    ),
-                }
-            }
+    def _end_actions(
+        self, stream: Stream, ended_at: str, system_message: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        actions = [
+            self._meta_guarded(stream, "SET #status = :ended, ended_at = :at", ended="ended", at=ended_at)
         ]
         for shard in range(stream.shards):
             actions.append(
@@ -248,12 +265,7 @@ class DynamoStreams:
                 }
             }
         )
-        try:
-            call(self._client.transact_write_items, TransactItems=actions)
-        except TransactionCancelled:
-            pass  # ended or resized meanwhile: the caller reads back what won
-        finally:
-            self._forget(stream.stream_id)
+        return actions
 
     def _host_update(self, stream_id: str, host_id: str, **kwargs: Any) -> dict[str, Any]:
         """UpdateItem on META conditioned on the caller being the host (404 / 403 otherwise)."""
@@ -453,35 +465,33 @@ class DynamoChat:
             raise RoomBusyError("The room is at its message cap; retry in a moment.", retry_after=1)
         raise UnavailableError("The message could not be stored; retry.")
 
-    def _get_many(self, item_keys: list[keys.Key]) -> list[dict[str, Any]]:
-        """BatchGetItem (≤ 100 keys, here ≤ 2), retrying unprocessed keys."""
-        return list(batch_get(self._client, self._table, item_keys).values())
-
     def find(
         self, stream_id: str, shard_counts: Sequence[int], message_id: str
     ) -> tuple[int, dict[str, Any]] | None:
         """One BatchGetItem: the hashed shard of a user message under every K the room has had,
         and shard 0 where system messages (stream_ended, product_pinned) live."""
-        candidates = sorted({0, *(shard_for(message_id, k) for k in shard_counts)})
-        found = self._get_many([keys.chat_message(stream_id, s, message_id) for s in candidates])
-        for item in found:
-            if item.get("entity") == "chat_message":
-                return _shard_of(item, stream_id), item
+        candidates = {
+            shard: keys.chat_message(stream_id, shard, message_id)
+            for shard in sorted({0, *(shard_for(message_id, k) for k in shard_counts)})
+        }
+        found = batch_get(self._client, self._table, candidates.values())
+        for shard, key in candidates.items():
+            item = found.get(item_key(key))
+            if item is not None and item.get("entity") == "chat_message":
+                return shard, item
         return None
 
     def mark_deleted(self, stream_id: str, shard: int, message_id: str, *, by: str, at: str) -> None:
         """UpdateItem ``deleted = true`` (condition: the message exists)."""
-        try:
-            call(
-                self._client.update_item,
-                TableName=self._table,
-                Key=serialize(keys.chat_message(stream_id, shard, message_id)),
-                UpdateExpression="SET deleted = :t, deleted_by = :by, deleted_at = :at",
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeValues=values(t=True, by=by, at=at),
-            )
-        except ConditionFailed:
-            return  # gone already: nothing to hide
+        # Refused = gone already (TTL): nothing to hide.
+        conditional(
+            self._client.update_item,
+            TableName=self._table,
+            Key=serialize(keys.chat_message(stream_id, shard, message_id)),
+            UpdateExpression="SET deleted = :t, deleted_by = :by, deleted_at = :at",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues=values(t=True, by=by, at=at),
+        )
 
     def recent(self, stream_id: str, shards: int, per_shard: int) -> list[ShardPage]:
         """K Queries (one per shard, newest first, ``Limit`` = per_shard)."""
@@ -503,13 +513,6 @@ class DynamoChat:
         return pages
 
 
-def _shard_of(item: dict[str, Any], stream_id: str) -> int:
-    """The shard number from an item's partition key (items written by other domains)."""
-    prefix = keys.chat_shard_pk(stream_id, 0)[:-1]
-    pk = str(item.get(keys.PK, ""))
-    return int(pk[len(prefix) :]) if pk.startswith(prefix) and pk[len(prefix) :].isdigit() else 0
-
-
 class DynamoSnapshotMarkers:
     """The per-room snapshot marker item (coalesces snapshot writes to one per second)."""
 
@@ -519,20 +522,16 @@ class DynamoSnapshotMarkers:
 
     def try_acquire(self, stream_id: str, now_ms: int, min_interval_ms: int) -> bool:
         """Conditional UpdateItem ``snapshot_at <= now - interval``; clears ``pending_ms``."""
-        try:
-            call(
-                self._client.update_item,
-                TableName=self._table,
-                Key=serialize(keys.chat_snapshot_marker(stream_id)),
-                UpdateExpression="SET snapshot_at = :now, entity = :e, stream_id = :s REMOVE pending_ms",
-                ConditionExpression="attribute_not_exists(snapshot_at) OR snapshot_at <= :threshold",
-                ExpressionAttributeValues=values(
-                    now=now_ms, e="chat_snapshot", s=stream_id, threshold=now_ms - min_interval_ms
-                ),
-            )
-        except ConditionFailed:
-            return False
-        return True
+        return conditional(
+            self._client.update_item,
+            TableName=self._table,
+            Key=serialize(keys.chat_snapshot_marker(stream_id)),
+            UpdateExpression="SET snapshot_at = :now, entity = :e, stream_id = :s REMOVE pending_ms",
+            ConditionExpression="attribute_not_exists(snapshot_at) OR snapshot_at <= :threshold",
+            ExpressionAttributeValues=values(
+                now=now_ms, e="chat_snapshot", s=stream_id, threshold=now_ms - min_interval_ms
+            ),
+        )
 
     def mark_pending(self, stream_id: str, now_ms: int) -> None:
         """UpdateItem ``pending_ms = now``: its stream record brings the room back to the

@@ -55,13 +55,19 @@ def get_stream(streams: StreamRepository, stream_id: str) -> Stream:
     return stream
 
 
+def _hosted_stream(streams: StreamRepository, stream_id: str, caller: str, refusal: str) -> Stream:
+    """The stream, or 404; 403 with ``refusal`` unless the caller hosts it."""
+    stream = get_stream(streams, stream_id)
+    if stream.host_id != caller:
+        raise NotHostError(refusal)
+    return stream
+
+
 def end_stream(
     streams: StreamRepository, *, stream_id: str, caller: str, message_id: str, now_ms: int
 ) -> Stream:
     """End a stream (host only). Ending an ended stream returns it unchanged (retry-safe)."""
-    stream = get_stream(streams, stream_id)
-    if stream.host_id != caller:
-        raise NotHostError("Only the host can end the stream.")
+    stream = _hosted_stream(streams, stream_id, caller, "Only the host can end the stream.")
     if not stream.live:
         return stream
     ended_at = iso_from_ms(now_ms)
@@ -110,13 +116,10 @@ def update_settings(
             room_cap=request.room_cap,
         )
     else:
-        stream = get_stream(streams, stream_id)
-        if stream.host_id != caller:
-            raise NotHostError("Only the host can change this.")
+        stream = _hosted_stream(streams, stream_id, caller, "Only the host can change this.")
     if request.expected_peak_msgs_per_second is not None:
-        wanted = shard_count(request.expected_peak_msgs_per_second)
-        if stream.live and wanted > stream.shards:
-            stream = streams.raise_shards(stream, wanted)
+        # A no-op (no write) when the room has ended or already has as many shards.
+        stream = streams.raise_shards(stream, shard_count(request.expected_peak_msgs_per_second))
     return stream
 
 

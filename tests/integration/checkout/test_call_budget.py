@@ -1,4 +1,4 @@
-"""The performance budget of placing an order, counted on the wire (botocore events)."""
+"""The performance budget of placing and refunding an order, counted on the wire (botocore events)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,15 @@ from typing import Any
 import pytest
 
 from tests.conftest import ApiClient, body_of
-from tests.integration.checkout.conftest import Clock, Sale, create_product, order, pin, start_stream
+from tests.integration.checkout.conftest import (
+    Clock,
+    Sale,
+    create_product,
+    order,
+    pin,
+    start_stream,
+    webhook,
+)
 
 
 @pytest.fixture
@@ -47,3 +55,24 @@ def test_an_order_costs_two_calls_and_a_sold_out_attempt_writes_nothing(
         assert (refused.status_code, body_of(refused)["code"]) == (409, "sold_out")
     # Then each was refused from its read alone, without a write
     assert calls == ["BatchGetItem"] * 3
+
+
+def test_a_refund_costs_a_read_and_a_transaction_and_a_repeat_only_the_read(
+    api: ApiClient, sale: Sale, clock: Clock, calls: list[str]
+) -> None:
+    # Given a paid order
+    placed = body_of(order(api, sale, "vic"))
+    assert body_of(webhook(api, clock, placed))["result"] == "paid"
+    path = f"/v1/orders/{placed['order_id']}/refund"
+    # When the seller refunds it
+    calls.clear()
+    refunded = api.post(path, user="hana")
+    # Then that was one read and one transaction (the reply is what was written: no read-back)
+    assert body_of(refunded)["status"] == "refunded"
+    assert calls == ["GetItem", "TransactWriteItems"]
+    # When the seller repeats it
+    calls.clear()
+    again = api.post(path, user="hana")
+    # Then the order as read is the answer (refunded is final)
+    assert body_of(again) == body_of(refunded)
+    assert calls == ["GetItem"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.conftest import ApiClient, body_of
-from tests.integration.live.conftest import StreamPump, post, start_stream
+from tests.integration.live.conftest import CallCounter, StreamPump, post, start_stream
 
 
 def test_start_then_get_then_end_a_stream(api: ApiClient) -> None:
@@ -31,6 +31,33 @@ def test_start_then_get_then_end_a_stream(api: ApiClient) -> None:
     assert ended.status_code == 200 and body_of(ended)["status"] == "ended"
     assert body_of(again) == body_of(ended)
     assert body_of(api.get(f"/v1/streams/{stream_id}", user="viewer"))["status"] == "ended"
+
+
+def test_resizing_and_ending_answer_what_they_wrote_without_reading_it_back(
+    api: ApiClient, aws_calls: CallCounter
+) -> None:
+    from functions.live import dal
+
+    # Given a live room of K = 1
+    stream_id = start_stream(api)
+    # When the host grows it to K = 3
+    aws_calls.reset()
+    grown = api.patch(
+        f"/v1/streams/{stream_id}/settings", {"expected_peak_msgs_per_second": 1500}, user="host"
+    )
+    # Then one read and one transaction did it, and the reply is what is stored
+    assert aws_calls.calls == ["GetItem", "TransactWriteItems"]
+    stored = dal.streams().get(stream_id)
+    assert stored is not None and (stored.shards, stored.earlier_shards) == (3, (1,))
+    assert body_of(grown)["shards"] == 3
+    # When the host ends it
+    aws_calls.reset()
+    ended = api.post(f"/v1/streams/{stream_id}/end", user="host")
+    # Then one read and one transaction did it, and the reply is the stored stream's view
+    assert aws_calls.calls == ["GetItem", "TransactWriteItems"]
+    stored = dal.streams().get(stream_id)
+    assert stored is not None and stored.status == "ended"
+    assert body_of(ended) == stored.view()
 
 
 def test_ending_writes_a_stream_ended_message_and_chat_becomes_read_only(
