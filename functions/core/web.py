@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 M = TypeVar("M", bound="BaseModel")
 DEFAULT_MAX_BODY = 64 * 1024
+DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 
 
@@ -42,7 +43,7 @@ MAX_LIMIT = 100
 class Page:
     """Paging parameters parsed from ``?limit=&cursor=``."""
 
-    limit: int = 20
+    limit: int = DEFAULT_LIMIT
     cursor: str | None = None
 
 
@@ -115,11 +116,6 @@ class ApiRequest:
         self.user_id = user_id
         self._max_body = max_body
 
-    @property
-    def request_id(self) -> str:
-        """API Gateway's request id (the log correlation id)."""
-        return str((self.raw.context or {}).get("requestId", ""))
-
     def header(self, name: str) -> str | None:
         """A request header (case-insensitive)."""
         value = self.raw.headers.get(name)
@@ -162,10 +158,10 @@ class ApiRequest:
         except PydanticValidationError as err:
             raise ValidationError(_pydantic_message(err)) from err
 
-    def page(self, default_limit: int = 20) -> Page:
+    def page(self) -> Page:
         """``?limit=`` (1..100, default 20) and ``?cursor=``."""
         raw_limit = self.query("limit")
-        limit = default_limit
+        limit = DEFAULT_LIMIT
         if raw_limit is not None:
             if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
                 raise ValidationError(f"limit must be an integer from 1 to {MAX_LIMIT}.")
@@ -229,6 +225,7 @@ class Api:
             def view(**path_params: str) -> Response:
                 raw = self.blueprint.current_request
                 started = time.perf_counter()
+                # API Gateway's request id, set before auth so that its failures correlate too.
                 request_id = str((raw.context or {}).get("requestId", ""))
                 logger.set_correlation_id(request_id or None)
                 response: Response

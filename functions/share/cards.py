@@ -1,8 +1,8 @@
-"""Video cards in fetched messages, re-checked for visibility at read time.
+"""Video cards of shared videos, re-checked for visibility at read time.
 
-The DM fetch path calls :func:`render_video_cards` with the messages of a page: one BatchGetItem
-of the referenced videos plus one batched friendship read (only when friends-only videos by
-someone else are referenced). A video that became private, was deleted, or is otherwise no longer
+The DM fetch path calls :class:`ShareVideoCards` with the videos of a page: one BatchGetItem of
+the referenced videos plus one batched friendship read (only when friends-only videos by someone
+else are referenced). A video that became private, was deleted, or is otherwise no longer
 visible to the viewer shows as ``{"video_id", "unavailable": true}``.
 """
 
@@ -27,19 +27,17 @@ def _unavailable(video_id: str) -> dict[str, Any]:
     return {"video_id": video_id, "unavailable": True}
 
 
-def render_cards(
+def video_cards(
     viewer: str,
-    messages: Sequence[dict[str, Any]],
+    video_ids: Sequence[str],
     videos: VideoBatchReader,
     graph: GraphReader,
     urls: UrlSigner,
-) -> list[dict[str, Any]]:
-    """Copies of ``messages`` whose ``video`` is the card ``viewer`` may see now."""
-    ids = list(
-        dict.fromkeys(str(m["video"]["video_id"]) for m in messages if isinstance(m.get("video"), dict))
-    )
+) -> dict[str, dict[str, Any]]:
+    """The card ``viewer`` may see now for each video, by ``video_id`` (in first-seen order)."""
+    ids = list(dict.fromkeys(video_ids))
     if not ids:
-        return [dict(m) for m in messages]
+        return {}
     found = videos.get_many(ids)
     authors = list(
         dict.fromkeys(v.author_id for v in found.values() if needs_friendship(v, viewer) and v.author_id)
@@ -57,21 +55,7 @@ def render_cards(
         if video.thumbnail_key:
             card["thumbnail_url"] = urls.thumbnail_url(video.thumbnail_key)
         cards[vid] = card
-    rendered = []
-    for m in messages:
-        copy = dict(m)
-        if isinstance(m.get("video"), dict):
-            copy["video"] = cards[str(m["video"]["video_id"])]
-        rendered.append(copy)
-    return rendered
-
-
-def render_video_cards(viewer: str, messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """:func:`render_cards` wired to the table and the media bucket (for the DM fetch path)."""
-    from functions.share import dal
-    from functions.social.dal import graph
-
-    return render_cards(viewer, messages, dal.videos(), graph(), dal.url_signer())
+    return cards
 
 
 class ShareVideoCards:
@@ -79,5 +63,9 @@ class ShareVideoCards:
 
     def cards(self, viewer_id: str, videos: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         """The card ``viewer_id`` may see now, by ``video_id`` (one batched read of the videos)."""
-        rendered = render_video_cards(viewer_id, [{"video": v} for v in videos])
-        return {str(r["video"]["video_id"]): r["video"] for r in rendered}
+        from functions.share import dal
+        from functions.social.dal import graph
+
+        return video_cards(
+            viewer_id, [str(v["video_id"]) for v in videos], dal.videos(), graph(), dal.url_signer()
+        )

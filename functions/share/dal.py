@@ -13,12 +13,14 @@ from functions.core import clients, keys
 from functions.core.clock import ms_from_iso, now_iso
 from functions.core.ddb import (
     BATCH_GET_MAX_KEYS,
-    ConditionFailed,
     TransactionCancelled,
     batch_get,
     call,
-    deserialize,
+    conditional,
     get_item,
+    item_key,
+    query_all,
+    query_page,
     serialize,
     values,
 )
@@ -38,7 +40,7 @@ from functions.share.logic import (
 from functions.share.models import VideoEvent
 from functions.share.videos import Video, VideoNotFoundError
 from functions.social.access import PairState
-from functions.social.dal import DynamoGraph
+from functions.social.dal import pair_state_keys, pair_states_from
 
 THUMBNAIL_URL_SECONDS = 15 * 60
 
@@ -118,19 +120,15 @@ class DynamoVideos:
             for i, name in enumerate(removed):
                 names[f"#r{i}"] = name
             expression += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(removed)))
-        try:
-            call(
-                self._client.update_item,
-                TableName=self._table,
-                Key=serialize(keys.video(event.video_id)),
-                UpdateExpression=expression,
-                ConditionExpression=condition,
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values(**fields, zero=0, false=False),
-            )
-        except ConditionFailed:
-            return False
-        return True
+        return conditional(
+            self._client.update_item,
+            TableName=self._table,
+            Key=serialize(keys.video(event.video_id)),
+            UpdateExpression=expression,
+            ConditionExpression=condition,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values(**fields, zero=0, false=False),
+        )
 
 
 class S3UrlSigner:
@@ -165,36 +163,6 @@ TRANSACT_MAX_ACTIONS = 100
 _RECORD, _VIDEO = 0, 1  # positions of the record and the video update in the first transaction
 
 
-class _KeyRecorder(DynamoGraph):
-    """Runs the social graph's ``pair_states`` without I/O to learn which keys it reads."""
-
-    def __init__(self) -> None:
-        super().__init__(None, "")
-        self.wanted: list[keys.Key] = []
-
-    def batch_get(self, item_keys: Sequence[keys.Key]) -> dict[tuple[str, str], dict[str, Any]]:
-        """Record the keys; nothing found."""
-        self.wanted += list(item_keys)
-        return {}
-
-
-class _Prefetched(DynamoGraph):
-    """The social graph answering from items this module already fetched in its batched reads."""
-
-    def __init__(self, found: dict[tuple[str, str], dict[str, Any]]) -> None:
-        super().__init__(None, "")
-        self._found = found
-
-    def batch_get(self, item_keys: Sequence[keys.Key]) -> dict[tuple[str, str], dict[str, Any]]:
-        """Serve from the prefetched items."""
-        wanted = {(k[keys.PK], k[keys.SK]) for k in item_keys}
-        return {kk: v for kk, v in self._found.items() if kk in wanted}
-
-
-def _kk(k: keys.Key) -> tuple[str, str]:
-    return (k[keys.PK], k[keys.SK])
-
-
 def record_from_item(item: dict[str, Any]) -> ShareRecord:
     """An idempotency/share record item → :class:`ShareRecord`."""
     return ShareRecord(
@@ -226,15 +194,14 @@ class DynamoShares:
         and, for a friends-only video, the follow edges between its author and every viewer.
         """
         others = [r for r in dict.fromkeys(recipients) if r != sharer]
-        recorder = _KeyRecorder()
-        recorder.pair_states(sharer, others)
-        graph_keys = list({_kk(k): k for k in recorder.wanted}.values())
+        # The social graph's own key set, folded into this module's two batched reads.
+        graph_keys = pair_state_keys(sharer, others)
         record_key = keys.share_idempotency(sharer, video_id, idem_key)
         first = [keys.video(video_id), record_key] + [direct_pair_key(sharer, r) for r in others]
         room = max(0, BATCH_GET_MAX_KEYS - len(first))
         found = self._batch_get(first + graph_keys[:room])
-        record = found.get(_kk(record_key))
-        video_item = found.get(_kk(keys.video(video_id)))
+        record = found.get(item_key(record_key))
+        video_item = found.get(item_key(keys.video(video_id)))
         video = video_from_item(video_item) if video_item else None
         if record is not None:
             return ShareSnapshot(video=video, record=record_from_item(record))
@@ -247,17 +214,17 @@ class DynamoShares:
             for v in viewers:
                 edge_keys += [keys.following(author, v), keys.following(v, author)]
         found.update(self._batch_get(graph_keys[room:] + edge_keys))
-        states = _Prefetched(found).pair_states(sharer, others)
+        states = pair_states_from(found, sharer, others)
         author_friends = {
             v: PairState(
-                sender_follows=_kk(keys.following(author, v)) in found,
-                recipient_follows=_kk(keys.following(v, author)) in found,
+                sender_follows=item_key(keys.following(author, v)) in found,
+                recipient_follows=item_key(keys.following(v, author)) in found,
             ).friends
             for v in viewers
         }
         conversations = {}
         for r in others:
-            pointer = found.get(_kk(direct_pair_key(sharer, r)))
+            pointer = found.get(item_key(direct_pair_key(sharer, r)))
             if pointer and pointer.get("conversation_id"):
                 conversations[r] = str(pointer["conversation_id"])
         return ShareSnapshot(
@@ -409,38 +376,27 @@ class DynamoSuggestionSource:
 
     def recent_interactions(self, user_id: str, limit: int) -> list[tuple[str, str]]:
         """One Query on GSI1 ``INTERACTIONS`` listing, newest first."""
-        out = call(
-            self._client.query,
-            TableName=self._table,
-            IndexName=keys.GSI1,
-            KeyConditionExpression="#pk = :pk",
-            ExpressionAttributeNames={"#pk": keys.GSI1PK},
-            ExpressionAttributeValues=values(pk=keys.interactions_pk(user_id)),
-            ScanIndexForward=False,
-            Limit=limit,
+        rows, _ = query_page(
+            self._client,
+            self._table,
+            index=keys.GSI1,
+            key_attribute=keys.GSI1PK,
+            key_value=keys.interactions_pk(user_id),
+            limit=limit,
         )
-        rows = [deserialize(raw) or {} for raw in out.get("Items", [])]
         return [(str(r["other_id"]), str(r["last_interaction_at"])) for r in rows]
 
     def friends(self, user_id: str) -> list[str]:
-        """Query the caller's partition for friend markers (paginated)."""
+        """Query the caller's partition for friend markers (every page)."""
         pk, prefix = keys.user_pk(user_id), keys.friend_prefix()
-        friends: list[str] = []
-        start: dict[str, Any] | None = None
-        while True:
-            kwargs: dict[str, Any] = {
-                "TableName": self._table,
-                "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-                "ExpressionAttributeValues": values(pk=pk, prefix=prefix),
-                "ProjectionExpression": "sk",
-            }
-            if start:
-                kwargs["ExclusiveStartKey"] = start
-            out = call(self._client.query, **kwargs)
-            friends += [str((deserialize(raw) or {})["sk"])[len(prefix) :] for raw in out.get("Items", [])]
-            start = out.get("LastEvaluatedKey")
-            if not start:
-                return friends
+        markers = query_all(
+            self._client,
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues=values(pk=pk, prefix=prefix),
+            ProjectionExpression="sk",
+        )
+        return [str(item["sk"])[len(prefix) :] for item in markers]
 
 
 def suggestion_source() -> DynamoSuggestionSource:
@@ -460,9 +416,7 @@ class DynamoInteractions:
 
     def direct_partners(self, conversation_ids: Sequence[str]) -> dict[str, list[str]]:
         """Members of each DIRECT conversation (one BatchGetItem per 100 conversations)."""
-        found = DynamoGraph(self._client, self._table).batch_get(
-            [keys.conversation(cid) for cid in conversation_ids]
-        )
+        found = batch_get(self._client, self._table, [keys.conversation(cid) for cid in conversation_ids])
         return {
             str(item["conversation_id"]): [str(m) for m in item.get("member_ids", [])]
             for item in found.values()
@@ -479,16 +433,14 @@ class DynamoInteractions:
             "other_id": other,
             "last_interaction_at": at_iso,
         }
-        try:
-            call(
-                self._client.put_item,
-                TableName=self._table,
-                Item=serialize(item),
-                ConditionExpression="attribute_not_exists(pk) OR last_interaction_at < :at",
-                ExpressionAttributeValues=values(at=at_iso),
-            )
-        except ConditionFailed:
-            return  # already as recent: a replayed or older change
+        # Refused when already as recent: a replayed or older change, nothing to do.
+        conditional(
+            self._client.put_item,
+            TableName=self._table,
+            Item=serialize(item),
+            ConditionExpression="attribute_not_exists(pk) OR last_interaction_at < :at",
+            ExpressionAttributeValues=values(at=at_iso),
+        )
 
 
 def interactions() -> DynamoInteractions:

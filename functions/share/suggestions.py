@@ -6,9 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from functions.social.access import GraphReader
-
-GRAPH_CHUNK = 20  # one BatchGetItem of pair states per 20 candidates
+BLOCK_CHUNK = 50  # both block keys per candidate: 100 keys, one BatchGetItem per chunk
 INTERACTIONS_SCANNED = 100
 
 
@@ -24,12 +22,20 @@ class SuggestionSource(Protocol):
         ...
 
 
+class BlockReader(Protocol):
+    """Reads blocks between one user and many others (batched)."""
+
+    def blocked_either_way(self, user_id: str, others: Sequence[str]) -> set[str]:
+        """Those of ``others`` that ``user_id`` blocked or that blocked ``user_id``."""
+        ...
+
+
 def _chunks(items: Sequence[str], size: int) -> list[Sequence[str]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def share_suggestions(
-    source: SuggestionSource, graph: GraphReader, user_id: str, limit: int
+    source: SuggestionSource, graph: BlockReader, user_id: str, limit: int
 ) -> list[dict[str, Any]]:
     """``GET /v1/me/share-suggestions``: up to ``limit`` items ``{"user_id", "last_interaction_at"}``."""
     last_at: dict[str, str | None] = {}
@@ -41,10 +47,10 @@ def share_suggestions(
             last_at[friend] = None
     candidates = list(last_at)
     items: list[dict[str, Any]] = []
-    for chunk in _chunks(candidates, GRAPH_CHUNK):
-        states = graph.pair_states(user_id, list(chunk))
+    for chunk in _chunks(candidates, BLOCK_CHUNK):
+        blocked = graph.blocked_either_way(user_id, list(chunk))
         for other in chunk:
-            if states[other].blocked:
+            if other in blocked:
                 continue
             items.append({"user_id": other, "last_interaction_at": last_at[other]})
             if len(items) == limit:

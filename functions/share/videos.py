@@ -8,7 +8,6 @@ the repository) and a deleted video stays deleted (tombstone).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -96,13 +95,6 @@ def needs_friendship(video: Video, viewer: str) -> bool:
     return not video.deleted and video.visibility == "friends" and viewer != video.author_id
 
 
-def friends_with_author(graph: GraphReader, author: str, viewers: Sequence[str]) -> dict[str, bool]:
-    """Friendship of each viewer with ``author`` (one batched graph read)."""
-    others = [v for v in dict.fromkeys(viewers) if v != author]
-    states = graph.pair_states(author, others) if others else {}
-    return {v: (v == author or states[v].friends) for v in dict.fromkeys(viewers)}
-
-
 def video_view(video: Video, urls: UrlSigner) -> dict[str, Any]:
     """The public shape of a video."""
     view: dict[str, Any] = {
@@ -124,7 +116,8 @@ def get_video(
     video = videos.get(video_id)
     if video is None or video.deleted:
         raise VideoNotFoundError("Video not found.")
-    friend = needs_friendship(video, viewer) and friends_with_author(graph, video.author_id, [viewer])[viewer]
+    # needs_friendship is False for the author, so the pair read is always of two different users.
+    friend = needs_friendship(video, viewer) and graph.pair_states(video.author_id, [viewer])[viewer].friends
     if not can_see(video, viewer, friend):
         raise VideoNotFoundError("Video not found.")
     return video_view(video, urls)

@@ -49,8 +49,8 @@ def social_update_settings(request: ApiRequest) -> SettingsOut:
     from functions.social.models import SettingsOut, SettingsPatch
 
     body = request.body(SettingsPatch)
-    p = logic.update_settings(graph(), request.user_id, body.dm_policy, body.push_previews)
-    return SettingsOut(dm_policy=p.dm_policy, push_previews=p.push_previews)  # type: ignore[arg-type]
+    settings = logic.update_settings(graph(), request.user_id, body.dm_policy, body.push_previews)
+    return SettingsOut(dm_policy=settings.dm_policy, push_previews=settings.push_previews)  # type: ignore[arg-type]
 
 
 @api.route("/v1/users/{user_id}/follow", methods=["PUT"])

@@ -10,19 +10,22 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from functions.core import clients, keys
 from functions.core.clock import iso_from_ms
 from functions.core.ddb import (
-    ConditionFailed,
+    Item,
     TransactionCancelled,
     batch_get,
+    batch_put,
     call,
+    conditional,
     deserialize,
     get_item,
+    item_key,
     query_page,
     serialize,
     values,
@@ -38,12 +41,11 @@ from functions.social.logic import (
     ListKind,
     ListPage,
     Profile,
+    Settings,
     StateChangedError,
 )
 from functions.social.logic_contacts import PhoneTakenError
 
-BATCH_WRITE_MAX_ITEMS = 25
-KEYS_PER_PAIR = 5
 FRIENDS_OF_WORKERS = 16
 TRANSACT_ATTEMPTS = 4
 _LISTINGS: dict[str, str] = {
@@ -54,6 +56,56 @@ _LISTINGS: dict[str, str] = {
 }
 _NOT_EXISTS = "attribute_not_exists(pk)"
 _EXISTS = "attribute_exists(pk)"
+# A phone opt-in item the user may write or delete: absent, or already theirs.
+_PHONE_IS_MINE = "attribute_not_exists(pk) OR user_id = :uid"
+
+
+def pair_state_keys(sender: str, recipients: Sequence[str]) -> list[keys.Key]:
+    """The keys that decide each (sender, recipient) pair, 5 per recipient: the recipient's
+    profile (DM policy), both follows and both blocks. Read them with one BatchGetItem per 20
+    recipients, then build the states with :func:`pair_states_from`."""
+    return [
+        k
+        for r in recipients
+        for k in (
+            keys.profile(r),
+            keys.following(sender, r),
+            keys.following(r, sender),
+            keys.block(sender, r),
+            keys.block(r, sender),
+        )
+    ]
+
+
+def pair_states_from(
+    found: Mapping[tuple[str, str], Item], sender: str, recipients: Sequence[str]
+) -> dict[str, PairState]:
+    """Pair state for each recipient from items read under :func:`pair_state_keys` (``found`` is
+    indexed by ``(pk, sk)`` as :func:`~functions.core.ddb.batch_get` returns it; extra items are ignored)."""
+
+    def has(k: keys.Key) -> bool:
+        return item_key(k) in found
+
+    states = {}
+    for r in recipients:
+        profile = found.get(item_key(keys.profile(r)), {})
+        states[r] = PairState(
+            sender_follows=has(keys.following(sender, r)),
+            recipient_follows=has(keys.following(r, sender)),
+            sender_blocked_recipient=has(keys.block(sender, r)),
+            recipient_blocked_sender=has(keys.block(r, sender)),
+            recipient_policy=str(profile.get("dm_policy", DEFAULT_DM_POLICY)),
+        )
+    return states
+
+
+def _settings(item: Item | None) -> Settings:
+    """The settings on a profile item (defaults when absent)."""
+    item = item or {}
+    return Settings(
+        dm_policy=str(item.get("dm_policy", DEFAULT_DM_POLICY)),
+        push_previews=bool(item.get("push_previews", True)),
+    )
 
 
 class DynamoGraph:
@@ -69,36 +121,9 @@ class DynamoGraph:
 
     def pair_states(self, sender: str, recipients: Sequence[str]) -> dict[str, PairState]:
         """Pair state for each recipient: 5 keys per recipient, one BatchGetItem per 20 recipients."""
-        wanted: list[keys.Key] = []
-        for r in recipients:
-            wanted += [
-                keys.profile(r),
-                keys.following(sender, r),
-                keys.following(r, sender),
-                keys.block(sender, r),
-                keys.block(r, sender),
-            ]
-        found = self.batch_get(wanted)
-
-        def has(k: keys.Key) -> bool:
-            return (k[keys.PK], k[keys.SK]) in found
-
-        states = {}
-        for r in recipients:
-            profile = found.get((keys.profile(r)[keys.PK], keys.profile(r)[keys.SK]), {})
-            states[r] = PairState(
-                sender_follows=has(keys.following(sender, r)),
-                recipient_follows=has(keys.following(r, sender)),
-                sender_blocked_recipient=has(keys.block(sender, r)),
-                recipient_blocked_sender=has(keys.block(r, sender)),
-                recipient_policy=str(profile.get("dm_policy", DEFAULT_DM_POLICY)),
-            )
-        return states
+        return pair_states_from(self.batch_get(pair_state_keys(sender, recipients)), sender, recipients)
 
     # --- helpers ------------------------------------------------------------------------
-
-    def _has(self, found: dict[tuple[str, str], dict[str, Any]], k: keys.Key) -> bool:
-        return (k[keys.PK], k[keys.SK]) in found
 
     def _edge_item(self, k: keys.Key, owner: str, kind: str, entity: str, other: str, at_ms: int) -> Any:
         """An edge item listed on GSI1 under ``owner``'s ``kind`` list, ordered by a time ULID."""
@@ -113,16 +138,26 @@ class DynamoGraph:
             }
         )
 
-    def _put(self, item: Any, condition: str | None = None) -> dict[str, Any]:
+    def _put(
+        self, item: Any, condition: str | None = None, bound: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """A transaction Put of a serialized item; ``bound`` = the condition's ``:values``."""
         put: dict[str, Any] = {"TableName": self._table, "Item": item}
         if condition:
             put["ConditionExpression"] = condition
+        if bound:
+            put["ExpressionAttributeValues"] = bound
         return {"Put": put}
 
-    def _delete(self, k: keys.Key, condition: str | None = None) -> dict[str, Any]:
+    def _delete(
+        self, k: keys.Key, condition: str | None = None, bound: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """A transaction Delete; ``bound`` = the condition's ``:values``."""
         delete: dict[str, Any] = {"TableName": self._table, "Key": serialize(k)}
         if condition:
             delete["ConditionExpression"] = condition
+        if bound:
+            delete["ExpressionAttributeValues"] = bound
         return {"Delete": delete}
 
     def _check(self, k: keys.Key, condition: str) -> dict[str, Any]:
@@ -173,7 +208,7 @@ class DynamoGraph:
         """Both follows and both blocks of the pair: one consistent BatchGetItem of 4 keys."""
         wanted = [keys.following(a, b), keys.following(b, a), keys.block(a, b), keys.block(b, a)]
         found = self.batch_get(wanted)
-        return Edges(*(self._has(found, k) for k in wanted))
+        return Edges(*(item_key(k) in found for k in wanted))
 
     def write_follow(self, a: str, b: str, *, reverse: bool, at_ms: int) -> bool:
         """One TransactWriteItems: edge pair + counters (+ friend markers), guarded by conditions."""
@@ -271,38 +306,30 @@ class DynamoGraph:
 
     # --- profile ----------------------------------------------------------------------------
 
-    @staticmethod
-    def _profile(
-        user_id: str, item: dict[str, Any] | None, counters: Sequence[dict[str, Any]] = ()
-    ) -> Profile:
-        """The profile's settings and the sum of the counters over ``counters`` (the shards)."""
-        item = item or {}
+    def profile(self, user_id: str) -> Profile:
+        """One consistent BatchGetItem: the profile and the 16 counter shards, summed; defaults
+        when the user never wrote anything."""
+        profile_key, shard_keys = keys.profile(user_id), keys.counter_shards(user_id)
+        found = self.batch_get([profile_key, *shard_keys])
+        # Only the shard keys count: the profile item is settings, never counters.
+        shards = [found[item_key(k)] for k in shard_keys if item_key(k) in found]
 
         def total(name: str) -> int:
-            return sum(int(c.get(name, 0)) for c in counters)
+            return sum(int(shard.get(name, 0)) for shard in shards)
 
+        settings = _settings(found.get(item_key(profile_key)))
         return Profile(
             user_id=user_id,
-            dm_policy=str(item.get("dm_policy", DEFAULT_DM_POLICY)),
-            push_previews=bool(item.get("push_previews", True)),
+            dm_policy=settings.dm_policy,
+            push_previews=settings.push_previews,
             followers_count=total("followers_count"),
             following_count=total("following_count"),
             friends_count=total("friends_count"),
         )
 
-    def profile(self, user_id: str) -> Profile:
-        """One consistent BatchGetItem: the profile and the 16 counter shards, summed; defaults
-        when the user never wrote anything."""
-        wanted = [keys.profile(user_id), *keys.counter_shards(user_id)]
-        found = self.batch_get(wanted)
-        items = [found[(k[keys.PK], k[keys.SK])] for k in wanted if (k[keys.PK], k[keys.SK]) in found]
-        profile_key = (wanted[0][keys.PK], wanted[0][keys.SK])
-        return self._profile(
-            user_id, found.get(profile_key), [i for i in items if i.get("entity") == "counters"]
-        )
-
-    def update_settings(self, user_id: str, dm_policy: str | None, push_previews: bool | None) -> Profile:
-        """UpdateItem (upsert) of the given settings, ReturnValues=ALL_NEW."""
+    def update_settings(self, user_id: str, dm_policy: str | None, push_previews: bool | None) -> Settings:
+        """UpdateItem (upsert) of the given settings, ReturnValues=ALL_NEW (the counters live on
+        the shards, so only the settings are returned)."""
         sets = {
             "entity": "profile",
             "user_id": user_id,
@@ -318,7 +345,7 @@ class DynamoGraph:
             ExpressionAttributeValues=values(**sets),
             ReturnValues="ALL_NEW",
         )
-        return self._profile(user_id, deserialize(out.get("Attributes")))
+        return _settings(deserialize(out.get("Attributes")))
 
     # --- lists ------------------------------------------------------------------------------
 
@@ -359,41 +386,21 @@ class DynamoGraph:
         """GetItem of the user's current hash, then one TransactWriteItems (claim new, drop old)."""
         found = get_item(self._client, self._table, keys.phone_owner(user_id))
         old = (found or {}).get("phone_hash")
-        mine = "attribute_not_exists(pk) OR user_id = :uid"
-        actions: list[dict[str, Any]] = [
-            {
-                "Put": {
-                    "TableName": self._table,
-                    "Item": serialize(
-                        {**keys.phone(phone_hash), "entity": "phone_optin", "user_id": user_id}
-                    ),
-                    "ConditionExpression": mine,
-                    "ExpressionAttributeValues": values(uid=user_id),
-                }
-            },
-            {
-                "Put": {
-                    "TableName": self._table,
-                    "Item": serialize(
-                        {**keys.phone_owner(user_id), "entity": "phone_owner", "phone_hash": phone_hash}
-                    ),
-                    # Guards a concurrent change of number by the same user.
-                    "ConditionExpression": "phone_hash = :old" if old else _NOT_EXISTS,
-                    **({"ExpressionAttributeValues": values(old=old)} if old else {}),
-                }
-            },
+        actions = [
+            self._put(
+                serialize({**keys.phone(phone_hash), "entity": "phone_optin", "user_id": user_id}),
+                _PHONE_IS_MINE,
+                values(uid=user_id),
+            ),
+            # Guards a concurrent change of number by the same user.
+            self._put(
+                serialize({**keys.phone_owner(user_id), "entity": "phone_owner", "phone_hash": phone_hash}),
+                "phone_hash = :old" if old else _NOT_EXISTS,
+                values(old=old) if old else None,
+            ),
         ]
         if old and old != phone_hash:
-            actions.append(
-                {
-                    "Delete": {
-                        "TableName": self._table,
-                        "Key": serialize(keys.phone(old)),
-                        "ConditionExpression": mine,
-                        "ExpressionAttributeValues": values(uid=user_id),
-                    }
-                }
-            )
+            actions.append(self._delete(keys.phone(old), _PHONE_IS_MINE, values(uid=user_id)))
         try:
             self._transact(actions)
         except TransactionCancelled as err:
@@ -410,22 +417,8 @@ class DynamoGraph:
         try:
             self._transact(
                 [
-                    {
-                        "Delete": {
-                            "TableName": self._table,
-                            "Key": serialize(keys.phone_owner(user_id)),
-                            "ConditionExpression": "phone_hash = :old",
-                            "ExpressionAttributeValues": values(old=old),
-                        }
-                    },
-                    {
-                        "Delete": {
-                            "TableName": self._table,
-                            "Key": serialize(keys.phone(old)),
-                            "ConditionExpression": "attribute_not_exists(pk) OR user_id = :uid",
-                            "ExpressionAttributeValues": values(uid=user_id),
-                        }
-                    },
+                    self._delete(keys.phone_owner(user_id), "phone_hash = :old", values(old=old)),
+                    self._delete(keys.phone(old), _PHONE_IS_MINE, values(uid=user_id)),
                 ]
             )
         except TransactionCancelled as err:
@@ -433,26 +426,22 @@ class DynamoGraph:
 
     def charge_contacts(self, user_id: str, day: int, count: int, limit: int, expires_at: int) -> bool:
         """One conditional UpdateItem (ADD) on the day's counter; False when it would pass ``limit``."""
-        try:
-            call(
-                self._client.update_item,
-                TableName=self._table,
-                Key=serialize(keys.contacts_quota(user_id, day)),
-                UpdateExpression="SET entity = :entity, #ttl = :ttl ADD used :n",
-                ConditionExpression="attribute_not_exists(used) OR used <= :max",
-                ExpressionAttributeNames={"#ttl": keys.TTL},
-                ExpressionAttributeValues=values(
-                    entity="contacts_quota", ttl=expires_at, n=count, max=limit - count
-                ),
-            )
-        except ConditionFailed:
-            return False
-        return True
+        return conditional(
+            self._client.update_item,
+            TableName=self._table,
+            Key=serialize(keys.contacts_quota(user_id, day)),
+            UpdateExpression="SET entity = :entity, #ttl = :ttl ADD used :n",
+            ConditionExpression="attribute_not_exists(used) OR used <= :max",
+            ExpressionAttributeNames={"#ttl": keys.TTL},
+            ExpressionAttributeValues=values(
+                entity="contacts_quota", ttl=expires_at, n=count, max=limit - count
+            ),
+        )
 
     def owners(self, hashes: Sequence[str]) -> dict[str, str]:
         """BatchGetItem of the phone hashes (one call per 100)."""
         found = self.batch_get([keys.phone(h) for h in hashes])
-        by_key = {(keys.phone(h)[keys.PK], keys.phone(h)[keys.SK]): h for h in hashes}
+        by_key = {item_key(keys.phone(h)): h for h in hashes}
         return {by_key[k]: str(item["user_id"]) for k, item in found.items() if k in by_key}
 
     def blocked_either_way(self, user_id: str, others: Sequence[str]) -> set[str]:
@@ -461,32 +450,26 @@ class DynamoGraph:
         return {
             o
             for o in others
-            if self._has(found, keys.block(user_id, o)) or self._has(found, keys.block(o, user_id))
+            if item_key(keys.block(user_id, o)) in found or item_key(keys.block(o, user_id)) in found
         }
 
     def remember_matches(self, user_id: str, others: Sequence[str], expires_at: int) -> None:
-        """BatchWriteItem of the match markers (one call per 25), retrying unprocessed items."""
-        puts = [
-            {
-                "PutRequest": {
-                    "Item": serialize(
-                        {
-                            **keys.contact_match(user_id, o),
-                            "entity": "contact_match",
-                            "user_id": user_id,
-                            "other": o,
-                            keys.TTL: expires_at,
-                        }
-                    )
+        """BatchWriteItem of the match markers (one call per 25), retrying unprocessed items a
+        bounded number of times."""
+        batch_put(
+            self._client,
+            self._table,
+            [
+                {
+                    **keys.contact_match(user_id, o),
+                    "entity": "contact_match",
+                    "user_id": user_id,
+                    "other": o,
+                    keys.TTL: expires_at,
                 }
-            }
-            for o in dict.fromkeys(others)
-        ]
-        for start in range(0, len(puts), BATCH_WRITE_MAX_ITEMS):
-            request: dict[str, Any] = {self._table: puts[start : start + BATCH_WRITE_MAX_ITEMS]}
-            while request:
-                out = call(self._client.batch_write_item, RequestItems=request)
-                request = out.get("UnprocessedItems") or {}
+                for o in dict.fromkeys(others)
+            ],
+        )
 
     # --- suggestions (SuggestionStore) ------------------------------------------------------
 
@@ -529,7 +512,7 @@ class DynamoGraph:
             c
             for c in candidates
             if any(
-                self._has(found, k)
+                item_key(k) in found
                 for k in (keys.following(user_id, c), keys.block(user_id, c), keys.block(c, user_id))
             )
         }

@@ -17,7 +17,6 @@ from functions.social.access import DEFAULT_DM_POLICY, PairState
 
 MAX_ATTEMPTS = 5
 ListKind = Literal["following", "followers", "friends", "blocks"]
-LIST_KINDS: tuple[ListKind, ...] = ("following", "followers", "friends", "blocks")
 
 
 class StateChangedError(ConflictError):
@@ -42,6 +41,14 @@ class Profile:
     followers_count: int = 0
     following_count: int = 0
     friends_count: int = 0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A user's own choices (defaults when the user never set them)."""
+
+    dm_policy: str = DEFAULT_DM_POLICY
+    push_previews: bool = True
 
 
 @dataclass(frozen=True)
@@ -101,8 +108,8 @@ class GraphStore(Protocol):
         """The user's profile (defaults when absent)."""
         ...
 
-    def update_settings(self, user_id: str, dm_policy: str | None, push_previews: bool | None) -> Profile:
-        """Set the given settings, leave the others; returns the profile after the write."""
+    def update_settings(self, user_id: str, dm_policy: str | None, push_previews: bool | None) -> Settings:
+        """Set the given settings, leave the others; returns the settings after the write."""
         ...
 
     def list_edges(
@@ -186,7 +193,7 @@ def me(store: GraphStore, user_id: str) -> Profile:
 
 def update_settings(
     store: GraphStore, user_id: str, dm_policy: str | None, push_previews: bool | None
-) -> Profile:
+) -> Settings:
     """Change the caller's DM policy and/or push previews."""
     if dm_policy is None and push_previews is None:
         raise ValidationError("Give at least one of dm_policy, push_previews.")

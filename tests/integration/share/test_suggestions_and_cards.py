@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from functions.share.cards import render_video_cards
+from typing import Any
+
+from functions.share.cards import ShareVideoCards
 from tests.conftest import ApiClient, body_of
 from tests.integration.share.world import befriend, block, deliver, messages_in, publish, video_event
+
+
+def _cards(viewer: str, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The card of each message's video for ``viewer``, through the DM fetch path's port."""
+    found = ShareVideoCards().cards(viewer, [m["video"] for m in messages])
+    return [found[str(m["video"]["video_id"])] for m in messages]
 
 
 def _share(api: ApiClient, video_id: str, recipients: list[str], key: str) -> dict:
@@ -54,7 +62,7 @@ def test_card_becomes_unavailable_when_the_video_goes_private(api: ApiClient) ->
     cid = _share(api, "v1", ["bob"], "k1")["results"][0]["conversation_id"]
     messages = messages_in(cid)
     # When bob fetches it, he sees the card
-    [card] = [m["video"] for m in render_video_cards("bob", messages)]
+    [card] = _cards("bob", messages)
     assert card["video_id"] == "v1" and card["title"] == "Cats" and card["author_id"] == "carol"
     assert "X-Amz-Signature" in card["thumbnail_url"]
     # When the author makes the video private
@@ -69,11 +77,9 @@ def test_card_becomes_unavailable_when_the_video_goes_private(api: ApiClient) ->
         ),
     )
     # Then bob's card only says it is unavailable
-    assert [m["video"] for m in render_video_cards("bob", messages)] == [
-        {"video_id": "v1", "unavailable": True}
-    ]
+    assert _cards("bob", messages) == [{"video_id": "v1", "unavailable": True}]
     # And the author still sees it
-    assert render_video_cards("carol", messages)[0]["video"]["title"] == "Cats"
+    assert _cards("carol", messages)[0]["title"] == "Cats"
 
 
 def test_card_of_a_deleted_video_is_unavailable(api: ApiClient) -> None:
@@ -81,5 +87,4 @@ def test_card_of_a_deleted_video_is_unavailable(api: ApiClient) -> None:
     befriend("alice", "bob")
     cid = _share(api, "v1", ["bob"], "k1")["results"][0]["conversation_id"]
     deliver(api, video_event("v1", kind="video.deleted", occurred_at="2026-11-28T02:00:00.000Z"))
-    rendered = render_video_cards("bob", messages_in(cid))
-    assert rendered[0]["video"] == {"video_id": "v1", "unavailable": True}
+    assert _cards("bob", messages_in(cid))[0] == {"video_id": "v1", "unavailable": True}

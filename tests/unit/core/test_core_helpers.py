@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from functions.core.clock import iso_from_ms, ms_from_iso
 from functions.core.cursor import decode_cursor, encode_cursor
 from functions.core.ddb import deserialize, serialize
-from functions.core.errors import InvalidCursorError
+from functions.core.errors import InvalidCursorError, ValidationError
 from functions.core.ids import is_ulid, new_ulid, ulid_time_ms
+from functions.core.web import ApiRequest, Page
 
 
 def test_cursor_round_trips_for_its_caller_and_listing() -> None:
@@ -54,3 +57,15 @@ def test_timestamps_are_iso_utc_with_milliseconds() -> None:
 def test_attribute_value_codec_round_trips() -> None:
     item = {"s": "x", "n": 5, "f": 1.5, "b": True, "l": [1, "a"], "m": {"k": None}, "ss": {"a", "b"}}
     assert deserialize(serialize(item)) == item
+
+
+def _request(**query: str) -> ApiRequest:
+    return ApiRequest(SimpleNamespace(query_params=query or None, headers={}), "alice", 1024)
+
+
+def test_page_defaults_to_twenty_and_bounds_the_limit() -> None:
+    assert _request().page() == Page(limit=20, cursor=None)
+    assert _request(limit="100", cursor="c").page() == Page(limit=100, cursor="c")
+    for bad in ("0", "101", "-1", "x"):
+        with pytest.raises(ValidationError):
+            _request(limit=bad).page()

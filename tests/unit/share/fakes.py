@@ -39,6 +39,11 @@ class FakeGraph:
             for r in recipients
         }
 
+    def blocked_either_way(self, user_id: str, others: Sequence[str]) -> set[str]:
+        """One 'batched read' of both blocks per other user."""
+        self.calls += 1
+        return {o for o in others if (user_id, o) in self.blocks or (o, user_id) in self.blocks}
+
 
 class FakeVideos:
     """Video projection with the repository's newest-wins / tombstone semantics."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functions.core.streams import StreamChange
-from functions.share.cards import render_cards
+from functions.share.cards import video_cards
 from functions.share.outbox import events_from_change
 from functions.share.suggestions import share_suggestions
 from tests.unit.share.fakes import FakeGraph, FakeUrls, FakeVideos, video
@@ -27,6 +27,7 @@ def test_suggestions_put_recent_interactions_first_and_hide_blocked() -> None:
     graph = FakeGraph()
     graph.blocks |= {("erin", "alice"), ("alice", "frank")}
     items = share_suggestions(Source(), graph, "alice", 10)
+    assert graph.calls == 1  # 6 candidates: one batched block read
     assert [(i["user_id"], i["last_interaction_at"] is not None) for i in items] == [
         ("bob", True),
         ("dave", True),
@@ -42,24 +43,28 @@ def test_cards_are_rechecked_for_the_viewer_in_one_batch() -> None:
     videos.put(video(video_id="fr", visibility="friends"))
     videos.put(video(video_id="priv", visibility="private"))
     graph.befriend("carol", "bob")
-    messages = [
-        {"message_id": str(i), "video": {"video_id": v}} for i, v in enumerate(["pub", "fr", "priv", "gone"])
-    ]
-    messages.append({"message_id": "text", "text": "hello"})
-    cards = [m.get("video") for m in render_cards("bob", messages, videos, graph, FakeUrls())]
-    assert cards == [
-        {
-            "video_id": "pub",
-            "title": "Cats",
-            "author_id": "carol",
-            "thumbnail_url": "https://media.test/t.jpg?signed",
-        },
-        {"video_id": "fr", "title": "Cats", "author_id": "carol"},
-        {"video_id": "priv", "unavailable": True},
-        {"video_id": "gone", "unavailable": True},
-        None,
+    cards = video_cards("bob", ["pub", "fr", "priv", "gone", "pub"], videos, graph, FakeUrls())
+    assert list(cards.items()) == [
+        (
+            "pub",
+            {
+                "video_id": "pub",
+                "title": "Cats",
+                "author_id": "carol",
+                "thumbnail_url": "https://media.test/t.jpg?signed",
+            },
+        ),
+        ("fr", {"video_id": "fr", "title": "Cats", "author_id": "carol"}),
+        ("priv", {"video_id": "priv", "unavailable": True}),
+        ("gone", {"video_id": "gone", "unavailable": True}),
     ]
     assert graph.calls == 1
+
+
+def test_no_videos_means_no_reads() -> None:
+    videos, graph = FakeVideos(), FakeGraph()
+    assert video_cards("bob", [], videos, graph, FakeUrls()) == {}
+    assert graph.calls == 0
 
 
 def _change(new: dict | None, old: dict | None = None, seq: str = "1") -> StreamChange:

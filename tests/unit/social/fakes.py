@@ -16,6 +16,7 @@ from functions.social.logic import (
     ListKind,
     ListPage,
     Profile,
+    Settings,
     StateChangedError,
 )
 from functions.social.logic_contacts import PhoneTakenError
@@ -102,7 +103,7 @@ class FakeGraph:
     def profile(self, user_id: str) -> Profile:
         return self.profiles.get(user_id, Profile(user_id=user_id))
 
-    def update_settings(self, user_id: str, dm_policy: str | None, push_previews: bool | None) -> Profile:
+    def update_settings(self, user_id: str, dm_policy: str | None, push_previews: bool | None) -> Settings:
         p = self.profile(user_id)
         changes: dict[str, Any] = {}
         if dm_policy is not None:
@@ -110,7 +111,9 @@ class FakeGraph:
         if push_previews is not None:
             changes["push_previews"] = push_previews
         self.profiles[user_id] = replace(p, **changes)
-        return self.profiles[user_id]
+        return Settings(
+            dm_policy=self.profiles[user_id].dm_policy, push_previews=self.profiles[user_id].push_previews
+        )
 
     def _listing(self, user_id: str, kind: ListKind) -> list[tuple[int, str]]:
         if kind == "following":
