@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
+# Every directory of Python source, for the linters and the type checker.
+SRC := app.py functions local tests bench
 PORT ?= 8000
 WS_PORT ?= 8001
 MOTO_PORT ?= 4566
@@ -23,11 +25,11 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@touch $@
 
 lint: venv
-	$(BIN)/ruff check app.py functions local tests bench
-	$(BIN)/ruff format --check app.py functions local tests bench
+	$(BIN)/ruff check $(SRC)
+	$(BIN)/ruff format --check $(SRC)
 
 typecheck: venv
-	$(BIN)/mypy app.py functions local tests bench
+	$(BIN)/mypy $(SRC)
 
 # The docs-page test renders /v1/docs in headless Chromium (Debian's package, installed here once).
 browser:

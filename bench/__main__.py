@@ -59,7 +59,7 @@ def _load_state() -> dict[str, Any]:
 
 
 def _section(data: dict[str, Any]) -> dict[str, Any]:
-    return {"date": machine.facts()["date"], "load": machine.load_average(), "data": data}
+    return {"date": machine.now(), "load": machine.load_average(), "data": data}
 
 
 def main(argv: list[str] | None = None) -> int:

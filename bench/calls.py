@@ -13,8 +13,6 @@ variants that differ are reported as extra, informational rows.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
 import time
@@ -175,26 +173,12 @@ class CapacityMeter:
                 self.tally.rcu += TRANSACTION_FACTOR * read_units(item_size(response.get("Item")), True)
 
 
-class _StreamsEndpointSession:
-    """A session whose ``dynamodbstreams`` client names its endpoint: with botocore 1.44 the
-    default endpoint resolution is not intercepted by ``mock_aws`` ("Not yet implemented")."""
-
-    def __init__(self, session: Any) -> None:
-        self._session = session
-
-    def client(self, service: str, **kwargs: Any) -> Any:
-        if service == "dynamodbstreams":
-            kwargs.setdefault("endpoint_url", f"https://streams.dynamodb.{REGION}.amazonaws.com")
-        return self._session.client(service, **kwargs)
-
-
 class Harness:
     """mock_aws + the deployed template + the app behind chalice's test client, with counting."""
 
     def __init__(self) -> None:
         self.rows: list[Row] = []
         self.facts: dict[str, Any] = {}
-        self._tokens: dict[str, str] = {}
         self.meter: CapacityMeter
 
     @contextmanager
@@ -228,8 +212,12 @@ class Harness:
     def _stream_pump(self) -> Any:
         """The local event pump's DynamoDB stream sources (read models, outbox), driven by hand."""
         from local.pump import DynamoDBStreamSource, Pump
+        from tests.support.streams import PinnedStreamsSession
 
-        pump = Pump(self.app, session=_StreamsEndpointSession(self.session), region=REGION, poll_seconds=0)
+        # mock_aws answers Streams only on the classic endpoint (see tests.support.streams).
+        pump = Pump(
+            self.app, session=PinnedStreamsSession(self.session, REGION), region=REGION, poll_seconds=0
+        )
         sources = [s for s in pump.sources if isinstance(s, DynamoDBStreamSource)]
         for source in sources:
             source.table_name = self.table
@@ -266,21 +254,12 @@ class Harness:
         headers: dict[str, str] | None = None,
     ) -> Any:
         """An HTTP request through the app (not counted unless inside ``measure``)."""
-        all_headers = {"Content-Type": "application/json"}
-        if user:
-            all_headers["Authorization"] = f"Bearer {self.token(user)}"
+        from tests.support.env import auth_headers
+
+        all_headers = auth_headers(user) if user else {"Content-Type": "application/json"}
         all_headers.update(headers or {})
         raw = body if isinstance(body, str) else (json.dumps(body) if body is not None else "")
         return self.client.http.request(method, path, headers=all_headers, body=raw.encode())
-
-    def token(self, user: str) -> str:
-        """A valid bearer token for ``user``, minted once per run."""
-        if user not in self._tokens:
-            from local.tokens import mint_token
-            from tests.support.env import keypair
-
-            self._tokens[user] = mint_token(keypair()[0], user)
-        return self._tokens[user]
 
     def json(
         self,
@@ -370,10 +349,13 @@ class Harness:
 
 def signed_webhook(secret: str, body: dict[str, Any]) -> tuple[str, dict[str, str]]:
     """A ``Payment-Signature`` header over the raw body (Stripe's scheme)."""
+    from functions.checkout.webhooks import sign
+
     raw = json.dumps(body)
-    t = int(time.time())
-    sig = hmac.new(secret.encode(), f"{t}.{raw}".encode(), hashlib.sha256).hexdigest()
-    return raw, {"Payment-Signature": f"t={t},v1={sig}", "Content-Type": "application/json"}
+    return raw, {
+        "Payment-Signature": sign(secret, int(time.time()), raw.encode()),
+        "Content-Type": "application/json",
+    }
 
 
 def befriend(h: Harness, a: str, b: str) -> None:

@@ -10,7 +10,7 @@ import re
 import statistics
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +49,6 @@ class ColdStart:
     samples_ms: dict[str, list[float]]
     project_modules: list[tuple[str, float, float]]  # (module, cumulative ms, self ms)
     third_party: list[tuple[str, float]]  # (top-level package, cumulative ms)
-    notes: list[str] = field(default_factory=list)
 
     @property
     def ratio_import(self) -> float:

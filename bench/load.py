@@ -83,7 +83,6 @@ class LoadResult:
     samples: list[Sample]
     setup_s: float
     stack_start_s: float
-    shards: int | None
     error_examples: list[str] = field(default_factory=list)
 
     @property
@@ -283,9 +282,7 @@ async def _run(
     examples = sorted(
         {f"{s.op}: {s.status} {s.error}".strip() for s in samples if s.status != EXPECTED[s.op]}
     )
-    return LoadResult(
-        users, elapsed, think, summarise(samples), samples, setup_s, stack_start, None, examples[:10]
-    )
+    return LoadResult(users, elapsed, think, summarise(samples), samples, setup_s, stack_start, examples[:10])
 
 
 def run(

@@ -43,6 +43,11 @@ def _git(*args: str) -> str:
         return ""
 
 
+def now() -> str:
+    """The current time as the report prints it (UTC, to the minute)."""
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def load_average() -> str:
     """The 1/5/15-minute load averages (other work on the machine skews every number)."""
     try:
@@ -64,7 +69,7 @@ def facts() -> dict[str, Any]:
     commit = _git("rev-parse", "--short", "HEAD")
     dirty = bool(_git("status", "--porcelain", "--untracked-files=no"))
     return {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": now(),
         "cpu": _cpu_model(),
         "cores": os.cpu_count(),
         "memory_gb": _memory_gb(),

@@ -4,13 +4,8 @@ on free ports with its own key pair and logs, plus an async JSON client with cac
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import os
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -21,62 +16,21 @@ from typing import Any
 
 import httpx
 
-from local.stack import ROOT, Stack, StackSettings, free_port, wait_http
+from local.stack import ROOT, Stack, StackSettings
 
 LOG_KEEP_DIR = ROOT / ".local" / "bench-logs"
 
 
 @contextmanager
-def patched_moto(log_path: Path) -> Iterator[str]:
-    """``bench.moto_server`` (serialised moto + :mod:`local.motofix`) on a free port, in its
-    own process group; yields its URL and stops it (this process only) on exit."""
-    port = free_port()
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.moto_server", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT,
-            env={**os.environ, "MOTO_PORT": str(port)},
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            url = f"http://127.0.0.1:{port}"
-            wait_http(f"{url}/moto-api/data.json", timeout=30)
-            yield url
-        finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
-
-
-@contextmanager
-def local_stack(name: str, stock_moto: bool = False) -> Iterator[Stack]:
+def local_stack(name: str) -> Iterator[Stack]:
     """Start the infra, the API, the event pump and the WebSocket gateway with ``local.stack``
-    on a serialised moto server (``bench.moto_server``, or ``local.moto_server`` itself with
-    ``stock_moto``); stop every process started here on exit. The children's logs are kept in
+    on the serialised moto server run through ``bench.moto_server`` (which logs slow requests);
+    stop every process started here on exit. The children's logs are kept in
     ``.local/bench-logs/<name>``."""
-    with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp, contextlib.ExitStack() as stack_exit:
-        state = Path(tmp)
-        endpoint = None if stock_moto else stack_exit.enter_context(patched_moto(state / "logs" / "moto.log"))
-        stack = Stack(
-            StackSettings(
-                port=free_port(),
-                ws_port=free_port(),
-                moto_port=free_port(),
-                endpoint_url=endpoint,
-                state_dir=state,
-                log_dir=state / "logs",
-                extra_env={"POWERTOOLS_LOG_LEVEL": "WARNING"},
-            )
-        )
+    with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp:
+        # 30 s for moto's first answer: the wait the bench has always allowed (the stack's is 20 s).
+        settings = StackSettings.on_free_ports(Path(tmp), moto_module="bench.moto_server", moto_timeout_s=30)
+        stack = Stack(settings)
         stack.start()
         try:
             yield stack

@@ -20,19 +20,15 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-CONFIG = ROOT / ".chalice" / "config.json"
-STAGE = "local"
+from local.stack import CONFIG, STAGE, stage_environment
 
 
 def stage_value(name: str, config_path: Path = CONFIG, stage: str = STAGE) -> str:
     """A variable of the stage's environment in ``.chalice/config.json`` (stage over top level)."""
-    config = json.loads(config_path.read_text())
-    env = dict(config.get("environment_variables", {}))
-    env.update(config.get("stages", {}).get(stage, {}).get("environment_variables", {}))
+    env = stage_environment(stage, config_path)
     if name not in env:
         raise SystemExit(f"{name} is not set for stage {stage!r} in {config_path}")
-    return str(env[name])
+    return env[name]
 
 
 def payment_intent_of(order_id: str, endpoint: str, table: str, region: str) -> str:

@@ -29,8 +29,7 @@ def banner(stack: Stack, warnings: list[str]) -> str:
         "",
         "socialvideo is running",
         f"  API        {stack.api_url}      (try: curl {stack.api_url}/v1/health)",
-        f"  WebSocket  {stack.ws_url}"
-        + ("" if "ws_gateway" in stack.processes else "      (not started: local/ws_gateway.py is missing)"),
+        f"  WebSocket  {stack.ws_url}",
         f"  AWS (moto) {stack.moto_url}",
         f"  Logs       {log_dir}/*.log (api, pump, moto, ws_gateway)",
         f"  Demo users {', '.join(USERS)}",
@@ -83,10 +82,7 @@ def main() -> None:
         stack.start()
         warnings: list[str] = []
         if not args.no_seed:
-            pem = stack.private_key_path.read_bytes()
-            from local.tokens import mint_token
-
-            warnings = seed(stack.api_url, lambda user: mint_token(pem, user), stack.session().client("sns"))
+            warnings = seed(stack.api_url, stack.token, stack.session().client("sns"))
         print(banner(stack, warnings), flush=True)
         while not stop.is_set():
             for name, proc in stack.processes.items():

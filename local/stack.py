@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import json
 import os
 import signal
@@ -154,10 +153,20 @@ class StackSettings:
     # An existing AWS endpoint to use instead of starting moto (``AWS_ENDPOINT_URL``).
     endpoint_url: str | None = None
     state_dir: Path = ROOT / ".local"
-    log_dir: Path | None = None
     # Extra environment for every child (e.g. ``PUMP_SCHEDULE_SECONDS`` in tests).
     extra_env: dict[str, str] = field(default_factory=dict)
-    start_ws_gateway: bool = True
+    # The module serving moto (``bench.moto_server`` adds slow-request logging).
+    moto_module: str = "local.moto_server"
+    # How long moto may take to answer its first request.
+    moto_timeout_s: float = 20.0
+
+    @classmethod
+    def on_free_ports(cls, state_dir: Path, **kwargs: Any) -> StackSettings:
+        """Settings for a throwaway stack: free API, WebSocket and moto ports, files in
+        ``state_dir``; ``kwargs`` set the other fields."""
+        return cls(
+            port=free_port(), ws_port=free_port(), moto_port=free_port(), state_dir=state_dir, **kwargs
+        )
 
 
 @dataclass
@@ -189,7 +198,7 @@ class Stack:
     @property
     def log_dir(self) -> Path:
         """Where each child's ``<name>.log`` goes."""
-        return self.settings.log_dir or self.settings.state_dir / "logs"
+        return self.settings.state_dir / "logs"
 
     @property
     def private_key_path(self) -> Path:
@@ -221,14 +230,16 @@ class Stack:
         env.update(self.settings.extra_env)
         return env
 
-    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self, name: str, args: list[str], env: Mapping[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_dir / f"{name}.log", "wb")  # noqa: SIM115 - closed in stop()
         self._logs.append(log)
         proc = subprocess.Popen(
             args,
             cwd=ROOT,
-            env=self.child_environment(),
+            env={**self.child_environment(), **(env or {})},
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -256,15 +267,16 @@ class Stack:
             if s.endpoint_url is None:
                 if port_in_use(s.host, s.moto_port):
                     raise StackError(f"port {s.moto_port} is taken (set MOTO_PORT or AWS_ENDPOINT_URL)")
-                self._spawn("moto", [sys.executable, "-m", "local.moto_server", "--host", s.host,
-                                     "--port", str(s.moto_port)])  # fmt: skip
-                wait_http(f"{self.moto_url}/moto-api/data.json", timeout=20)
+                # MOTO_PORT: the port moto writes into the URLs it hands out (queue URLs...); the
+                # inherited environment may name another moto's port.
+                self._spawn("moto", [sys.executable, "-m", s.moto_module, "--host", s.host,
+                                     "--port", str(s.moto_port)],
+                            env={"MOTO_PORT": str(s.moto_port)})  # fmt: skip
+                wait_http(f"{self.moto_url}/moto-api/data.json", timeout=s.moto_timeout_s)
                 self._check_alive("moto")
-            self.timings["moto_s"] = time.perf_counter() - started
 
             _, jwks_path = ensure_keypair(s.state_dir)
             self.outputs = deploy_all(self.session(), stage=STAGE)
-            self.timings["deploy_s"] = time.perf_counter() - started
             self.overrides = {
                 **{k: v for k, v in self.outputs.items() if v},
                 "AUTH_JWKS_FILE": str(jwks_path.resolve()),
@@ -282,9 +294,7 @@ class Stack:
             pump_ready = self.log_dir / "pump.ready"
             pump_ready.unlink(missing_ok=True)
             self._spawn("pump", [sys.executable, "-m", "local.pump", "--ready-file", str(pump_ready), *extra])
-            if s.start_ws_gateway and importlib.util.find_spec("local.ws_gateway") is not None:
-                self._spawn("ws_gateway", [sys.executable, "-m", "local.ws_gateway",
-                                           "--port", str(s.ws_port)])  # fmt: skip
+            self._spawn("ws_gateway", [sys.executable, "-m", "local.ws_gateway", "--port", str(s.ws_port)])
             deadline = time.monotonic() + 60
             while True:
                 for name in self.processes:

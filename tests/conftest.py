@@ -29,7 +29,7 @@ def _reuse_moto_kms_key_material() -> None:
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+def aws() -> Iterator[dict[str, str]]:
     """In-process moto with ``infra/template.yaml`` deployed; yields the settings environment."""
     from moto import mock_aws
 

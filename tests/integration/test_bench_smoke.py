@@ -15,7 +15,7 @@ from bench.calls import CallsResult, Row
 def result() -> Iterator[CallsResult]:
     """One in-process run (mock_aws + chalice test client), with the environment restored after."""
     from bench import calls
-    from functions.core import auth, clients, settings
+    from tests.support.env import reset_caches
 
     saved = dict(os.environ)
     try:
@@ -23,9 +23,7 @@ def result() -> Iterator[CallsResult]:
     finally:
         os.environ.clear()
         os.environ.update(saved)
-        settings.get_settings.cache_clear()
-        clients.reset_clients()
-        auth.verifier.cache_clear()
+        reset_caches()
 
 
 def _row(result: CallsResult, operation: str) -> Row:

@@ -15,8 +15,7 @@ from typing import Any
 import pytest
 
 from local.seed import seed
-from local.stack import Stack, StackSettings, free_port
-from local.tokens import mint_token
+from local.stack import Stack, StackSettings
 
 
 class LocalStack:
@@ -29,7 +28,6 @@ class LocalStack:
         self.moto_url = stack.moto_url
         self.log_dir = stack.log_dir
         self.env = stack.overrides  # TABLE_NAME, EVENTS_TOPIC_ARN, EVENTS_TAP_QUEUE_URL...
-        self.seed_warnings: list[str] = []
 
     def token(self, user_id: str) -> str:
         """A bearer token for ``user_id`` that the stack accepts."""
@@ -75,25 +73,17 @@ class LocalStack:
 @pytest.fixture(scope="session")
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     """The whole local stack (moto, infra, API, pump, WebSocket gateway) on free ports."""
-    state = tmp_path_factory.mktemp("local-stack")
     stack = Stack(
-        StackSettings(
-            port=free_port(),
-            ws_port=free_port(),
-            moto_port=free_port(),
-            state_dir=state,
-            log_dir=state / "logs",
+        StackSettings.on_free_ports(
+            tmp_path_factory.mktemp("local-stack"),
             # Schedules fire every 2 s instead of their real rate, so e2e tests can watch them.
             extra_env={"PUMP_SCHEDULE_SECONDS": "2"},
         )
     )
     stack.start()
     try:
-        pem = stack.private_key_path.read_bytes()
-        # The same demo data as `make run` (warnings, e.g. a route not written yet, are kept).
-        warnings = seed(stack.api_url, lambda user: mint_token(pem, user), stack.session().client("sns"))
-        local = LocalStack(stack)
-        local.seed_warnings = warnings
-        yield local
+        # The same demo data as `make run`; its warnings (e.g. a route not written yet) are not fatal.
+        seed(stack.api_url, stack.token, stack.session().client("sns"))
+        yield LocalStack(stack)
     finally:
         stack.stop()

@@ -4,38 +4,12 @@ endpoint over HTTP: concurrency tests and the end-to-end stack."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-
-
-def free_port() -> int:
-    """An unused TCP port on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_http(url: str, timeout: float = 20.0) -> None:
-    """Block until ``url`` answers any HTTP status."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=1)
-            return
-        except urllib.error.HTTPError:
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
+from local.stack import ROOT, free_port, wait_http
 
 
 @contextmanager
@@ -51,7 +25,7 @@ def moto_server() -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_http(f"{url}/moto-api/data.json")
+        wait_http(f"{url}/moto-api/data.json", timeout=20)
         yield url
     finally:
         proc.terminate()

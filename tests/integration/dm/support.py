@@ -3,10 +3,8 @@ drives the dm projection like the local event pump does, and an AWS call counter
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from typing import Any
 
 from functions.core import clients, keys
@@ -14,6 +12,8 @@ from functions.core.ddb import serialize
 from functions.core.settings import get_settings
 from functions.core.streams import StreamChange, change_from_record
 from functions.dm import projections
+from local.pump import stream_record
+from tests.support.streams import REGION, streams_client
 
 
 def _put(item: dict[str, Any]) -> None:
@@ -41,29 +41,12 @@ def block(blocker: str, blocked: str) -> None:
     _put({**keys.block(blocker, blocked), "entity": "block"})
 
 
-def _lambda_shaped(record: dict[str, Any], arn: str) -> dict[str, Any]:
-    """GetRecords output → the record Lambda delivers (epoch seconds, source ARN)."""
-    ddb = dict(record["dynamodb"])
-    created = ddb.get("ApproximateCreationDateTime")
-    if isinstance(created, datetime):
-        ddb["ApproximateCreationDateTime"] = created.timestamp()
-    return {**record, "dynamodb": ddb, "eventSourceARN": arn}
-
-
 class StreamPump:
     """Reads the table's stream from the start and feeds new records to the dm projection."""
 
     def __init__(self) -> None:
-        import boto3
-
         table = clients.dynamodb().describe_table(TableName=get_settings().table_name)["Table"]
-        # In-process moto routes Streams only on its classic endpoint (newer botocore picks another).
-        self._streams = boto3.client(
-            "dynamodbstreams",
-            region_name="us-east-1",
-            endpoint_url=os.environ.get("AWS_ENDPOINT_URL")
-            or "https://streams.dynamodb.us-east-1.amazonaws.com",
-        )
+        self._streams = streams_client()
         self._arn = table["LatestStreamArn"]
         self._iterators: dict[str, str | None] = {}
         self.changes: list[StreamChange] = []
@@ -81,7 +64,7 @@ class StreamPump:
             while iterator:
                 out = self._streams.get_records(ShardIterator=iterator)
                 records = out.get("Records", [])
-                found += [change_from_record(_lambda_shaped(r, self._arn)) for r in records]
+                found += [change_from_record(stream_record(r, self._arn, REGION)) for r in records]
                 iterator = out.get("NextShardIterator")
                 self._iterators[sid] = iterator
                 if not records:

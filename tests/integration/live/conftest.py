@@ -4,15 +4,15 @@ moto's DynamoDB stream, and counters of AWS calls."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
 import pytest
 
+from local.pump import stream_record
 from tests.conftest import ApiClient, body_of
 from tests.support.clock import Clock
 from tests.support.env import auth_headers
+from tests.support.streams import REGION, streams_client
 
 
 @pytest.fixture
@@ -33,20 +33,12 @@ class StreamPump:
     projector Lambda would (one batch per call)."""
 
     def __init__(self) -> None:
-        import boto3
-
         from functions.core import clients
         from functions.core.settings import get_settings
 
         ddb = clients.dynamodb()
         arn = ddb.describe_table(TableName=get_settings().table_name)["Table"]["LatestStreamArn"]
-        # botocore ≥ 1.44 sends ARN calls to ``{account}.streams-ddb.{region}``, which in-process
-        # moto does not route: pin the classic endpoint.
-        self._streams = boto3.client(
-            "dynamodbstreams",
-            region_name="us-east-1",
-            endpoint_url="https://streams.dynamodb.us-east-1.amazonaws.com",
-        )
+        self._streams = streams_client()
         self._arn = arn
         shards = self._streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
         self._iterators = [
@@ -62,7 +54,7 @@ class StreamPump:
         for i, iterator in enumerate(self._iterators):
             out = self._streams.get_records(ShardIterator=iterator)
             self._iterators[i] = out["NextShardIterator"]
-            records += [_lambda_shaped(r, self._arn) for r in out["Records"]]
+            records += [stream_record(r, self._arn, REGION) for r in out["Records"]]
         return records
 
     def read(self) -> list[Any]:
@@ -88,15 +80,6 @@ class StreamPump:
         if changes:
             projections.apply(changes)
         return len(changes)
-
-
-def _lambda_shaped(record: dict[str, Any], arn: str) -> dict[str, Any]:
-    """GetRecords output as Lambda delivers it (epoch seconds, ``eventSourceARN``)."""
-    ddb = dict(record["dynamodb"])
-    created = ddb.get("ApproximateCreationDateTime")
-    if isinstance(created, datetime):
-        ddb["ApproximateCreationDateTime"] = created.timestamp()
-    return {**record, "dynamodb": ddb, "eventSourceARN": arn}
 
 
 @pytest.fixture
@@ -143,13 +126,7 @@ def start_stream(api: ApiClient, host: str = "host", **extra: Any) -> str:
     return str(body_of(response)["stream_id"])
 
 
-@lru_cache(maxsize=256)
-def _auth(user: str) -> tuple[tuple[str, str], ...]:
-    # Minting loads the private key (~0.1 s): mint once per user for the many posts below.
-    return tuple(auth_headers(user).items())
-
-
 def post(api: ApiClient, stream_id: str, user: str, text: str, cmid: str | None = None) -> Any:
     """Post a chat message."""
     body = {"client_message_id": cmid or f"{user}-{text}", "text": text}
-    return api.post(f"/v1/streams/{stream_id}/chat", body, headers=dict(_auth(user)))
+    return api.post(f"/v1/streams/{stream_id}/chat", body, headers=auth_headers(user))
