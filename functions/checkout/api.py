@@ -12,13 +12,14 @@ from typing import Any
 from chalice import Blueprint
 
 from functions.core.clock import now_ms
-from functions.core.errors import ValidationError
+from functions.core.errors import PayloadTooLargeError, ValidationError
 from functions.core.observability import record_event
 from functions.core.settings import get_settings
 from functions.core.web import Api, ApiRequest, Reply
 
 bp = Blueprint(__name__)
 api = Api(bp)
+MAX_WEBHOOK_BODY = 64 * 1024
 
 
 @api.route("/v1/products", methods=["POST"], status=201)
@@ -157,15 +158,25 @@ def checkout_refund_order(request: ApiRequest, order_id: str) -> dict[str, Any]:
 
 @api.route("/v1/payments/webhook", methods=["POST"], auth=False)
 def checkout_payment_webhook(request: ApiRequest) -> dict[str, Any]:
-    """Provider events, authenticated by ``Payment-Signature`` (no JWT)."""
-    from functions.checkout import webhooks
+    """Stripe events, authenticated by ``Stripe-Signature`` (no JWT)."""
+    import time
+
+    from functions.checkout import stripe_events, webhooks
     from functions.checkout.dal import repository
+    from functions.checkout.payments import provider_from_settings
 
     raw: bytes = request.raw.raw_body or b""
-    if len(raw) > 64 * 1024:
-        raise ValidationError("The event body is too large.")
-    signature = request.header("Payment-Signature")
-    secret = get_settings().payment_webhook_secret
-    result = webhooks.handle_webhook(repository(), secret, signature, raw, now_ms())
+    if len(raw) > MAX_WEBHOOK_BODY:
+        raise PayloadTooLargeError(f"The request body exceeds {MAX_WEBHOOK_BODY} bytes.")
+    settings = get_settings()
+    result = webhooks.handle_webhook(
+        repository(),
+        provider_from_settings(settings),
+        stripe_events.secrets_of(settings.payment_webhook_secret),
+        request.header("Stripe-Signature"),
+        raw,
+        now_ms(),
+        int(time.time()),  # the clock the SDK checks the signature's timestamp against
+    )
     record_event(f"payment_{result['result']}")
     return result

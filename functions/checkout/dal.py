@@ -24,7 +24,10 @@ from functions.checkout.errors import (
     StreamEndedError,
 )
 from functions.checkout.models import (
+    CANCELLED,
+    EXPIRED,
     PAID,
+    PAYMENT_FAILED,
     PENDING,
     PIN_ACTIVE,
     PIN_UNPINNED,
@@ -60,6 +63,7 @@ from functions.core.errors import UnavailableError
 from functions.core.idempotency import IDEMPOTENCY_TTL_SECONDS
 from functions.core.settings import get_settings
 
+# Stripe retries a delivery for up to 3 days; 30 days of markers cover it with margin.
 PAYMENT_EVENT_TTL_SECONDS = 30 * 24 * 3600
 ALL_OLD = "ALL_OLD"
 # Every counter attribute goes through a name placeholder (``status`` is a reserved word).
@@ -73,6 +77,11 @@ NAMES = {
     "#stock": "stock",
     "#ver": "version",
 }
+
+
+# States a refund may start from: paid (seller or Stripe dashboard), refund_pending (an automatic
+# refund being retried), and the released states a late payment lands on.
+REFUNDABLE = (PAID, REFUND_PENDING, EXPIRED, CANCELLED, PAYMENT_FAILED)
 
 
 def _names(expression: str) -> dict[str, str]:
@@ -196,6 +205,12 @@ def order_item(o: Order) -> Item:
         item.update(keys.pending_order(o.expires_at_ms, o.order_id))
     if o.refund_id is not None:
         item.update(refund_id=o.refund_id, refunded_at=o.refunded_at)
+    if o.refunded_cents:
+        item["refunded_cents"] = o.refunded_cents
+    if o.refund_reason is not None:
+        item["refund_reason"] = o.refund_reason
+    if o.disputed:
+        item["disputed"] = True
     return item
 
 
@@ -224,6 +239,9 @@ def order_from(item: Item) -> Order:
         ),
         refund_id=item.get("refund_id"),
         refunded_at=item.get("refunded_at"),
+        refunded_cents=int(item.get("refunded_cents", 0)),
+        refund_reason=item.get("refund_reason"),
+        disputed=bool(item.get("disputed", False)),
     )
 
 
@@ -594,12 +612,24 @@ class DynamoCheckoutRepository:
         return OrderPage(orders=orders, last_key=deserialize(out.get("LastEvaluatedKey")))
 
     def _order_transition(
-        self, order: Order, new_status: str, condition: str, now_ms: int, **extra: Any
+        self,
+        order: Order,
+        new_status: str,
+        condition: str,
+        now_ms: int,
+        index: dict[str, str] | None = None,
+        **extra: Any,
     ) -> dict[str, Any]:
+        # The order leaves the pending index, or moves to ``index`` (the refund_pending list).
+        if index is None:
+            update = "SET #st = :new, updated_at = :u REMOVE gsi2pk, gsi2sk"
+        else:
+            update = "SET #st = :new, updated_at = :u, gsi2pk = :g2p, gsi2sk = :g2s"
+            extra.update(g2p=index[keys.GSI2PK], g2s=index[keys.GSI2SK])
         return {
             "Update": {
                 "Key": serialize(keys.order(order.order_id)),
-                "UpdateExpression": "SET #st = :new, updated_at = :u REMOVE gsi2pk, gsi2sk",
+                "UpdateExpression": update,
                 "ConditionExpression": condition,
                 "ExpressionAttributeNames": _names("#st"),
                 "ExpressionAttributeValues": values(new=new_status, u=iso_from_ms(now_ms), **extra),
@@ -691,8 +721,9 @@ class DynamoCheckoutRepository:
         pin_key = serialize(keys.pin(order.stream_id, order.product_id))
         expected = PENDING if mode == "held" else order.status
         new_status = REFUND_PENDING if mode == "refund" else PAID
+        index = keys.refund_pending_order(order.order_id) if mode == "refund" else None
         actions: list[dict[str, Any]] = [
-            self._order_transition(order, new_status, "#st = :expected", now_ms, expected=expected)
+            self._order_transition(order, new_status, "#st = :expected", now_ms, index, expected=expected)
         ]
         if mode == "held":
             actions.append(
@@ -731,44 +762,155 @@ class DynamoCheckoutRepository:
                 raise SoldOutError("No units remain to re-reserve.") from err
             raise StaleWriteError("The pin changed; retry.") from err
 
-    def refund(self, order: Order, refund_id: str, now_ms: int) -> None:
-        """ONE transaction: order ``status = <as read>`` (paid or refund_pending) → refunded with
-        ``refund_id``/``refunded_at``; for a paid order also the buyer's counter -= quantity (the
-        order is no longer live). No stock moves: a paid order's units stay ``sold``, a
-        refund_pending order held none."""
-        if order.status not in (PAID, REFUND_PENDING):
+    def refund(
+        self,
+        order: Order,
+        refund_id: str,
+        now_ms: int,
+        *,
+        reason: str | None = None,
+        event_id: str | None = None,
+    ) -> None:
+        """ONE transaction: order ``status = <as read>`` → refunded with ``refund_id``,
+        ``refunded_at`` (= ``updated_at``), ``refunded_cents`` = the amount, the reason of an
+        automatic refund, out of any index; for a paid order also the buyer's counter -= quantity
+        (the order is no longer live); the webhook event marker when there is one. No stock
+        moves: a paid order's units stay ``sold``, the other refundable states hold none."""
+        if order.status not in REFUNDABLE:
             raise IllegalTransitionError(f"An order that is {order.status} cannot be refunded.")
         now = iso_from_ms(now_ms)
+        update = (
+            "SET #st = :new, updated_at = :u, refund_id = :r, refunded_at = :u, refunded_cents = :c"
+        )
+        extra: dict[str, Any] = {}
+        if reason is not None:
+            update += ", refund_reason = :why"
+            extra["why"] = reason
         actions: list[dict[str, Any]] = [
             {
                 "Update": {
                     "Key": serialize(keys.order(order.order_id)),
-                    "UpdateExpression": "SET #st = :new, updated_at = :u, refund_id = :r, refunded_at = :u",
+                    "UpdateExpression": update + " REMOVE gsi2pk, gsi2sk",
                     "ConditionExpression": "#st = :expected",
                     "ExpressionAttributeNames": _names("#st"),
                     "ExpressionAttributeValues": values(
-                        new=REFUNDED, u=now, r=refund_id, expected=order.status
+                        new=REFUNDED,
+                        u=now,
+                        r=refund_id,
+                        c=order.amount_cents,
+                        expected=order.status,
+                        **extra,
                     ),
                 }
             }
         ]
         if order.status == PAID:
             actions.append(self._counter_change(order, -order.quantity))
+        if event_id:
+            actions.append(self._event_marker(event_id, order.order_id, now_ms))
         try:
             self._transact(actions)
         except TransactionCancelled as err:
+            if event_id and err.failed(len(actions) - 1):
+                raise DuplicateEventError(event_id) from err
             if err.failed(0):
                 raise IllegalTransitionError("The order changed meanwhile.") from err
             raise UnavailableError("Could not refund the order; retry.") from err
 
-    def pending_orders(self, minute: int) -> list[Order]:
-        """Query GSI2 ``PENDING#<minute>`` (sparse: only pending orders are indexed)."""
+    def record_charge_refund(
+        self,
+        order: Order,
+        refunded_cents: int,
+        full: bool,
+        refund_id: str,
+        now_ms: int,
+        event_id: str,
+    ) -> None:
+        """ONE transaction for ``charge.refunded``: ``refunded_cents`` rises to the provider's
+        total (never falls), and when ``full`` a paid or refund_pending order becomes
+        ``refunded`` (paid: buyer's counter -= quantity; units stay sold); with the event
+        marker. ``IllegalTransitionError`` if the status or the refunded total changed."""
+        now = iso_from_ms(now_ms)
+        update = "SET updated_at = :u, refunded_cents = :c"
+        extra: dict[str, Any] = {}
+        to_refunded = full and order.status in (PAID, REFUND_PENDING)
+        if to_refunded:
+            update += ", #st = :new, refunded_at = :u, refund_id = if_not_exists(refund_id, :r)"
+            update += " REMOVE gsi2pk, gsi2sk"
+            extra.update(new=REFUNDED, r=refund_id)
+        actions: list[dict[str, Any]] = [
+            {
+                "Update": {
+                    "Key": serialize(keys.order(order.order_id)),
+                    "UpdateExpression": update,
+                    "ConditionExpression": (
+                        "#st = :expected AND (attribute_not_exists(refunded_cents) OR refunded_cents < :c)"
+                    ),
+                    "ExpressionAttributeNames": _names("#st"),
+                    "ExpressionAttributeValues": values(
+                        u=now, c=refunded_cents, expected=order.status, **extra
+                    ),
+                }
+            }
+        ]
+        if to_refunded and order.status == PAID:
+            actions.append(self._counter_change(order, -order.quantity))
+        actions.append(self._event_marker(event_id, order.order_id, now_ms))
+        try:
+            self._transact(actions)
+        except TransactionCancelled as err:
+            if err.failed(len(actions) - 1):
+                raise DuplicateEventError(event_id) from err
+            if err.failed(0):
+                raise IllegalTransitionError("The order changed meanwhile.") from err
+            raise UnavailableError("Could not record the refund; retry.") from err
+
+    def mark_disputed(self, order: Order, now_ms: int, event_id: str) -> None:
+        """ONE transaction: ``disputed = true`` (once) with the event marker; the status and
+        stock stay (the money is contested, the goods are still sold)."""
+        actions: list[dict[str, Any]] = [
+            {
+                "Update": {
+                    "Key": serialize(keys.order(order.order_id)),
+                    "UpdateExpression": "SET disputed = :t, updated_at = :u",
+                    "ConditionExpression": "attribute_exists(pk) AND (attribute_not_exists(disputed) OR disputed = :f)",
+                    "ExpressionAttributeValues": values(t=True, f=False, u=iso_from_ms(now_ms)),
+                }
+            },
+            self._event_marker(event_id, order.order_id, now_ms),
+        ]
+        try:
+            self._transact(actions)
+        except TransactionCancelled as err:
+            if err.failed(1):
+                raise DuplicateEventError(event_id) from err
+            raise IllegalTransitionError("The order is already disputed.") from err
+
+    def pending_orders(self, now_ms: int) -> list[Order]:
+        """Query GSI2 ``PENDING#<shard>`` with ``gsi2sk <= <now>`` on each shard: every pending
+        order whose hold has ended, however long ago (sparse: only pending orders are indexed)."""
+        found: list[Order] = []
+        for shard in range(keys.PENDING_SHARDS):
+            items = query_all(
+                self._ddb,
+                TableName=self._table,
+                IndexName=keys.GSI2,
+                KeyConditionExpression="gsi2pk = :pk AND gsi2sk <= :until",
+                ExpressionAttributeValues=values(
+                    pk=keys.pending_bucket(shard), until=keys.pending_until(now_ms)
+                ),
+            )
+            found.extend(order_from(item) for item in items)
+        return found
+
+    def refund_pending_orders(self) -> list[Order]:
+        """Query GSI2 ``REFUNDPENDING``: orders whose automatic refund still has to go through."""
         items = query_all(
             self._ddb,
             TableName=self._table,
             IndexName=keys.GSI2,
             KeyConditionExpression="gsi2pk = :pk",
-            ExpressionAttributeValues=values(pk=keys.pending_bucket(minute)),
+            ExpressionAttributeValues=values(pk=keys.REFUND_PENDING_PK),
         )
         return [order_from(item) for item in items]
 

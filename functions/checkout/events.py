@@ -17,13 +17,21 @@ bp = Blueprint(__name__)
 
 @bp.schedule("rate(1 minute)")
 def checkout_expire_orders(event: Any) -> dict[str, int]:
-    """Every minute: expire unpaid orders whose 10-minute hold ended and return their units."""
+    """Every minute: expire unpaid orders whose 10-minute hold ended (however long ago), return
+    their units, cancel their payment intents, and retry automatic refunds that failed."""
     from functions.checkout.dal import repository
-    from functions.checkout.orders import sweep_expired
+    from functions.checkout.orders import retry_refunds, sweep_expired
+    from functions.checkout.payments import provider_from_settings
+    from functions.core.settings import get_settings
 
-    expired = sweep_expired(repository(), now_ms())
+    repo, provider, now = repository(), provider_from_settings(get_settings()), now_ms()
+    expired = sweep_expired(repo, now, provider)
+    refunded = retry_refunds(repo, provider, now)
     if expired:
         logger.info("expired orders", extra={"count": expired})
         record_event("order_expired", expired)
+    if refunded:
+        logger.info("automatic refunds retried", extra={"count": refunded})
+        record_event("order_refunded_late", refunded)
     flush_metrics()
-    return {"expired": expired}
+    return {"expired": expired, "refunded": refunded}

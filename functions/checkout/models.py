@@ -95,6 +95,9 @@ EXPIRED = "expired"
 CANCELLED = "cancelled"
 REFUNDED = "refunded"
 REFUND_PENDING = "refund_pending"
+# Why checkout refunded a payment without the seller asking.
+LATE_PAYMENT = "late_payment"
+ORDER_CANCELLED = "order_cancelled"
 
 PIN_ACTIVE = "active"
 PIN_UNPINNED = "unpinned"
@@ -192,6 +195,11 @@ class Order:
     # Set once the order is refunded (the provider's refund id and when).
     refund_id: str | None = None
     refunded_at: str | None = None
+    # What the provider says was refunded so far (a partial refund leaves the status alone),
+    # why we refunded on our own (``late_payment``, ``order_cancelled``), and a chargeback.
+    refunded_cents: int = 0
+    refund_reason: str | None = None
+    disputed: bool = False
 
     def effective_status(self, now_ms: int) -> str:
         """The status a reader sees: a pending order past its hold is ``expired``."""

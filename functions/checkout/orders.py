@@ -26,6 +26,8 @@ from functions.checkout.models import (
     CANCELLED,
     EXPIRED,
     HOLD_MS,
+    LATE_PAYMENT,
+    ORDER_CANCELLED,
     PAID,
     PAYMENT_FAILED,
     PENDING,
@@ -47,7 +49,6 @@ from functions.core.ids import new_ulid
 from functions.core.observability import logger
 
 RETRIES = 5
-SWEEP_LOOKBACK_MINUTES = 15
 
 
 def order_fingerprint(stream_id: str, body: OrderCreate) -> str:
@@ -231,12 +232,14 @@ def refund_order(
     return order_view(_record_refund(repo, order, refund_id, now_ms), caller, now_ms)
 
 
-def _record_refund(repo: CheckoutRepository, order: Order, refund_id: str, now_ms: int) -> Order:
+def _record_refund(
+    repo: CheckoutRepository, order: Order, refund_id: str, now_ms: int, reason: str | None = None
+) -> Order:
     """Store the refund and return the refunded order; a concurrent refund of the same order
     (same refund id) counts as done."""
     for _ in range(RETRIES):
         try:
-            repo.refund(order, refund_id, now_ms)
+            repo.refund(order, refund_id, now_ms, reason=reason)
         except IllegalTransitionError:
             current = repo.get_order(order.order_id)
             if current is not None and current.status == REFUNDED:
@@ -247,16 +250,38 @@ def _record_refund(repo: CheckoutRepository, order: Order, refund_id: str, now_m
         else:
             # What repo.refund writes: no read-back needed.
             now = iso_from_ms(now_ms)
-            return replace(order, status=REFUNDED, refund_id=refund_id, refunded_at=now, updated_at=now)
+            return replace(
+                order,
+                status=REFUNDED,
+                refund_id=refund_id,
+                refunded_at=now,
+                updated_at=now,
+                refunded_cents=order.amount_cents,
+                refund_reason=reason if reason is not None else order.refund_reason,
+            )
     raise UnavailableError("The order is changing too often; retry.")
 
 
 def release_order(
-    repo: CheckoutRepository, order: Order, new_status: str, now_ms: int, event_id: str | None = None
+    repo: CheckoutRepository,
+    order: Order,
+    new_status: str,
+    now_ms: int,
+    event_id: str | None = None,
+    *,
+    assume_active_pin: bool = False,
 ) -> None:
-    """Move a pending order to ``new_status`` and return its units where they came from."""
-    for _ in range(RETRIES):
-        pin = repo.get_pin(order.stream_id, order.product_id)
+    """Move a pending order to ``new_status`` and return its units where they came from.
+
+    ``assume_active_pin`` skips the pin read on the first attempt (the transaction's condition
+    checks the pin is still the order's and active; if not, the pin is read and it retries):
+    a webhook then costs one read and one transaction.
+    """
+    for attempt in range(RETRIES):
+        if assume_active_pin and attempt == 0:
+            pin: Pin | None = _assumed_pin(order)
+        else:
+            pin = repo.get_pin(order.stream_id, order.product_id)
         if pin is not None and pin.pin_id != order.pin_id:
             pin = None  # a later pin of the same product: the units go back to the product
         try:
@@ -267,55 +292,153 @@ def release_order(
     raise UnavailableError("The pin is changing too often; retry.")
 
 
-def sweep_expired(
-    repo: CheckoutRepository, now_ms: int, lookback_minutes: int = SWEEP_LOOKBACK_MINUTES
-) -> int:
-    """Expire pending orders whose hold has ended and return their units; returns how many.
+def _assumed_pin(order: Order) -> Pin:
+    """What the order's pin is while its sale runs (only ``pin_id`` and ``status`` are used)."""
+    return Pin(
+        stream_id=order.stream_id,
+        product_id=order.product_id,
+        pin_id=order.pin_id,
+        seller_id=order.seller_id,
+        title="",
+        price_cents=order.unit_price_cents,
+        currency=order.currency,
+        per_user_limit=0,
+        pinned=0,
+        remaining=0,
+    )
 
-    Scans the sparse pending index minute by minute (the last ``lookback_minutes`` cover a
-    sweeper that missed runs). Each expiry is its own conditional transaction, so a run that
-    races a payment or a replayed run changes nothing twice.
+
+def sweep_expired(repo: CheckoutRepository, now_ms: int, provider: PaymentProvider | None = None) -> int:
+    """Expire pending orders whose hold has ended, return their units and cancel their payment
+    intents at the provider (so the buyer can no longer pay them); returns how many.
+
+    The pending index is sorted by hold end, so one range query per shard finds every overdue
+    order however long the sweeper was down. Each expiry is its own conditional transaction,
+    so a run that races a payment or a replayed run changes nothing twice.
     """
     expired = 0
-    current = now_ms // 60_000
-    for minute in range(current - lookback_minutes, current + 1):
-        for order in repo.pending_orders(minute):
-            if order.status != PENDING or order.expires_at_ms > now_ms:
-                continue
-            try:
-                release_order(repo, order, EXPIRED, now_ms)
-                expired += 1
-            except IllegalTransitionError:
-                continue  # paid or cancelled since the index was read
+    for order in repo.pending_orders(now_ms):
+        if order.status != PENDING or order.expires_at_ms > now_ms:
+            continue
+        try:
+            release_order(repo, order, EXPIRED, now_ms)
+        except IllegalTransitionError:
+            continue  # paid or cancelled since the index was read
+        expired += 1
+        if provider is not None:
+            _abandon(provider, order.payment.payment_intent_id)
     return expired
 
 
-def apply_payment_succeeded(
-    repo: CheckoutRepository, order_id: str, intent_id: str, event_id: str, now_ms: int
+def retry_refunds(repo: CheckoutRepository, provider: PaymentProvider, now_ms: int) -> int:
+    """Retry the automatic refunds that failed (``refund_pending``); returns how many went
+    through. The provider's idempotency key is the order id, so a retry never refunds twice."""
+    done = 0
+    for order in repo.refund_pending_orders():
+        if order.status != REFUND_PENDING:
+            continue
+        try:
+            refund_id = provider.refund(
+                order.payment.payment_intent_id, order.amount_cents, idempotency_key=order.order_id
+            )
+            _record_refund(repo, order, refund_id, now_ms, order.refund_reason or LATE_PAYMENT)
+        except (UnavailableError, IllegalTransitionError):
+            logger.warning("automatic refund still pending", extra={"order_id": order.order_id})
+            continue
+        done += 1
+    return done
+
+
+def _refund_late(
+    repo: CheckoutRepository,
+    provider: PaymentProvider | None,
+    order: Order,
+    reason: str,
+    event_id: str,
+    now_ms: int,
 ) -> str:
-    """Apply ``payment_intent.succeeded``; returns what happened (for logs and the reply)."""
+    """A payment that can no longer buy anything is refunded at once (provider idempotency key:
+    the order id); while the provider is down the order is ``refund_pending`` and the sweeper
+    retries."""
+    refund_id: str | None = None
+    if provider is not None:
+        try:
+            refund_id = provider.refund(
+                order.payment.payment_intent_id, order.amount_cents, idempotency_key=order.order_id
+            )
+        except UnavailableError:
+            logger.warning("automatic refund failed; will retry", extra={"order_id": order.order_id})
+    if refund_id is None:
+        repo.settle(order, "refund", now_ms, event_id)
+        return "refund_pending"
+    repo.refund(order, refund_id, now_ms, reason=reason, event_id=event_id)
+    return "refunded"
+
+
+def _refund_mismatch(
+    repo: CheckoutRepository,
+    provider: PaymentProvider | None,
+    order: Order,
+    amount_received: int,
+    event_id: str,
+    now_ms: int,
+) -> str:
+    """Stripe took a different amount or currency than the order's: that is not a payment of
+    this order. Refund what was received; a pending order fails and its units return."""
+    if order.status in (PAID, REFUNDED, REFUND_PENDING):
+        return "ignored"  # this intent already paid the order: a second success cannot be
+    if provider is None:
+        raise UnavailableError("No payment provider to refund a mismatched payment; retry.")
+    if amount_received > 0:
+        provider.refund(order.payment.payment_intent_id, amount_received, idempotency_key=order.order_id)
+    if order.status == PENDING:
+        release_order(repo, order, PAYMENT_FAILED, now_ms, event_id, assume_active_pin=True)
+    return "amount_mismatch"
+
+
+def apply_payment_succeeded(
+    repo: CheckoutRepository,
+    order_id: str,
+    intent_id: str,
+    event_id: str,
+    now_ms: int,
+    *,
+    provider: PaymentProvider | None = None,
+    amount_received: int | None = None,
+    currency: str | None = None,
+) -> str:
+    """Apply ``payment_intent.succeeded``; returns what happened (for logs and the reply).
+
+    Pending → paid (the held units are sold). Released (expired / failed) → paid again from
+    the remaining units, or — sold to someone else meanwhile — refunded at once. Cancelled by
+    the buyer → refunded. An amount or currency other than the order's is refunded and fails
+    the order.
+    """
     for _ in range(RETRIES):
         order = repo.get_order(order_id)
         if order is None or order.payment.payment_intent_id != intent_id:
             return "ignored"
         try:
+            if amount_received is not None and (
+                amount_received != order.amount_cents or (currency or "").lower() != order.currency.lower()
+            ):
+                return _refund_mismatch(repo, provider, order, amount_received, event_id, now_ms)
+            if order.refunded_cents >= order.amount_cents:
+                return "ignored"  # refunded in full before the success arrived
             if order.status == PENDING:
                 # Even past expires_at the units are still held until the sweeper runs: keep them.
                 repo.settle(order, "held", now_ms, event_id)
                 return "paid"
             if order.status in (EXPIRED, PAYMENT_FAILED):
-                pin = repo.get_pin(order.stream_id, order.product_id)
-                if pin is not None and pin.pin_id == order.pin_id and pin.status == PIN_ACTIVE:
-                    try:
-                        repo.settle(order, "reserve", now_ms, event_id)
-                        return "paid"
-                    except (SoldOutError, StaleWriteError):
-                        pass
-                repo.settle(order, "refund", now_ms, event_id)
-                return "refund_pending"
+                # No pin read: the transaction checks the pin is the order's, active, with units.
+                try:
+                    repo.settle(order, "reserve", now_ms, event_id)
+                    return "paid"
+                except (SoldOutError, StaleWriteError):
+                    pass
+                return _refund_late(repo, provider, order, LATE_PAYMENT, event_id, now_ms)
             if order.status == CANCELLED:
-                repo.settle(order, "refund", now_ms, event_id)
-                return "refund_pending"
+                return _refund_late(repo, provider, order, ORDER_CANCELLED, event_id, now_ms)
             return "ignored"  # already paid / refunded / refund pending
         except DuplicateEventError:
             return "duplicate"
@@ -327,16 +450,64 @@ def apply_payment_succeeded(
 def apply_payment_failed(
     repo: CheckoutRepository, order_id: str, intent_id: str, event_id: str, now_ms: int
 ) -> str:
-    """Apply ``payment_intent.payment_failed``: a pending order fails and its units return."""
+    """Apply ``payment_intent.payment_failed`` / ``.canceled``: a pending order fails and its
+    units return (once); any other state is final for this intent and is left alone."""
     for _ in range(RETRIES):
         order = repo.get_order(order_id)
         if order is None or order.payment.payment_intent_id != intent_id or order.status != PENDING:
             return "ignored"
         try:
-            release_order(repo, order, PAYMENT_FAILED, now_ms, event_id)
+            release_order(repo, order, PAYMENT_FAILED, now_ms, event_id, assume_active_pin=True)
             return "payment_failed"
         except DuplicateEventError:
             return "duplicate"
         except IllegalTransitionError:
             continue
     raise UnavailableError("The order is changing too often; retry.")
+
+
+def apply_charge_refunded(
+    repo: CheckoutRepository,
+    order_id: str,
+    intent_id: str,
+    charge_id: str,
+    amount_refunded: int,
+    fully: bool,
+    event_id: str,
+    now_ms: int,
+) -> str:
+    """Apply ``charge.refunded`` (our refund, or one made in Stripe's dashboard): the refunded
+    total is recorded; refunded in full, a paid order becomes ``refunded``."""
+    for _ in range(RETRIES):
+        order = repo.get_order(order_id)
+        if order is None or order.payment.payment_intent_id != intent_id:
+            return "ignored"
+        if amount_refunded <= order.refunded_cents:
+            return "ignored"  # already recorded (our own refund, or an older event)
+        full = fully or amount_refunded >= order.amount_cents
+        try:
+            repo.record_charge_refund(order, amount_refunded, full, charge_id, now_ms, event_id)
+        except DuplicateEventError:
+            return "duplicate"
+        except IllegalTransitionError:
+            continue
+        if not full:
+            return "partially_refunded"
+        return "refunded" if order.status in (PAID, REFUND_PENDING) else "refund_recorded"
+    raise UnavailableError("The order is changing too often; retry.")
+
+
+def apply_dispute_created(
+    repo: CheckoutRepository, order_id: str, intent_id: str, event_id: str, now_ms: int
+) -> str:
+    """Apply ``charge.dispute.created``: the order is flagged ``disputed`` (the seller is told)."""
+    order = repo.get_order(order_id)
+    if order is None or order.payment.payment_intent_id != intent_id or order.disputed:
+        return "ignored"
+    try:
+        repo.mark_disputed(order, now_ms, event_id)
+    except DuplicateEventError:
+        return "duplicate"
+    except IllegalTransitionError:
+        return "ignored"
+    return "disputed"

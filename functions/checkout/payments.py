@@ -33,6 +33,11 @@ class PaymentProvider(Protocol):
         ``idempotency_key`` (the order id) returns the same refund, never a second one."""
         ...
 
+    def order_id_of(self, payment_intent_id: str) -> str | None:
+        """The order an intent was created for (its ``metadata.order_id``), or None; used for
+        events whose object does not carry our metadata (disputes)."""
+        ...
+
 
 class SimulatorProvider:
     """Local/test stand-in: deterministic intent ids, no network. ``make pay`` plays the
@@ -57,6 +62,11 @@ class SimulatorProvider:
     def refund(self, payment_intent_id: str, amount_cents: int, *, idempotency_key: str) -> str:
         """``re_sim_<key>`` (same key → same refund id)."""
         return f"re_sim_{idempotency_key}"
+
+    def order_id_of(self, payment_intent_id: str) -> str | None:
+        """The order id inside ``pi_sim_<order_id>``."""
+        prefix = "pi_sim_"
+        return payment_intent_id[len(prefix) :] if payment_intent_id.startswith(prefix) else None
 
 
 class StripeProvider:
@@ -119,6 +129,21 @@ class StripeProvider:
             logger.warning("stripe refund failed", extra={"intent": payment_intent_id, "error": str(err)})
             raise UnavailableError("The payment provider is unavailable; retry.") from err
         return str(refund.id)
+
+    def order_id_of(self, payment_intent_id: str) -> str | None:
+        """GET /v1/payment_intents/{id} → ``metadata.order_id`` (503 while Stripe is down, so
+        the webhook is retried); an intent Stripe does not know is not ours → None."""
+        import stripe
+
+        try:
+            intent = self._client.v1.payment_intents.retrieve(payment_intent_id)
+        except stripe.InvalidRequestError:
+            return None
+        except stripe.StripeError as err:
+            logger.warning("stripe retrieve failed", extra={"intent": payment_intent_id, "error": str(err)})
+            raise UnavailableError("The payment provider is unavailable; retry.") from err
+        order_id = (intent.metadata or {}).get("order_id")
+        return str(order_id) if order_id else None
 
 
 def provider_from_settings(settings: Settings) -> PaymentProvider:

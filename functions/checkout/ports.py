@@ -100,13 +100,40 @@ class CheckoutRepository(Protocol):
         ``DuplicateEventError`` for a seen event."""
         ...
 
-    def refund(self, order: Order, refund_id: str, now_ms: int) -> None:
-        """Move a ``paid`` or ``refund_pending`` order to ``refunded`` with ``refund_id`` and
-        ``refunded_at`` (= ``updated_at``, from ``now_ms``), atomically, if its status is still
-        ``order.status`` (else ``IllegalTransitionError``). A paid order's units stay sold but
-        leave the buyer's counter; stock is never returned."""
+    def refund(
+        self,
+        order: Order,
+        refund_id: str,
+        now_ms: int,
+        *,
+        reason: str | None = None,
+        event_id: str | None = None,
+    ) -> None:
+        """Move an order from ``order.status`` (paid, refund_pending, or — for an automatic
+        refund of a late payment — expired, cancelled, payment_failed) to ``refunded`` with
+        ``refund_id``, ``refunded_at`` (= ``updated_at``, from ``now_ms``), ``refunded_cents`` =
+        the amount and ``refund_reason``, atomically, if its status is still ``order.status``
+        (else ``IllegalTransitionError``; ``DuplicateEventError`` for a seen event). A paid
+        order's units stay sold but leave the buyer's counter; stock is never returned."""
         ...
 
-    def pending_orders(self, minute: int) -> list[Order]:
-        """Orders still indexed as pending whose hold ends in epoch minute ``minute``."""
+    def record_charge_refund(
+        self, order: Order, refunded_cents: int, full: bool, refund_id: str, now_ms: int, event_id: str
+    ) -> None:
+        """Raise ``refunded_cents`` to the provider's total; ``full`` moves a paid or
+        refund_pending order to ``refunded``. ``IllegalTransitionError`` if the status changed
+        or the total is not higher; ``DuplicateEventError`` for a seen event."""
+        ...
+
+    def mark_disputed(self, order: Order, now_ms: int, event_id: str) -> None:
+        """Set ``disputed`` once (``IllegalTransitionError`` if already set)."""
+        ...
+
+    def pending_orders(self, now_ms: int) -> list[Order]:
+        """Every order still indexed as pending whose hold ended at or before ``now_ms``
+        (no look-back limit)."""
+        ...
+
+    def refund_pending_orders(self) -> list[Order]:
+        """Orders whose automatic refund has not gone through yet."""
         ...

@@ -60,6 +60,9 @@ def order_view(order: Order, caller: str, now_ms: int) -> dict[str, Any]:
         "expires_at": iso_from_ms(order.expires_at_ms),
         "created_at": order.created_at,
         "updated_at": order.updated_at,
+        "refunded_cents": order.refunded_cents,
+        "refund_reason": order.refund_reason,
+        "disputed": order.disputed,
         "payment": {
             "provider": order.payment.provider,
             "payment_intent_id": order.payment.payment_intent_id,

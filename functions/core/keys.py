@@ -9,6 +9,7 @@ Sections are per domain; keep a domain's builders inside its section.
 from __future__ import annotations
 
 import hashlib
+import zlib
 
 PK, SK = "pk", "sk"
 GSI1, GSI1PK, GSI1SK = "gsi1", "gsi1pk", "gsi1sk"
@@ -347,14 +348,36 @@ def sale(seller_id: str, order_id: str) -> Key:
     return key(user_pk(seller_id), f"{SALE_PREFIX}{order_id}")
 
 
+PENDING_SHARDS = 8
+REFUND_PENDING_PK = "REFUNDPENDING"
+
+
+def pending_shard(order_id: str) -> int:
+    """Which pending-index shard an order lives in (spreads a flash sale's index writes)."""
+    return zlib.crc32(order_id.encode()) % PENDING_SHARDS
+
+
 def pending_order(expires_at_ms: int, order_id: str) -> Key:
-    """Sparse GSI2 entry of an order while it is ``pending_payment`` (the sweeper's work list)."""
-    return gsi2(pending_bucket(expires_at_ms // 60_000), order_id)
+    """Sparse GSI2 entry of an order while it is ``pending_payment`` (the sweeper's work list):
+    sorted by hold end, so "every hold that ended before now" is one range query per shard,
+    however long the sweeper was down."""
+    return gsi2(pending_bucket(pending_shard(order_id)), f"{expires_at_ms:013d}#{order_id}")
 
 
-def pending_bucket(minute: int) -> str:
-    """GSI2 partition of orders whose hold ends in one epoch minute."""
-    return f"PENDING#{minute}"
+def pending_bucket(shard: int) -> str:
+    """GSI2 partition of one shard of the pending orders."""
+    return f"PENDING#{shard}"
+
+
+def pending_until(now_ms: int) -> str:
+    """Upper bound (inclusive) of the pending index's sort key for holds ended by ``now_ms``."""
+    return f"{now_ms:013d}#~"
+
+
+def refund_pending_order(order_id: str) -> Key:
+    """Sparse GSI2 entry of an order while its automatic refund is ``refund_pending`` (retried
+    by the sweeper until the provider accepts it)."""
+    return gsi2(REFUND_PENDING_PK, order_id)
 
 
 def payment_event(event_id: str) -> Key:

@@ -26,6 +26,7 @@ PUSH_TYPES = frozenset(
         "order.paid",
         "order.payment_failed",
         "order.refunded",
+        "order.disputed",
     }
 )
 MESSAGE_TYPES = frozenset({"message.sent", "conversation.request", "video.shared"})
@@ -40,6 +41,12 @@ TITLES = {
     "order.paid": "Order paid",
     "order.payment_failed": "Payment failed",
     "order.refunded": "Order refunded",
+    "order.disputed": "Payment disputed",
+}
+# Why checkout refunded on its own (``refund_reason``) → what the buyer is told.
+AUTOMATIC_REFUND_BODIES = {
+    "late_payment": "Your payment was refunded: the item sold out before it went through",
+    "order_cancelled": "Your payment was refunded: the order was cancelled before it went through",
 }
 # Event data keys copied into the push as custom data, so the app can open the right screen.
 CUSTOM_DATA_KEYS = ("conversation_id", "message_id", "order_id", "video_id", "share_id")
@@ -163,6 +170,10 @@ def _body(event: DomainEvent, fields: Mapping[str, Any], previews: bool) -> str:
         return f"Order {order_id} has been paid." if order_id else "Your order has been paid."
     if event.type == "order.payment_failed":
         return f"The payment for order {order_id} failed." if order_id else "A payment failed."
+    if event.type == "order.refunded" and _str(fields, "refund_reason") in AUTOMATIC_REFUND_BODIES:
+        return AUTOMATIC_REFUND_BODIES[_str(fields, "refund_reason")]
+    if event.type == "order.disputed":
+        return f"The buyer disputed the payment for order {order_id}." if order_id else "A payment was disputed."
     if event.type == "order.refunded":
         return f"Order {order_id} has been refunded." if order_id else "Your order has been refunded."
     if not previews:

@@ -28,6 +28,7 @@ from functions.checkout.models import (
     CANCELLED,
     EXPIRED,
     PAID,
+    PAYMENT_FAILED,
     PENDING,
     PIN_ACTIVE,
     PIN_UNPINNED,
@@ -246,11 +247,21 @@ class FakeRepository:
             self.orders[order.order_id] = replace(current, status=new_status)
             self.events.add(event_id)
 
-    def refund(self, order: Order, refund_id: str, now_ms: int) -> None:
+    def refund(
+        self,
+        order: Order,
+        refund_id: str,
+        now_ms: int,
+        *,
+        reason: str | None = None,
+        event_id: str | None = None,
+    ) -> None:
         with self._lock:
             self.writes += 1
+            if event_id and event_id in self.events:
+                raise DuplicateEventError(event_id)
             current = self.orders.get(order.order_id)
-            if order.status not in (PAID, REFUND_PENDING):
+            if order.status not in (PAID, REFUND_PENDING, EXPIRED, CANCELLED, PAYMENT_FAILED):
                 raise IllegalTransitionError("not refundable")
             if current is None or current.status != order.status:
                 raise IllegalTransitionError("changed")
@@ -259,13 +270,55 @@ class FakeRepository:
                 self.units[counter] = self.units.get(counter, 0) - order.quantity
             now = iso_from_ms(now_ms)
             self.orders[order.order_id] = replace(
-                current, status=REFUNDED, refund_id=refund_id, refunded_at=now, updated_at=now
+                current,
+                status=REFUNDED,
+                refund_id=refund_id,
+                refunded_at=now,
+                updated_at=now,
+                refunded_cents=current.amount_cents,
+                refund_reason=reason if reason is not None else current.refund_reason,
             )
+            if event_id:
+                self.events.add(event_id)
 
-    def pending_orders(self, minute: int) -> list[Order]:
-        return [
-            o for o in self.orders.values() if o.status == PENDING and o.expires_at_ms // 60_000 == minute
-        ]
+    def record_charge_refund(
+        self, order: Order, refunded_cents: int, full: bool, refund_id: str, now_ms: int, event_id: str
+    ) -> None:
+        with self._lock:
+            self.writes += 1
+            if event_id in self.events:
+                raise DuplicateEventError(event_id)
+            current = self.orders[order.order_id]
+            if current.status != order.status or current.refunded_cents >= refunded_cents:
+                raise IllegalTransitionError("changed")
+            now = iso_from_ms(now_ms)
+            updated = replace(current, refunded_cents=refunded_cents, updated_at=now)
+            if full and current.status in (PAID, REFUND_PENDING):
+                if current.status == PAID:
+                    counter = (order.stream_id, order.product_id, order.buyer_id)
+                    self.units[counter] = self.units.get(counter, 0) - order.quantity
+                updated = replace(
+                    updated, status=REFUNDED, refunded_at=now, refund_id=current.refund_id or refund_id
+                )
+            self.orders[order.order_id] = updated
+            self.events.add(event_id)
+
+    def mark_disputed(self, order: Order, now_ms: int, event_id: str) -> None:
+        with self._lock:
+            self.writes += 1
+            if event_id in self.events:
+                raise DuplicateEventError(event_id)
+            current = self.orders[order.order_id]
+            if current.disputed:
+                raise IllegalTransitionError("already disputed")
+            self.orders[order.order_id] = replace(current, disputed=True, updated_at=iso_from_ms(now_ms))
+            self.events.add(event_id)
+
+    def pending_orders(self, now_ms: int) -> list[Order]:
+        return [o for o in self.orders.values() if o.status == PENDING and o.expires_at_ms <= now_ms]
+
+    def refund_pending_orders(self) -> list[Order]:
+        return [o for o in self.orders.values() if o.status == REFUND_PENDING]
 
 
 class FakeProvider:
@@ -278,6 +331,7 @@ class FakeProvider:
         self.cancelled: list[str] = []
         self.refunds: list[dict[str, Any]] = []
         self.fail = False
+        self.refunds_fail = False  # only refunds fail (intents still work)
 
     def create_intent(
         self, *, order_id: str, amount_cents: int, currency: str, metadata: dict[str, str]
@@ -293,7 +347,7 @@ class FakeProvider:
         self.cancelled.append(payment_intent_id)
 
     def refund(self, payment_intent_id: str, amount_cents: int, *, idempotency_key: str) -> str:
-        if self.fail:
+        if self.fail or self.refunds_fail:
             from functions.core.errors import UnavailableError
 
             raise UnavailableError("provider down")
@@ -301,3 +355,6 @@ class FakeProvider:
             {"payment_intent_id": payment_intent_id, "amount_cents": amount_cents, "key": idempotency_key}
         )
         return f"re_{idempotency_key}"
+
+    def order_id_of(self, payment_intent_id: str) -> str | None:
+        return payment_intent_id[3:] if payment_intent_id.startswith("pi_") else None

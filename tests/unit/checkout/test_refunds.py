@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from functions.checkout import orders
@@ -136,10 +138,10 @@ def test_a_provider_outage_leaves_the_order_paid(world: World) -> None:
 class RacingRepository(FakeRepository):
     """Another request refunds the order between our read and our write."""
 
-    def refund(self, order: Order, refund_id: str, now_ms: int) -> None:
+    def refund(self, order: Order, refund_id: str, now_ms: int, **kw: Any) -> None:
         if self.orders[order.order_id].status != "refunded":
-            super().refund(order, refund_id, now_ms)  # the other request wins
-        super().refund(order, refund_id, now_ms)  # ours finds the order changed
+            super().refund(order, refund_id, now_ms, **kw)  # the other request wins
+        super().refund(order, refund_id, now_ms, **kw)  # ours finds the order changed
 
 
 def test_two_racing_refunds_end_in_one_refund() -> None:
