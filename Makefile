@@ -74,9 +74,9 @@ bench: venv
 fuzz: venv
 	$(PY) -m local.fuzz $(if $(URL),--url $(URL)) --max-examples $(or $(EXAMPLES),100)
 
-# The local stand-in for the payment provider's dashboard: a signed webhook for ORDER.
+# The local stand-in for Stripe: a Stripe-shaped event for ORDER, signed with Stripe-Signature.
 pay: venv
-	@test -n "$(ORDER)" || { echo "usage: make pay ORDER=<order_id> [RESULT=failed]" >&2; exit 1; }
+	@test -n "$(ORDER)" || { echo "usage: make pay ORDER=<order_id> [RESULT=failed|canceled|refunded]" >&2; exit 1; }
 	$(PY) -m local.pay $(ORDER) $(RESULT) --port $(PORT)
 
 token: venv

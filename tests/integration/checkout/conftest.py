@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,25 +77,34 @@ def order(
 def webhook(
     api: ApiClient, clock: Clock, order_body: dict[str, Any], kind: str = "succeeded", **kw: Any
 ) -> Any:
-    from functions.checkout.webhooks import sign
+    """Deliver a Stripe event for the order (a PaymentIntent event, or ``refunded`` /
+    ``partially_refunded`` / ``disputed``), signed with ``Stripe-Signature`` like Stripe does."""
+    from tests.support import stripe_events as stripe
 
-    event_type = "payment_intent.succeeded" if kind == "succeeded" else "payment_intent.payment_failed"
-    raw = json.dumps(
-        {
-            "id": kw.get("event_id", f"evt_{kind}_{order_body['order_id']}"),
-            "type": event_type,
-            "data": {
-                "payment_intent_id": order_body["payment"]["payment_intent_id"],
-                "order_id": order_body["order_id"],
-            },
-        }
-    )
-    header = kw.get("signature") or sign(kw.get("secret", SECRET), clock() // 1000, raw.encode())
+    intent_id = order_body["payment"]["payment_intent_id"]
+    order_id, amount = order_body["order_id"], kw.get("amount", order_body["amount_cents"])
+    currency = kw.get("currency", str(order_body["currency"]).lower())
+    intents = {
+        "succeeded": ("payment_intent.succeeded", "succeeded"),
+        "failed": ("payment_intent.payment_failed", "requires_payment_method"),
+        "canceled": ("payment_intent.canceled", "canceled"),
+    }
+    if kind in intents:
+        event_type, intent_status = intents[kind]
+        obj = stripe.payment_intent(intent_id, order_id, amount, currency, intent_status)
+    elif kind in ("refunded", "partially_refunded"):
+        event_type = "charge.refunded"
+        refunded = amount if kind == "refunded" else kw["refunded"]
+        obj = stripe.charge(intent_id, order_id, amount, refunded, currency)
+    else:
+        event_type, obj = "charge.dispute.created", stripe.dispute(intent_id, amount, currency)
+    raw = stripe.raw(stripe.event(event_type, obj, event_id=kw.get("event_id", f"evt_{kind}_{order_id}")))
+    header = kw.get("signature") or stripe.signature(raw, kw.get("secret", SECRET))
     return api.request(
         "POST",
         "/v1/payments/webhook",
-        raw=raw,
-        headers={"Content-Type": "application/json", "Payment-Signature": header},
+        raw=raw.decode(),
+        headers={"Content-Type": "application/json", "Stripe-Signature": header},
     )
 
 

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from functions.checkout.webhooks import verify_signature
 from local import pay
 from tests.support.moto import moto_server
 
@@ -23,7 +22,7 @@ def receiver() -> Iterator[tuple[list[dict[str, Any]], int]]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers["Content-Length"]))
-            received.append({"path": self.path, "raw": raw, "signature": self.headers["Payment-Signature"]})
+            received.append({"path": self.path, "raw": raw, "signature": self.headers["Stripe-Signature"]})
             self.send_response(200)
             self.end_headers()
             self.wfile.write(b'{"received":true,"result":"paid"}')
@@ -67,6 +66,9 @@ def test_pay_signs_the_orders_intent_with_the_local_secret(
         order = {
             **keys.order("01ORDER"),
             "entity": "order",
+            "order_id": "01ORDER",
+            "amount_cents": 1998,
+            "currency": "EUR",
             "payment": {"payment_intent_id": "pi_sim_01ORDER"},
         }
         client.put_item(TableName="socialvideo", Item=serialize(order))
@@ -74,12 +76,40 @@ def test_pay_signs_the_orders_intent_with_the_local_secret(
         monkeypatch.delenv("TABLE_NAME", raising=False)
         # When the developer runs `make pay ORDER=01ORDER RESULT=failed`
         code = pay.main(["01ORDER", "failed", "--port", str(port)])
-    # Then the local API got a payment_failed event for that intent, signed like the provider would
+    # Then the local API got a Stripe Event: payment_intent.payment_failed with the PaymentIntent
     assert code == 0
     [delivery] = received
     assert delivery["path"] == "/v1/payments/webhook"
     event = json.loads(delivery["raw"])
-    assert event["type"] == "payment_intent.payment_failed"
-    assert event["data"] == {"payment_intent_id": "pi_sim_01ORDER", "order_id": "01ORDER"}
-    secret = pay.stage_value("PAYMENT_WEBHOOK_SECRET")
-    verify_signature(secret, delivery["signature"], delivery["raw"], int(event["id"].rsplit("_", 1)[1]))
+    assert (event["object"], event["type"]) == ("event", "payment_intent.payment_failed")
+    intent = event["data"]["object"]
+    assert (intent["object"], intent["id"], intent["metadata"]) == (
+        "payment_intent", "pi_sim_01ORDER", {"order_id": "01ORDER"},
+    )  # fmt: skip
+    assert (intent["amount"], intent["currency"], intent["status"]) == (1998, "eur", "requires_payment_method")
+    # And it is signed exactly as Stripe signs: the official SDK accepts it with the local secret
+    import stripe
+
+    secret = pay.stage_value("PAYMENT_WEBHOOK_SECRET").split(",")[0]
+    verified = stripe.Webhook.construct_event(delivery["raw"].decode(), delivery["signature"], secret, tolerance=300)
+    assert verified["id"] == event["id"]
+
+
+@pytest.mark.parametrize(
+    ("result", "event_type", "object_type"),
+    [
+        ("succeeded", "payment_intent.succeeded", "payment_intent"),
+        ("canceled", "payment_intent.canceled", "payment_intent"),
+        ("refunded", "charge.refunded", "charge"),
+    ],
+)
+def test_each_result_is_the_event_stripe_would_send(result: str, event_type: str, object_type: str) -> None:
+    order = {"order_id": "O1", "amount_cents": 500, "currency": "USD", "payment": {"payment_intent_id": "pi_sim_O1"}}
+    event = pay.build_event(order, result, 1_800_000_000)
+    assert (event["type"], event["data"]["object"]["object"]) == (event_type, object_type)
+    obj = event["data"]["object"]
+    assert obj["metadata"] == {"order_id": "O1"} and obj["currency"] == "usd"
+    if object_type == "charge":
+        assert (obj["payment_intent"], obj["amount_refunded"], obj["refunded"]) == ("pi_sim_O1", 500, True)
+    else:
+        assert obj["amount_received"] == (500 if result == "succeeded" else 0)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.conftest import ApiClient, body_of
 from tests.integration.checkout.conftest import Clock, Sale, order, remaining, webhook
 
@@ -75,8 +77,18 @@ def test_an_unpaid_order_cannot_be_refunded(api: ApiClient, sale: Sale, clock: C
     assert remaining(api, sale) == 4
 
 
-def test_a_refund_pending_order_is_refunded(api: ApiClient, sale: Sale, clock: Clock) -> None:
+def test_a_refund_pending_order_is_refunded(
+    api: ApiClient, sale: Sale, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from functions.checkout.payments import SimulatorProvider
+    from functions.core.errors import UnavailableError
+
     # Given vic's 2-unit order expired, others bought the stock, then vic's payment arrived late
+    # while the provider refused refunds (so the automatic refund is pending)
+    def down(self: object, *args: object, **kwargs: object) -> str:
+        raise UnavailableError("provider down")
+
+    monkeypatch.setattr(SimulatorProvider, "refund", down)
     late = body_of(order(api, sale, "vic", 2))
     clock.advance(TEN_MINUTES)
     _sweep(api)
@@ -84,6 +96,7 @@ def test_a_refund_pending_order_is_refunded(api: ApiClient, sale: Sale, clock: C
     assert order(api, sale, "bob", 2).status_code == 201
     assert order(api, sale, "cat", 1).status_code == 201
     assert body_of(webhook(api, clock, late))["result"] == "refund_pending"
+    monkeypatch.undo()
     # When the seller refunds it
     response = api.post(f"/v1/orders/{late['order_id']}/refund", user="hana")
     # Then it is refunded and nobody else's units move

@@ -1,6 +1,8 @@
-"""Property: whatever buyers, payments, cancellations, unpins and the sweeper do, in any order,
-every unit is in exactly one place (``remaining + held + sold == pinned``) and no unit is
-created or lost between the pin and the product."""
+"""Property: whatever buyers, payments (succeeded, failed, canceled — on time, late, replayed or
+out of order), refunds (seller's, Stripe dashboard's, automatic), disputes, cancellations,
+unpins and the sweeper do, in any order, every unit is in exactly one place
+(``remaining + held + sold == pinned``), no unit is created or lost between the pin and the
+product, and no order ends in two final states."""
 
 from __future__ import annotations
 
@@ -17,7 +19,16 @@ from functions.checkout.errors import (
     PinNotFoundError,
     SoldOutError,
 )
-from functions.checkout.models import PAID, PENDING, OrderCreate
+from functions.checkout.models import (
+    CANCELLED,
+    EXPIRED,
+    PAID,
+    PAYMENT_FAILED,
+    PENDING,
+    REFUND_PENDING,
+    REFUNDED,
+    OrderCreate,
+)
 from functions.core.errors import DomainError, IdempotencyKeyReusedError
 from tests.unit.checkout.conftest import T0, make_world
 
@@ -26,7 +37,8 @@ BUYERS = ["ann", "bob", "cat", "dan"]
 
 
 class StockMachine(RuleBasedStateMachine):
-    """Random interleavings of order / cancel / pay / fail / expire / unpin / refund."""
+    """Random interleavings of order / cancel / pay / fail / canceled / expire / unpin / refund /
+    dashboard refund / dispute / Stripe outage."""
 
     @initialize()
     def setup(self) -> None:
@@ -35,6 +47,8 @@ class StockMachine(RuleBasedStateMachine):
         self.order_ids: list[str] = []
         self.events = 0
         self.refunded_after_paid: set[str] = set()  # their units stay sold
+        self.late_refunds: set[str] = set()  # paid too late: refunded, never held or sold
+        self.final: dict[str, str] = {}  # first final state each order reached
 
     def _pin(self):  # type: ignore[no-untyped-def]
         return self.w.repo.pins[(self.w.stream_id, self.w.product_id)]
@@ -67,8 +81,51 @@ class StockMachine(RuleBasedStateMachine):
         # A replayed delivery reuses the previous event id (must change nothing).
         if not replay:
             self.events += 1
+        order = self.w.repo.orders[order_id]
+        before = order.status
+        result = orders.apply_payment_succeeded(
+            self.w.repo, order_id, order.payment.payment_intent_id, f"evt_{self.events}", self.now,
+            provider=self.w.provider, amount_received=order.amount_cents, currency=order.currency.lower(),
+        )  # fmt: skip
+        if result in ("refunded", "refund_pending"):
+            # A late success that could not buy anything: refunded (or pending), never sold.
+            assert before in (EXPIRED, PAYMENT_FAILED, CANCELLED)
+            self.late_refunds.add(order_id)
+
+    @precondition(lambda self: self.order_ids)
+    @rule(data=st.data(), kind=st.sampled_from(["failed", "canceled"]))
+    def fail_or_cancel_at_stripe(self, data: st.DataObject, kind: str) -> None:
+        order_id = data.draw(st.sampled_from(self.order_ids))
+        self.events += 1
         intent = self.w.repo.orders[order_id].payment.payment_intent_id
-        orders.apply_payment_succeeded(self.w.repo, order_id, intent, f"evt_{self.events}", self.now)
+        orders.apply_payment_failed(self.w.repo, order_id, intent, f"evt_{kind}_{self.events}", self.now)
+
+    @precondition(lambda self: self.order_ids)
+    @rule(data=st.data(), fraction=st.sampled_from([0.3, 1.0]))
+    def refund_in_the_stripe_dashboard(self, data: st.DataObject, fraction: float) -> None:
+        order_id = data.draw(st.sampled_from(self.order_ids))
+        order = self.w.repo.orders[order_id]
+        self.events += 1
+        was_paid = order.status == PAID
+        cents = max(1, int(order.amount_cents * fraction))
+        result = orders.apply_charge_refunded(
+            self.w.repo, order_id, order.payment.payment_intent_id, f"ch_{order_id}", cents,
+            cents >= order.amount_cents, f"evt_re_{self.events}", self.now,
+        )  # fmt: skip
+        if result == "refunded" and was_paid:
+            self.refunded_after_paid.add(order_id)
+
+    @precondition(lambda self: self.order_ids)
+    @rule(data=st.data())
+    def buyer_disputes(self, data: st.DataObject) -> None:
+        order_id = data.draw(st.sampled_from(self.order_ids))
+        self.events += 1
+        intent = self.w.repo.orders[order_id].payment.payment_intent_id
+        orders.apply_dispute_created(self.w.repo, order_id, intent, f"evt_dp_{self.events}", self.now)
+
+    @rule(down=st.booleans())
+    def stripe_refunds_go_down_or_up(self, down: bool) -> None:
+        self.w.provider.refunds_fail = down
 
     @precondition(lambda self: self.order_ids)
     @rule(data=st.data())
@@ -93,7 +150,8 @@ class StockMachine(RuleBasedStateMachine):
     @rule(minutes=st.integers(0, 11))
     def time_passes_and_the_sweeper_runs(self, minutes: int) -> None:
         self.now += minutes * 60_000
-        orders.sweep_expired(self.w.repo, self.now)
+        orders.sweep_expired(self.w.repo, self.now, self.w.provider)
+        orders.retry_refunds(self.w.repo, self.w.provider, self.now)
 
     @rule()
     def host_unpins(self) -> None:
@@ -106,6 +164,31 @@ class StockMachine(RuleBasedStateMachine):
         assert pin.remaining >= 0 and pin.held >= 0 and pin.sold >= 0
         assert pin.remaining + pin.held + pin.sold == pin.pinned
         assert self.w.repo.products[self.w.product_id].stock + pin.pinned == TOTAL
+
+    @invariant()
+    def an_order_never_has_two_final_states(self) -> None:
+        # paid may still become refunded (seller / dashboard); refund_pending only refunded;
+        # released states may still be paid late (re-reserved) or refunded.
+        allowed = {
+            PAID: {PAID, REFUNDED},
+            REFUNDED: {REFUNDED},
+            REFUND_PENDING: {REFUND_PENDING, REFUNDED},
+        }
+        for order_id, order in self.w.repo.orders.items():
+            first = self.final.get(order_id)
+            if first is not None:
+                assert order.status in allowed[first], (first, order.status)
+            if order.status in allowed:
+                self.final.setdefault(order_id, order.status)
+            if order.refund_reason is not None:
+                assert order.status == REFUNDED and order_id in self.late_refunds
+
+    @invariant()
+    def no_order_is_refunded_more_than_it_cost_and_refunds_use_the_order_id(self) -> None:
+        for order in self.w.repo.orders.values():
+            assert 0 <= order.refunded_cents <= order.amount_cents
+        # Stripe deduplicates on the key: one refund per order, however often it is retried.
+        assert {r["key"] for r in self.w.provider.refunds} <= set(self.w.repo.orders)
 
     @invariant()
     def held_and_sold_match_the_orders(self) -> None:
