@@ -348,13 +348,37 @@ class Harness:
 
 
 def signed_webhook(secret: str, body: dict[str, Any]) -> tuple[str, dict[str, str]]:
-    """A ``Payment-Signature`` header over the raw body (Stripe's scheme)."""
-    from functions.checkout.webhooks import sign
+    """A ``Stripe-Signature`` header over the raw body (Stripe's scheme, first secret)."""
+    from functions.checkout.stripe_events import secrets_of, sign
 
-    raw = json.dumps(body)
+    raw = json.dumps(body, indent=2)
     return raw, {
-        "Payment-Signature": sign(secret, int(time.time()), raw.encode()),
+        "Stripe-Signature": sign(secrets_of(secret)[0], int(time.time()), raw.encode()),
         "Content-Type": "application/json",
+    }
+
+
+def stripe_intent_event(event_id: str, event_type: str, order: dict[str, Any]) -> dict[str, Any]:
+    """A Stripe Event whose ``data.object`` is the order's PaymentIntent."""
+    succeeded = event_type == "payment_intent.succeeded"
+    return {
+        "id": event_id,
+        "object": "event",
+        "api_version": "2024-06-20",
+        "created": int(time.time()),
+        "livemode": False,
+        "type": event_type,
+        "data": {
+            "object": {
+                "id": order["payment"]["payment_intent_id"],
+                "object": "payment_intent",
+                "amount": order["amount_cents"],
+                "amount_received": order["amount_cents"] if succeeded else 0,
+                "currency": str(order["currency"]).lower(),
+                "metadata": {"order_id": order["order_id"]},
+                "status": "succeeded" if succeeded else "requires_payment_method",
+            }
+        },
     }
 
 
@@ -552,23 +576,63 @@ def scenario_checkout(h: Harness) -> None:
         note="simulator payment provider (no AWS call)",
     )
     order = json.loads(order_response.body)
-    raw, headers = signed_webhook(
-        get_settings().payment_webhook_secret,
-        {
-            "id": "evt_bench_1",
-            "type": "payment_intent.succeeded",
-            "data": {
-                "payment_intent_id": order["payment"]["payment_intent_id"],
-                "order_id": order["order_id"],
-            },
-        },
-    )
+    secret = get_settings().payment_webhook_secret
+
+    def deliver(event: dict[str, Any]) -> Any:
+        raw, headers = signed_webhook(secret, event)
+        return h.client.http.request("POST", "/v1/payments/webhook", headers=headers, body=raw.encode())
+
     h.measure(
         "payment webhook",
         "≤ 2 calls",
         _at_most(2),
-        lambda: h.client.http.request("POST", "/v1/payments/webhook", headers=headers, body=raw.encode()),
+        lambda: deliver(stripe_intent_event("evt_bench_1", "payment_intent.succeeded", order)),
+        note="payment_intent.succeeded, Stripe-Signature verified with the stripe SDK",
     )
+    failing = json.loads(
+        h.request(
+            "POST",
+            f"/v1/streams/{stream['stream_id']}/orders",
+            FRIENDS[4],
+            {"product_id": product["product_id"], "quantity": 1},
+            {"Idempotency-Key": "order-2"},
+        ).body
+    )
+    h.measure(
+        "payment webhook (failed)",
+        "≤ 2 calls",
+        _at_most(2),
+        lambda: deliver(stripe_intent_event("evt_bench_2", "payment_intent.payment_failed", failing)),
+        note="units return to the pin in the same transaction",
+    )
+    scenario_late_refund(h, seller, deliver)
+
+
+def scenario_late_refund(h: Harness, seller: str, deliver: Callable[[dict[str, Any]], Any]) -> None:
+    """A payment that succeeds after its hold ended and its unit was sold: refunded at once."""
+    from functions.checkout import orders as order_logic
+    from functions.checkout.dal import repository
+    from functions.core.clock import now_ms
+
+    stream = h.json("POST", "/v1/streams", seller, {"title": "shop 2"})
+    product = h.json(
+        "POST", "/v1/products", seller, {"title": "Cup", "price_cents": 900, "currency": "USD", "stock": 1}
+    )
+    h.json("POST", f"/v1/streams/{stream['stream_id']}/pins", seller, {"product_id": product["product_id"]})
+    path = f"/v1/streams/{stream['stream_id']}/orders"
+    body = {"product_id": product["product_id"], "quantity": 1}
+    late = json.loads(h.request("POST", path, FRIENDS[5], body, {"Idempotency-Key": "late-1"}).body)
+    # The hold ends (swept as if 11 minutes had passed), then someone else buys the unit.
+    order_logic.sweep_expired(repository(), now_ms() + 11 * 60 * 1000)
+    h.request("POST", path, FRIENDS[6], body, {"Idempotency-Key": "late-2"})
+    response = h.measure(
+        "late payment → automatic refund",
+        "≤ 3 calls + provider refund",
+        _at_most(3),
+        lambda: deliver(stripe_intent_event("evt_bench_3", "payment_intent.succeeded", late)),
+        note="read, refused re-reservation, refund transaction; provider refund (simulator: no AWS call)",
+    )
+    h.facts["late_payment_result"] = json.loads(response.body).get("result")
 
 
 SCENARIOS: list[tuple[str, list[str], Callable[[Harness], None]]] = [
@@ -576,7 +640,11 @@ SCENARIOS: list[tuple[str, list[str], Callable[[Harness], None]]] = [
     ("dm", ["send DM (500-char text)", "fetch history page", "inbox page"], scenario_dm),
     ("share", [f"share to {n} friend{'s' if n > 1 else ''}" for n in SHARE_SIZES], scenario_share),
     ("live", ["post live chat", "poll live chat"], scenario_live),
-    ("checkout", ["place order", "payment webhook"], scenario_checkout),
+    (
+        "checkout",
+        ["place order", "payment webhook", "payment webhook (failed)", "late payment → automatic refund"],
+        scenario_checkout,
+    ),
 ]
 
 

@@ -76,3 +76,40 @@ def test_a_refund_costs_a_read_and_a_transaction_and_a_repeat_only_the_read(
     # Then the order as read is the answer (refunded is final)
     assert body_of(again) == body_of(refunded)
     assert calls == ["GetItem"]
+
+
+@pytest.mark.parametrize("kind", ["succeeded", "failed"])
+def test_a_payment_webhook_costs_one_read_and_one_transaction(
+    api: ApiClient, sale: Sale, clock: Clock, calls: list[str], kind: str
+) -> None:
+    # Given a pending order
+    placed = body_of(order(api, sale, "vic"))
+    # When Stripe reports its payment succeeded (or failed)
+    calls.clear()
+    response = webhook(api, clock, placed, kind)
+    # Then that was one read and one transaction
+    assert body_of(response)["result"] in ("paid", "payment_failed")
+    assert calls == ["GetItem", "TransactWriteItems"]
+
+
+def test_an_automatic_refund_adds_one_transaction(
+    api: ApiClient, clock: Clock, calls: list[str]
+) -> None:
+    # Given an order that expired and whose only unit someone else bought
+    stream_id = start_stream(api, "hana")
+    product_id = create_product(api, "hana", stock=1)
+    assert pin(api, "hana", stream_id, product_id).status_code == 201
+    sale = Sale(stream_id, product_id)
+    late = body_of(order(api, sale, "vic"))
+    clock.advance(10 * 60 * 1000)
+    event = api.client.events.generate_cw_event(
+        source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
+    )
+    api.client.lambda_.invoke("checkout_expire_orders", event)
+    assert order(api, sale, "ann").status_code == 201
+    # When vic's payment succeeds late
+    calls.clear()
+    response = webhook(api, clock, late)
+    # Then: the read, the refused re-reservation, (the provider refund), the refund transaction
+    assert body_of(response)["result"] == "refunded"
+    assert calls == ["GetItem", "TransactWriteItems", "TransactWriteItems"]
