@@ -134,7 +134,7 @@ def _register_hooks() -> None:
             case.path_parameters = _not_self(case.path_parameters, user)
             case.body = _not_self(case.body, user)
         if case.operation.path == WEBHOOK_PATH and isinstance(case.body, dict):
-            case.headers = {**(case.headers or {}), "Payment-Signature": _webhook_signature(case.body)}
+            case.headers = {**(case.headers or {}), "Stripe-Signature": _webhook_signature(case.body)}
         return case
 
 
@@ -158,13 +158,13 @@ def _not_self(value: Any, user: str) -> Any:
 
 
 def _webhook_signature(body: dict[str, Any]) -> str:
-    """A valid ``Payment-Signature`` for ``body`` as the HTTP client will serialise it."""
+    """A valid ``Stripe-Signature`` for ``body`` as the HTTP client will serialise it."""
     import json
     import time
 
     from functions.checkout.webhooks import sign
 
-    secret = os.environ.get(WEBHOOK_SECRET_ENV) or _stage_webhook_secret()
+    secret = (os.environ.get(WEBHOOK_SECRET_ENV) or _stage_webhook_secret()).split(",")[0].strip()
     raw = json.dumps(body, allow_nan=False).encode()  # what `requests` sends for `json=body`
     return sign(secret, int(time.time()), raw)
 

@@ -427,6 +427,19 @@ HAND_WRITTEN: dict[str, Schema] = {
             "expires_at": TIMESTAMP,
             "created_at": TIMESTAMP,
             "updated_at": TIMESTAMP,
+            "refunded_cents": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "What Stripe reports refunded so far (a partial refund keeps the status).",
+            },
+            "refund_reason": nullable(
+                string(
+                    enum=["late_payment", "order_cancelled"],
+                    description="Set when checkout refunded on its own: the payment arrived after the "
+                    "units were sold to someone else, or after the buyer cancelled.",
+                )
+            ),
+            "disputed": {"type": "boolean", "description": "The buyer opened a chargeback."},
             "payment": obj(
                 {
                     "provider": string(enum=["simulator", "stripe"]),
@@ -440,14 +453,37 @@ HAND_WRITTEN: dict[str, Schema] = {
     "OrderPage": page_of(ref("Order")),
     "WebhookEvent": {
         "type": "object",
-        "description": "A payment provider event (Stripe's shape). Unknown `type`s are acknowledged and "
-        "ignored.",
+        "description": "A Stripe Event object (https://docs.stripe.com/api/events/object), exactly as "
+        "Stripe delivers it. Handled types: `payment_intent.succeeded`, `payment_intent.payment_failed`, "
+        "`payment_intent.canceled` (`data.object` is a PaymentIntent whose `metadata.order_id` names "
+        "the order), `charge.refunded` (a Charge), `charge.dispute.created` (a Dispute). Any other "
+        "`type` is acknowledged and ignored.",
         "properties": {
-            "id": string(1, 255, examples=["evt_123"]),
-            "type": string(examples=["payment_intent.succeeded", "payment_intent.payment_failed"]),
+            "id": string(1, 255, examples=["evt_1PqRsT2eZvKYlo2C0a1b2c3d"]),
+            "object": {"const": "event"},
+            "type": string(
+                examples=[
+                    "payment_intent.succeeded",
+                    "payment_intent.payment_failed",
+                    "payment_intent.canceled",
+                    "charge.refunded",
+                    "charge.dispute.created",
+                ]
+            ),
+            "created": {"type": "integer"},
+            "livemode": {"type": "boolean"},
+            "api_version": nullable(string()),
             "data": {
                 "type": "object",
-                "properties": {"payment_intent_id": string(), "order_id": string(1, 128)},
+                "properties": {
+                    "object": {
+                        "type": "object",
+                        "description": "PaymentIntent: `id`, `object`, `amount`, `amount_received`, "
+                        "`currency` (lowercase), `metadata.order_id`, `status`. Charge: `id`, "
+                        "`payment_intent`, `amount`, `amount_refunded`, `refunded`. Dispute: `id`, "
+                        "`payment_intent`, `reason`.",
+                    }
+                },
             },
         },
         "required": ["id", "type"],
@@ -455,7 +491,20 @@ HAND_WRITTEN: dict[str, Schema] = {
     "WebhookResult": obj(
         {
             "received": {"const": True},
-            "result": string(enum=["paid", "payment_failed", "refund_pending", "duplicate", "ignored"]),
+            "result": string(
+                enum=[
+                    "paid",
+                    "payment_failed",
+                    "amount_mismatch",
+                    "refunded",
+                    "refund_pending",
+                    "partially_refunded",
+                    "refund_recorded",
+                    "disputed",
+                    "duplicate",
+                    "ignored",
+                ]
+            ),
         }
     ),
 }
@@ -561,12 +610,15 @@ OPTIONAL_IDEMPOTENCY_KEY = Param(
     "body → 422 `idempotency_key_reused`.",
     example="6b1f0a52-4c1e-4e8b-8f0d-2a9c7d3e5b11",
 )
-PAYMENT_SIGNATURE = Param(
-    "Payment-Signature",
+STRIPE_SIGNATURE = Param(
+    "Stripe-Signature",
     "header",
-    string(1, 1024),
-    '`t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>` (Stripe\'s scheme, 5-minute '
-    "tolerance). Missing, stale or wrong → 400 `invalid_signature`.",
+    string(1, 8192),
+    "Exactly as Stripe sends it: `t=<unix seconds>,v1=<hex>[,v1=<hex>…][,v0=…]`, each `v1` an "
+    'HMAC-SHA256 of `"<t>.<raw body>"` keyed by an endpoint signing secret (one per active secret '
+    "during a rotation; any match is valid, `v0` is ignored). Verified with the official `stripe` "
+    "SDK, 300 s tolerance. Missing, malformed (non-ASCII, a non-decimal `t`, a non-hex `v1`), stale, "
+    "wrong-secret or tampered → 400 `invalid_signature`.",
     required=True,
     example="t=1795000000,v1=5257a869e7ecebeda32affa62cdca3fa51cad7e77a0e56ff536d0ce8e108d8bd",
 )
@@ -1130,17 +1182,37 @@ def operations() -> dict[tuple[str, str], Op]:
             "No stock goes back on sale.",
         ),
         ("POST", "/v1/payments/webhook"): Op(
-            "Payment provider events (no JWT: authenticated by `Payment-Signature`)",
+            "Stripe webhook events (no JWT: authenticated by `Stripe-Signature`)",
             "checkout",
-            {200: Resp("Acknowledged; each event id is applied once.", ref("WebhookResult"))},
-            errors=(400,),
+            {
+                200: Resp(
+                    "Acknowledged; each event id is applied once. Unknown types, unknown orders and "
+                    "intents that are not the order's → `ignored` (nothing changes, Stripe stops retrying).",
+                    ref("WebhookResult"),
+                )
+            },
+            errors=(400, 413),
             raw_body=ref("WebhookEvent"),
             body_example={
-                "id": "evt_123",
+                "id": "evt_1PqRsT2eZvKYlo2C0a1b2c3d",
+                "object": "event",
+                "api_version": "2024-06-20",
+                "created": 1795000000,
+                "livemode": False,
                 "type": "payment_intent.succeeded",
-                "data": {"payment_intent_id": "pi_sim_123", "order_id": "01JDQ3Z5XG8V0M6K2T1R9YB4CN"},
+                "data": {
+                    "object": {
+                        "id": "pi_3PqRsT2eZvKYlo2C1a2b3c4d",
+                        "object": "payment_intent",
+                        "amount": 999,
+                        "amount_received": 999,
+                        "currency": "eur",
+                        "metadata": {"order_id": "01JDQ3Z5XG8V0M6K2T1R9YB4CN"},
+                        "status": "succeeded",
+                    }
+                },
             },
-            params=(PAYMENT_SIGNATURE,),
+            params=(STRIPE_SIGNATURE,),
             auth=False,
         ),
     }

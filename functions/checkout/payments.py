@@ -142,7 +142,8 @@ class StripeProvider:
         except stripe.StripeError as err:
             logger.warning("stripe retrieve failed", extra={"intent": payment_intent_id, "error": str(err)})
             raise UnavailableError("The payment provider is unavailable; retry.") from err
-        order_id = (intent.metadata or {}).get("order_id")
+        metadata = intent.metadata.to_dict() if intent.metadata is not None else {}
+        order_id = metadata.get("order_id")
         return str(order_id) if order_id else None
 
 

@@ -29,6 +29,26 @@ def stub() -> Iterator[tuple[StubStripe, str]]:
     state = StubStripe()
 
     class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            state.requests.append({"path": self.path, "headers": dict(self.headers), "form": {}})
+            intent_id = self.path.rsplit("/", 1)[1]
+            known = intent_id == "pi_123"
+            body: dict[str, Any] = (
+                {"id": "pi_123", "object": "payment_intent", "metadata": {"order_id": "01ORDER"}}
+                if known
+                else {"error": {"type": "invalid_request_error", "code": "resource_missing",
+                                "message": f"No such payment_intent: '{intent_id}'"}}
+            )  # fmt: skip
+            status = state.status if state.status != 200 else (200 if known else 404)
+            if state.status != 200:
+                body = {"error": {"type": "api_error", "message": "down"}}
+            payload = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             form = urllib.parse.parse_qs(self.rfile.read(length).decode())
@@ -145,3 +165,69 @@ def test_the_stage_picks_its_provider() -> None:
     first = simulator.create_intent(order_id="O1", amount_cents=1, currency="USD", metadata={})
     assert first == simulator.create_intent(order_id="O1", amount_cents=1, currency="USD", metadata={})
     assert simulator.refund(first.payment_intent_id, 1, idempotency_key="O1") == "re_sim_O1"
+
+
+def test_the_order_of_an_intent_is_read_from_its_metadata(stub: tuple[StubStripe, str]) -> None:
+    # Given the adapter pointed at the stub
+    state, base = stub
+    provider = StripeProvider("sk_test_123", base, max_network_retries=0)
+    # When a dispute names an intent: GET /v1/payment_intents/{id} → metadata.order_id
+    assert provider.order_id_of("pi_123") == "01ORDER"
+    assert [r["path"] for r in state.requests] == ["/v1/payment_intents/pi_123"]
+    # And an intent Stripe does not know is not ours; an outage is retryable
+    assert provider.order_id_of("pi_unknown") is None
+    state.status = 500
+    with pytest.raises(UnavailableError):
+        provider.order_id_of("pi_123")
+
+
+def test_the_sweeper_cancels_the_intent_at_stripe_when_the_hold_ends(stub: tuple[StubStripe, str]) -> None:
+    from functions.checkout import orders
+    from functions.checkout.models import HOLD_MS, OrderCreate
+    from tests.unit.checkout.conftest import T0, make_world
+
+    # Given an order placed through Stripe (the stub) and left unpaid
+    state, base = stub
+    provider = StripeProvider("sk_test_123", base, max_network_retries=0)
+    w = make_world()
+    orders.place_order(
+        w.repo, provider, buyer_id="ann", stream_id=w.stream_id,
+        body=OrderCreate(product_id=w.product_id, quantity=1), idem_key="k", now_ms=T0,
+    )  # fmt: skip
+    # When its hold ends and the sweeper runs
+    assert orders.sweep_expired(w.repo, T0 + HOLD_MS, provider) == 1
+    # Then Stripe was asked to cancel the intent, so the buyer can no longer pay it
+    assert [r["path"] for r in state.requests] == ["/v1/payment_intents", "/v1/payment_intents/pi_123/cancel"]
+
+
+def test_a_late_payment_refund_reaches_stripe_with_the_order_id_as_key(stub: tuple[StubStripe, str]) -> None:
+    from functions.checkout import orders
+    from functions.checkout.models import HOLD_MS, OrderCreate
+    from tests.unit.checkout.conftest import T0, make_world
+
+    # Given an order placed through Stripe whose hold ended and whose unit was then sold
+    state, base = stub
+    provider = StripeProvider("sk_test_123", base, max_network_retries=0)
+    w = make_world(flash_stock=1)
+    placed = orders.place_order(
+        w.repo, provider, buyer_id="ann", stream_id=w.stream_id,
+        body=OrderCreate(product_id=w.product_id, quantity=1), idem_key="k", now_ms=T0,
+    )  # fmt: skip
+    orders.sweep_expired(w.repo, T0 + HOLD_MS, provider)
+    orders.place_order(
+        w.repo, w.provider, buyer_id="bob", stream_id=w.stream_id,
+        body=OrderCreate(product_id=w.product_id, quantity=1), idem_key="k2", now_ms=T0 + HOLD_MS + 1,
+    )  # fmt: skip
+    # When the payment succeeds late
+    result = orders.apply_payment_succeeded(
+        w.repo, placed["order_id"], "pi_123", "evt_late", T0 + HOLD_MS + 5000,
+        provider=provider, amount_received=999, currency="eur",
+    )  # fmt: skip
+    # Then Stripe got a refund of the full amount keyed by the order, and the order is refunded
+    assert result == "refunded"
+    refund = state.requests[-1]
+    headers = {k.lower(): v for k, v in refund["headers"].items()}
+    assert refund["path"] == "/v1/refunds"
+    assert headers["idempotency-key"] == f"refund-{placed['order_id']}"
+    assert refund["form"]["payment_intent"] == ["pi_123"] and refund["form"]["amount"] == ["999"]
+    assert w.repo.orders[placed["order_id"]].refund_id == "re_123"
