@@ -779,9 +779,7 @@ class DynamoCheckoutRepository:
         if order.status not in REFUNDABLE:
             raise IllegalTransitionError(f"An order that is {order.status} cannot be refunded.")
         now = iso_from_ms(now_ms)
-        update = (
-            "SET #st = :new, updated_at = :u, refund_id = :r, refunded_at = :u, refunded_cents = :c"
-        )
+        update = "SET #st = :new, updated_at = :u, refund_id = :r, refunded_at = :u, refunded_cents = :c"
         extra: dict[str, Any] = {}
         if reason is not None:
             update += ", refund_reason = :why"
@@ -873,7 +871,9 @@ class DynamoCheckoutRepository:
                 "Update": {
                     "Key": serialize(keys.order(order.order_id)),
                     "UpdateExpression": "SET disputed = :t, updated_at = :u",
-                    "ConditionExpression": "attribute_exists(pk) AND (attribute_not_exists(disputed) OR disputed = :f)",
+                    "ConditionExpression": (
+                        "attribute_exists(pk) AND (attribute_not_exists(disputed) OR disputed = :f)"
+                    ),
                     "ExpressionAttributeValues": values(t=True, f=False, u=iso_from_ms(now_ms)),
                 }
             },

@@ -173,7 +173,9 @@ def _body(event: DomainEvent, fields: Mapping[str, Any], previews: bool) -> str:
     if event.type == "order.refunded" and _str(fields, "refund_reason") in AUTOMATIC_REFUND_BODIES:
         return AUTOMATIC_REFUND_BODIES[_str(fields, "refund_reason")]
     if event.type == "order.disputed":
-        return f"The buyer disputed the payment for order {order_id}." if order_id else "A payment was disputed."
+        return (
+            f"The buyer disputed the payment for order {order_id}." if order_id else "A payment was disputed."
+        )
     if event.type == "order.refunded":
         return f"Order {order_id} has been refunded." if order_id else "Your order has been refunded."
     if not previews:

@@ -13,14 +13,18 @@ from typing import Any
 API_VERSION = "2024-06-20"
 
 
-def event(event_type: str, obj: dict[str, Any], event_id: str | None = None, created: int = 0) -> dict[str, Any]:
+def event(
+    event_type: str, obj: dict[str, Any], event_id: str | None = None, created: int = 0
+) -> dict[str, Any]:
     """An Event object (https://docs.stripe.com/api/events/object)."""
     return {
         "id": event_id or f"evt_{event_type.replace('.', '_')}_{obj.get('id', '')}",
         "object": "event",
         "api_version": API_VERSION,
         "created": created or int(time.time()),
-        "data": {"object": obj, "previous_attributes": {}} if event_type == "charge.refunded" else {"object": obj},
+        "data": {"object": obj, "previous_attributes": {}}
+        if event_type == "charge.refunded"
+        else {"object": obj},
         "livemode": False,
         "pending_webhooks": 1,
         "request": {"id": None, "idempotency_key": None},

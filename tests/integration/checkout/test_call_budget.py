@@ -92,9 +92,7 @@ def test_a_payment_webhook_costs_one_read_and_one_transaction(
     assert calls == ["GetItem", "TransactWriteItems"]
 
 
-def test_an_automatic_refund_adds_one_transaction(
-    api: ApiClient, clock: Clock, calls: list[str]
-) -> None:
+def test_an_automatic_refund_adds_one_transaction(api: ApiClient, clock: Clock, calls: list[str]) -> None:
     # Given an order that expired and whose only unit someone else bought
     stream_id = start_stream(api, "hana")
     product_id = create_product(api, "hana", stock=1)

@@ -151,9 +151,7 @@ def test_unpaid_orders_expire_on_read_and_the_sweeper_returns_the_stock(
     assert body_of(api.get(f"/v1/orders/{placed['order_id']}", user="vic"))["status"] == "expired"
 
 
-def test_a_late_payment_re_reserves_or_is_refunded(
-    api: ApiClient, sale: Sale, clock: Clock
-) -> None:
+def test_a_late_payment_re_reserves_or_is_refunded(api: ApiClient, sale: Sale, clock: Clock) -> None:
     # Given two orders (2 units and 1 unit) that expired unpaid
     big = body_of(order(api, sale, "vic", 2))
     small = body_of(order(api, sale, "dan", 1))
@@ -167,7 +165,11 @@ def test_a_late_payment_re_reserves_or_is_refunded(
     assert body_of(webhook(api, clock, small))["result"] == "paid"
     assert body_of(webhook(api, clock, big))["result"] == "refunded"
     shown = body_of(api.get(f"/v1/orders/{big['order_id']}", user="vic"))
-    assert (shown["status"], shown["refund_reason"], shown["refunded_cents"]) == ("refunded", "late_payment", 1998)
+    assert (shown["status"], shown["refund_reason"], shown["refunded_cents"]) == (
+        "refunded",
+        "late_payment",
+        1998,
+    )
     assert remaining(api, sale) == 0
 
 

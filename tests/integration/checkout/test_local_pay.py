@@ -86,12 +86,18 @@ def test_pay_signs_the_orders_intent_with_the_local_secret(
     assert (intent["object"], intent["id"], intent["metadata"]) == (
         "payment_intent", "pi_sim_01ORDER", {"order_id": "01ORDER"},
     )  # fmt: skip
-    assert (intent["amount"], intent["currency"], intent["status"]) == (1998, "eur", "requires_payment_method")
+    assert (intent["amount"], intent["currency"], intent["status"]) == (
+        1998,
+        "eur",
+        "requires_payment_method",
+    )
     # And it is signed exactly as Stripe signs: the official SDK accepts it with the local secret
     import stripe
 
     secret = pay.stage_value("PAYMENT_WEBHOOK_SECRET").split(",")[0]
-    verified = stripe.Webhook.construct_event(delivery["raw"].decode(), delivery["signature"], secret, tolerance=300)
+    verified = stripe.Webhook.construct_event(
+        delivery["raw"].decode(), delivery["signature"], secret, tolerance=300
+    )
     assert verified["id"] == event["id"]
 
 
@@ -104,7 +110,12 @@ def test_pay_signs_the_orders_intent_with_the_local_secret(
     ],
 )
 def test_each_result_is_the_event_stripe_would_send(result: str, event_type: str, object_type: str) -> None:
-    order = {"order_id": "O1", "amount_cents": 500, "currency": "USD", "payment": {"payment_intent_id": "pi_sim_O1"}}
+    order = {
+        "order_id": "O1",
+        "amount_cents": 500,
+        "currency": "USD",
+        "payment": {"payment_intent_id": "pi_sim_O1"},
+    }
     event = pay.build_event(order, result, 1_800_000_000)
     assert (event["type"], event["data"]["object"]["object"]) == (event_type, object_type)
     obj = event["data"]["object"]

@@ -50,7 +50,9 @@ def _post(api: ApiClient, raw: bytes, headers: dict[str, str]) -> Any:
     return api.request("POST", "/v1/payments/webhook", raw=raw.decode(), headers=headers)
 
 
-def test_every_event_type_moves_the_order_as_stripe_means_it(api: ApiClient, sale: Sale, clock: Clock) -> None:
+def test_every_event_type_moves_the_order_as_stripe_means_it(
+    api: ApiClient, sale: Sale, clock: Clock
+) -> None:
     # Given three pending orders
     paid = body_of(order(api, sale, "vic", 1))
     failed = body_of(order(api, sale, "dan", 1))
@@ -64,7 +66,10 @@ def test_every_event_type_moves_the_order_as_stripe_means_it(api: ApiClient, sal
     # When part of the paid order is refunded in Stripe's dashboard, then the rest
     part = webhook(api, clock, paid, "partially_refunded", refunded=400, event_id="evt_re_1")
     assert body_of(part)["result"] == "partially_refunded"
-    assert (_order(api, paid["order_id"])["status"], _order(api, paid["order_id"])["refunded_cents"]) == ("paid", 400)
+    assert (_order(api, paid["order_id"])["status"], _order(api, paid["order_id"])["refunded_cents"]) == (
+        "paid",
+        400,
+    )
     full = webhook(api, clock, paid, "refunded", event_id="evt_re_2")
     assert body_of(full)["result"] == "refunded"
     shown = _order(api, paid["order_id"])
@@ -83,7 +88,10 @@ def test_the_outbox_tells_the_buyer_of_refunds_and_the_seller_of_disputes(
 
     placed = body_of(order(api, sale, "vic", 1))
     assert body_of(webhook(api, clock, placed))["result"] == "paid"
-    assert body_of(webhook(api, clock, placed, "partially_refunded", refunded=100))["result"] == "partially_refunded"
+    assert (
+        body_of(webhook(api, clock, placed, "partially_refunded", refunded=100))["result"]
+        == "partially_refunded"
+    )
     assert body_of(webhook(api, clock, placed, "disputed"))["result"] == "disputed"
     app.handler_map["notify_publish_outbox"]({"Records": _stream_records()}, None)
     by_type = {e["type"]: e for e in _published_events()}
@@ -110,7 +118,9 @@ def test_duplicates_and_unknown_orders_are_acknowledged_without_effect(
     assert _pin_counts(sale) == (4, 0, 1, 5)
 
 
-def test_a_mismatched_amount_is_refunded_and_the_order_fails(api: ApiClient, sale: Sale, clock: Clock) -> None:
+def test_a_mismatched_amount_is_refunded_and_the_order_fails(
+    api: ApiClient, sale: Sale, clock: Clock
+) -> None:
     placed = body_of(order(api, sale, "vic", 2))
     result = webhook(api, clock, placed, amount=1)
     assert body_of(result)["result"] == "amount_mismatch"

@@ -58,3 +58,33 @@ def test_a_refunded_order_notifies_the_buyer() -> None:
         # Then the buyer is told
         assert (event.type, event.recipient_ids) == ("order.refunded", ["ann"])
         assert event.data["status"] == "refunded" and event.data["amount_cents"] == 1998
+
+
+def test_a_partial_refund_notifies_the_buyer_without_a_status_change() -> None:
+    # Given a paid order
+    paid = {**ORDER, "status": "paid"}
+    # When Stripe reports part of it refunded (the status stays paid)
+    [event] = events_from_change(change(paid, {**paid, "refunded_cents": 300}))
+    # Then the buyer gets order.refunded with the refunded total
+    assert (event.type, event.recipient_ids) == ("order.refunded", ["ann"])
+    assert (event.data["status"], event.data["refunded_cents"]) == ("paid", 300)
+    # And the same total again (our own refund echoed back) is no event
+    same = {**paid, "refunded_cents": 300}
+    assert events_from_change(change(same, {**same, "updated_at": "later"})) == []
+
+
+def test_an_automatic_refund_carries_its_reason_and_refund_pending_is_an_event() -> None:
+    expired = {**ORDER, "status": "expired"}
+    late = {**expired, "status": "refunded", "refunded_cents": 1998, "refund_reason": "late_payment"}
+    [event] = events_from_change(change(expired, late))
+    assert (event.type, event.data["refund_reason"]) == ("order.refunded", "late_payment")
+    [pending] = events_from_change(change(expired, {**expired, "status": "refund_pending"}))
+    assert (pending.type, pending.recipient_ids) == ("order.refund_pending", ["ann", "host"])
+
+
+def test_a_dispute_tells_the_seller_once() -> None:
+    paid = {**ORDER, "status": "paid"}
+    [event] = events_from_change(change(paid, {**paid, "disputed": True}))
+    assert (event.type, event.recipient_ids) == ("order.disputed", ["host"])
+    disputed = {**paid, "disputed": True}
+    assert events_from_change(change(disputed, {**disputed, "updated_at": "later"})) == []

@@ -44,7 +44,9 @@ def intent_event(order_id: str, kind: str = "succeeded", quantity: int = 1, **kw
 
 def refund_event(order_id: str, refunded: int, total: int = AMOUNT, event_id: str | None = None) -> bytes:
     obj = stripe.charge(f"pi_{order_id}", order_id, total, refunded)
-    return stripe.raw(stripe.event("charge.refunded", obj, event_id=event_id or f"evt_re_{order_id}_{refunded}"))
+    return stripe.raw(
+        stripe.event("charge.refunded", obj, event_id=event_id or f"evt_re_{order_id}_{refunded}")
+    )
 
 
 def deliver(
@@ -82,7 +84,9 @@ def test_a_success_event_pays_the_order_once(world: World) -> None:
 
 
 @pytest.mark.parametrize("kind", ["failed", "canceled"])
-def test_a_failed_or_canceled_intent_fails_the_order_and_returns_the_units_once(world: World, kind: str) -> None:
+def test_a_failed_or_canceled_intent_fails_the_order_and_returns_the_units_once(
+    world: World, kind: str
+) -> None:
     order_id = buy(world, "ann", 2)
     body = intent_event(order_id, kind, quantity=2)
     assert deliver(world, body) == "payment_failed"
@@ -96,11 +100,18 @@ def test_a_failure_webhook_costs_one_read_and_one_write(world: World) -> None:
     order_id = buy(world, "ann")
     reads: list[str] = []
     original = world.repo.get_pin
-    world.repo.get_pin = lambda *a: reads.append("pin") or original(*a)  # type: ignore[method-assign]
+
+    def counted(stream_id: str, product_id: str) -> Any:
+        reads.append("pin")
+        return original(stream_id, product_id)
+
+    monkey = pytest.MonkeyPatch()
+    monkey.setattr(world.repo, "get_pin", counted)
     writes = world.repo.writes
     # When its payment fails
     assert deliver(world, intent_event(order_id, "failed")) == "payment_failed"
     # Then the pin was not read and one transaction was written
+    monkey.undo()
     assert reads == [] and world.repo.writes == writes + 1
 
 
@@ -148,9 +159,15 @@ def test_a_late_success_whose_units_were_sold_is_refunded_at_once() -> None:
     assert deliver(w, intent_event(order_id), now=T0 + HOLD_MS + 5000) == "refunded"
     # Then she is refunded at once (key: the order id), nothing is oversold
     order = w.repo.orders[order_id]
-    assert (order.status, order.refund_reason, order.refund_id) == ("refunded", "late_payment", f"re_{order_id}")
+    assert (order.status, order.refund_reason, order.refund_id) == (
+        "refunded",
+        "late_payment",
+        f"re_{order_id}",
+    )
     assert order.refunded_cents == AMOUNT
-    assert w.provider.refunds == [{"payment_intent_id": f"pi_{order_id}", "amount_cents": AMOUNT, "key": order_id}]
+    assert w.provider.refunds == [
+        {"payment_intent_id": f"pi_{order_id}", "amount_cents": AMOUNT, "key": order_id}
+    ]
     assert pin(w) == (0, 1, 0)
 
 
@@ -335,7 +352,10 @@ def test_during_a_rotation_any_matching_v1_is_valid_and_a_v0_decoy_is_ignored(wo
     # When we know only the new secret → accepted; when we hold both (comma-separated) → accepted
     assert deliver(world, both, header=header, secrets=[SECRET]) == "paid"
     old_only = intent_event(second)
-    assert deliver(world, old_only, header=stripe.signature(old_only, OLD_SECRET), secrets=[SECRET, OLD_SECRET]) == "paid"
+    assert (
+        deliver(world, old_only, header=stripe.signature(old_only, OLD_SECRET), secrets=[SECRET, OLD_SECRET])
+        == "paid"
+    )
     # And a body signed only by a secret we do not hold is refused
     third = buy(world, "cat")
     body = intent_event(third)
@@ -358,7 +378,8 @@ def test_a_dispute_while_stripe_cannot_be_asked_is_retryable(world: World) -> No
     def down(intent_id: str) -> str | None:
         raise UnavailableError("down")
 
-    world.provider.order_id_of = down  # type: ignore[method-assign]
+    monkey = pytest.MonkeyPatch()
+    monkey.setattr(world.provider, "order_id_of", down)
     body = stripe.raw(stripe.event("charge.dispute.created", stripe.dispute(f"pi_{order_id}", AMOUNT)))
     with pytest.raises(UnavailableError):
         deliver(world, body)

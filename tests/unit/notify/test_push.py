@@ -145,6 +145,20 @@ def test_a_refund_is_pushed_to_the_buyer(world: World) -> None:
     assert apns["aps"]["alert"]["body"] == "Order o1 has been refunded."
 
 
+def test_a_late_payment_refund_tells_the_buyer_why(world: World) -> None:
+    # Given an order refunded automatically because its units sold before the payment arrived
+    event = _event(
+        "order.refunded", order_id="o1", refund_reason="late_payment", actor=None, recipients=["alice"]
+    )
+    # When its event is delivered
+    assert deliver_event(event, world.services()).sent == 1
+    # Then the buyer's phone explains it
+    apns = json.loads(world.pushes(_device("alice"))[0]["APNS"])
+    assert (
+        apns["aps"]["alert"]["body"] == "Your payment was refunded: the item sold out before it went through"
+    )
+
+
 def test_other_event_types_are_ignored(world: World) -> None:
     outcome = deliver_event(_event("order.expired", order_id="o1", actor=None), world.services())
     assert outcome.sent == 0
