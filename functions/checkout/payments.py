@@ -25,7 +25,8 @@ class PaymentProvider(Protocol):
         ...
 
     def cancel_intent(self, payment_intent_id: str) -> None:
-        """Best-effort: abandon an intent whose order was never stored or was cancelled."""
+        """Best-effort: abandon an intent whose order was never stored, was cancelled, or whose
+        hold ended (the buyer can no longer pay it)."""
         ...
 
     def refund(self, payment_intent_id: str, amount_cents: int, *, idempotency_key: str) -> str:
