@@ -620,12 +620,17 @@ class DynamoCheckoutRepository:
         index: dict[str, str] | None = None,
         **extra: Any,
     ) -> dict[str, Any]:
-        # The order leaves the pending index, or moves to ``index`` (the refund_pending list).
+        # The order leaves the pending index, or moves to ``index`` (the refund_pending list,
+        # with the reason the sweeper's retry will record).
+        why = extra.pop("why", None)
         if index is None:
             update = "SET #st = :new, updated_at = :u REMOVE gsi2pk, gsi2sk"
         else:
             update = "SET #st = :new, updated_at = :u, gsi2pk = :g2p, gsi2sk = :g2s"
             extra.update(g2p=index[keys.GSI2PK], g2s=index[keys.GSI2SK])
+            if why is not None:
+                update += ", refund_reason = :why"
+                extra["why"] = why
         return {
             "Update": {
                 "Key": serialize(keys.order(order.order_id)),
@@ -713,17 +718,22 @@ class DynamoCheckoutRepository:
             }
         }
 
-    def settle(self, order: Order, mode: SettleMode, now_ms: int, event_id: str) -> None:
+    def settle(
+        self, order: Order, mode: SettleMode, now_ms: int, event_id: str, *, reason: str | None = None
+    ) -> None:
         """ONE transaction per payment success: ``held`` (pending → paid, held → sold),
         ``reserve`` (expired/failed → paid taking remaining units, counter += quantity) or
-        ``refund`` (→ refund_pending); always with the event marker."""
+        ``refund`` (→ refund_pending, indexed for the sweeper's retry, with the refund's
+        ``reason``); always with the event marker."""
         q = order.quantity
         pin_key = serialize(keys.pin(order.stream_id, order.product_id))
         expected = PENDING if mode == "held" else order.status
         new_status = REFUND_PENDING if mode == "refund" else PAID
         index = keys.refund_pending_order(order.order_id) if mode == "refund" else None
         actions: list[dict[str, Any]] = [
-            self._order_transition(order, new_status, "#st = :expected", now_ms, index, expected=expected)
+            self._order_transition(
+                order, new_status, "#st = :expected", now_ms, index, expected=expected, why=reason
+            )
         ]
         if mode == "held":
             actions.append(

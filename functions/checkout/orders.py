@@ -369,7 +369,7 @@ def _refund_late(
         except UnavailableError:
             logger.warning("automatic refund failed; will retry", extra={"order_id": order.order_id})
     if refund_id is None:
-        repo.settle(order, "refund", now_ms, event_id)
+        repo.settle(order, "refund", now_ms, event_id, reason=reason)
         return "refund_pending"
     repo.refund(order, refund_id, now_ms, reason=reason, event_id=event_id)
     return "refunded"

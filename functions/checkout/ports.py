@@ -93,10 +93,12 @@ class CheckoutRepository(Protocol):
         ``StaleWriteError`` if the pin changed; ``DuplicateEventError`` for a seen event."""
         ...
 
-    def settle(self, order: Order, mode: SettleMode, now_ms: int, event_id: str) -> None:
+    def settle(
+        self, order: Order, mode: SettleMode, now_ms: int, event_id: str, *, reason: str | None = None
+    ) -> None:
         """Apply a successful payment: ``held`` (pending → paid, held → sold), ``reserve``
         (expired/failed → paid taking fresh units, ``SoldOutError`` if none) or ``refund``
-        (→ refund_pending). ``IllegalTransitionError`` if the order's status changed meanwhile;
+        (→ refund_pending, remembering the automatic refund's ``reason``). ``IllegalTransitionError`` if the order's status changed meanwhile;
         ``DuplicateEventError`` for a seen event."""
         ...
 

@@ -103,3 +103,36 @@ def test_a_refund_pending_order_is_refunded(
     assert response.status_code == 200 and body_of(response)["status"] == "refunded"
     assert body_of(api.get(f"/v1/orders/{late['order_id']}", user="vic"))["status"] == "refunded"
     assert remaining(api, sale) == 0
+
+
+def test_the_sweeper_retries_a_pending_automatic_refund_until_it_goes_through(
+    api: ApiClient, sale: Sale, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from functions.checkout.payments import SimulatorProvider
+    from functions.core.errors import UnavailableError
+
+    # Given a late payment whose units were sold, arriving while the provider refuses refunds
+    def down(self: object, *args: object, **kwargs: object) -> str:
+        raise UnavailableError("provider down")
+
+    monkeypatch.setattr(SimulatorProvider, "refund", down)
+    late = body_of(order(api, sale, "vic", 2))
+    clock.advance(TEN_MINUTES)
+    _sweep(api)
+    for buyer in ("ann", "bob"):
+        assert order(api, sale, buyer, 2).status_code == 201
+    assert order(api, sale, "cat", 1).status_code == 201
+    assert body_of(webhook(api, clock, late))["result"] == "refund_pending"
+    # When the sweeper runs while the provider is still down, then after it recovered
+    assert _sweep(api) == {"expired": 0, "refunded": 0}
+    monkeypatch.undo()
+    assert _sweep(api) == {"expired": 0, "refunded": 1}
+    # Then the order is refunded for the late payment, once, and no stock moved
+    shown = body_of(api.get(f"/v1/orders/{late['order_id']}", user="vic"))
+    assert (shown["status"], shown["refund_reason"], shown["refunded_cents"]) == (
+        "refunded",
+        "late_payment",
+        1998,
+    )
+    assert _sweep(api) == {"expired": 0, "refunded": 0}
+    assert remaining(api, sale) == 0

@@ -221,7 +221,9 @@ class FakeRepository:
             if event_id:
                 self.events.add(event_id)
 
-    def settle(self, order: Order, mode: SettleMode, now_ms: int, event_id: str) -> None:
+    def settle(
+        self, order: Order, mode: SettleMode, now_ms: int, event_id: str, *, reason: str | None = None
+    ) -> None:
         with self._lock:
             self.writes += 1
             if event_id in self.events:
@@ -244,7 +246,10 @@ class FakeRepository:
                 counter = (order.stream_id, order.product_id, order.buyer_id)
                 self.units[counter] = self.units.get(counter, 0) + q
             new_status = REFUND_PENDING if mode == "refund" else PAID
-            self.orders[order.order_id] = replace(current, status=new_status)
+            updated = replace(current, status=new_status)
+            if mode == "refund" and reason is not None:
+                updated = replace(updated, refund_reason=reason)
+            self.orders[order.order_id] = updated
             self.events.add(event_id)
 
     def refund(

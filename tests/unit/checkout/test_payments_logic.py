@@ -192,6 +192,20 @@ def test_a_late_refund_stays_pending_while_stripe_is_down_and_the_sweeper_retrie
     assert pin(w) == (0, 1, 0)
 
 
+def test_a_pending_refund_keeps_its_reason_for_the_retry(world: World) -> None:
+    # Given a cancelled order whose late payment arrives while Stripe refuses refunds
+    order_id = buy(world, "ann")
+    orders.cancel_order(world.repo, world.provider, "ann", order_id, T0 + 1000)
+    world.provider.refunds_fail = True
+    assert deliver(world, intent_event(order_id), now=T0 + 2000) == "refund_pending"
+    # When the sweeper's retry goes through
+    world.provider.refunds_fail = False
+    assert orders.retry_refunds(world.repo, world.provider, T0 + 60_000) == 1
+    # Then the refund says why: the order had been cancelled
+    order = world.repo.orders[order_id]
+    assert (order.status, order.refund_reason) == ("refunded", "order_cancelled")
+
+
 def test_a_success_on_a_cancelled_order_is_refunded(world: World) -> None:
     order_id = buy(world, "ann")
     orders.cancel_order(world.repo, world.provider, "ann", order_id, T0 + 1000)
