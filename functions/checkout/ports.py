@@ -98,7 +98,8 @@ class CheckoutRepository(Protocol):
     ) -> None:
         """Apply a successful payment: ``held`` (pending → paid, held → sold), ``reserve``
         (expired/failed → paid taking fresh units, ``SoldOutError`` if none) or ``refund``
-        (→ refund_pending, remembering the automatic refund's ``reason``). ``IllegalTransitionError`` if the order's status changed meanwhile;
+        (→ refund_pending, remembering the automatic refund's ``reason``).
+        ``IllegalTransitionError`` if the order's status changed meanwhile;
         ``DuplicateEventError`` for a seen event."""
         ...
 
