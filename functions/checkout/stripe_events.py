@@ -129,8 +129,8 @@ def verify(raw_body: bytes, header: str | None, secrets: list[str], now_s: int) 
             return
         except stripe.SignatureVerificationError:
             continue
-        except (ValueError, TypeError, AttributeError, KeyError) as err:
-            # The signature matched but the body is not an Event object.
+        except (ValueError, TypeError, AttributeError, KeyError, RecursionError) as err:
+            # The signature matched but the body is not an Event object (or nests too deep).
             raise ValidationError("The event body is not a Stripe event object.") from err
     raise InvalidSignatureError("The Stripe-Signature does not match.")
 
@@ -139,7 +139,7 @@ def parse(raw_body: bytes) -> StripeEvent:
     """The envelope of a verified body: ``{"id","object":"event","type","created","data":{"object"}}``."""
     try:
         event = json.loads(raw_body)
-    except ValueError as err:
+    except (ValueError, RecursionError) as err:
         raise ValidationError("The event body is not valid JSON.") from err
     if not isinstance(event, dict):
         raise ValidationError("The event body must be a JSON object.")

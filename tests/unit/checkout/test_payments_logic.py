@@ -378,7 +378,8 @@ def test_during_a_rotation_any_matching_v1_is_valid_and_a_v0_decoy_is_ignored(wo
 
 
 def test_a_signed_but_malformed_event_is_a_validation_error(world: World) -> None:
-    for body in (b"not json", b"[1, 2]", b'{"id": 1, "object": "event"}'):
+    deep = b'{"id": "evt_1", "object": "event", "data": ' + b"[" * 30_000 + b"]" * 30_000 + b"}"
+    for body in (b"not json", b"[1, 2]", b'{"id": 1, "object": "event"}', deep):
         with pytest.raises(ValidationError):
             deliver(world, body)
     non_intent = stripe.raw(stripe.event("payment_intent.succeeded", {"id": "ch_1", "object": "charge"}))
