@@ -7,7 +7,7 @@
    Chalice cannot express:
    - IAM: the stage sets ``manage_iam_role: false`` (Chalice generates no role and no policy);
      every function gets its own ``<Function>Role`` here with an explicit policy naming its
-     resources (``FUNCTION_ACCESS``): the table (+ ``/index/*``; ``/stream/*`` for the two
+     resources (``FUNCTION_ACCESS``): the table (+ ``/index/*``; ``/stream/*`` for the
      stream consumers), bucket prefixes, the events topic, push platform applications, the
      WebSocket API's ``@connections``; plus its own log group and the data key.
    - names: function ``x_y`` is ``<Prefix>-<Stage>-x-y`` (the alarms use these names), the REST
@@ -15,12 +15,21 @@
    - environment (SAM Globals): the resources, Cognito issuer/audience/JWKS URL from
      parameters, secrets as Secrets Manager dynamic references, the snapshot CDN's URL
      (``SnapshotDistribution``), encrypted with the data key.
-   - every DynamoDB stream consumer reads ``Table.StreamArn`` from TRIM_HORIZON with partial
-     batch failures; SNS subscriptions wait for their topic.
+   - failure handling (issue 16), from ``infra/delivery.json`` (the local pump applies the same
+     file): every function invoked by the stream, SNS or a schedule gets its own KMS-encrypted
+     SQS dead-letter queue ``<Prefix>-<Stage>-x-y-dlq`` (its role may send to it; env
+     ``PARKED_EVENTS_QUEUE_URL``) with a depth alarm. Stream mappings read ``Table.StreamArn``
+     with bounded retries, bisection, a maximum record age, ``ReportBatchItemFailures`` when
+     the handler returns item failures, the queue as on-failure destination, and an iterator-age
+     alarm; SNS/scheduled functions get an ``AWS::Lambda::EventInvokeConfig`` with bounded
+     retries and the queue as on-failure destination. SNS subscriptions wait for their topic.
+   - log groups on the data key, REST/WebSocket access logs, REST X-Ray tracing, and inline
+     checkov skips with their reasons (docs/operations.md, "Security scan").
 3. ``chalice package --stage STAGE --merge-template build/merge-template.json build/``, failing
    when Chalice reports "Could not install dependencies" (it exits 0 in that case).
-4. Check the result: every stream event source points at the table's stream, every function
-   runs under its own role.
+4. Check the result: every stream event source points at the table's stream and has an
+   on-failure destination, every async function an invoke config, every function runs under
+   its own role. (``make package`` then runs cfn-lint and checkov.)
 
 ``python -m local.package --stage prod --out build``
 """
@@ -812,12 +821,22 @@ def check_artifact(sam: dict[str, Any], app: Any) -> None:
     from chalice.app import DynamoDBEventConfig
 
     resources = sam["Resources"]
+    invoke_configs = {
+        r["Properties"]["FunctionName"]["Ref"]
+        for r in resources.values()
+        if r.get("Type") == "AWS::Lambda::EventInvokeConfig"
+    }
     for config in app.event_sources:
+        function_id = _cfn_name(config.name)
         if isinstance(config, DynamoDBEventConfig):
-            function = resources[_cfn_name(config.name)]
+            function = resources[function_id]
             for event in function["Properties"]["Events"].values():
                 if event["Properties"]["Stream"] != STREAM_ARN:
                     raise PackageError(f"{config.name} does not read Table.StreamArn")
+                if "OnFailure" not in event["Properties"].get("DestinationConfig", {}):
+                    raise PackageError(f"{config.name}'s stream mapping has no on-failure destination")
+        elif type(config).__name__ in ASYNC_SECTIONS and function_id not in invoke_configs:
+            raise PackageError(f"{config.name} is invoked asynchronously without an EventInvokeConfig")
     for name in ("Table", "MediaBucket", "EventsTopic", "VideoEventsTopic", "DataKey"):
         if name not in resources:
             raise PackageError(f"{name} is missing from the merged template")

@@ -351,3 +351,40 @@ def test_zip_contains_functions_and_imports_with_its_own_dependencies(artifact: 
     assert name == "socialvideo"
     assert functions_file == str(tmp_path / "functions" / "__init__.py")
     assert int(handlers) > 1
+
+
+def test_a_new_handler_gets_failure_handling_without_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalice import Chalice
+
+    from functions.core.settings import EVENTS_TOPIC_NAME, TABLE_STREAM_ARN_PLACEHOLDER
+    from local import package as pkg
+
+    # Given an app with a new stream consumer (reporting item failures) and a new SNS subscriber
+    app = Chalice(app_name="probe")
+
+    @app.on_dynamodb_record(stream_arn=TABLE_STREAM_ARN_PLACEHOLDER)
+    def probe_stream(event: Any) -> dict[str, list[dict[str, str]]]:
+        return {"batchItemFailures": []}
+
+    @app.on_sns_message(topic=EVENTS_TOPIC_NAME)
+    def probe_sns(event: Any) -> None:
+        return None
+
+    monkeypatch.setitem(pkg.FUNCTION_ACCESS, "probe_stream", ("stream", "table_read"))
+    monkeypatch.setitem(pkg.FUNCTION_ACCESS, "probe_sns", ("table_read",))
+
+    # When the merge template is built
+    resources = pkg.build_merge_template(app, "prod")["Resources"]
+
+    # Then both got a queue, a depth alarm and an on-failure destination; the stream consumer an
+    # iterator-age alarm and item failure reports
+    for function_id in ("ProbeStream", "ProbeSns"):
+        assert resources[f"{function_id}DeadLetterQueue"]["Type"] == "AWS::SQS::Queue"
+        assert resources[f"{function_id}DeadLetterAlarm"]["Condition"] == "IsDeployed"
+    [mapping] = resources["ProbeStream"]["Properties"]["Events"].values()
+    assert mapping["Properties"]["DestinationConfig"]["OnFailure"]["Destination"] == _own_queue("ProbeStream")
+    assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert "ProbeStreamIteratorAgeAlarm" in resources
+    invoke = resources["ProbeSnsEventInvokeConfig"]["Properties"]
+    assert invoke["DestinationConfig"]["OnFailure"]["Destination"] == _own_queue("ProbeSns")
+    assert invoke["MaximumRetryAttempts"] == 2
