@@ -258,9 +258,15 @@ def test_sns_topics_are_encrypted_with_the_data_key(sam: dict[str, Any]) -> None
     # And the key lets SNS (to encrypted queues) and CloudWatch (alarm notifications) use it;
     # publishing roles have kms:GenerateDataKey/Decrypt on it by IAM
     statements = resources["DataKey"]["Properties"]["KeyPolicy"]["Statement"]
-    services = next(s for s in statements if s.get("Sid") == "AwsServicesUseKeyForEncryptedTopics")
-    assert services["Principal"] == {"Service": ["sns.amazonaws.com", "cloudwatch.amazonaws.com"]}
-    assert set(services["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
+    by_sid = {s["Sid"]: s for s in statements if isinstance(s, dict) and "Sid" in s}
+    for sid, service in (
+        ("SnsUsesKeyForEncryptedSubscribers", "sns.amazonaws.com"),
+        ("CloudWatchAlarmsPublishToEncryptedTopic", "cloudwatch.amazonaws.com"),
+    ):
+        assert by_sid[sid]["Principal"] == {"Service": service}
+        assert set(by_sid[sid]["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
+        # only on behalf of this account
+        assert by_sid[sid]["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
     role = resources["NotifyPublishOutboxRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
     key = next(s for s in role if s.get("Sid") == "DataKey")
     assert {"kms:GenerateDataKey", "kms:Decrypt"} <= set(key["Action"])
