@@ -199,12 +199,18 @@ WEBSOCKET_HANDLERS = {
 }
 DATA_KEY_ARN = {"Fn::GetAtt": ["DataKey", "Arn"]}
 # Live-chat snapshots: the stack's CloudFront distribution (infra/template.yaml, deployed stages
-# only), unless the SnapshotBaseUrl parameter overrides it.
+# only; on its own domain when the stack has one), unless the SnapshotBaseUrl parameter overrides it.
 SNAPSHOT_BASE_URL = {
     "Fn::If": [
         "HasSnapshotBaseUrl",
         {"Ref": "SnapshotBaseUrl"},
-        {"Fn::If": ["IsDeployed", {"Fn::Sub": "https://${SnapshotDistribution.DomainName}"}, ""]},
+        {
+            "Fn::If": [
+                "HasSnapshotDomain",
+                {"Fn::Sub": "https://${SnapshotDomainName}"},
+                {"Fn::If": ["IsDeployed", {"Fn::Sub": "https://${SnapshotDistribution.DomainName}"}, ""]},
+            ]
+        },
     ]
 }
 

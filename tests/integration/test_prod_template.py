@@ -416,7 +416,11 @@ def test_functions_hand_out_snapshot_urls_on_the_distribution(sam: dict[str, Any
     assert override == {"Ref": "SnapshotBaseUrl"}
     assert sam["Parameters"]["SnapshotBaseUrl"]["Default"] == ""
     assert default == {
-        "Fn::If": ["IsDeployed", {"Fn::Sub": "https://${SnapshotDistribution.DomainName}"}, ""]
+        "Fn::If": [
+            "HasSnapshotDomain",
+            {"Fn::Sub": "https://${SnapshotDomainName}"},
+            {"Fn::If": ["IsDeployed", {"Fn::Sub": "https://${SnapshotDistribution.DomainName}"}, ""]},
+        ]
     }
     # The stage config does not shadow it
     for function in of_type(sam, "AWS::Serverless::Function").values():
@@ -565,3 +569,21 @@ def test_infra_template_is_the_one_merged(sam: dict[str, Any]) -> None:
     for logical_id in infra["Resources"]:
         assert logical_id in sam["Resources"]
     assert Path(prod_build() / "merge-template.json").exists()
+
+
+def test_the_snapshot_cdn_enforces_tls_1_2_on_its_own_domain(sam: dict[str, Any]) -> None:
+    # Given the distribution's viewer certificate
+    config = sam["Resources"]["SnapshotDistribution"]["Properties"]["DistributionConfig"]
+    condition, custom, default = config["ViewerCertificate"]["Fn::If"]
+
+    # Then with a domain and an ACM certificate viewers need TLS 1.2+ (SNI), and the alias is set
+    assert condition == "HasSnapshotDomain"
+    assert custom == {
+        "AcmCertificateArn": {"Ref": "SnapshotCertificateArn"},
+        "SslSupportMethod": "sni-only",
+        "MinimumProtocolVersion": "TLSv1.2_2021",
+    }
+    assert config["Aliases"]["Fn::If"][1] == [{"Ref": "SnapshotDomainName"}]
+    # Without them it is the default certificate (CloudFront fixes TLSv1 there: the checkov skip)
+    assert default == {"CloudFrontDefaultCertificate": True}
+    assert sam["Parameters"]["SnapshotCertificateArn"]["Default"] == ""
