@@ -417,10 +417,20 @@ def delivery_rules(path: Path = DELIVERY) -> dict[str, Any]:
     return rules
 
 
+# Override keys a section accepts beyond its defaults (CloudFormation property names).
+EXTRA_KEYS = {
+    "dynamodb_stream": {"ParallelizationFactor", "MaximumBatchingWindowInSeconds", "TumblingWindowInSeconds"},
+}
+
+
 def source_rules(delivery: dict[str, Any], section: str, name: str) -> dict[str, Any]:
     """One section's CloudFormation properties for function ``name``, with its overrides
-    (``functions.<name>``); keys starting with ``local_`` or ``_`` are the pump's only."""
-    merged = {**delivery.get(section, {}), **delivery.get("functions", {}).get(name, {})}
+    (``functions.<name>``, flat: an override applies to the keys its section has); keys
+    starting with ``local_`` or ``_`` are the pump's only."""
+    defaults = delivery.get(section, {})
+    accepted = set(defaults) | EXTRA_KEYS.get(section, set())
+    overrides = {k: v for k, v in delivery.get("functions", {}).get(name, {}).items() if k in accepted}
+    merged = {**defaults, **overrides}
     return {k: v for k, v in merged.items() if not k.startswith(("local_", "_"))}
 
 

@@ -394,3 +394,20 @@ def test_a_new_handler_gets_failure_handling_without_configuration(monkeypatch: 
     invoke = resources["ProbeSnsEventInvokeConfig"]["Properties"]
     assert invoke["DestinationConfig"]["OnFailure"]["Destination"] == _own_queue("ProbeSns")
     assert invoke["MaximumRetryAttempts"] == 2
+
+
+def test_a_per_function_override_applies_to_its_own_section_only() -> None:
+    from local.package import source_rules
+
+    # Given a delivery file overriding one function's retries (and a key of another section)
+    delivery = {
+        "dynamodb_stream": {"MaximumRetryAttempts": 5, "BatchSize": 100},
+        "dead_letter_queue": {"MessageRetentionPeriod": 1209600, "local_name": "{function}-dlq"},
+        "functions": {"slow_one": {"MaximumRetryAttempts": 2, "MessageRetentionPeriod": 60}},
+    }
+
+    # Then its mapping gets the override, without the queue's key; others keep the defaults
+    slow = source_rules(delivery, "dynamodb_stream", "slow_one")
+    assert slow == {"MaximumRetryAttempts": 2, "BatchSize": 100}
+    assert source_rules(delivery, "dynamodb_stream", "other") == {"MaximumRetryAttempts": 5, "BatchSize": 100}
+    assert source_rules(delivery, "dead_letter_queue", "slow_one") == {"MessageRetentionPeriod": 60}
