@@ -519,11 +519,36 @@ def failure_resources(
                 "AlarmName": {"Fn::Sub": "${Prefix}-${Stage}-" + dashed + "-dlq-not-empty"},
                 "AlarmDescription": f"{name} parked work in its dead-letter queue: records or events it "
                 "gave up on (docs/operations.md, 'Parked events').",
-                "Namespace": "AWS/SQS",
-                "MetricName": "ApproximateNumberOfMessagesVisible",
-                "Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq_id, "QueueName"]}}],
-                "Statistic": "Maximum",
-                "Period": 60,
+                # Visible + in flight: reading the queue (make dlq) must not turn the alarm OK.
+                "Metrics": [
+                    *(
+                        {
+                            "Id": metric_id,
+                            "ReturnData": False,
+                            "MetricStat": {
+                                "Metric": {
+                                    "Namespace": "AWS/SQS",
+                                    "MetricName": metric,
+                                    "Dimensions": [
+                                        {"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq_id, "QueueName"]}}
+                                    ],
+                                },
+                                "Period": 60,
+                                "Stat": "Maximum",
+                            },
+                        }
+                        for metric_id, metric in (
+                            ("visible", "ApproximateNumberOfMessagesVisible"),
+                            ("inflight", "ApproximateNumberOfMessagesNotVisible"),
+                        )
+                    ),
+                    {
+                        "Id": "parked",
+                        "Label": "Parked messages",
+                        "Expression": "visible + inflight",
+                        "ReturnData": True,
+                    },
+                ],
                 "EvaluationPeriods": 1,
                 "DatapointsToAlarm": 1,
                 "Threshold": 0,

@@ -198,8 +198,16 @@ def test_every_dead_letter_queue_and_stream_consumer_has_an_alarm(sam: dict[str,
     for queue in queues:
         function_id = queue.removesuffix("DeadLetterQueue")
         alarm = alarms[f"{function_id}DeadLetterAlarm"]
-        assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
-        assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}]
+        stats = [m["MetricStat"]["Metric"] for m in alarm["Metrics"] if "MetricStat" in m]
+        # (visible + in flight: reading the queue does not clear the alarm)
+        assert {(m["Namespace"], m["MetricName"]) for m in stats} == {
+            ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+            ("AWS/SQS", "ApproximateNumberOfMessagesNotVisible"),
+        }
+        dimension = {"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}
+        assert all(metric["Dimensions"] == [dimension] for metric in stats)
+        [total] = [m for m in alarm["Metrics"] if m.get("ReturnData")]
+        assert total["Expression"] == "visible + inflight"
         assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0)
         assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
     # And each stream consumer's lag alarms past the stack's threshold
