@@ -2,6 +2,8 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
+# checkov pins old boto3/botocore: it lives in its own virtualenv (requirements-checkov.txt).
+CHECKOV_VENV := .venv-checkov
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 # Every directory of Python source, for the linters and the type checker.
@@ -47,9 +49,17 @@ run: venv
 # build/sam.json + build/deployment.zip: functions/ copied into vendor/, infra/template.yaml merged
 # (build/merge-template.json: one IAM role per function, names, environment), cfn-lint checked.
 # Fails if chalice could not install a dependency. See docs/operations.md.
-package: venv
+# Then checkov: every failing check is fixed or skipped inline in the template with its reason
+# (docs/operations.md, "Security scan"). --skip-download: no Prisma Cloud look-ups, offline.
+package: venv $(CHECKOV_VENV)/.installed
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(PY) -m local.package --stage $(STAGE) --out build
 	$(BIN)/cfn-lint build/sam.json
+	$(CHECKOV_VENV)/bin/checkov -f build/sam.json --framework cloudformation --compact --quiet --skip-download
+
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	@$(CHECKOV_VENV)/bin/python -m pip install -q -r requirements-checkov.txt 2> >(grep -v "is ignored: it is neither" >&2)
+	@touch $@
 
 # The real deploy (docs/operations.md). Needs the AWS CLI, credentials for the target account, an
 # S3 bucket for the code artifact, and on the FIRST deploy every required parameter:
@@ -83,4 +93,4 @@ token: venv
 	@$(PY) -m local.tokens $(or $(USER_ID),$(USER))
 
 clean:
-	rm -rf $(VENV) vendor build .local .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) vendor build .local .pytest_cache .mypy_cache .ruff_cache

@@ -7,7 +7,7 @@
    Chalice cannot express:
    - IAM: the stage sets ``manage_iam_role: false`` (Chalice generates no role and no policy);
      every function gets its own ``<Function>Role`` here with an explicit policy naming its
-     resources (``FUNCTION_ACCESS``): the table (+ ``/index/*``; ``/stream/*`` for the two
+     resources (``FUNCTION_ACCESS``): the table (+ ``/index/*``; ``/stream/*`` for the
      stream consumers), bucket prefixes, the events topic, push platform applications, the
      WebSocket API's ``@connections``; plus its own log group and the data key.
    - names: function ``x_y`` is ``<Prefix>-<Stage>-x-y`` (the alarms use these names), the REST
@@ -15,12 +15,21 @@
    - environment (SAM Globals): the resources, Cognito issuer/audience/JWKS URL from
      parameters, secrets as Secrets Manager dynamic references, the snapshot CDN's URL
      (``SnapshotDistribution``), encrypted with the data key.
-   - every DynamoDB stream consumer reads ``Table.StreamArn`` from TRIM_HORIZON with partial
-     batch failures; SNS subscriptions wait for their topic.
+   - failure handling (issue 16), from ``infra/delivery.json`` (the local pump applies the same
+     file): every function invoked by the stream, SNS or a schedule gets its own KMS-encrypted
+     SQS dead-letter queue ``<Prefix>-<Stage>-x-y-dlq`` (its role may send to it; env
+     ``PARKED_EVENTS_QUEUE_URL``) with a depth alarm. Stream mappings read ``Table.StreamArn``
+     with bounded retries, bisection, a maximum record age, ``ReportBatchItemFailures`` when
+     the handler returns item failures, the queue as on-failure destination, and an iterator-age
+     alarm; SNS/scheduled functions get an ``AWS::Lambda::EventInvokeConfig`` with bounded
+     retries and the queue as on-failure destination. SNS subscriptions wait for their topic.
+   - log groups on the data key, REST/WebSocket access logs, REST X-Ray tracing, and inline
+     checkov skips with their reasons (docs/operations.md, "Security scan").
 3. ``chalice package --stage STAGE --merge-template build/merge-template.json build/``, failing
    when Chalice reports "Could not install dependencies" (it exits 0 in that case).
-4. Check the result: every stream event source points at the table's stream, every function
-   runs under its own role.
+4. Check the result: every stream event source points at the table's stream and has an
+   on-failure destination, every async function an invoke config, every function runs under
+   its own role. (``make package`` then runs cfn-lint and checkov.)
 
 ``python -m local.package --stage prod --out build``
 """
@@ -41,6 +50,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "infra" / "template.yaml"
+# Retry and failure rules of every event source (the local pump reads the same file).
+DELIVERY = ROOT / "infra" / "delivery.json"
 VENDOR = ROOT / "vendor"
 STREAM_ARN = {"Fn::GetAtt": ["Table", "StreamArn"]}
 DEPENDENCY_FAILURE = "Could not install dependencies"
@@ -111,8 +122,10 @@ FUNCTION_ACCESS: dict[str, tuple[str, ...]] = {
     "notify_push_event": ("table_rw", "push_send"),
     "checkout_expire_orders": ("table_rw",),
     "realtime_deliver": ("table_rw", "connections"),
-    # Projections: inbox read models in the table, chat snapshots in the bucket.
-    "project_changes": ("stream", "table_rw", "live_rw"),
+    # Projections, one function per read model (functions/projections/events.py).
+    "project_inbox": ("stream", "table_rw"),
+    "project_live_snapshots": ("stream", "table_rw", "live_rw"),
+    "project_share_interactions": ("stream", "table_rw"),
 }
 
 # Parameters the functions need in AWS (added to the merged template; docs/operations.md).
@@ -186,12 +199,18 @@ WEBSOCKET_HANDLERS = {
 }
 DATA_KEY_ARN = {"Fn::GetAtt": ["DataKey", "Arn"]}
 # Live-chat snapshots: the stack's CloudFront distribution (infra/template.yaml, deployed stages
-# only), unless the SnapshotBaseUrl parameter overrides it.
+# only; on its own domain when the stack has one), unless the SnapshotBaseUrl parameter overrides it.
 SNAPSHOT_BASE_URL = {
     "Fn::If": [
         "HasSnapshotBaseUrl",
         {"Ref": "SnapshotBaseUrl"},
-        {"Fn::If": ["IsDeployed", {"Fn::Sub": "https://${SnapshotDistribution.DomainName}"}, ""]},
+        {
+            "Fn::If": [
+                "HasSnapshotDomain",
+                {"Fn::Sub": "https://${SnapshotDomainName}"},
+                {"Fn::If": ["IsDeployed", {"Fn::Sub": "https://${SnapshotDistribution.DomainName}"}, ""]},
+            ]
+        },
     ]
 }
 
@@ -325,8 +344,11 @@ def _grant_statements(grant: str, api_stage: str) -> list[dict[str, Any]]:
     return [{"Effect": "Allow", **statement} for statement in grants[grant]]
 
 
-def function_role(name: str, log_group_id: str, api_stage: str) -> dict[str, Any]:
-    """The function's own execution role: its log group, the data key, and its grants."""
+def function_role(
+    name: str, log_group_id: str, api_stage: str, dead_letter_queue_id: str | None = None
+) -> dict[str, Any]:
+    """The function's own execution role: its log group, the data key, its own dead-letter
+    queue (if it has one), and its grants."""
     if name not in FUNCTION_ACCESS:
         raise PackageError(f"function {name!r} has no entry in local/package.py FUNCTION_ACCESS")
     statements: list[dict[str, Any]] = [
@@ -344,6 +366,17 @@ def function_role(name: str, log_group_id: str, api_stage: str) -> dict[str, Any
             "Resource": DATA_KEY_ARN,
         },
     ]
+    if dead_letter_queue_id:
+        # Lambda sends failed records/invocations with the function's role; the publisher also
+        # parks refused events there itself (PARKED_EVENTS_QUEUE_URL).
+        statements.append(
+            {
+                "Sid": "OwnDeadLetterQueue",
+                "Effect": "Allow",
+                "Action": ["sqs:SendMessage"],
+                "Resource": {"Fn::GetAtt": [dead_letter_queue_id, "Arn"]},
+            }
+        )
     for grant in FUNCTION_ACCESS[name]:
         statements += _grant_statements(grant, api_stage)
     return {
@@ -367,6 +400,303 @@ def function_role(name: str, log_group_id: str, api_stage: str) -> dict[str, Any
             ],
         },
     }
+
+
+# --- Failure handling: retries, dead-letter queues, alarms (issue 16) --------------------------
+
+ALARM_ARN = "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:"
+DASHBOARD_ALARMS_ANCHOR = ALARM_ARN + '${Prefix}-${Stage}-order-sweeper-errors"'
+ALARM_ACTIONS = {"AlarmActions": [{"Ref": "AlarmTopic"}], "OKActions": [{"Ref": "AlarmTopic"}]}
+# Sections of infra/delivery.json by invocation kind of an async function.
+ASYNC_SECTIONS = {"SNSEventConfig": "sns_async", "ScheduledEventConfig": "scheduled_async"}
+
+
+def delivery_rules(path: Path = DELIVERY) -> dict[str, Any]:
+    """``infra/delivery.json``: the retry and failure rules of every event source."""
+    rules: dict[str, Any] = json.loads(path.read_text())
+    return rules
+
+
+# Override keys a section accepts beyond its defaults (CloudFormation property names).
+EXTRA_KEYS = {
+    "dynamodb_stream": {"ParallelizationFactor", "MaximumBatchingWindowInSeconds", "TumblingWindowInSeconds"},
+}
+
+
+def source_rules(delivery: dict[str, Any], section: str, name: str) -> dict[str, Any]:
+    """One section's CloudFormation properties for function ``name``, with its overrides
+    (``functions.<name>``, flat: an override applies to the keys its section has); keys
+    starting with ``local_`` or ``_`` are the pump's only."""
+    defaults = delivery.get(section, {})
+    accepted = set(defaults) | EXTRA_KEYS.get(section, set())
+    overrides = {k: v for k, v in delivery.get("functions", {}).get(name, {}).items() if k in accepted}
+    merged = {**defaults, **overrides}
+    return {k: v for k, v in merged.items() if not k.startswith(("local_", "_"))}
+
+
+def invocation_kinds(app: Any) -> dict[str, str]:
+    """Function name → how Lambda invokes it: ``stream`` (an event source mapping on the
+    table's stream), ``async`` (SNS, schedules: Lambda's async queue), or ``sqs``. Functions
+    not listed (API, WebSocket routes) are invoked synchronously."""
+    kinds: dict[str, str] = {}
+    for config in app.event_sources:
+        kind = type(config).__name__
+        if kind == "DynamoDBEventConfig":
+            kinds[config.name] = "stream"
+        elif kind in ASYNC_SECTIONS:
+            kinds[config.name] = "async"
+        elif kind == "SQSEventConfig":
+            kinds[config.name] = "sqs"
+    return kinds
+
+
+def async_section(app: Any, name: str) -> str:
+    """The delivery.json section of an async function (SNS or schedule)."""
+    for config in app.event_sources:
+        if config.name == name and type(config).__name__ in ASYNC_SECTIONS:
+            return ASYNC_SECTIONS[type(config).__name__]
+    raise PackageError(f"{name} is not invoked asynchronously")
+
+
+def reports_partial_failures(app: Any, name: str) -> bool:
+    """Whether a stream handler returns ``batchItemFailures`` (its return annotation is not
+    ``None``): only then does its mapping get ``ReportBatchItemFailures``. A handler that
+    raises on failure is better served by bisection alone."""
+    import inspect
+
+    handler = app.handler_map[name]
+    func = getattr(handler, "func", handler)
+    annotation = inspect.signature(func).return_annotation
+    return annotation not in ("None", None)
+
+
+def function_checkov_skips(kind: str) -> list[dict[str, str]]:
+    """Inline checkov skips every function carries, with the reason (docs/operations.md)."""
+    dlq_reason = {
+        "stream": "Stream-invoked: failed batches go to the event source mapping's OnFailure SQS "
+        "destination (the function's DeadLetterQueue); a function DLQ applies to async invokes only.",
+        "async": "Async failures go to the EventInvokeConfig OnFailure SQS destination (the "
+        "function's DeadLetterQueue, with the error context), AWS's successor to a function DLQ.",
+        "sqs": "SQS-invoked: failed messages move to the source queue's redrive dead-letter queue.",
+        "sync": "Invoked synchronously by API Gateway: the caller gets the error; a function DLQ "
+        "applies to asynchronous invocations only.",
+    }[kind]
+    return [
+        {
+            "id": "CKV_AWS_117",
+            "comment": "No VPC resource to reach: DynamoDB, S3, SNS, SQS, KMS and API Gateway are "
+            "IAM-authorised regional endpoints; a VPC adds NAT/endpoint cost and ENI cold starts.",
+        },
+        {
+            "id": "CKV_AWS_115",
+            "comment": "No reserved concurrency: it would carve a fixed slice out of the account pool "
+            "and throttle above it; stream consumers are bounded by shards, async ones by retries.",
+        },
+        {"id": "CKV_AWS_116", "comment": dlq_reason},
+    ]
+
+
+def failure_resources(
+    name: str, function_id: str, dlq_id: str, kind: str, delivery: dict[str, Any], app: Any
+) -> dict[str, Any]:
+    """The function's dead-letter queue, its depth alarm, and (by kind) the async invoke
+    config or the stream iterator-age alarm."""
+    dashed = name.replace("_", "-")
+    dlq_rules = source_rules(delivery, "dead_letter_queue", name)
+    resources: dict[str, Any] = {
+        dlq_id: {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "QueueName": {"Fn::Sub": "${Prefix}-${Stage}-" + dashed + "-dlq"},
+                "MessageRetentionPeriod": dlq_rules.get("MessageRetentionPeriod", 1209600),
+                "KmsMasterKeyId": DATA_KEY_ARN,
+            },
+        },
+        f"{function_id}DeadLetterAlarm": {
+            "Type": "AWS::CloudWatch::Alarm",
+            "Condition": "IsDeployed",
+            "Properties": {
+                "AlarmName": {"Fn::Sub": "${Prefix}-${Stage}-" + dashed + "-dlq-not-empty"},
+                "AlarmDescription": f"{name} parked work in its dead-letter queue: records or events it "
+                "gave up on (docs/operations.md, 'Parked events').",
+                # Visible + in flight: reading the queue (make dlq) must not turn the alarm OK.
+                "Metrics": [
+                    *(
+                        {
+                            "Id": metric_id,
+                            "ReturnData": False,
+                            "MetricStat": {
+                                "Metric": {
+                                    "Namespace": "AWS/SQS",
+                                    "MetricName": metric,
+                                    "Dimensions": [
+                                        {"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq_id, "QueueName"]}}
+                                    ],
+                                },
+                                "Period": 60,
+                                "Stat": "Maximum",
+                            },
+                        }
+                        for metric_id, metric in (
+                            ("visible", "ApproximateNumberOfMessagesVisible"),
+                            ("inflight", "ApproximateNumberOfMessagesNotVisible"),
+                        )
+                    ),
+                    {
+                        "Id": "parked",
+                        "Label": "Parked messages",
+                        "Expression": "visible + inflight",
+                        "ReturnData": True,
+                    },
+                ],
+                "EvaluationPeriods": 1,
+                "DatapointsToAlarm": 1,
+                "Threshold": 0,
+                "ComparisonOperator": "GreaterThanThreshold",
+                "TreatMissingData": "notBreaching",
+                **ALARM_ACTIONS,
+            },
+        },
+    }
+    if kind == "stream":
+        resources[f"{function_id}IteratorAgeAlarm"] = {
+            "Type": "AWS::CloudWatch::Alarm",
+            "Condition": "IsDeployed",
+            "Properties": {
+                "AlarmName": {"Fn::Sub": "${Prefix}-${Stage}-" + dashed + "-iterator-age"},
+                "AlarmDescription": f"{name} lags the table's stream by more than IteratorAgeThresholdMs "
+                "(its read model or events are late; records expire after 24 h).",
+                "Namespace": "AWS/Lambda",
+                "MetricName": "IteratorAge",
+                "Dimensions": [{"Name": "FunctionName", "Value": {"Ref": function_id}}],
+                "Statistic": "Maximum",
+                "Period": 60,
+                "EvaluationPeriods": 5,
+                "DatapointsToAlarm": 3,
+                "Threshold": {"Ref": "IteratorAgeThresholdMs"},
+                "ComparisonOperator": "GreaterThanThreshold",
+                "TreatMissingData": "notBreaching",
+                **ALARM_ACTIONS,
+            },
+        }
+    elif kind == "async":
+        section = async_section(app, name)
+        resources[f"{function_id}EventInvokeConfig"] = {
+            "Type": "AWS::Lambda::EventInvokeConfig",
+            "Properties": {
+                "FunctionName": {"Ref": function_id},
+                "Qualifier": "$LATEST",
+                **source_rules(delivery, section, name),
+                "DestinationConfig": {"OnFailure": {"Destination": {"Fn::GetAtt": [dlq_id, "Arn"]}}},
+            },
+        }
+    return resources
+
+
+def failure_alarm_names(resources: dict[str, Any]) -> list[str]:
+    """The ``Fn::Sub`` names of the generated dead-letter and iterator-age alarms."""
+    return [
+        resource["Properties"]["AlarmName"]["Fn::Sub"]
+        for logical_id, resource in resources.items()
+        if resource.get("Type") == "AWS::CloudWatch::Alarm"
+        and logical_id.endswith(("DeadLetterAlarm", "IteratorAgeAlarm"))
+    ]
+
+
+def add_failure_alarms_to_dashboard(resources: dict[str, Any], kinds: dict[str, str]) -> None:
+    """List the generated alarms in the dashboard's alarm widget (after the static ones)."""
+    dashboard = resources.get("Dashboard")
+    if dashboard is None:
+        return
+    body = dashboard["Properties"]["DashboardBody"]["Fn::Sub"]
+    if DASHBOARD_ALARMS_ANCHOR not in body:
+        raise PackageError("the dashboard's alarm widget no longer ends with the sweeper alarm")
+    extra = "".join(f', "{ALARM_ARN}{name}"' for name in failure_alarm_names(resources))
+    dashboard["Properties"]["DashboardBody"]["Fn::Sub"] = body.replace(
+        DASHBOARD_ALARMS_ANCHOR, DASHBOARD_ALARMS_ANCHOR + extra
+    )
+
+
+# --- API access logs and tracing ----------------------------------------------------------------
+
+API_CACHE_SKIP = {
+    "id": "CKV_AWS_120",
+    "comment": "No stage cache: every response is per caller (JWT) and changes with each write; "
+    "a stage cache would serve stale lists or another user's data.",
+}
+ACCESS_LOG_FORMAT = {
+    "requestId": "$context.requestId",
+    "ip": "$context.identity.sourceIp",
+    "requestTime": "$context.requestTime",
+    "httpMethod": "$context.httpMethod",
+    "resourcePath": "$context.resourcePath",
+    "status": "$context.status",
+    "responseLength": "$context.responseLength",
+    "latencyMs": "$context.responseLatency",
+    "integrationLatencyMs": "$context.integrationLatency",
+    "xrayTraceId": "$context.xrayTraceId",
+}
+WEBSOCKET_ACCESS_LOG_FORMAT = {
+    "requestId": "$context.requestId",
+    "ip": "$context.identity.sourceIp",
+    "requestTime": "$context.requestTime",
+    "routeKey": "$context.routeKey",
+    "eventType": "$context.eventType",
+    "connectionId": "$context.connectionId",
+    "status": "$context.status",
+    "integrationLatencyMs": "$context.integrationLatency",
+}
+
+
+def _access_log_group(suffix: str) -> dict[str, Any]:
+    return {
+        "Type": "AWS::Logs::LogGroup",
+        "Properties": {
+            "LogGroupName": {"Fn::Sub": "/aws/apigateway/${Prefix}-${Stage}" + suffix},
+            "RetentionInDays": {"Ref": "LogRetentionDays"},
+            "KmsKeyId": DATA_KEY_ARN,
+        },
+    }
+
+
+def api_access_logging() -> dict[str, Any]:
+    """The REST API's access log group and API Gateway's account-level CloudWatch role.
+
+    ``AWS::ApiGateway::Account`` is one setting per account and region: a stack that sets it
+    replaces what another set (the role below only lets API Gateway write logs)."""
+    return {
+        "ApiAccessLogGroup": _access_log_group("-access"),
+        "ApiGatewayCloudWatchRole": {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "AssumeRolePolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "apigateway.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                },
+                "ManagedPolicyArns": [
+                    {
+                        "Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/"
+                        "AmazonAPIGatewayPushToCloudWatchLogs"
+                    }
+                ],
+            },
+        },
+        "ApiGatewayAccount": {
+            "Type": "AWS::ApiGateway::Account",
+            "Properties": {"CloudWatchRoleArn": {"Fn::GetAtt": ["ApiGatewayCloudWatchRole", "Arn"]}},
+        },
+    }
+
+
+def websocket_access_logging() -> dict[str, Any]:
+    """The WebSocket API's access log group."""
+    return {"WebsocketAccessLogGroup": _access_log_group("-websocket-access")}
 
 
 def _secret(key: str) -> dict[str, Any]:
@@ -437,40 +767,80 @@ def build_merge_template(app: Any, stage: str, infra: dict[str, Any] | None = No
     variables = function_environment(app, api_stage)
     referenced = {v["Ref"] for v in variables.values() if isinstance(v, dict) and "Ref" in v}
     merge["Globals"] = {"Function": {"Environment": {"Variables": variables}, "KmsKeyArn": DATA_KEY_ARN}}
+    delivery = delivery_rules()
+    kinds = invocation_kinds(app)
     for name, function_id in app_functions(app).items():
         log_group_id, role_id = f"{function_id}LogGroup", f"{function_id}Role"
+        kind = kinds.get(name, "sync")
+        dlq_id = f"{function_id}DeadLetterQueue" if kind in ("stream", "async") else None
         resources[log_group_id] = {
             "Type": "AWS::Logs::LogGroup",
             "Properties": {
                 "LogGroupName": {"Fn::Sub": "/aws/lambda/${Prefix}-${Stage}-" + name.replace("_", "-")},
                 "RetentionInDays": {"Ref": "LogRetentionDays"},
+                # The key policy lets CloudWatch Logs use the data key for these log groups.
+                "KmsKeyId": DATA_KEY_ARN,
             },
         }
-        resources[role_id] = function_role(name, log_group_id, api_stage)
+        resources[role_id] = function_role(name, log_group_id, api_stage, dlq_id)
         resources[function_id] = {
             # The log group exists (with its retention) before the function can write to it.
             "DependsOn": [log_group_id],
+            "Metadata": {"checkov": {"skip": function_checkov_skips(kind)}},
             "Properties": {"FunctionName": function_name(name), "Role": {"Fn::GetAtt": [role_id, "Arn"]}},
         }
+        if dlq_id:
+            resources.update(failure_resources(name, function_id, dlq_id, kind, delivery, app))
+            # The function's own queue: the outbox publisher parks events SNS refused for good.
+            resources[function_id]["Properties"]["Environment"] = {
+                "Variables": {"PARKED_EVENTS_QUEUE_URL": {"Ref": dlq_id}}
+            }
     if app.routes:
+        resources.update(api_access_logging())
         # Named for the alarms' ApiName; detailed metrics give per-route (Method, Resource) latency.
         resources["RestAPI"] = {
+            # API Gateway writes access logs only once the account's CloudWatch role is set.
+            "DependsOn": ["ApiGatewayAccount"],
+            "Metadata": {"checkov": {"skip": [API_CACHE_SKIP]}},
             "Properties": {
                 "Name": {"Fn::Sub": "${Prefix}-${Stage}"},
                 "MethodSettings": [{"ResourcePath": "/*", "HttpMethod": "*", "MetricsEnabled": True}],
-            }
+                "TracingEnabled": True,
+                "AccessLogSetting": {
+                    "DestinationArn": {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]},
+                    "Format": json.dumps(ACCESS_LOG_FORMAT, separators=(",", ":")),
+                },
+            },
+        }
+    if app.websocket_handlers:
+        resources.update(websocket_access_logging())
+        resources["WebsocketAPIStage"] = {
+            "DependsOn": ["ApiGatewayAccount"],
+            "Properties": {
+                "AccessLogSettings": {
+                    "DestinationArn": {"Fn::GetAtt": ["WebsocketAccessLogGroup", "Arn"]},
+                    "Format": json.dumps(WEBSOCKET_ACCESS_LOG_FORMAT, separators=(",", ":")),
+                }
+            },
         }
     for config_ in app.event_sources:
         function_id = to_cfn(config_.name)
         if isinstance(config_, DynamoDBEventConfig):
             event_id = to_cfn(config_.name + "-dynamodb-event-source")
+            rules = source_rules(delivery, "dynamodb_stream", config_.name)
+            if not reports_partial_failures(app, config_.name):
+                # A handler that raises on failure (the projectors): Lambda bisects the batch.
+                rules.pop("FunctionResponseTypes", None)
             resources[function_id]["Properties"]["Events"] = {
                 event_id: {
                     "Properties": {
                         "Stream": STREAM_ARN,
-                        # An outbox must see every change since the table was created.
-                        "StartingPosition": "TRIM_HORIZON",
-                        "FunctionResponseTypes": ["ReportBatchItemFailures"],
+                        **rules,
+                        "DestinationConfig": {
+                            "OnFailure": {
+                                "Destination": {"Fn::GetAtt": [f"{function_id}DeadLetterQueue", "Arn"]}
+                            }
+                        },
                     }
                 }
             }
@@ -482,6 +852,7 @@ def build_merge_template(app: Any, stage: str, infra: dict[str, Any] | None = No
             # (a Ref in the environment already does that; cfn-lint flags a redundant DependsOn).
             if topics[topic] not in referenced:
                 resources[function_id]["DependsOn"].append(topics[topic])
+    add_failure_alarms_to_dashboard(resources, kinds)
     return merge
 
 
@@ -491,12 +862,22 @@ def check_artifact(sam: dict[str, Any], app: Any) -> None:
     from chalice.app import DynamoDBEventConfig
 
     resources = sam["Resources"]
+    invoke_configs = {
+        r["Properties"]["FunctionName"]["Ref"]
+        for r in resources.values()
+        if r.get("Type") == "AWS::Lambda::EventInvokeConfig"
+    }
     for config in app.event_sources:
+        function_id = _cfn_name(config.name)
         if isinstance(config, DynamoDBEventConfig):
-            function = resources[_cfn_name(config.name)]
+            function = resources[function_id]
             for event in function["Properties"]["Events"].values():
                 if event["Properties"]["Stream"] != STREAM_ARN:
                     raise PackageError(f"{config.name} does not read Table.StreamArn")
+                if "OnFailure" not in event["Properties"].get("DestinationConfig", {}):
+                    raise PackageError(f"{config.name}'s stream mapping has no on-failure destination")
+        elif type(config).__name__ in ASYNC_SECTIONS and function_id not in invoke_configs:
+            raise PackageError(f"{config.name} is invoked asynchronously without an EventInvokeConfig")
     for name in ("Table", "MediaBucket", "EventsTopic", "VideoEventsTopic", "DataKey"):
         if name not in resources:
             raise PackageError(f"{name} is missing from the merged template")

@@ -65,7 +65,7 @@ def test_protected_route_with_a_local_token_passes_auth(local_stack: LocalStack)
 def test_pump_runs_the_apps_stream_consumers_on_table_writes(local_stack: LocalStack) -> None:
     # Given the running stack's pump
     ddb = local_stack.client("dynamodb")
-    before = local_stack.pump_log().count("delivered handler=project_changes")
+    before = local_stack.pump_log().count("delivered handler=project_inbox")
 
     # When any item is written to the table
     ddb.put_item(
@@ -74,7 +74,7 @@ def test_pump_runs_the_apps_stream_consumers_on_table_writes(local_stack: LocalS
     )
 
     # Then the app's stream consumer is invoked with it, promptly and without error
-    latency = wait_until(lambda: local_stack.pump_log().count("delivered handler=project_changes") > before)
+    latency = wait_until(lambda: local_stack.pump_log().count("delivered handler=project_inbox") > before)
     assert latency < 2.0
     assert " raised (attempt" not in local_stack.pump_log()
 

@@ -135,15 +135,20 @@ def test_no_data_service_permission_uses_a_wildcard_resource(sam: dict[str, Any]
     assert wildcard_actions == []
 
 
-def test_only_the_two_stream_consumers_may_read_the_tables_stream(sam: dict[str, Any]) -> None:
-    # Given the functions fed by the table's stream
+def test_only_the_stream_consumers_may_read_the_tables_stream(sam: dict[str, Any]) -> None:
+    # Given the functions fed by the table's stream: the outbox and one per read model
     functions = of_type(sam, "AWS::Serverless::Function")
     consumers = {
         k
         for k, f in functions.items()
         if any(e["Type"] == "DynamoDB" for e in f["Properties"].get("Events", {}).values())
     }
-    assert consumers == {"NotifyPublishOutbox", "ProjectChanges"}
+    assert consumers == {
+        "NotifyPublishOutbox",
+        "ProjectInbox",
+        "ProjectLiveSnapshots",
+        "ProjectShareInteractions",
+    }
 
     # Then exactly they hold stream permissions, scoped to the table's streams
     for function_id in functions:
@@ -187,7 +192,7 @@ def test_bucket_permissions_are_limited_to_object_prefixes(sam: dict[str, Any]) 
         "${MediaBucket.Arn}/live/*",
         "${MediaBucket.Arn}/${ThumbnailKeyPrefix}/*",
     }
-    assert {k for k, v in granted.items() if v} == {"APIHandler", "ProjectChanges"}
+    assert {k for k, v in granted.items() if v} == {"APIHandler", "ProjectLiveSnapshots"}
 
 
 def test_sns_permissions_name_the_events_topic_or_the_push_platforms(sam: dict[str, Any]) -> None:
@@ -411,7 +416,11 @@ def test_functions_hand_out_snapshot_urls_on_the_distribution(sam: dict[str, Any
     assert override == {"Ref": "SnapshotBaseUrl"}
     assert sam["Parameters"]["SnapshotBaseUrl"]["Default"] == ""
     assert default == {
-        "Fn::If": ["IsDeployed", {"Fn::Sub": "https://${SnapshotDistribution.DomainName}"}, ""]
+        "Fn::If": [
+            "HasSnapshotDomain",
+            {"Fn::Sub": "https://${SnapshotDomainName}"},
+            {"Fn::If": ["IsDeployed", {"Fn::Sub": "https://${SnapshotDistribution.DomainName}"}, ""]},
+        ]
     }
     # The stage config does not shadow it
     for function in of_type(sam, "AWS::Serverless::Function").values():
@@ -464,10 +473,12 @@ def test_alarms_watch_the_packaged_functions_and_notify_the_alarm_topic(sam: dic
     }
     alarms = of_type(sam, "AWS::CloudWatch::Alarm")
 
-    # Iterator age of both stream consumers, errors of the sweeper
-    assert dimension(alarms["OutboxIteratorAgeAlarm"], "FunctionName") == names["NotifyPublishOutbox"]
-    assert dimension(alarms["ProjectionsIteratorAgeAlarm"], "FunctionName") == names["ProjectChanges"]
-    assert alarms["OutboxIteratorAgeAlarm"]["Properties"]["MetricName"] == "IteratorAge"
+    # Iterator age of every stream consumer (test_package.py checks one per consumer), errors
+    # of the sweeper
+    age = alarms["NotifyPublishOutboxIteratorAgeAlarm"]["Properties"]
+    assert age["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "NotifyPublishOutbox"}}]
+    assert resolve(age["AlarmName"]) == names["NotifyPublishOutbox"] + "-iterator-age"
+    assert age["MetricName"] == "IteratorAge"
     assert dimension(alarms["SweeperErrorsAlarm"], "FunctionName") == names["CheckoutExpireOrders"]
     assert alarms["SweeperErrorsAlarm"]["Properties"]["MetricName"] == "Errors"
     # Failed event publishes: the outbox publisher's EMF metric
@@ -558,3 +569,21 @@ def test_infra_template_is_the_one_merged(sam: dict[str, Any]) -> None:
     for logical_id in infra["Resources"]:
         assert logical_id in sam["Resources"]
     assert Path(prod_build() / "merge-template.json").exists()
+
+
+def test_the_snapshot_cdn_enforces_tls_1_2_on_its_own_domain(sam: dict[str, Any]) -> None:
+    # Given the distribution's viewer certificate
+    config = sam["Resources"]["SnapshotDistribution"]["Properties"]["DistributionConfig"]
+    condition, custom, default = config["ViewerCertificate"]["Fn::If"]
+
+    # Then with a domain and an ACM certificate viewers need TLS 1.2+ (SNI), and the alias is set
+    assert condition == "HasSnapshotDomain"
+    assert custom == {
+        "AcmCertificateArn": {"Ref": "SnapshotCertificateArn"},
+        "SslSupportMethod": "sni-only",
+        "MinimumProtocolVersion": "TLSv1.2_2021",
+    }
+    assert config["Aliases"]["Fn::If"][1] == [{"Ref": "SnapshotDomainName"}]
+    # Without them it is the default certificate (CloudFront fixes TLSv1 there: the checkov skip)
+    assert default == {"CloudFrontDefaultCertificate": True}
+    assert sam["Parameters"]["SnapshotCertificateArn"]["Default"] == ""

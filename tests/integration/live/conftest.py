@@ -69,7 +69,7 @@ class StreamPump:
 
         records = self.records()
         if records:
-            app.handler_map["project_changes"]({"Records": records}, None)
+            app.handler_map["project_live_snapshots"]({"Records": records}, None)
         return len(records)
 
     def project(self) -> int:

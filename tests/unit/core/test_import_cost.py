@@ -129,7 +129,9 @@ def test_event_handlers_are_registered_at_import(fresh_import: dict[str, Any]) -
         "share_video_events",
         "notify_publish_outbox",
         "notify_push_event",
-        "project_changes",
+        "project_inbox",
+        "project_live_snapshots",
+        "project_share_interactions",
         "checkout_expire_orders",
         "realtime_connect",
         "realtime_disconnect",
@@ -139,7 +141,9 @@ def test_event_handlers_are_registered_at_import(fresh_import: dict[str, Any]) -
     sources = {tuple(s) for s in fresh_import["event_sources"]}
     assert {
         ("DynamoDBEventConfig", "notify_publish_outbox"),
-        ("DynamoDBEventConfig", "project_changes"),
+        ("DynamoDBEventConfig", "project_inbox"),
+        ("DynamoDBEventConfig", "project_live_snapshots"),
+        ("DynamoDBEventConfig", "project_share_interactions"),
         ("SNSEventConfig", "share_video_events"),
         ("SNSEventConfig", "notify_push_event"),
         ("SNSEventConfig", "realtime_deliver"),
