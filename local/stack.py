@@ -285,6 +285,11 @@ class Stack:
                 "SNAPSHOT_BASE_URL": f"{self.moto_url}/{self.outputs['MEDIA_BUCKET']}",
             }
 
+            # `make dlq` / `make redrive` (local.dlq) find the running stack's endpoint and settings here.
+            s.state_dir.mkdir(parents=True, exist_ok=True)
+            (s.state_dir / "stack-env.json").write_text(
+                json.dumps({"AWS_ENDPOINT_URL": self.moto_url, **self.overrides}, indent=1)
+            )
             for port in (s.port, s.ws_port):
                 if port_in_use(s.host, port):
                     raise StackError(f"port {port} is taken (set PORT / WS_PORT)")
