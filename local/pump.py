@@ -282,9 +282,12 @@ class Source:
         return result
 
     def backoff(self) -> float:
-        """Exponential backoff for the next retry of a failed batch."""
+        """Exponential backoff for the next retry of a failed batch (``PUMP_RETRY_BASE_SECONDS``,
+        default 0.2, doubling up to ``PUMP_RETRY_MAX_SECONDS``, default 10)."""
         self.attempt += 1
-        return min(MAX_BACKOFF_SECONDS, 0.2 * 2 ** (self.attempt - 1))
+        base = float(os.environ.get("PUMP_RETRY_BASE_SECONDS", "0.2"))
+        cap = float(os.environ.get("PUMP_RETRY_MAX_SECONDS", str(MAX_BACKOFF_SECONDS)))
+        return min(cap, base * 2 ** (self.attempt - 1))
 
     def park(self, body: dict[str, Any] | str, attributes: dict[str, Any] | None = None) -> None:
         """Send a failed delivery to this function's dead-letter queue."""
@@ -518,7 +521,8 @@ class QueueSource(Source):
             if self.identifier(message) in failed:
                 # Not deleted: visible again after a backoff that grows with each receive.
                 receives = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
-                delay = int(min(MAX_BACKOFF_SECONDS, 2 ** (receives - 1)))
+                cap = float(os.environ.get("PUMP_RETRY_MAX_SECONDS", str(MAX_BACKOFF_SECONDS)))
+                delay = max(1, int(min(cap, 2 ** (receives - 1))))
                 sqs.change_message_visibility(
                     QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=delay
                 )
