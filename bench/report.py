@@ -372,6 +372,12 @@ NOTES = [
 ]
 
 
+def _render_faults(d: dict[str, Any]) -> list[str]:
+    from bench.faults import render as render_faults
+
+    return render_faults(d)
+
+
 def render(summary: dict[str, Any]) -> str:
     """The whole ``docs/benchmarks.md``."""
     out = [
@@ -391,6 +397,7 @@ def render(summary: dict[str, Any]) -> str:
         ("load", render_load),
         ("flash", render_flash),
         ("realtime", render_realtime),
+        ("faults", _render_faults),
     )
     for key, fn in renderers:
         section = summary.get("sections", {}).get(key)

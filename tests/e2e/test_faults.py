@@ -146,7 +146,8 @@ def test_sns_down_20_s_while_50_dms_are_sent_loses_nothing_and_doubles_nothing(
     pushed: list[str] = []
 
     def all_arrived() -> bool:
-        events.extend(e for e in _tap_events(local_stack, set(conversations.values())) if e["type"] == "message.sent")
+        fresh = _tap_events(local_stack, set(conversations.values()))
+        events.extend(e for e in fresh if e["type"] == "message.sent")
         pushed[:] = _push_texts(local_stack, token)
         return len({e["event_id"] for e in events}) >= 50 and set(pushed) >= expected_texts
 
@@ -187,7 +188,7 @@ def test_dynamodb_throttling_while_clients_retry_stores_exactly_one_message_per_
         final = []
         for n in range(10):
             for _ in range(30):
-                status, body, headers = _send(local_stack, sender, conversations[sender], f"t{n}", f"msg {n}")
+                status, _, headers = _send(local_stack, sender, conversations[sender], f"t{n}", f"msg {n}")
                 if status == 503:
                     unavailable.append(headers)
                 if status not in (429, 503):

@@ -49,7 +49,7 @@ def test_the_local_aws_refuses_what_aws_refuses_with_its_codes(endpoint: str) ->
         BillingMode="PAY_PER_REQUEST",
     )
     attr = {"a": {"DataType": "String", "StringValue": "b"}}
-    # SNS: one message over 256 KiB; 11 entries; 4 × 70 KB (attributes count)
+    # SNS: one message over 256 KiB; 11 entries; 4 x 70 KB (attributes count)
     assert _code(lambda: sns.publish(TopicArn=topic, Message="x" * 262_145)) == ("InvalidParameter", 400)
     eleven = [{"Id": str(i), "Message": "x"} for i in range(11)]
     assert _code(lambda: sns.publish_batch(TopicArn=topic, PublishBatchRequestEntries=eleven)) == (
@@ -91,9 +91,8 @@ def test_fault_rules_by_duration_probability_and_count(endpoint: str) -> None:
         clear_faults(endpoint)
         ddb = session.client("dynamodb", config=NO_RETRIES)
         add_fault(endpoint, "dynamodb", "Throttling", "TransactWriteItems", count=2)
-        call = lambda: ddb.transact_write_items(  # noqa: E731
-            TransactItems=[{"ConditionCheck": {"TableName": "x", "Key": {"pk": {"S": "k"}}, "ConditionExpression": "a"}}]
-        )
+        check = {"TableName": "x", "Key": {"pk": {"S": "k"}}, "ConditionExpression": "a"}
+        call = lambda: ddb.transact_write_items(TransactItems=[{"ConditionCheck": check}])  # noqa: E731
         assert _code(call) == ("ThrottlingException", 400)
         assert _code(call) == ("ThrottlingException", 400)
         assert _code(call)[0] != "ThrottlingException"  # the third reaches moto (no such table)
