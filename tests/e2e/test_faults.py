@@ -272,3 +272,62 @@ def test_a_2000_emoji_group_message_to_31_long_id_members_is_delivered_and_so_is
     texts = sorted(e["data"]["message"]["text"] for e in events)
     assert texts == sorted([big] * 5 + ["and this one too"])
     assert all(sorted(e["recipient_ids"]) == sorted(members) for e in events)
+
+
+def test_make_dlq_lists_a_parked_event_and_make_redrive_publishes_it_again(local_stack: LocalStack) -> None:
+    import subprocess
+    import sys
+
+    from functions.core.domain_events import DomainEvent
+    from functions.notify.publishing import Envelope, attributes_of, parked_attributes
+    from local.stack import ROOT
+
+    # Given an event the outbox publisher parked (SNS refused it for good)
+    run = uuid.uuid4().hex[:8]
+    event = DomainEvent(
+        event_id=f"evt_parked_{run}",
+        type="message.sent",
+        occurred_at="2026-01-01T00:00:00.000Z",
+        actor_id="alice",
+        recipient_ids=["bob"],
+        data={"conversation_id": f"c-parked-{run}", "message": {"text": "parked"}},
+    )
+    envelope = Envelope(event.event_id, event.type, event.model_dump_json(), attributes_of(event))
+    sqs = local_stack.client("sqs")
+    sqs.send_message(
+        QueueUrl=local_stack.env["PARKED_EVENTS_QUEUE_URL"],
+        MessageBody=envelope.message,
+        MessageAttributes=parked_attributes(envelope, "InvalidParameter", "refused"),
+    )
+    state_dir = str(local_stack.stack.settings.state_dir)
+
+    def dlq(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "local.dlq",
+                *args,
+                "--state-dir",
+                state_dir,
+                "--function",
+                "notify_publish_outbox",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    # When `make dlq` lists the queue
+    listed = dlq("list")
+    # Then it shows the event, why it was refused, and leaves it there
+    assert listed.returncode == 0, listed.stderr
+    assert event.event_id in listed.stdout and "InvalidParameter" in listed.stdout
+    # When `make redrive` runs
+    redriven = dlq("redrive")
+    # Then the event is published again (the tap queue gets it) and the queue is empty
+    assert redriven.returncode == 0, redriven.stdout + redriven.stderr
+    assert _until(lambda: bool(_tap_events(local_stack, {event.data["conversation_id"]})), 10)
+    assert event.event_id not in dlq("list").stdout
