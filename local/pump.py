@@ -444,13 +444,21 @@ class DynamoDBStreamSource(Source):
         if first:
             del pending[:first]
             self.attempts[shard_id] = 0
-        self._failed(shard_id, batch[first:])
+        self._failed(shard_id, batch[first:], reported=True)
         return False
 
-    def _failed(self, shard_id: str, batch: list[dict[str, Any]]) -> None:
-        """Bisect, or count an attempt and park the batch once the retries are used up."""
+    def _failed(self, shard_id: str, batch: list[dict[str, Any]], reported: bool = False) -> None:
+        """Bisect, or count an attempt and park once the retries are used up.
+
+        A reported failure is already "bisected at the returned sequence number" (Lambda): the
+        retry is the rest of the batch from that record, and when its retries are used up only
+        that record is parked (the ones after it were never reported failed). A raised error
+        halves the batch (``BisectBatchOnFunctionError``) until the bad record is alone."""
         self.retry_at = time.monotonic() + self.backoff()
-        if self.bisect and len(batch) > 1:
+        if reported:
+            self.limit.pop(shard_id, None)
+            batch = batch[:1]
+        elif self.bisect and len(batch) > 1:
             # Bisecting does not use up retries (Lambda's BisectBatchOnFunctionError).
             self.limit[shard_id] = max(1, len(batch) // 2)
             return

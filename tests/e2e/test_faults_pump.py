@@ -195,3 +195,42 @@ def test_an_sns_delivery_that_keeps_failing_is_parked_after_the_async_retries(mo
     (record,) = _dlq(session, "sns_poison_consumer")
     assert record["requestContext"]["condition"] == "RetriesExhausted"
     assert record["requestPayload"]["Records"][0]["Sns"]["Message"] == "poison"
+
+
+def test_a_record_always_reported_failed_is_parked_alone_and_the_records_after_it_flow_on(
+    moto_url: str,
+) -> None:
+    # Given a consumer that reports "poison" failed every time (as the outbox publisher does)
+    session = EndpointSession(moto_url)
+    run = uuid.uuid4().hex[:6]
+    table = f"reported-{run}"
+    stream_arn = _table(session, table)
+    ddb = session.client("dynamodb")
+    app = Chalice(app_name=f"reported-{run}")
+    delivered: list[str] = []
+
+    @app.on_dynamodb_record(stream_arn=stream_arn, batch_size=10, starting_position="TRIM_HORIZON")
+    def reported_consumer(event: Any) -> dict[str, list[dict[str, str]]]:
+        for record in event:
+            pk = record.keys["pk"]["S"]
+            if pk == "poison":
+                return {"batchItemFailures": [{"itemIdentifier": record.sequence_number}]}
+            delivered.append(pk)
+        return {"batchItemFailures": []}
+
+    keys = ["a1", "poison", "b1", "b2"]
+    for key in keys:
+        ddb.put_item(TableName=table, Item={"pk": {"S": key}})
+    pump = Pump(app, session=session, poll_seconds=0.05).start()
+    try:
+        # When the pump delivers the stream
+        flowed = _wait(lambda: delivered[-2:] == ["b1", "b2"] and bool(_dlq(session, "reported_consumer")))
+    finally:
+        pump.stop()
+    # Then only the poison record is parked, after 1 + MaximumRetryAttempts, and each other once
+    assert flowed, delivered
+    assert delivered == ["a1", "b1", "b2"]
+    retries = int(delivery.rules("dynamodb_stream", "reported_consumer")["MaximumRetryAttempts"])
+    (parked,) = _dlq(session, "reported_consumer")
+    assert parked["requestContext"]["approximateInvokeCount"] == 1 + retries
+    assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in parked["localRecords"]] == ["poison"]
