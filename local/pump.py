@@ -336,6 +336,7 @@ class DynamoDBStreamSource(Source):
         self.max_retries = int(self.rules.get("MaximumRetryAttempts", -1))  # -1: until expiry
         self.bisect = bool(self.rules.get("BisectBatchOnFunctionError", False))
         self.max_age_s = int(self.rules.get("MaximumRecordAgeInSeconds", -1))
+        self.reports_failures = "ReportBatchItemFailures" in self.rules.get("FunctionResponseTypes", [])
         self.stream_arn = ""
         self.iterators: dict[str, str | None] = {}  # shard id → next iterator (None: closed)
         self.pending: dict[str, list[dict[str, Any]]] = {}  # shard id → fetched, not yet acked
@@ -429,7 +430,8 @@ class DynamoDBStreamSource(Source):
         except Exception:
             self._failed(shard_id, batch)
             return False
-        failed = failed_identifiers(result)
+        # Lambda reads batchItemFailures only when the mapping lists ReportBatchItemFailures.
+        failed = failed_identifiers(result) if self.reports_failures else []
         if not failed:
             del pending[: len(batch)]
             self.attempt = 0
