@@ -587,6 +587,11 @@ class SNSSource(QueueSource):
         """Lambda's async on-failure record: the event it could not process as ``requestPayload``."""
         body = self.failure_context("RetriesExhausted", receives)
         body["requestPayload"] = self.build_event([dict(message)])
+        if len(json.dumps(body, default=str).encode()) > 250_000:
+            # SQS takes 256 KiB: keep the envelope (ids, attributes), say what was cut.
+            sns = body["requestPayload"]["Records"][0]["Sns"]
+            sns["Message"] = f"[truncated: {len(sns['Message'].encode())} bytes; too big for the DLQ]"
+            body["truncated"] = True
         self.park(body)
 
 
