@@ -338,6 +338,9 @@ class Stack:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, signal.SIGKILL)
         self.processes.clear()
+        if self.settings.endpoint_url is None:
+            # Its moto is gone: `make dlq` must not talk to a stale endpoint.
+            (self.settings.state_dir / "stack-env.json").unlink(missing_ok=True)
         for log in self._logs:
             log.close()
         self._logs.clear()
