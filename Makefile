@@ -17,7 +17,7 @@ DEPLOY_BUCKET ?=
 DEPLOY_PARAMS ?=
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: venv browser run test lint typecheck pytest token package deploy bench fuzz pay clean
+.PHONY: venv browser run test lint typecheck pytest token package deploy bench fuzz pay dlq redrive clean
 
 venv: $(VENV)/.installed
 
@@ -88,6 +88,13 @@ fuzz: venv
 pay: venv
 	@test -n "$(ORDER)" || { echo "usage: make pay ORDER=<order_id> [RESULT=failed|canceled|refunded]" >&2; exit 1; }
 	$(PY) -m local.pay $(ORDER) $(RESULT) --port $(PORT)
+
+# Dead-letter queues of the running `make run` stack (docs/operations.md, "Parked events").
+dlq: venv
+	@$(PY) -m local.dlq list $(if $(FUNCTION),--function $(FUNCTION))
+
+redrive: venv
+	$(PY) -m local.dlq redrive $(if $(FUNCTION),--function $(FUNCTION))
 
 token: venv
 	@$(PY) -m local.tokens $(or $(USER_ID),$(USER))

@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
 IMG = ROOT / "docs" / "img"
 STATE = ROOT / ".local" / "bench" / "results.json"
-SECTIONS = ("calls", "coldstart", "load", "flash", "realtime")
+SECTIONS = ("calls", "coldstart", "load", "flash", "realtime", "faults")
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
@@ -128,6 +128,17 @@ def main(argv: list[str] | None = None) -> int:
         state["sections"]["realtime"] = _section(summarise_realtime(result_rt))
         if result_rt.lost:
             failures.append(f"realtime: {result_rt.lost} message.new frames not received")
+
+    if "faults" in chosen:
+        from bench import faults
+
+        print("faults: outbox calls per 100 events, then a 20 s SNS outage (~1 min)", flush=True)
+        result_faults = faults.run()
+        state["sections"]["faults"] = _section(faults.summarise(result_faults))
+        if result_faults.delivered < faults.DMS or result_faults.duplicates:
+            failures.append(
+                f"faults: {result_faults.delivered} delivered, {result_faults.duplicates} duplicates"
+            )
 
     state["machine"]["load_at_end"] = machine.load_average()
     text = render(state)

@@ -635,6 +635,58 @@ def scenario_late_refund(h: Harness, seller: str, deliver: Callable[[dict[str, A
     h.facts["late_payment_result"] = json.loads(response.body).get("result")
 
 
+def _exactly(n: int) -> Check:
+    return lambda r: r.calls == n
+
+
+def _outbox_events(n: int, text: str, recipients: int) -> list[Any]:
+    from functions.core.domain_events import DomainEvent
+
+    return [
+        DomainEvent(
+            event_id=f"evt_calls_{len(text)}_{i:03d}",
+            type="message.sent",
+            occurred_at="2026-01-01T00:00:00.000Z",
+            actor_id=ALICE,
+            recipient_ids=[f"{r:02d}" + "u" * 126 for r in range(recipients)],
+            data={"conversation_id": "calls-outbox", "message": {"text": text}, "preview": text[:100]},
+        )
+        for i in range(n)
+    ]
+
+
+def scenario_outbox(h: Harness) -> None:
+    """The outbox publisher within SNS's limits (issue 16): 1 PublishBatch per ≤ 10 events that
+    fit in 256 KiB; an event over 254 KiB is claim-checked (1 PutObject, a small pointer)."""
+    from functions.notify import dal
+
+    cases = (
+        ("outbox: 100 small events", _outbox_events(100, "see you at 8", 1), 10, "10 PublishBatch"),
+        (
+            "outbox: 100 ~70 KB events (31 long-id members)",
+            _outbox_events(100, "😀" * 16_500, 31),
+            34,
+            "34 PublishBatch (3 per 256 KiB)",
+        ),
+        (
+            "outbox: 10 events over 256 KiB",
+            _outbox_events(10, "x" * 300_000, 1),
+            11,
+            "10 PutObject + 1 PublishBatch",
+        ),
+    )
+    for operation, events, calls, target in cases:
+        publisher = dal.event_publisher()
+
+        def publish(events: list[Any] = events, publisher: Any = publisher) -> Any:
+            failed = publisher.publish(events)
+            if failed:
+                raise RuntimeError(f"{len(failed)} events not published")
+            return None
+
+        h.measure(operation, target, _exactly(calls), publish)
+
+
 SCENARIOS: list[tuple[str, list[str], Callable[[Harness], None]]] = [
     ("social", ["follow"], scenario_social),
     ("dm", ["send DM (500-char text)", "fetch history page", "inbox page"], scenario_dm),
@@ -645,6 +697,7 @@ SCENARIOS: list[tuple[str, list[str], Callable[[Harness], None]]] = [
         ["place order", "payment webhook", "payment webhook (failed)", "late payment → automatic refund"],
         scenario_checkout,
     ),
+    ("outbox", ["outbox:"], scenario_outbox),
 ]
 
 

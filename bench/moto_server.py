@@ -36,11 +36,13 @@ def main() -> None:
     from moto.server import DomainDispatcherApplication, create_backend_app
 
     from local import moto_server
+    from local.strict_aws import StrictAwsApp
 
     slow_ms = float(os.environ.get("BENCH_MOTO_SLOW_MS", "250"))
 
     def build_app() -> Any:
-        return moto_server.SerialisedApp(_Timed(DomainDispatcherApplication(create_backend_app), slow_ms))
+        timed = _Timed(DomainDispatcherApplication(create_backend_app), slow_ms)
+        return StrictAwsApp(moto_server.SerialisedApp(timed))
 
     moto_server.build_app = build_app
     moto_server.main()

@@ -8,9 +8,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from local import delivery
+
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "infra" / "template.yaml"
 STACK_NAME = "socialvideo-local"
+# The outbox publisher's Chalice handler name (functions/notify/events.py).
+PUBLISHER_FUNCTION = "notify_publish_outbox"
 
 
 def deploy_stack(cloudformation: Any, stage: str = "local", stack_name: str = STACK_NAME) -> dict[str, str]:
@@ -90,7 +94,13 @@ def deploy_all(session: Any, stage: str = "local") -> dict[str, str]:
     if outputs.get("EventsTapQueueUrl"):
         subscribe_queue(sns, sqs, outputs["EventsTopicArn"], outputs["EventsTapQueueUrl"], raw=True)
     platforms = ensure_platform_applications(sns)
+    # The outbox publisher parks refused events in its dead-letter queue (deployed: the DLQ the
+    # template gives the function; locally the same queue the pump sends its failures to).
+    parked = sqs.create_queue(
+        QueueName=delivery.dlq_name(PUBLISHER_FUNCTION), Attributes=delivery.dlq_attributes()
+    )["QueueUrl"]
     return {
+        "PARKED_EVENTS_QUEUE_URL": parked,
         "TABLE_NAME": outputs["TableName"],
         "MEDIA_BUCKET": outputs["MediaBucketName"],
         "EVENTS_TOPIC_ARN": outputs["EventsTopicArn"],

@@ -5,6 +5,10 @@ twice and a cancelled transaction restores a stale copy of the table. Real Dynam
 linearisable per item, so the local endpoint serialises requests behind one lock (the body is
 materialised inside the lock, so nothing of a request runs outside it).
 
+In front of the lock, ``local.strict_aws`` enforces the limits moto ignores (SNS/SQS 256 KiB,
+PublishBatch 10 entries, TransactWriteItems 4 MB) with AWS's error codes, and injects the
+faults posted to ``/_local/faults`` (tests and the bench use them).
+
 ``python -m local.moto_server --port 4566``
 """
 
@@ -52,11 +56,14 @@ class QuietSuccessFilter(logging.Filter):
         return not (len(status) == 3 and status.isdigit() and status[0] in "123")
 
 
-def build_app() -> SerialisedApp:
-    """moto's full multi-service WSGI app, serialised."""
+def build_app() -> WSGIApp:
+    """moto's full multi-service WSGI app, serialised, behind AWS's limits and the fault rules
+    (``local.strict_aws``: refused requests never take the lock)."""
     from moto.server import DomainDispatcherApplication, create_backend_app
 
-    return SerialisedApp(DomainDispatcherApplication(create_backend_app))
+    from local.strict_aws import StrictAwsApp
+
+    return StrictAwsApp(SerialisedApp(DomainDispatcherApplication(create_backend_app)))
 
 
 def main() -> None:

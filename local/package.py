@@ -118,10 +118,11 @@ FUNCTION_ACCESS: dict[str, tuple[str, ...]] = {
     "websocket_disconnect": ("table_rw", "connections"),
     "share_video_events": ("table_rw",),
     # The outbox publisher reads the stream (and a few items to build events), publishes events.
-    "notify_publish_outbox": ("stream", "table_read", "events_publish"),
-    "notify_push_event": ("table_rw", "push_send"),
+    # Events over 256 KiB travel as claim checks: the body under events/ (docs/realtime.md).
+    "notify_publish_outbox": ("stream", "table_read", "events_publish", "event_bodies_write"),
+    "notify_push_event": ("table_rw", "push_send", "event_bodies_read"),
     "checkout_expire_orders": ("table_rw",),
-    "realtime_deliver": ("table_rw", "connections"),
+    "realtime_deliver": ("table_rw", "connections", "event_bodies_read"),
     # Projections, one function per read model (functions/projections/events.py).
     "project_inbox": ("stream", "table_rw"),
     "project_live_snapshots": ("stream", "table_rw", "live_rw"),
@@ -312,6 +313,12 @@ def _grant_statements(grant: str, api_stage: str) -> list[dict[str, Any]]:
                 "Action": ["s3:GetObject"],
                 "Resource": {"Fn::Sub": "${MediaBucket.Arn}/${ThumbnailKeyPrefix}/*"},
             }
+        ],
+        "event_bodies_write": [
+            {"Sid": "EventBodiesWrite", "Action": ["s3:PutObject"], "Resource": objects("events")}
+        ],
+        "event_bodies_read": [
+            {"Sid": "EventBodiesRead", "Action": ["s3:GetObject"], "Resource": objects("events")}
         ],
         "events_publish": [
             {"Sid": "PublishEvents", "Action": ["sns:Publish"], "Resource": {"Ref": "EventsTopic"}}

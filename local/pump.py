@@ -1,14 +1,22 @@
 """The local event pump: does for every event handler of the Chalice app what Lambda's event
 source mappings, SNS subscriptions and EventBridge schedules do in AWS.
 
+The retry and failure rules are the deployed ones, read from ``infra/delivery.json``
+(``local.delivery``; per-function overrides apply):
+
 - ``on_dynamodb_record``: reads the table's real stream (every shard, TRIM_HORIZON the first
   time), invokes the handler with Lambda-shaped batches of ``batch_size`` records, honours
-  ``{"batchItemFailures": [{"itemIdentifier": <sequence number>}]}`` by re-delivering from that
-  record, and retries a batch whose handler raised, with backoff, until it succeeds (records
-  are never skipped).
+  ``{"batchItemFailures": [{"itemIdentifier": <sequence number>}]}`` (records before the
+  reported one are checkpointed), splits a failing batch in two (``BisectBatchOnFunctionError``),
+  retries a failing single record ``MaximumRetryAttempts`` times with backoff, then sends it to
+  the function's dead-letter queue (``<function>-dlq``, on-failure destination shape, with the
+  records themselves so ``make redrive`` can replay them) and goes on; records older than
+  ``MaximumRecordAgeInSeconds`` go there too.
 - ``on_sns_message``: a queue per handler subscribed to the topic; each message is delivered
-  as an SNS-shaped event and deleted only after the handler returned.
-- ``on_sqs_message``: polls the queue; partial batch failures are honoured.
+  as an SNS-shaped event, deleted after the handler returned, retried ``MaximumRetryAttempts``
+  times (async invocation), then sent to the dead-letter queue (``requestPayload`` shape).
+- ``on_sqs_message``: polls the queue; partial batch failures are honoured; a message received
+  ``maxReceiveCount`` times moves to the dead-letter queue (a redrive policy).
 - ``schedule``: fires at the rule's rate (a cron expression fires every minute);
   ``PUMP_SCHEDULE_SECONDS`` overrides the interval of every schedule.
 
@@ -38,6 +46,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from local import delivery
 
 log = logging.getLogger("local.pump")
 
@@ -216,7 +226,13 @@ class Stats:
     invocations: dict[str, int] = field(default_factory=dict)
     records: dict[str, int] = field(default_factory=dict)
     failures: dict[str, int] = field(default_factory=dict)
+    parked: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def park(self, name: str) -> None:
+        """Count one delivery of ``name`` sent to its dead-letter queue."""
+        with self.lock:
+            self.parked[name] = self.parked.get(name, 0) + 1
 
     def count(self, name: str, records: int, failed: bool) -> None:
         """Count one invocation of ``name`` with ``records`` records."""
@@ -230,10 +246,15 @@ class Stats:
 class Source:
     """One event source polled by its own thread."""
 
+    kind = ""
+
     def __init__(self, pump: Pump, name: str) -> None:
         self.pump = pump
         self.name = name
         self.attempt = 0
+        self.rules: dict[str, Any] = delivery.rules(self.kind, name) if self.kind else {}
+        self.last_error: BaseException | None = None
+        self.parked = 0
 
     def setup(self) -> None:
         """Create what the source needs (queues, subscriptions, iterators)."""
@@ -248,7 +269,8 @@ class Source:
         context = LambdaContext(self.name)
         try:
             result = handler(event, context)
-        except Exception:
+        except Exception as err:
+            self.last_error = err
             self.pump.stats.count(self.name, records, failed=True)
             log.exception(
                 "handler %s raised (attempt %d); the batch will be retried", self.name, self.attempt + 1
@@ -260,21 +282,66 @@ class Source:
         return result
 
     def backoff(self) -> float:
-        """Exponential backoff for the next retry of a failed batch."""
+        """Exponential backoff for the next retry of a failed batch (``PUMP_RETRY_BASE_SECONDS``,
+        default 0.2, doubling up to ``PUMP_RETRY_MAX_SECONDS``, default 10)."""
         self.attempt += 1
-        return min(MAX_BACKOFF_SECONDS, 0.2 * 2 ** (self.attempt - 1))
+        base = float(os.environ.get("PUMP_RETRY_BASE_SECONDS", "0.2"))
+        cap = float(os.environ.get("PUMP_RETRY_MAX_SECONDS", str(MAX_BACKOFF_SECONDS)))
+        return min(cap, base * 2 ** (self.attempt - 1))
+
+    def park(self, body: dict[str, Any] | str, attributes: dict[str, Any] | None = None) -> None:
+        """Send a failed delivery to this function's dead-letter queue."""
+        sqs = self.pump.client("sqs")
+        text = body if isinstance(body, str) else json.dumps(body, default=str, separators=(",", ":"))
+        sqs.send_message(
+            QueueUrl=self.pump.dlq_url(self.name), MessageBody=text, MessageAttributes=attributes or {}
+        )
+        self.parked += 1
+        self.pump.stats.park(self.name)
+        log.error("handler %s: delivery parked in %s", self.name, delivery.dlq_name(self.name))
+
+    def failure_context(self, condition: str, attempts: int) -> dict[str, Any]:
+        """The ``requestContext``/``responseContext`` of an on-failure destination record."""
+        error = self.last_error
+        return {
+            "version": "1.0",
+            "timestamp": _iso(),
+            "requestContext": {
+                "requestId": str(uuid.uuid4()),
+                "functionArn": f"arn:aws:lambda:{self.pump.region}:{ACCOUNT_ID}:function:{self.name}",
+                "condition": condition,
+                "approximateInvokeCount": attempts,
+            },
+            "responseContext": {
+                "statusCode": 200,
+                "executedVersion": "$LATEST",
+                "functionError": "Unhandled",
+            },
+            "responsePayload": {
+                "errorType": type(error).__name__ if error else "PartialBatchFailure",
+                "errorMessage": str(error)[:1000] if error else "the handler reported the record failed",
+            },
+        }
 
 
 class DynamoDBStreamSource(Source):
     """A stream consumer: every shard of the table's latest stream, in order, per shard."""
 
+    kind = "dynamodb_stream"
+
     def __init__(self, pump: Pump, name: str, table_name: str, batch_size: int) -> None:
         super().__init__(pump, name)
         self.table_name = table_name
         self.batch_size = max(1, min(batch_size, 1000))
+        self.max_retries = int(self.rules.get("MaximumRetryAttempts", -1))  # -1: until expiry
+        self.bisect = bool(self.rules.get("BisectBatchOnFunctionError", False))
+        self.max_age_s = int(self.rules.get("MaximumRecordAgeInSeconds", -1))
+        self.reports_failures = "ReportBatchItemFailures" in self.rules.get("FunctionResponseTypes", [])
         self.stream_arn = ""
         self.iterators: dict[str, str | None] = {}  # shard id → next iterator (None: closed)
         self.pending: dict[str, list[dict[str, Any]]] = {}  # shard id → fetched, not yet acked
+        self.limit: dict[str, int] = {}  # shard id → current batch size (halved by bisect)
+        self.attempts: dict[str, int] = {}  # shard id → failed attempts of the head batch
         self.retry_at = 0.0
         self.refreshed_at = 0.0
 
@@ -308,6 +375,42 @@ class DynamoDBStreamSource(Source):
             busy |= self._poll_shard(shard_id)
         return busy
 
+    def _park_records(
+        self, shard_id: str, batch: list[dict[str, Any]], condition: str, attempts: int
+    ) -> None:
+        """The on-failure destination record of a stream batch (``DDBStreamBatchInfo``), plus the
+        records themselves (a local extension ``make redrive`` replays; AWS sends only the range)."""
+        first, last = batch[0]["dynamodb"], batch[-1]["dynamodb"]
+        body = self.failure_context(condition, attempts)
+        body["DDBStreamBatchInfo"] = {
+            "shardId": shard_id,
+            "startSequenceNumber": first["SequenceNumber"],
+            "endSequenceNumber": last["SequenceNumber"],
+            "approximateArrivalOfFirstRecord": first.get("ApproximateCreationDateTime"),
+            "approximateArrivalOfLastRecord": last.get("ApproximateCreationDateTime"),
+            "batchSize": len(batch),
+            "streamArn": self.stream_arn,
+        }
+        body["localRecords"] = batch
+        if len(json.dumps(body, default=str)) > 250_000:
+            body.pop("localRecords")  # too big for SQS: the range still says what was skipped
+        self.park(body)
+
+    def _expire_old(self, shard_id: str) -> None:
+        pending = self.pending[shard_id]
+        if self.max_age_s < 0 or not pending:
+            return
+        cutoff = time.time() - self.max_age_s
+        old = 0
+        while (
+            old < len(pending)
+            and _epoch(pending[old]["dynamodb"].get("ApproximateCreationDateTime")) < cutoff
+        ):
+            old += 1
+        if old:
+            self._park_records(shard_id, pending[:old], "RecordAgeExceeded", 0)
+            del pending[:old]
+
     def _poll_shard(self, shard_id: str) -> bool:
         pending = self.pending[shard_id]
         iterator = self.iterators[shard_id]
@@ -318,26 +421,58 @@ class DynamoDBStreamSource(Source):
                 stream_record(r, self.stream_arn, self.pump.region) for r in page.get("Records", [])
             )
             self.iterators[shard_id] = page.get("NextShardIterator")
+        self._expire_old(shard_id)
         if not pending:
             return False
-        batch = pending[: self.batch_size]
+        batch = pending[: self.limit.get(shard_id, self.batch_size)]
         try:
             result = self.invoke({"Records": batch}, len(batch))
         except Exception:
-            self.retry_at = time.monotonic() + self.backoff()
+            self._failed(shard_id, batch)
             return False
-        failed = failed_identifiers(result)
+        # Lambda reads batchItemFailures only when the mapping lists ReportBatchItemFailures.
+        failed = failed_identifiers(result) if self.reports_failures else []
         if not failed:
             del pending[: len(batch)]
             self.attempt = 0
+            self.attempts[shard_id] = 0
+            self.limit.pop(shard_id, None)
             return True
-        # Lambda re-delivers from the first reported failure; earlier records are done.
+        # Lambda checkpoints the records before the first reported failure and retries from it.
+        self.last_error = None
         sequences = [r["dynamodb"]["SequenceNumber"] for r in batch]
         first = min((sequences.index(f) for f in failed if f in sequences), default=0)
         log.warning("handler %s reported a failure at %s; re-delivering from it", self.name, sequences[first])
-        del pending[:first]
-        self.retry_at = time.monotonic() + self.backoff()
+        if first:
+            del pending[:first]
+            self.attempts[shard_id] = 0
+        self._failed(shard_id, batch[first:], reported=True)
         return False
+
+    def _failed(self, shard_id: str, batch: list[dict[str, Any]], reported: bool = False) -> None:
+        """Bisect, or count an attempt and park once the retries are used up.
+
+        A reported failure is already "bisected at the returned sequence number" (Lambda): the
+        retry is the rest of the batch from that record, and when its retries are used up only
+        that record is parked (the ones after it were never reported failed). A raised error
+        halves the batch (``BisectBatchOnFunctionError``) until the bad record is alone."""
+        self.retry_at = time.monotonic() + self.backoff()
+        if reported:
+            self.limit.pop(shard_id, None)
+            batch = batch[:1]
+        elif self.bisect and len(batch) > 1:
+            # Bisecting does not use up retries (Lambda's BisectBatchOnFunctionError).
+            self.limit[shard_id] = max(1, len(batch) // 2)
+            return
+        attempts = self.attempts.get(shard_id, 0) + 1
+        self.attempts[shard_id] = attempts
+        if 0 <= self.max_retries < attempts:
+            self._park_records(shard_id, batch, "RetryAttemptsExhausted", attempts)
+            del self.pending[shard_id][: len(batch)]
+            self.attempts[shard_id] = 0
+            self.limit.pop(shard_id, None)
+            self.attempt = 0
+            self.retry_at = 0.0
 
 
 class QueueSource(Source):
@@ -357,6 +492,13 @@ class QueueSource(Source):
         """What a ``batchItemFailures`` entry names for ``message``."""
         return str(message["MessageId"])
 
+    def exhausted(self, message: Mapping[str, Any], receives: int) -> bool:
+        """True when this failed delivery was the last one the rules allow."""
+        return False
+
+    def park_message(self, message: Mapping[str, Any], receives: int) -> None:
+        """Move a message that used up its deliveries to the dead-letter queue."""
+
     def poll_once(self) -> bool:
         """Receive up to a batch, invoke, delete what succeeded, back off the rest."""
         sqs = self.pump.client("sqs")
@@ -374,6 +516,11 @@ class QueueSource(Source):
             failed = set(failed_identifiers(result))
         except Exception:
             failed = {self.identifier(m) for m in messages}
+        for message in [m for m in messages if self.identifier(m) in failed]:
+            receives = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+            if self.exhausted(message, receives):
+                self.park_message(message, receives)
+                failed.discard(self.identifier(message))  # parked: delete it from the source
         done = [m for m in messages if self.identifier(m) not in failed]
         if done:
             sqs.delete_message_batch(
@@ -384,7 +531,8 @@ class QueueSource(Source):
             if self.identifier(message) in failed:
                 # Not deleted: visible again after a backoff that grows with each receive.
                 receives = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
-                delay = int(min(MAX_BACKOFF_SECONDS, 2 ** (receives - 1)))
+                cap = float(os.environ.get("PUMP_RETRY_MAX_SECONDS", str(MAX_BACKOFF_SECONDS)))
+                delay = max(1, int(min(cap, 2 ** (receives - 1))))
                 sqs.change_message_visibility(
                     QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=delay
                 )
@@ -395,6 +543,8 @@ class QueueSource(Source):
 
 class SNSSource(QueueSource):
     """An SNS subscription: a private queue subscribed to the topic, one message per event."""
+
+    kind = "sns_async"
 
     def __init__(self, pump: Pump, name: str, topic: str) -> None:
         super().__init__(pump, name, batch_size=1)
@@ -425,9 +575,30 @@ class SNSSource(QueueSource):
         (message,) = messages
         return sns_event(json.loads(message["Body"]), self.subscription_arn)
 
+    def exhausted(self, message: Mapping[str, Any], receives: int) -> bool:
+        """An async invocation is tried 1 + ``MaximumRetryAttempts`` times, within
+        ``MaximumEventAgeInSeconds``."""
+        max_age = int(self.rules.get("MaximumEventAgeInSeconds", 21600))
+        sent_ms = int(message.get("Attributes", {}).get("SentTimestamp", "0") or 0)
+        too_old = bool(sent_ms) and time.time() - sent_ms / 1000 > max_age
+        return too_old or receives > int(self.rules.get("MaximumRetryAttempts", 2))
+
+    def park_message(self, message: Mapping[str, Any], receives: int) -> None:
+        """Lambda's async on-failure record: the event it could not process as ``requestPayload``."""
+        body = self.failure_context("RetriesExhausted", receives)
+        body["requestPayload"] = self.build_event([dict(message)])
+        if len(json.dumps(body, default=str).encode()) > 250_000:
+            # SQS takes 256 KiB: keep the envelope (ids, attributes), say what was cut.
+            sns = body["requestPayload"]["Records"][0]["Sns"]
+            sns["Message"] = f"[truncated: {len(sns['Message'].encode())} bytes; too big for the DLQ]"
+            body["truncated"] = True
+        self.park(body)
+
 
 class SQSSource(QueueSource):
     """An ``on_sqs_message`` handler."""
+
+    kind = "sqs"
 
     def __init__(
         self, pump: Pump, name: str, queue: str | None, queue_arn: str | None, batch_size: int
@@ -446,6 +617,19 @@ class SQSSource(QueueSource):
     def build_event(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
         """Lambda's SQS batch."""
         return {"Records": [sqs_record(m, self.queue_arn, self.pump.region) for m in messages]}
+
+    def exhausted(self, message: Mapping[str, Any], receives: int) -> bool:
+        """The queue's redrive policy: ``maxReceiveCount`` receives."""
+        return receives >= int(self.rules.get("maxReceiveCount", 5))
+
+    def park_message(self, message: Mapping[str, Any], receives: int) -> None:
+        """A redrive policy moves the message itself (body and attributes)."""
+        attributes = {
+            k: {kk: vv for kk, vv in v.items() if kk in ("DataType", "StringValue", "BinaryValue")}
+            for k, v in message.get("MessageAttributes", {}).items()
+        }
+        attributes["source_queue"] = {"DataType": "String", "StringValue": self.queue_url}
+        self.park(str(message.get("Body", "")), attributes)
 
 
 class ScheduleSource(Source):
@@ -498,6 +682,16 @@ class Pump:
         self._clients: dict[tuple[int, str], Any] = {}
         self._clients_lock = threading.Lock()
         self._topics: dict[str, str] = {}
+        self._dlqs: dict[str, str] = {}
+
+    def dlq_url(self, function: str) -> str:
+        """The URL of ``function``'s local dead-letter queue (created on first use)."""
+        if function not in self._dlqs:
+            sqs = self.client("sqs")
+            self._dlqs[function] = sqs.create_queue(
+                QueueName=delivery.dlq_name(function), Attributes=delivery.dlq_attributes()
+            )["QueueUrl"]
+        return self._dlqs[function]
 
     def client(self, service: str) -> Any:
         """A boto3 client per thread and service (clients are created once, then reused)."""
@@ -554,6 +748,8 @@ class Pump:
         """Prepare every source (create queues, subscriptions, stream iterators)."""
         for source in self.sources:
             source.setup()
+            if source.kind:
+                self.dlq_url(source.name)
             log.info("pumping %s (%s)", source.name, type(source).__name__)
 
     def _run_source(self, source: Source) -> None:
@@ -624,7 +820,12 @@ def main() -> None:
     with contextlib.suppress(KeyboardInterrupt):
         pump.wait()
     pump.stop()
-    log.info("pump stopped: invocations=%s failures=%s", pump.stats.invocations, pump.stats.failures)
+    log.info(
+        "pump stopped: invocations=%s failures=%s parked=%s",
+        pump.stats.invocations,
+        pump.stats.failures,
+        pump.stats.parked,
+    )
 
 
 if __name__ == "__main__":

@@ -285,6 +285,11 @@ class Stack:
                 "SNAPSHOT_BASE_URL": f"{self.moto_url}/{self.outputs['MEDIA_BUCKET']}",
             }
 
+            # `make dlq` / `make redrive` (local.dlq) find the running stack's endpoint and settings here.
+            s.state_dir.mkdir(parents=True, exist_ok=True)
+            (s.state_dir / "stack-env.json").write_text(
+                json.dumps({"AWS_ENDPOINT_URL": self.moto_url, **self.overrides}, indent=1)
+            )
             for port in (s.port, s.ws_port):
                 if port_in_use(s.host, port):
                     raise StackError(f"port {port} is taken (set PORT / WS_PORT)")
@@ -333,6 +338,9 @@ class Stack:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, signal.SIGKILL)
         self.processes.clear()
+        if self.settings.endpoint_url is None:
+            # Its moto is gone: `make dlq` must not talk to a stale endpoint.
+            (self.settings.state_dir / "stack-env.json").unlink(missing_ok=True)
         for log in self._logs:
             log.close()
         self._logs.clear()

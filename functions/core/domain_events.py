@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -27,3 +29,22 @@ def stable_event_id(event_type: str, *parts: str) -> str:
     """A deterministic id for an event derived from a change (e.g. type + item key + sequence)."""
     digest = hashlib.sha256("|".join((event_type, *parts)).encode()).hexdigest()
     return f"evt_{digest[:32]}"
+
+
+# A message on the events topic whose body was too big for SNS carries this key instead of
+# ``data``: ``{"bucket", "key", "bytes"}`` of the stored event (see docs/realtime.md).
+CLAIM_CHECK = "claim_check"
+
+
+def parse_event_message(message: str, fetch: Callable[[str, str], bytes]) -> DomainEvent:
+    """An events-topic message → its :class:`DomainEvent`, reading a claim-checked body with
+    ``fetch(bucket, key)``. Raises ``ValueError`` (pydantic's ``ValidationError`` is one) when
+    the message is not an event."""
+    data = json.loads(message)
+    if isinstance(data, dict) and isinstance(data.get(CLAIM_CHECK), dict):
+        check = data[CLAIM_CHECK]
+        event = DomainEvent.model_validate_json(fetch(str(check["bucket"]), str(check["key"])))
+        if event.event_id != data.get("event_id"):
+            raise ValueError("the claim-checked body belongs to another event")
+        return event
+    return DomainEvent.model_validate(data)

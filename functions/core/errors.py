@@ -99,3 +99,7 @@ class UnavailableError(DomainError):
 
     status = 503
     code = "unavailable"
+
+    def __init__(self, message: str = "", *, code: str | None = None, retry_after: int = 1) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = max(1, int(retry_after))

@@ -42,6 +42,8 @@ class Settings:
     table_name: str = "socialvideo"
     media_bucket: str = "socialvideo-media"
     events_topic_arn: str = ""
+    # The SQS queue the outbox publisher parks events SNS refused for good in (its DLQ).
+    parked_events_queue_url: str = ""
     # Public base URL under which live-chat snapshots are served (a CDN in AWS).
     snapshot_base_url: str = ""
 
@@ -89,6 +91,7 @@ _ENV = {
     "table_name": "TABLE_NAME",
     "media_bucket": "MEDIA_BUCKET",
     "events_topic_arn": "EVENTS_TOPIC_ARN",
+    "parked_events_queue_url": "PARKED_EVENTS_QUEUE_URL",
     "snapshot_base_url": "SNAPSHOT_BASE_URL",
     "auth_issuer": "AUTH_ISSUER",
     "auth_audience": "AUTH_AUDIENCE",

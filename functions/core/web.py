@@ -79,7 +79,8 @@ def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | Non
 def error_response(err: DomainError) -> Response:
     """The one mapping from domain errors to HTTP."""
     headers: dict[str, str] = {}
-    if isinstance(err, RateLimitedError):
+    if isinstance(err, RateLimitedError | UnavailableError):
+        # 429 and 503 tell the client when to try again (RFC 9110 §10.2.3).
         headers["Retry-After"] = str(err.retry_after)
     if isinstance(err, UnauthorizedError):
         headers["WWW-Authenticate"] = 'Bearer realm="socialvideo"'
@@ -100,11 +101,32 @@ def _parse_number(text: str) -> float | int:
     return int(value) if value.is_integer() else value
 
 
-def _is_transient_aws_error(err: Exception) -> bool:
-    """A timeout or connection failure talking to AWS: the client may retry (503, not 500)."""
-    from botocore.exceptions import ConnectionError as BotoConnectionError
-    from botocore.exceptions import HTTPClientError
+# Error codes meaning "AWS is busy", whatever the service (a dal that does not translate them).
+_BUSY_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "RequestThrottled",
+        "SlowDown",
+        "ServiceUnavailable",
+        "InternalError",
+        "InternalServerError",
+    }
+)
 
+
+def _is_transient_aws_error(err: Exception) -> bool:
+    """A timeout, a connection failure, throttling or a 5xx from AWS: the client may retry
+    (503 with Retry-After, not 500)."""
+    from botocore.exceptions import ClientError, HTTPClientError
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+
+    if isinstance(err, ClientError):
+        status = int(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        return status >= 500 or err.response.get("Error", {}).get("Code") in _BUSY_CODES
     return isinstance(err, BotoConnectionError | HTTPClientError)
 
 

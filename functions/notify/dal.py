@@ -6,7 +6,6 @@ push path (batched). SNS: platform endpoints, the events topic (outbox) and endp
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -25,7 +24,7 @@ from functions.core.ddb import (
 )
 from functions.core.domain_events import DomainEvent
 from functions.core.errors import UnavailableError
-from functions.core.observability import logger
+from functions.core.observability import logger, record_event
 from functions.core.settings import get_settings
 from functions.notify.devices import (
     Device,
@@ -34,6 +33,14 @@ from functions.notify.devices import (
     PushTokenRejectedError,
     Registration,
     TokenClaim,
+)
+from functions.notify.publishing import (
+    ClaimCheck,
+    EntryFailure,
+    Envelope,
+    PublishError,
+    parked_attributes,
+    publish_events,
 )
 from functions.notify.push import EndpointGoneError, PushDeliveryError, PushServices, RecipientContext
 from functions.social.dal import graph
@@ -267,45 +274,112 @@ class SnsEndpointRegistry:
 
 # --- outbox -----------------------------------------------------------------------------------
 
+# Whole-call PublishBatch errors by what to do about them (``functions.notify.publishing``).
+PUBLISH_RETRY_CODES = SNS_RETRYABLE_CODES | {"ServiceUnavailable", "InternalFailure", "RequestTimeout"}
+PUBLISH_SPLIT_CODES = {
+    "BatchRequestTooLong",
+    "TooManyEntriesInBatchRequest",
+    "InvalidParameter",
+    "InvalidParameterValue",
+    "ValidationError",
+    "BatchEntryIdsNotDistinct",
+    "EmptyBatchRequest",
+}
+
 
 def sns_entry(entry_id: str, event: DomainEvent) -> dict[str, Any]:
-    """A PublishBatch entry: the event JSON with ``type`` and ``recipient_ids`` attributes."""
-    attributes: dict[str, Any] = {"type": {"DataType": "String", "StringValue": event.type}}
-    if event.recipient_ids:
-        # SNS rejects an empty String.Array; events without recipients carry only ``type``.
-        attributes["recipient_ids"] = {
-            "DataType": "String.Array",
-            "StringValue": json.dumps(event.recipient_ids, separators=(",", ":")),
-        }
-    return {"Id": entry_id, "Message": event.model_dump_json(), "MessageAttributes": attributes}
+    """A PublishBatch entry for an event small enough to travel inline."""
+    from functions.notify.publishing import attributes_of
+
+    return {"Id": entry_id, "Message": event.model_dump_json(), "MessageAttributes": attributes_of(event)}
+
+
+class SnsEventTransport:
+    """The events topic (PublishBatch) and the parked-events queue (SQS) for the publisher."""
+
+    def __init__(self, sns: Any, sqs: Any, topic_arn: str, parked_queue_url: str) -> None:
+        self._sns = sns
+        self._sqs = sqs
+        self._topic_arn = topic_arn
+        self._parked_queue_url = parked_queue_url
+
+    def publish_batch(self, envelopes: Sequence[Envelope]) -> list[EntryFailure]:
+        """One PublishBatch; whole-call errors become :class:`PublishError` by code."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        if not self._topic_arn:
+            raise PublishError("fatal", "NotConfigured", "EVENTS_TOPIC_ARN is not configured")
+        entries = [
+            {"Id": f"e{i}", "Message": e.message, "MessageAttributes": e.attributes}
+            for i, e in enumerate(envelopes)
+        ]
+        try:
+            out = self._sns.publish_batch(TopicArn=self._topic_arn, PublishBatchRequestEntries=entries)
+        except ClientError as err:
+            code = _error_code(err)
+            status = int(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+            message = str(err.response.get("Error", {}).get("Message", ""))
+            if code in PUBLISH_RETRY_CODES or status >= 500:
+                raise PublishError("retry", code or str(status), message) from err
+            if code in PUBLISH_SPLIT_CODES:
+                raise PublishError("split", code, message) from err
+            raise PublishError("fatal", code, message) from err
+        except BotoCoreError as err:
+            raise PublishError("retry", type(err).__name__, str(err)) from err
+        return [
+            EntryFailure(
+                position=int(f["Id"][1:]),
+                code=str(f.get("Code", "")),
+                sender_fault=bool(f.get("SenderFault")),
+                message=str(f.get("Message", "")),
+            )
+            for f in out.get("Failed", [])
+        ]
+
+    def park(self, envelope: Envelope, code: str, message: str) -> None:
+        """SendMessage of the refused entry (body as published) to the parked-events queue."""
+        if not self._parked_queue_url:
+            raise UnavailableError("PARKED_EVENTS_QUEUE_URL is not configured")
+        self._sqs.send_message(
+            QueueUrl=self._parked_queue_url,
+            MessageBody=envelope.message,
+            MessageAttributes=parked_attributes(envelope, code, message),
+        )
+
+
+class S3EventBodyStore:
+    """Claim-check storage: event bodies too big for SNS, in the media bucket."""
+
+    def __init__(self, s3: Any, bucket: str) -> None:
+        self._s3 = s3
+        self._bucket = bucket
+
+    def put(self, event_id: str, body: bytes) -> ClaimCheck:
+        """PutObject ``events/<event_id>.json`` (the id is stable: a retry overwrites, same bytes)."""
+        from functions.core.event_bodies import EVENT_BODY_PREFIX
+
+        key = f"{EVENT_BODY_PREFIX}{event_id}.json"
+        self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, ContentType="application/json")
+        return ClaimCheck(self._bucket, key)
 
 
 class SnsEventPublisher:
-    """Publishes domain events to the events topic with PublishBatch (≤ 10 per call)."""
+    """Publishes domain events to the events topic within SNS's limits (``publishing``)."""
 
-    def __init__(self, sns: Any, topic_arn: str) -> None:
-        self._sns = sns
-        self._topic_arn = topic_arn
+    def __init__(self, transport: SnsEventTransport, bodies: S3EventBodyStore) -> None:
+        self._transport = transport
+        self._bodies = bodies
+        self.calls = 0
 
-    def publish(self, events: Sequence[DomainEvent]) -> set[int]:
-        """One PublishBatch; return the indexes of events SNS did not accept."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
+    def publish(self, events: Sequence[DomainEvent], retry_window_s: float = 0.0) -> set[int]:
+        """PublishBatch calls of ≤ 10 entries and ≤ 256 KiB; the indexes still to publish."""
         if not events:
             return set()
-        if not self._topic_arn:
-            logger.error("EVENTS_TOPIC_ARN is not configured")
-            return set(range(len(events)))
-        entries = [sns_entry(f"e{i}", event) for i, event in enumerate(events)]
-        try:
-            out = self._sns.publish_batch(TopicArn=self._topic_arn, PublishBatchRequestEntries=entries)
-        except (ClientError, BotoCoreError):
-            logger.exception("events publish failed")
-            return set(range(len(events)))
-        failed = {int(f["Id"][1:]) for f in out.get("Failed", [])}
-        if failed:
-            logger.warning("events partially published", extra={"failed": out.get("Failed")})
-        return failed
+        report = publish_events(events, self._bodies.put, self._transport, retry_window_s=retry_window_s)
+        self.calls += report.calls
+        if report.parked:
+            record_event("events_parked", report.parked)
+        return report.failed
 
 
 # --- push -------------------------------------------------------------------------------------
@@ -401,8 +475,13 @@ def endpoint_registry() -> SnsEndpointRegistry:
 
 
 def event_publisher() -> SnsEventPublisher:
-    """The events-topic publisher."""
-    return SnsEventPublisher(clients.sns(), get_settings().events_topic_arn)
+    """The events-topic publisher (claim-checked bodies in the media bucket, refused events
+    parked in ``PARKED_EVENTS_QUEUE_URL``)."""
+    settings = get_settings()
+    transport = SnsEventTransport(
+        clients.sns(), clients.sqs(), settings.events_topic_arn, settings.parked_events_queue_url
+    )
+    return SnsEventPublisher(transport, S3EventBodyStore(clients.s3(), settings.media_bucket))
 
 
 def push_services() -> PushServices:

@@ -37,6 +37,22 @@ def default_mappers() -> tuple[Mapper, ...]:
     )
 
 
+# Throttling and SNS outages are retried inside the invocation up to this long (and within the
+# function's remaining time less a margin), so a short outage does not use up the stream's
+# bounded retries (infra/delivery.json).
+MAX_RETRY_WINDOW_S = 20.0
+RETRY_MARGIN_S = 5.0
+
+
+def retry_window(event: Any) -> float:
+    """Seconds the publisher may spend retrying throttling/5xx in this invocation."""
+    context = getattr(event, "context", None)
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining is None:
+        return 0.0
+    return max(0.0, min(MAX_RETRY_WINDOW_S, remaining() / 1000 - RETRY_MARGIN_S))
+
+
 @bp.on_dynamodb_record(
     stream_arn=TABLE_STREAM_ARN_PLACEHOLDER, batch_size=100, starting_position="TRIM_HORIZON"
 )
@@ -49,7 +65,7 @@ def notify_publish_outbox(event: Any) -> dict[str, list[dict[str, str]]]:
     changes = [change_from_record(record.to_dict()) for record in event]
     try:
         mappers = MAPPERS if MAPPERS is not None else default_mappers()
-        result = publish_changes(changes, mappers, dal.event_publisher())
+        result = publish_changes(changes, mappers, dal.event_publisher(), retry_window(event))
         if result.published:
             record_event("events_published", result.published)
         if result.failed_sequence_number is not None:
@@ -65,13 +81,13 @@ def notify_push_event(event: Any) -> None:
     """Send the mobile pushes a domain event implies (other event types are ignored)."""
     from pydantic import ValidationError as PydanticValidationError
 
-    from functions.core.domain_events import DomainEvent
+    from functions.core.event_bodies import EventBodyGoneError, event_from_message
     from functions.notify import dal
     from functions.notify.push import deliver_event
 
     try:
-        domain_event = DomainEvent.model_validate_json(event.message)
-    except PydanticValidationError:
+        domain_event = event_from_message(event.message)
+    except (PydanticValidationError, ValueError, KeyError, TypeError, EventBodyGoneError):
         # A malformed message will never parse: drop it rather than retry forever.
         logger.warning("malformed domain event dropped", extra={"sns_message": event.message[:500]})
         return

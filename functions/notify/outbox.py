@@ -5,6 +5,10 @@ passed in. Records are handled in stream order; at the first failure everything 
 record on is reported failed, so Lambda retries from there (``ReportBatchItemFailures``) and
 nothing is lost. Events published before the failure may go out again; consumers deduplicate
 by ``event_id``, which mappers derive from the change itself.
+
+The publisher packs events within SNS's limits, claim-checks bodies over 256 KiB, retries
+throttling with backoff inside ``retry_window_s`` and parks events SNS refuses for good
+(``functions.notify.publishing``): one refused event never holds back the rest of its shard.
 """
 
 from __future__ import annotations
@@ -18,15 +22,14 @@ from functions.core.observability import logger
 from functions.core.streams import StreamChange
 
 Mapper = Callable[[StreamChange], list[DomainEvent]]
-# SNS PublishBatch takes at most 10 entries.
-PUBLISH_BATCH_SIZE = 10
 
 
 class EventPublisher(Protocol):
     """Publishes domain events to the events topic."""
 
-    def publish(self, events: Sequence[DomainEvent]) -> set[int]:
-        """Publish up to ``PUBLISH_BATCH_SIZE`` events; return the indexes that failed."""
+    def publish(self, events: Sequence[DomainEvent], retry_window_s: float = 0.0) -> set[int]:
+        """Publish ``events`` in order (as many calls as SNS's limits need); return the indexes
+        not published (parked events count as done)."""
         ...
 
 
@@ -48,7 +51,7 @@ def publish_changes(
     changes: Sequence[StreamChange],
     mappers: Sequence[Mapper],
     publisher: EventPublisher,
-    batch_size: int = PUBLISH_BATCH_SIZE,
+    retry_window_s: float = 0.0,
 ) -> OutboxResult:
     """Map every change to events and publish them in order, stopping at the first failure."""
     pending: list[tuple[int, DomainEvent]] = []
@@ -61,16 +64,11 @@ def publish_changes(
             logger.exception("outbox mapping failed", extra={"sequence_number": change.sequence_number})
             first_failed = index
             break
-    published = 0
-    for start in range(0, len(pending), batch_size):
-        chunk = pending[start : start + batch_size]
-        failed = publisher.publish([event for _, event in chunk])
-        if failed:
-            failed_index = min(chunk[i][0] for i in failed)
-            first_failed = failed_index if first_failed is None else min(first_failed, failed_index)
-            published += len(chunk) - len(failed)
-            break
-        published += len(chunk)
+    failed = publisher.publish([event for _, event in pending], retry_window_s) if pending else set()
+    published = len(pending) - len(failed)
+    if failed:
+        failed_index = min(pending[i][0] for i in failed)
+        first_failed = failed_index if first_failed is None else min(first_failed, failed_index)
     if first_failed is None:
         return OutboxResult(published)
     logger.warning(

@@ -134,15 +134,16 @@ def realtime_deliver(event: SNSEvent) -> None:
     from pydantic import ValidationError as PydanticValidationError
 
     from functions.core.clock import now_ms
-    from functions.core.domain_events import DomainEvent
+    from functions.core.event_bodies import EventBodyGoneError, event_from_message
     from functions.realtime import dal, logic
 
     try:
         records = event.to_dict().get("Records") or []
         for record in records:
             try:
-                domain_event = DomainEvent.model_validate_json(record["Sns"]["Message"])
-            except (PydanticValidationError, KeyError, TypeError):
+                # Inline or claim-checked (a body over 256 KiB is read from S3).
+                domain_event = event_from_message(record["Sns"]["Message"])
+            except (PydanticValidationError, ValueError, KeyError, TypeError, EventBodyGoneError):
                 logger.warning("ignoring a malformed event on the events topic")
                 continue
             report = logic.deliver_event(

@@ -107,3 +107,21 @@ def test_the_realtime_section_is_a_default_and_renders_its_table() -> None:
     assert summary["after_answer"]["median"] == 250.0
     assert "| **Connect-to-first-frame** (connect → pong) | 3 | 40.0 | 49.0 | 50.0 |" in text
     assert "| **Send-to-receive** (POST sent → `message.new` frame) | 3 | 300 | 390 | 400 |" in text
+
+
+def test_the_outbox_stays_at_one_publish_batch_per_ten_events_that_fit(result: CallsResult) -> None:
+    # Then 100 small events take 10 PublishBatch calls, 100 ~70 KB events 34 (3 per 256 KiB),
+    # and 10 events over 256 KiB one PutObject each (claim check) and one PublishBatch
+    assert _row(result, "outbox: 100 small events").calls == 10
+    assert _row(result, "outbox: 100 ~70 KB events (31 long-id members)").calls == 34
+    assert _row(result, "outbox: 10 events over 256 KiB").detail == "PutObject x10, PublishBatch"
+
+
+def test_the_faults_section_is_a_default_and_renders_its_table() -> None:
+    from bench.__main__ import SECTIONS
+    from bench.faults import FaultsResult, render, summarise
+
+    text = "\n".join(render(summarise(FaultsResult(10, 34, 280, 74776, 4.3, 22.0, 50, 0))))
+    assert "faults" in SECTIONS
+    assert "| PublishBatch calls / 100 ~70 KB events (74776 B each) | 34 |" in text
+    assert "| Recovery: last message.sent on the tap queue - outage end | 4.3 s | |" in text

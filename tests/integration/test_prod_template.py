@@ -185,14 +185,24 @@ def test_bucket_permissions_are_limited_to_object_prefixes(sam: dict[str, Any]) 
         for function_id in of_type(sam, "AWS::Serverless::Function")
     }
 
-    # Then each names a prefix of the media bucket, and only the API and projections touch it
+    # Then each names a prefix of the media bucket; besides the API and projections, only the
+    # outbox publisher (writes) and the events topic's consumers (read) touch events/ (claim checks)
     prefixes = {p for grants in granted.values() for p in grants}
     assert prefixes <= {
         "${MediaBucket.Arn}/attachments/*",
         "${MediaBucket.Arn}/live/*",
         "${MediaBucket.Arn}/${ThumbnailKeyPrefix}/*",
+        "${MediaBucket.Arn}/events/*",
     }
-    assert {k for k, v in granted.items() if v} == {"APIHandler", "ProjectLiveSnapshots"}
+    assert {k for k, v in granted.items() if v} == {
+        "APIHandler",
+        "ProjectLiveSnapshots",
+        "NotifyPublishOutbox",
+        "NotifyPushEvent",
+        "RealtimeDeliver",
+    }
+    claim_check_readers = {k for k, v in granted.items() if "${MediaBucket.Arn}/events/*" in v}
+    assert claim_check_readers == {"NotifyPublishOutbox", "NotifyPushEvent", "RealtimeDeliver"}
 
 
 def test_sns_permissions_name_the_events_topic_or_the_push_platforms(sam: dict[str, Any]) -> None:

@@ -297,3 +297,20 @@ def test_malformed_and_unrelated_events_are_dropped_quietly(api: ApiClient) -> N
     unrelated = _message().model_copy(update={"type": "order.expired"})
     _deliver(api, unrelated)
     assert _pushes(_endpoint_arn("bob", bob_ios)) == []
+
+
+def test_a_claim_checked_event_over_256_kib_is_pushed_like_an_inline_one(api: ApiClient) -> None:
+    from functions.core import clients
+    from functions.notify.publishing import encode
+
+    # Given bob's phone, and a message event too big for SNS, published as a claim check
+    bob_ios = _register(api, "bob", "b" * 64)
+    big = _message("x" * 300_000)
+    envelope = encode(big, dal.S3EventBodyStore(clients.s3(), get_settings().media_bucket).put)
+    assert envelope.claim_check is not None and len(envelope.message) < 1_000
+    # When the pointer arrives on the events topic
+    sns_event = api.client.events.generate_sns_event(message=envelope.message)
+    api.client.lambda_.invoke("notify_push_event", sns_event)
+    # Then the subscriber read the body from S3 and pushed it
+    (push,) = _pushes(_endpoint_arn("bob", bob_ios))
+    assert json.loads(push["APNS"])["aps"]["alert"]["body"].startswith("xxxx")

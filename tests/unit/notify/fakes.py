@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from functions.core.domain_events import DomainEvent
+from functions.core.domain_events import DomainEvent, parse_event_message
 from functions.notify.devices import (
     Device,
     DeviceSet,
@@ -13,6 +13,15 @@ from functions.notify.devices import (
     PushTokenRejectedError,
     Registration,
     TokenClaim,
+)
+from functions.notify.publishing import (
+    MAX_BATCH_ENTRIES,
+    MAX_PAYLOAD_BYTES,
+    ClaimCheck,
+    EntryFailure,
+    Envelope,
+    PublishError,
+    publish_events,
 )
 from functions.notify.push import EndpointGoneError, PushDeliveryError, RecipientContext
 from functions.social.access import PairState
@@ -97,19 +106,85 @@ class FakeEndpoints:
         return set(self.by_token.values())
 
 
-class FakePublisher:
-    """Records published events; fails the events whose ids are in ``failing``."""
+class FakeTransport:
+    """An in-memory events topic and dead-letter queue with SNS's limits.
 
-    def __init__(self, failing: set[str] | None = None) -> None:
-        self.failing = failing or set()
-        self.published: list[DomainEvent] = []
+    ``failing`` event ids are refused by SNS as a receiver fault (retryable); ``refused`` ids
+    for good (``SenderFault``); ``outage`` raises a retryable whole-call error that many times.
+    """
+
+    def __init__(
+        self, failing: set[str] | None = None, refused: set[str] | None = None, outage: int = 0
+    ) -> None:
+        self.failing = failing if failing is not None else set()
+        self.refused = refused or set()
+        self.outage = outage
+        self.published: list[Envelope] = []
+        self.parked: list[tuple[Envelope, str]] = []
         self.calls = 0
 
-    def publish(self, events: Sequence[DomainEvent]) -> set[int]:
+    def publish_batch(self, envelopes: Sequence[Envelope]) -> list[EntryFailure]:
         self.calls += 1
-        failed = {i for i, e in enumerate(events) if e.event_id in self.failing}
-        self.published += [e for i, e in enumerate(events) if i not in failed]
-        return failed
+        if len(envelopes) > MAX_BATCH_ENTRIES:
+            raise PublishError("split", "TooManyEntriesInBatchRequest")
+        if sum(e.size for e in envelopes) > MAX_PAYLOAD_BYTES:
+            raise PublishError("split", "BatchRequestTooLong")
+        if self.outage:
+            self.outage -= 1
+            raise PublishError("retry", "InternalError")
+        failures: list[EntryFailure] = []
+        for position, envelope in enumerate(envelopes):
+            if envelope.event_id in self.refused:
+                failures.append(EntryFailure(position, "InvalidParameter", sender_fault=True))
+            elif envelope.event_id in self.failing:
+                failures.append(EntryFailure(position, "InternalError", sender_fault=False))
+            else:
+                self.published.append(envelope)
+        return failures
+
+    def park(self, envelope: Envelope, code: str, message: str) -> None:
+        self.parked.append((envelope, code))
+
+
+class FakeBodyStore:
+    """Claim-check storage in a dict."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+
+    def put(self, event_id: str, body: bytes) -> ClaimCheck:
+        key = f"events/{event_id}.json"
+        self.objects[key] = body
+        return ClaimCheck("bucket", key)
+
+    def fetch(self, bucket: str, key: str) -> bytes:
+        return self.objects[key]
+
+
+class FakePublisher:
+    """The real publishing logic over :class:`FakeTransport` (no sleeping)."""
+
+    def __init__(self, failing: set[str] | None = None, refused: set[str] | None = None) -> None:
+        self.transport = FakeTransport(failing=failing, refused=refused)
+        self.bodies = FakeBodyStore()
+
+    @property
+    def failing(self) -> set[str]:
+        return self.transport.failing
+
+    @property
+    def calls(self) -> int:
+        return self.transport.calls
+
+    @property
+    def published(self) -> list[DomainEvent]:
+        return [parse_event_message(e.message, self.bodies.fetch) for e in self.transport.published]
+
+    def publish(self, events: Sequence[DomainEvent], retry_window_s: float = 0.0) -> set[int]:
+        report = publish_events(
+            events, self.bodies.put, self.transport, retry_window_s=retry_window_s, sleep=lambda s: None
+        )
+        return report.failed
 
 
 @dataclass
