@@ -79,8 +79,9 @@ pay: venv
 	@test -n "$(ORDER)" || { echo "usage: make pay ORDER=<order_id> [RESULT=failed]" >&2; exit 1; }
 	$(PY) -m local.pay $(ORDER) $(RESULT) --port $(PORT)
 
+# make token USER=<id> [TTL=<seconds>]: an access token for the local stack (12 h by default).
 token: venv
-	@$(PY) -m local.tokens $(or $(USER_ID),$(USER))
+	@$(PY) -m local.tokens $(or $(USER_ID),$(USER)) $(if $(TTL),--ttl $(TTL))
 
 clean:
 	rm -rf $(VENV) vendor build .local .pytest_cache .mypy_cache .ruff_cache
