@@ -22,7 +22,7 @@ from functions.core.errors import UnauthorizedError
 from functions.core.settings import Settings, get_settings
 
 KeyLookup = Callable[[str], Any]
-ACCESS_TOKEN_USE = "access"
+ACCESS_TOKEN_USE = "access"  # noqa: S105 - a claim value, not a secret
 
 
 @dataclass(frozen=True)
