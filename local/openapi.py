@@ -1258,8 +1258,8 @@ def _error_response(status: int) -> Schema:
     return out
 
 
-# Path ids: visible ASCII without "#" (the key separator); anything else → 400 (core/web.py).
-PATH_ID_PATTERN = "^[\\x21\\x22\\x24-\\x7E]+$"
+# Path ids: the characters a URL path segment carries verbatim; anything else → 400 (core/web.py).
+PATH_ID_PATTERN = "^[A-Za-z0-9._~!$&'()*+,;=:@-]+$"
 
 
 def _path_parameter(name: str) -> Schema:
@@ -1268,7 +1268,7 @@ def _path_parameter(name: str) -> Schema:
             "name": name,
             "in": "path",
             "required": True,
-            "description": f"The {name.replace('_', ' ')} (1 to 128 visible ASCII characters, no `#`).",
+            "description": f"The {name.replace('_', ' ')} (1 to 128 of `A-Z a-z 0-9 -._~!$&'()*+,;=:@`).",
             "schema": string(1, 128, pattern=PATH_ID_PATTERN),
         }
     return {

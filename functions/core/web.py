@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -101,6 +102,12 @@ def _parse_number(text: str) -> float | int:
     """JSON has one number type: ``4999.0`` is the integer 4999 (as JSON Schema's ``integer``)."""
     value = float(text)
     return int(value) if value.is_integer() else value
+
+
+# Characters of a path id: those a URL path segment carries verbatim (RFC 3986 unreserved,
+# sub-delims, ":" and "@"). No "%", "/", "?", "#": an id then reads the same whether or not
+# the front end percent-decoded the path (API Gateway does; ``chalice local`` does not).
+_PATH_ID = re.compile(r"[A-Za-z0-9._~!$&'()*+,;=:@-]+")
 
 
 def _is_ascii_token(text: str) -> bool:
@@ -228,14 +235,14 @@ Handler = Callable[..., Any]
 
 
 def _validate_path_params(params: Mapping[str, str]) -> None:
-    """Ids (``*_id``) are 1..128 visible ASCII characters without ``#`` (the key separator);
-    other path values (an emoji...) 1..128 printable characters."""
+    """Ids (``*_id``) are 1..128 URL-safe ASCII characters (never ``#``, the key separator, nor
+    anything non-ASCII); other path values (an emoji...) 1..128 printable characters."""
     for name, value in params.items():
         if not value or len(value) > 128:
             raise ValidationError(f"{name} must be 1 to 128 characters.")
         if name.endswith("_id"):
-            if not _is_ascii_token(value) or "#" in value:
-                raise ValidationError(f"{name} must be visible ASCII characters other than '#'.")
+            if not _PATH_ID.fullmatch(value):
+                raise ValidationError(f"{name} must be letters, digits or -._~!$&'()*+,;=:@ only.")
         elif not value.isprintable():
             raise ValidationError(f"{name} must be printable characters.")
 

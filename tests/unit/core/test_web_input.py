@@ -8,9 +8,11 @@ from functions.core.errors import ValidationError
 from functions.core.web import _validate_path_params, json_depth_exceeds
 
 
-@pytest.mark.parametrize("value", ["a#b", "é", "٣", "a b", "\x00", "x" * 129, ""])
+@pytest.mark.parametrize(
+    "value", ["a#b", "é", "٣", "a b", "\x00", "x" * 129, "", "a%C3%A9", "a/b", "a?b", 'a"b']
+)
 def test_odd_path_ids_are_refused(value: str) -> None:
-    # When / Then: ids are 1..128 visible ASCII characters without the key separator
+    # When / Then: ids are 1..128 URL-safe ASCII characters (no "#", "%", "/", "?")
     with pytest.raises(ValidationError):
         _validate_path_params({"user_id": value})
 
