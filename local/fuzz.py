@@ -188,6 +188,14 @@ def with_unicode_value(case: Any, target: str | None, pick: int, text: str) -> A
     if not names:
         return case
     name = names[pick % len(names)]
+    if target == "path_parameters":
+        # "/", "?" and "#" would change the URL's structure rather than the value (schemathesis
+        # sends them raw); "." and ".." are dot segments.
+        text = "".join(c for c in text if c not in "/?#")
+        if text in ("", ".", ".."):
+            return case
+    if name == "cursor" and text.isascii():
+        return case  # schema-valid yet never a signed cursor: not a positive case anyone can pass
     value = text.encode("utf-8").decode("latin-1") if target == "headers" else text
     container = getattr(case, target) or {}
     if target == "headers":

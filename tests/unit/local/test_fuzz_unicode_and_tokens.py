@@ -60,6 +60,23 @@ def test_a_path_value_becomes_the_unicode_text() -> None:
     assert case.path_parameters == {"conversation_id": "會話"}
 
 
+def test_a_path_value_never_carries_url_structure() -> None:
+    case = with_unicode_value(_case(), "path_parameters", 0, "a/b?c#d")
+    assert case.path_parameters == {"conversation_id": "abcd"}
+    assert with_unicode_value(_case(), "path_parameters", 0, "/..").path_parameters == {
+        "conversation_id": "c1"
+    }
+
+
+def test_an_ascii_cursor_is_not_injected_but_a_unicode_one_is() -> None:
+    def cursor_case() -> _Case:
+        operation = _Operation("/v1/me/followers", [_Parameter("cursor", "query")])
+        return _Case(operation)
+
+    assert with_unicode_value(cursor_case(), "query", 0, "`!M").query == {}
+    assert with_unicode_value(cursor_case(), "query", 0, "ё").query == {"cursor": "ё"}
+
+
 def test_a_header_carries_the_texts_utf8_bytes_and_never_content_type() -> None:
     case = with_unicode_value(_case(), "headers", 1, "ключ")
     assert case.headers == {"Idempotency-Key": "ключ".encode().decode("latin-1")}
