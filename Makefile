@@ -96,8 +96,9 @@ dlq: venv
 redrive: venv
 	$(PY) -m local.dlq redrive $(if $(FUNCTION),--function $(FUNCTION))
 
+# make token USER=<id> [TTL=<seconds>]: an access token for the local stack (12 h by default).
 token: venv
-	@$(PY) -m local.tokens $(or $(USER_ID),$(USER))
+	@$(PY) -m local.tokens $(or $(USER_ID),$(USER)) $(if $(TTL),--ttl $(TTL))
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) vendor build .local .pytest_cache .mypy_cache .ruff_cache

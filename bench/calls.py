@@ -687,6 +687,59 @@ def scenario_outbox(h: Harness) -> None:
         h.measure(operation, target, _exactly(calls), publish)
 
 
+def _ws_event(route: str, connection_id: str, **extra: Any) -> dict[str, Any]:
+    """An API Gateway WebSocket event (the management endpoint moto serves)."""
+    context = {
+        "routeKey": route,
+        "connectionId": connection_id,
+        "domainName": "bench.execute-api.us-east-1.amazonaws.com",
+        "stage": "v1",
+        "requestId": f"bench-{route}",
+    }
+    return {"requestContext": context, "isBase64Encoded": False, **extra}
+
+
+def scenario_realtime(h: Harness) -> None:
+    """WebSocket connect, a typing frame in a DM (block check included), the expiry sweep."""
+    from types import SimpleNamespace
+
+    from functions.realtime import events
+    from local.pump import scheduled_event
+    from tests.support.env import token_for
+
+    peer = FRIENDS[1]
+    cid = h.json("POST", "/v1/conversations", ALICE, {"member_ids": [peer]})["conversation_id"]
+
+    def ws(handler: Callable[..., dict[str, Any]], event: dict[str, Any]) -> Any:
+        return SimpleNamespace(status_code=int(handler(event, None)["statusCode"]))
+
+    def connect(user: str, connection_id: str) -> Any:
+        token = {"token": token_for(user)}
+        return ws(events.realtime_connect, _ws_event("$connect", connection_id, queryStringParameters=token))
+
+    h.measure(
+        "websocket connect",
+        "1 call (one TransactWriteItems: connection + owner/expiry index)",
+        lambda r: r.calls == 1 and r.detail == "TransactWriteItems",
+        lambda: connect(ALICE, "bench-alice"),
+    )
+    connect(peer, "bench-peer")
+    typing = json.dumps({"action": "typing", "conversation_id": cid})
+    h.measure(
+        "typing frame (DM)",
+        "5 calls + 1 post: owner, members, throttle, blocks (batched), peer's connections",
+        lambda r: r.calls == 5 and "BatchGetItem" in r.detail,
+        lambda: ws(events.realtime_message, _ws_event("$default", "bench-alice", body=typing)),
+    )
+    sweep = h.app.handler_map["realtime_sweep_expired"]
+    h.measure(
+        "realtime expiry sweep (none expired)",
+        "11 Queries (current minute + 10 back)",
+        lambda r: r.calls == 11,
+        lambda: SimpleNamespace(status_code=200, result=sweep(scheduled_event("sweep", REGION), None)),
+    )
+
+
 SCENARIOS: list[tuple[str, list[str], Callable[[Harness], None]]] = [
     ("social", ["follow"], scenario_social),
     ("dm", ["send DM (500-char text)", "fetch history page", "inbox page"], scenario_dm),
@@ -698,6 +751,7 @@ SCENARIOS: list[tuple[str, list[str], Callable[[Harness], None]]] = [
         scenario_checkout,
     ),
     ("outbox", ["outbox:"], scenario_outbox),
+    ("realtime", ["websocket connect", "typing frame (DM)", "realtime expiry sweep"], scenario_realtime),
 ]
 
 

@@ -12,7 +12,11 @@ enforced...). The exit code is schemathesis's: 0 when nothing failed.
 
 This module is also the schemathesis hooks module (``SCHEMATHESIS_HOOKS=local.fuzz``): the
 hooks keep generated values the server can never accept out of *positive* cases (an opaque
-cursor cannot be generated from its schema: it is HMAC-signed).
+cursor cannot be generated from its schema: it is HMAC-signed), and put full-Unicode text
+(hypothesis ``text()``: other scripts, Unicode digits such as "²", combining marks, format
+characters...) into a query, path or header value of about half the cases — schemathesis then
+judges the case again against the spec, so a value the spec forbids expects a 4xx and one it
+allows expects acceptance; a 5xx always fails.
 """
 
 from __future__ import annotations
@@ -136,6 +140,71 @@ def _register_hooks() -> None:
         if case.operation.path == WEBHOOK_PATH and isinstance(case.body, dict):
             case.headers = {**(case.headers or {}), "Stripe-Signature": _webhook_signature(case.body)}
         return case
+
+    @schemathesis.hook
+    def flatmap_case(ctx: Any, case: Any) -> Any:
+        """About half the cases get one query, path or header value drawn from full Unicode."""
+        from hypothesis import strategies as st
+
+        targets = st.sampled_from([None, None, None, *UNICODE_TARGETS])
+        return st.builds(
+            lambda target, pick, text: with_unicode_value(case, target, pick, text),
+            targets,
+            st.integers(min_value=0, max_value=7),
+            _unicode_text(),
+        )
+
+
+# Where full-Unicode values go (Case attribute → OpenAPI ``in``).
+UNICODE_TARGETS = {"query": "query", "path_parameters": "path", "headers": "header"}
+
+
+def _unicode_text() -> Any:
+    """Any Unicode text a client can send in a URL or header: no surrogates (not encodable),
+    no CR/LF/NUL (HTTP clients refuse them), no surrounding whitespace (servers strip it)."""
+    from hypothesis import strategies as st
+
+    characters = st.characters(exclude_categories=["Cs"], exclude_characters="\r\n\x00")
+    return st.text(characters, min_size=1, max_size=24).filter(lambda v: v == v.strip())
+
+
+def _declared(case: Any, location: str) -> list[str]:
+    """Names of the operation's parameters in ``location`` (``query``, ``path``, ``header``)."""
+    names = []
+    for parameter in case.operation.iter_parameters():
+        where = getattr(parameter.location, "value", parameter.location)
+        if where == location and parameter.name.lower() != "content-type":
+            names.append(parameter.name)
+    return sorted(names)
+
+
+def with_unicode_value(case: Any, target: str | None, pick: int, text: str) -> Any:
+    """``case`` with one declared ``target`` parameter (``query``, ``path_parameters`` or
+    ``headers``; ``None``: unchanged) set to ``text``. A header carries the text's UTF-8 bytes,
+    as a client sending raw UTF-8 does (the server reads header bytes as Latin-1)."""
+    if target is None or case.operation.path == WEBHOOK_PATH:
+        return case  # the payment webhook's signature rules are fuzzed by its own tests
+    names = _declared(case, UNICODE_TARGETS[target])
+    if not names:
+        return case
+    name = names[pick % len(names)]
+    if target == "path_parameters":
+        # "/", "?" and "#" would change the URL's structure rather than the value (schemathesis
+        # sends them raw); "." and ".." are dot segments.
+        text = "".join(c for c in text if c not in "/?#")
+        if text in ("", ".", ".."):
+            return case
+    if name == "cursor" and text.isascii():
+        return case  # schema-valid yet never a signed cursor: not a positive case anyone can pass
+    value = text.encode("utf-8").decode("latin-1") if target == "headers" else text
+    container = getattr(case, target) or {}
+    if target == "headers":
+        updated = type(container)(container) if container else {}
+        updated[name] = value
+    else:
+        updated = {**container, name: value}
+    setattr(case, target, updated)  # schemathesis re-judges the case (positive or negative)
+    return case
 
 
 def _is_positive(case: Any) -> bool:

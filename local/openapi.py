@@ -588,9 +588,9 @@ LIMIT = Param(
 CURSOR = Param(
     "cursor",
     "query",
-    string(1, 2048),
-    "Opaque cursor from the previous page's `next_cursor` (signed and bound to the caller and the "
-    "listing: anything else is 400 `invalid_cursor`).",
+    string(1, 2048, pattern="^[\\x21-\\x7E]+$"),
+    "Opaque cursor from the previous page's `next_cursor` (visible ASCII; signed and bound to the "
+    "caller and the listing: anything else is 400 `invalid_cursor`).",
 )
 IDEMPOTENCY_KEY = Param(
     "Idempotency-Key",
@@ -1330,7 +1330,19 @@ def _error_response(status: int) -> Schema:
     return out
 
 
+# Path ids: the characters a URL path segment carries verbatim; anything else → 400 (core/web.py).
+PATH_ID_PATTERN = "^[A-Za-z0-9._~!$&'()*+,;=:@-]+$"
+
+
 def _path_parameter(name: str) -> Schema:
+    if name.endswith("_id"):
+        return {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "description": f"The {name.replace('_', ' ')} (1 to 128 of `A-Z a-z 0-9 -._~!$&'()*+,;=:@`).",
+            "schema": string(1, 128, pattern=PATH_ID_PATTERN),
+        }
     return {
         "name": name,
         "in": "path",

@@ -114,7 +114,7 @@ FUNCTION_ACCESS: dict[str, tuple[str, ...]] = {
     # live chat poll reads the snapshot; video cards sign thumbnail GETs; device registration.
     "api_handler": ("table_rw", "attachments_rw", "live_read", "thumbnails_read", "push_endpoints"),
     "websocket_connect": ("table_rw", "connections"),
-    "websocket_message": ("table_rw", "connections"),
+    "websocket_message": ("table_rw", "connections", "connections_close"),
     "websocket_disconnect": ("table_rw", "connections"),
     "share_video_events": ("table_rw",),
     # The outbox publisher reads the stream (and a few items to build events), publishes events.
@@ -122,7 +122,9 @@ FUNCTION_ACCESS: dict[str, tuple[str, ...]] = {
     "notify_publish_outbox": ("stream", "table_read", "events_publish", "event_bodies_write"),
     "notify_push_event": ("table_rw", "push_send", "event_bodies_read"),
     "checkout_expire_orders": ("table_rw",),
-    "realtime_deliver": ("table_rw", "connections", "event_bodies_read"),
+    # Delivery and the sweeper close connections whose token expired (DeleteConnection).
+    "realtime_deliver": ("table_rw", "connections", "connections_close", "event_bodies_read"),
+    "realtime_sweep_expired": ("table_rw", "connections_close"),
     # Projections, one function per read model (functions/projections/events.py).
     "project_inbox": ("stream", "table_rw"),
     "project_live_snapshots": ("stream", "table_rw", "live_rw"),
@@ -139,7 +141,7 @@ FUNCTION_PARAMETERS: dict[str, dict[str, Any]] = {
     "CognitoAppClientId": {
         "Type": "String",
         "AllowedPattern": r"^[\w+]+$",
-        "Description": "Cognito app client id: the tokens' aud (ID token) / client_id (access token).",
+        "Description": "Cognito app client id: the access tokens' client_id (ID tokens are refused).",
     },
     "AppSecretsName": {
         "Type": "String",
@@ -257,10 +259,11 @@ def _endpoints_of(application_parameter: str) -> dict[str, Any]:
     }
 
 
-def _connections_arn(api_stage: str) -> dict[str, str]:
-    """The WebSocket API's @connections resources of this stage (POST and DELETE only)."""
+def _connections_arn(api_stage: str, method: str = "POST") -> dict[str, str]:
+    """The WebSocket API's @connections resources of this stage for one method (POST: send a
+    frame; DELETE: close a connection)."""
     base = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${WebsocketAPI}/" + api_stage
-    return {"Fn::Sub": base + "/POST/@connections/*"}
+    return {"Fn::Sub": base + f"/{method}/@connections/*"}
 
 
 def _grant_statements(grant: str, api_stage: str) -> list[dict[str, Any]]:
@@ -343,6 +346,14 @@ def _grant_statements(grant: str, api_stage: str) -> list[dict[str, Any]]:
                 "Sid": "WebSocketConnections",
                 "Action": ["execute-api:ManageConnections"],
                 "Resource": _connections_arn(api_stage),
+            }
+        ],
+        # Closing connections whose token expired (DeleteConnection).
+        "connections_close": [
+            {
+                "Sid": "WebSocketCloseConnections",
+                "Action": ["execute-api:ManageConnections"],
+                "Resource": _connections_arn(api_stage, "DELETE"),
             }
         ],
     }

@@ -72,17 +72,25 @@ def _private_key(private_pem: bytes) -> Any:
     return serialization.load_pem_private_key(private_pem, password=None)
 
 
+DEFAULT_TTL_SECONDS = 12 * 3600
+# The scope Cognito puts in access tokens issued by its hosted UI / InitiateAuth.
+COGNITO_SCOPE = "aws.cognito.signin.user.admin"
+
+
 def mint_token(
     private_pem: bytes,
     sub: str,
     *,
-    ttl_seconds: int = 12 * 3600,
+    ttl_seconds: int = DEFAULT_TTL_SECONDS,
     issuer: str = LOCAL_ISSUER,
     audience: str = LOCAL_AUDIENCE,
     kid: str = KID,
     **extra: Any,
 ) -> str:
-    """A Cognito-style access token (``client_id`` + ``token_use: access``) for ``sub``."""
+    """A Cognito-shaped access token for ``sub``: ``token_use: access``, the app client in
+    ``client_id`` and no ``aud`` (as Cognito issues them); ``extra`` adds or overrides claims."""
+    import uuid
+
     import jwt
 
     now = int(time.time())
@@ -90,23 +98,68 @@ def mint_token(
         "sub": sub,
         "iss": issuer,
         "client_id": audience,
+        "origin_jti": str(uuid.uuid4()),
+        "event_id": str(uuid.uuid4()),
         "token_use": "access",
+        "scope": COGNITO_SCOPE,
+        "auth_time": now,
         "iat": now,
         "exp": now + ttl_seconds,
+        "jti": str(uuid.uuid4()),
         "username": sub,
         **extra,
     }
     return jwt.encode(claims, _private_key(private_pem), algorithm="RS256", headers={"kid": kid})
 
 
-def main() -> None:
-    """``python -m local.tokens USER [DIR]``: print a bearer token for the local stack."""
-    import sys
+def mint_id_token(
+    private_pem: bytes,
+    sub: str,
+    *,
+    ttl_seconds: int = DEFAULT_TTL_SECONDS,
+    issuer: str = LOCAL_ISSUER,
+    audience: str = LOCAL_AUDIENCE,
+    kid: str = KID,
+) -> str:
+    """A Cognito-shaped ID token (``token_use: id``, the app client in ``aud``): what the API
+    must refuse (tests of the "access tokens only" rule)."""
+    import uuid
 
-    user = sys.argv[1] if len(sys.argv) > 1 else "demo-alice"
-    directory = Path(sys.argv[2] if len(sys.argv) > 2 else ".local")
-    private_path, _ = ensure_keypair(directory)
-    print(mint_token(private_path.read_bytes(), user))
+    import jwt
+
+    now = int(time.time())
+    claims = {
+        "sub": sub,
+        "aud": audience,
+        "email_verified": True,
+        "iss": issuer,
+        "cognito:username": sub,
+        "origin_jti": str(uuid.uuid4()),
+        "event_id": str(uuid.uuid4()),
+        "token_use": "id",
+        "auth_time": now,
+        "exp": now + ttl_seconds,
+        "iat": now,
+        "jti": str(uuid.uuid4()),
+        "email": f"{sub}@example.test",
+    }
+    return jwt.encode(claims, _private_key(private_pem), algorithm="RS256", headers={"kid": kid})
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m local.tokens [USER] [DIR] [--ttl SECONDS]``: print an access token for the
+    local stack (``make token USER=<id> TTL=<seconds>``; 12 h by default)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m local.tokens", description=main.__doc__)
+    parser.add_argument("user", nargs="?", default="demo-alice")
+    parser.add_argument("directory", nargs="?", default=".local")
+    parser.add_argument("--ttl", type=int, default=DEFAULT_TTL_SECONDS, help="lifetime in seconds")
+    args = parser.parse_args(argv)
+    if args.ttl <= 0:
+        parser.error("--ttl must be a positive number of seconds")
+    private_path, _ = ensure_keypair(Path(args.directory))
+    print(mint_token(private_path.read_bytes(), args.user, ttl_seconds=args.ttl))
 
 
 if __name__ == "__main__":

@@ -2,14 +2,19 @@
 
 In AWS the JWKS is the Cognito user pool's (fetched once per container and cached);
 locally it is a file written by ``make run`` next to the key pair that signs local tokens.
-Everything else — algorithm pinning, issuer, audience/client id, expiry, ``token_use`` —
-is the same code path. Any doubt fails closed with ``UnauthorizedError``.
+Everything else — algorithm pinning, issuer, client id, expiry, ``token_use`` — is the same
+code path. Any doubt fails closed with ``UnauthorizedError``.
+
+Only Cognito *access* tokens are accepted (``token_use: access``; the app client in
+``client_id``; no ``aud``). ID tokens (``token_use: id``, the client in ``aud``) describe the
+user to the app and are not meant as API credentials: they are refused.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -17,7 +22,15 @@ from functions.core.errors import UnauthorizedError
 from functions.core.settings import Settings, get_settings
 
 KeyLookup = Callable[[str], Any]
-_ALLOWED_TOKEN_USE = {"access", "id"}
+ACCESS_TOKEN_USE = "access"  # noqa: S105 - a claim value, not a secret
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a verified token speaks for, and until when (``exp``, epoch seconds)."""
+
+    user_id: str
+    expires_at: int
 
 
 class TokenVerifier:
@@ -30,6 +43,10 @@ class TokenVerifier:
 
     def verify(self, token: str) -> str:
         """Return ``sub`` of a valid token; raise ``UnauthorizedError`` otherwise."""
+        return self.identity(token).user_id
+
+    def identity(self, token: str) -> Identity:
+        """The caller and the token's expiry; raise ``UnauthorizedError`` for an invalid token."""
         import jwt
 
         try:
@@ -51,17 +68,17 @@ class TokenVerifier:
             raise UnauthorizedError("The token has expired.") from err
         except (jwt.PyJWTError, KeyError, ValueError) as err:
             raise UnauthorizedError("The token is not valid.") from err
-        # Cognito ID tokens carry ``aud``; access tokens carry ``client_id`` instead.
-        audience = claims.get("aud", claims.get("client_id"))
-        audiences = audience if isinstance(audience, list) else [audience]
-        if self._audience not in audiences:
+        # ID tokens (token_use "id", the client in ``aud``) are not API credentials.
+        if claims.get("token_use") != ACCESS_TOKEN_USE:
+            raise UnauthorizedError("An access token is required.")
+        # Cognito access tokens name the app client in ``client_id`` (they carry no ``aud``).
+        if claims.get("client_id") != self._audience:
             raise UnauthorizedError("The token is not for this application.")
-        if claims.get("token_use") not in _ALLOWED_TOKEN_USE:
-            raise UnauthorizedError("The token is not an access or ID token.")
         sub = claims.get("sub")
         if not isinstance(sub, str) or not sub or len(sub) > 128:
             raise UnauthorizedError("The token has no subject.")
-        return sub
+        # PyJWT has checked that ``exp`` is an integer (or integral) in the future.
+        return Identity(user_id=sub, expires_at=int(claims["exp"]))
 
 
 def _keys_from_jwks(jwks: dict[str, Any]) -> dict[str, Any]:

@@ -406,6 +406,17 @@ def connection_owner(connection_id: str) -> Key:
     return key(f"{CONNECTION_PREFIX}{connection_id}", "OWNER")
 
 
+def connection_expiry(expires_at: int, connection_id: str) -> Key:
+    """Sparse GSI2 entry of a connection (on its owner item) in the minute it expires: the
+    sweeper's work list."""
+    return gsi2(connection_expiry_bucket(expires_at // 60), connection_id)
+
+
+def connection_expiry_bucket(minute: int) -> str:
+    """GSI2 partition of the connections expiring in one epoch minute."""
+    return f"WSEXP#{minute}"
+
+
 def conversation_members(conversation_id: str) -> Key:
     """Partition and sort-key prefix of a conversation's member items (see :func:`member`)."""
     return member(conversation_id, "")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -37,6 +38,9 @@ M = TypeVar("M", bound="BaseModel")
 DEFAULT_MAX_BODY = 64 * 1024
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+# Deeper JSON is refused before it can exhaust the parser's recursion (400, never 500).
+MAX_JSON_DEPTH = 64
+MAX_CURSOR_LENGTH = 2048
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,33 @@ _BUSY_CODES = frozenset(
 )
 
 
+# Characters of a path id: those a URL path segment carries verbatim (RFC 3986 unreserved,
+# sub-delims, ":" and "@"). No "%", "/", "?", "#": an id then reads the same whether or not
+# the front end percent-decoded the path (API Gateway does; ``chalice local`` does not).
+_PATH_ID = re.compile(r"[A-Za-z0-9._~!$&'()*+,;=:@-]+")
+
+
+def _is_ascii_token(text: str) -> bool:
+    """Visible ASCII only (no spaces, no controls, no other scripts): ids, cursors, keys."""
+    return text.isascii() and text.isprintable() and " " not in text
+
+
+def json_depth_exceeds(value: Any, limit: int) -> bool:
+    """True when ``value`` nests arrays/objects more than ``limit`` levels (iterative: no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        current, depth = stack.pop()
+        if not isinstance(current, dict | list):
+            continue
+        if depth > limit:
+            return True
+        children = current.values() if isinstance(current, dict) else current
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+
+
 def _is_transient_aws_error(err: Exception) -> bool:
     """A timeout, a connection failure, throttling or a 5xx from AWS: the client may retry
     (503 with Retry-After, not 500)."""
@@ -154,10 +185,16 @@ class ApiRequest:
             raise PayloadTooLargeError(f"The request body exceeds {self._max_body} bytes.")
         if not raw.strip():
             raise ValidationError("A JSON request body is required.")
+        too_deep = ValidationError(f"The request body nests deeper than {MAX_JSON_DEPTH} levels.")
         try:
-            return json.loads(raw, parse_float=_parse_number)
+            data = json.loads(raw, parse_float=_parse_number)
+        except RecursionError as err:
+            raise too_deep from err
         except (ValueError, UnicodeDecodeError) as err:
             raise ValidationError("The request body is not valid JSON.") from err
+        if json_depth_exceeds(data, MAX_JSON_DEPTH):
+            raise too_deep
+        return data
 
     def body(self, model: type[M]) -> M:
         """The body validated into ``model`` (unknown fields, wrong types → 400)."""
@@ -185,11 +222,17 @@ class ApiRequest:
         raw_limit = self.query("limit")
         limit = DEFAULT_LIMIT
         if raw_limit is not None:
-            if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
+            # ASCII digits only: "²" and "٣" pass str.isdigit() but not int(); a long run of
+            # digits would hit int()'s digit limit.
+            if not (raw_limit.isascii() and raw_limit.isdigit() and len(raw_limit) <= 3):
                 raise ValidationError(f"limit must be an integer from 1 to {MAX_LIMIT}.")
             limit = int(raw_limit)
+            if not 1 <= limit <= MAX_LIMIT:
+                raise ValidationError(f"limit must be an integer from 1 to {MAX_LIMIT}.")
         cursor = self.query("cursor")
-        if cursor is not None and (not cursor or len(cursor) > 2048):
+        if cursor is not None and (
+            not cursor or len(cursor) > MAX_CURSOR_LENGTH or not _is_ascii_token(cursor)
+        ):
             raise ValidationError("cursor is malformed.", code="invalid_cursor")
         return Page(limit=limit, cursor=cursor)
 
@@ -207,8 +250,8 @@ class ApiRequest:
             return None
         if not key.strip():
             raise ValidationError("The Idempotency-Key header must not be blank.")
-        if len(key) > 255 or not key.isprintable():
-            raise ValidationError("The Idempotency-Key header must be 1 to 255 printable characters.")
+        if len(key) > 255 or not (key.isascii() and key.isprintable()) or key != key.strip():
+            raise ValidationError("The Idempotency-Key header must be 1 to 255 printable ASCII characters.")
         return key
 
 
@@ -216,9 +259,16 @@ Handler = Callable[..., Any]
 
 
 def _validate_path_params(params: Mapping[str, str]) -> None:
+    """Ids (``*_id``) are 1..128 URL-safe ASCII characters (never ``#``, the key separator, nor
+    anything non-ASCII); other path values (an emoji...) 1..128 printable characters."""
     for name, value in params.items():
         if not value or len(value) > 128:
             raise ValidationError(f"{name} must be 1 to 128 characters.")
+        if name.endswith("_id"):
+            if not _PATH_ID.fullmatch(value):
+                raise ValidationError(f"{name} must be letters, digits or -._~!$&'()*+,;=:@ only.")
+        elif not value.isprintable():
+            raise ValidationError(f"{name} must be printable characters.")
 
 
 class Api:

@@ -3,10 +3,12 @@ and the API Gateway management API (``@connections``). The only module here that
 
 Items (keys from ``functions.core.keys``):
 
-- ``connection``: ``USER#{user}`` / ``WS#{connection}`` — one per open socket, ``ttl`` 2 h.
+- ``connection``: ``USER#{user}`` / ``WS#{connection}`` — one per open socket; ``token_exp``
+  (the token's ``exp``) and ``ttl`` = when the connection ends (``exp``, at most 2 h).
 - ``connection_owner``: ``WS#{connection}`` / ``OWNER`` — reverse lookup for ``$default`` and
-  ``$disconnect``, which only know the connection id. Written and deleted with the above in
-  one transaction.
+  ``$disconnect``, which only know the connection id, and the sweeper's sparse GSI2 entry
+  ``WSEXP#{minute of ttl}`` / ``{connection}``. Written and deleted with the above in one
+  transaction.
 - ``typing_throttle``: ``TYPING#{user}#{conversation}`` / ``TYPING`` — ``until`` (epoch ms);
   a conditional put is the rate limit; ``ttl`` removes it a minute later.
 """
@@ -18,7 +20,7 @@ from functools import lru_cache
 from typing import Any
 
 from functions.core import clients, keys
-from functions.core.ddb import call, conditional, get_item, query_all, serialize, values
+from functions.core.ddb import Item, call, conditional, get_item, query_all, serialize, values
 from functions.core.settings import get_settings
 from functions.realtime.logic import ConnectionGoneError, DeliveryFailedError
 from functions.realtime.models import Connection
@@ -37,20 +39,27 @@ class DynamoConnectionStore:
         self._ddb = client
         self._table = table
 
-    def add(self, connection: Connection, expires_at: int) -> None:
-        """Put the connection under its user and the reverse lookup, atomically."""
+    def add(self, connection: Connection, token_exp: int) -> None:
+        """Put the connection under its user and the reverse lookup (indexed by the minute it
+        expires), atomically."""
         common = {
             "user_id": connection.user_id,
             "connection_id": connection.connection_id,
             "endpoint": connection.endpoint,
-            keys.TTL: expires_at,
+            "token_exp": token_exp,
+            keys.TTL: connection.expires_at,
         }
         item = {
             **keys.connection(connection.user_id, connection.connection_id),
             "entity": CONNECTION_ENTITY,
             **common,
         }
-        owner = {**keys.connection_owner(connection.connection_id), "entity": OWNER_ENTITY, **common}
+        owner = {
+            **keys.connection_owner(connection.connection_id),
+            **keys.connection_expiry(connection.expires_at, connection.connection_id),
+            "entity": OWNER_ENTITY,
+            **common,
+        }
         call(
             self._ddb.transact_write_items,
             TransactItems=[
@@ -62,9 +71,7 @@ class DynamoConnectionStore:
     def owner(self, connection_id: str) -> Connection | None:
         """The connection behind an id (strongly consistent GetItem on the reverse lookup)."""
         item = get_item(self._ddb, self._table, keys.connection_owner(connection_id))
-        if item is None:
-            return None
-        return Connection(item["user_id"], item["connection_id"], str(item.get("endpoint", "")))
+        return None if item is None else _connection(item)
 
     def remove(self, connection: Connection) -> None:
         """Delete both items (deleting a missing item is not an error)."""
@@ -87,8 +94,8 @@ class DynamoConnectionStore:
         )
 
     def connections_of(self, user_ids: Sequence[str], now: int) -> list[Connection]:
-        """One Query per user (``begins_with WS#``); expired items that TTL has not deleted yet
-        are filtered out."""
+        """One Query per user (``begins_with WS#``). Expired items that TTL has not deleted yet
+        come back too, with their ``expires_at``: delivery closes them instead of posting."""
         found: list[Connection] = []
         for user_id in user_ids:
             prefix = keys.connections_of(user_id)
@@ -96,16 +103,34 @@ class DynamoConnectionStore:
                 self._ddb,
                 TableName=self._table,
                 KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-                FilterExpression="#ttl > :now",
                 ExpressionAttributeNames={"#ttl": keys.TTL},
-                ExpressionAttributeValues=values(pk=prefix[keys.PK], prefix=prefix[keys.SK], now=now),
-                ProjectionExpression="user_id, connection_id, endpoint",
+                ExpressionAttributeValues=values(pk=prefix[keys.PK], prefix=prefix[keys.SK]),
+                ProjectionExpression="user_id, connection_id, endpoint, #ttl",
             )
-            found += [
-                Connection(item["user_id"], item["connection_id"], str(item.get("endpoint", "")))
-                for item in items
-            ]
+            found += [_connection(item) for item in items]
         return found
+
+    def expiring(self, minute: int) -> list[Connection]:
+        """Query GSI2 ``WSEXP#{minute}`` (sparse: owner items only; one call per 1 MB page)."""
+        items = query_all(
+            self._ddb,
+            TableName=self._table,
+            IndexName=keys.GSI2,
+            KeyConditionExpression="gsi2pk = :pk",
+            ExpressionAttributeValues=values(pk=keys.connection_expiry_bucket(minute)),
+        )
+        return [_connection(item) for item in items]
+
+
+def _connection(item: Item) -> Connection:
+    """A connection from its item (either of the two); ``expires_at`` is the item's ``ttl``."""
+    expires_at = item.get(keys.TTL)
+    return Connection(
+        str(item["user_id"]),
+        str(item["connection_id"]),
+        str(item.get("endpoint", "")),
+        expires_at=int(expires_at) if isinstance(expires_at, int | float) else 0,
+    )
 
 
 class DynamoMemberDirectory:
@@ -192,6 +217,22 @@ class ApiGatewaySender:
         except ClientError as err:
             if err.response.get("Error", {}).get("Code") == "GoneException":
                 raise ConnectionGoneError(connection.connection_id) from err
+            raise DeliveryFailedError(str(err)) from err
+        except BotoCoreError as err:
+            raise DeliveryFailedError(str(err)) from err
+
+    def close(self, connection: Connection) -> None:
+        """``DeleteConnection`` (API Gateway then runs ``$disconnect``); gone already is fine."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        endpoint = self.endpoint_for(connection)
+        if not endpoint:
+            raise DeliveryFailedError("no management endpoint for the connection")
+        try:
+            _management_client(endpoint).delete_connection(ConnectionId=connection.connection_id)
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") == "GoneException":
+                return
             raise DeliveryFailedError(str(err)) from err
         except BotoCoreError as err:
             raise DeliveryFailedError(str(err)) from err

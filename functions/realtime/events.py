@@ -71,7 +71,8 @@ def _connection_id(event: WsEvent) -> str:
 @bp.on_ws_connect(name="realtime_connect")
 @_websocket_route
 def realtime_connect(event: WsEvent, context: Any) -> dict[str, Any]:
-    """``$connect``: verify ``?token=``; store the connection under the user (2 h) or refuse (401)."""
+    """``$connect``: verify ``?token=`` (an access token); store the connection under the user
+    until the token's ``exp`` (at most 2 h) or refuse (401)."""
     from functions.core.auth import verifier
     from functions.core.clock import now_ms
     from functions.realtime import dal, logic
@@ -110,6 +111,7 @@ def realtime_message(event: WsEvent, context: Any) -> dict[str, Any]:
 
     from functions.core.clock import now_ms
     from functions.realtime import dal, logic
+    from functions.social.dal import graph
 
     body: str | bytes | None = event.get("body")
     if event.get("isBase64Encoded") and isinstance(body, str):
@@ -120,11 +122,14 @@ def realtime_message(event: WsEvent, context: Any) -> dict[str, Any]:
         store=dal.connection_store(),
         members=dal.member_directory(),
         throttle=dal.typing_throttle(),
+        blocks=graph(),
         sender=dal.frame_sender(),
         now_ms=now_ms(),
     )
     if report.gone:
         record_event("realtime_stale_connections_removed", len(report.gone))
+    if report.expired:
+        record_event("realtime_expired_connections_closed", len(report.expired))
     return _OK
 
 
@@ -136,6 +141,7 @@ def realtime_deliver(event: SNSEvent) -> None:
     from functions.core.clock import now_ms
     from functions.core.event_bodies import EventBodyGoneError, event_from_message
     from functions.realtime import dal, logic
+    from functions.social.dal import graph
 
     try:
         records = event.to_dict().get("Records") or []
@@ -147,16 +153,40 @@ def realtime_deliver(event: SNSEvent) -> None:
                 logger.warning("ignoring a malformed event on the events topic")
                 continue
             report = logic.deliver_event(
-                domain_event, store=dal.connection_store(), sender=dal.frame_sender(), now=now_ms() // 1000
+                domain_event,
+                store=dal.connection_store(),
+                sender=dal.frame_sender(),
+                blocks=graph(),
+                now=now_ms() // 1000,
             )
             if report.sent:
                 record_event("realtime_frames_delivered", report.sent)
             if report.gone:
                 record_event("realtime_stale_connections_removed", len(report.gone))
+            if report.expired:
+                record_event("realtime_expired_connections_closed", len(report.expired))
             if report.failed:
                 logger.warning(
                     "frames not delivered",
                     extra={"event_id": domain_event.event_id, "connections": report.failed},
                 )
+    finally:
+        flush_metrics()
+
+
+@bp.schedule("rate(1 minute)", name="realtime_sweep_expired")
+def realtime_sweep_expired(event: Any) -> dict[str, int]:
+    """Every minute: close idle connections whose token expired (delivery closes busy ones)."""
+    from functions.core.clock import now_ms
+    from functions.realtime import dal, logic
+
+    try:
+        report = logic.sweep_expired(dal.connection_store(), dal.frame_sender(), now_ms() // 1000)
+        if report.expired:
+            logger.info("closed expired connections", extra={"count": len(report.expired)})
+            record_event("realtime_expired_connections_closed", len(report.expired))
+        if report.failed:
+            logger.warning("expired connections not closed", extra={"connections": report.failed})
+        return {"closed": len(report.expired), "failed": len(report.failed)}
     finally:
         flush_metrics()

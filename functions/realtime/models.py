@@ -11,6 +11,8 @@ from functions.core.models import RequestModel, ResponseModel
 
 # API Gateway closes every WebSocket connection after 2 hours; the stored item lives as long.
 CONNECTION_TTL_SECONDS = 2 * 3600
+# The sweeper looks this many minutes back for expired connections (covers missed runs).
+SWEEP_LOOKBACK_MINUTES = 10
 # A client frame larger than this is refused before parsing (API Gateway's own limit is 128 KB).
 MAX_CLIENT_FRAME_BYTES = 4 * 1024
 
@@ -26,6 +28,13 @@ class Connection:
     user_id: str
     connection_id: str
     endpoint: str = ""
+    # Epoch seconds after which the connection receives nothing and is closed: its token's
+    # ``exp``, or 2 hours after ``$connect`` when that comes first (0: unknown, never expires).
+    expires_at: int = 0
+
+    def expired(self, now: int) -> bool:
+        """True once ``expires_at`` has passed (``now`` in epoch seconds)."""
+        return 0 < self.expires_at <= now
 
 
 class TypingFrame(RequestModel):

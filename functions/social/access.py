@@ -52,6 +52,15 @@ class GraphReader(Protocol):
         ...
 
 
+class BlockReader(Protocol):
+    """Reads blocks between one user and many others, batched (``DynamoGraph`` implements it:
+    both block keys per user, one BatchGetItem per 50 users)."""
+
+    def blocked_either_way(self, user_id: str, others: Sequence[str]) -> set[str]:
+        """Those of ``others`` that ``user_id`` blocked or that blocked ``user_id``."""
+        ...
+
+
 def decide(state: PairState) -> Reach:
     """Apply the DM rules to one pair."""
     if state.blocked or state.recipient_policy == "no_one":

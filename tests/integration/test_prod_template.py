@@ -218,21 +218,27 @@ def test_sns_permissions_name_the_events_topic_or_the_push_platforms(sam: dict[s
 
 
 def test_realtime_functions_may_post_only_to_the_websocket_apis_connections(sam: dict[str, Any]) -> None:
-    posting = {
+    managing = {
         function_id: resources_for(role_statements(sam, function_id), "execute-api:")
         for function_id in of_type(sam, "AWS::Serverless::Function")
     }
-    expected = {
-        "Fn::Sub": "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${WebsocketAPI}"
-        "/v1/POST/@connections/*"
-    }
-    assert {k for k, v in posting.items() if v} == {
+    base = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${WebsocketAPI}/v1"
+    post = {"Fn::Sub": base + "/POST/@connections/*"}
+    delete = {"Fn::Sub": base + "/DELETE/@connections/*"}
+    # Posting frames: the WebSocket routes and the events subscriber
+    assert {k for k, v in managing.items() if post in v} == {
         "WebsocketConnect",
         "WebsocketMessage",
         "WebsocketDisconnect",
         "RealtimeDeliver",
     }
-    assert all(v == [expected] for v in posting.values() if v)
+    # Closing connections whose token expired: where delivery happens, and the sweeper
+    assert {k for k, v in managing.items() if delete in v} == {
+        "WebsocketMessage",
+        "RealtimeDeliver",
+        "RealtimeSweepExpired",
+    }
+    assert all(set(map(json.dumps, v)) <= {json.dumps(post), json.dumps(delete)} for v in managing.values())
 
 
 def test_logs_permissions_name_the_functions_own_log_group(sam: dict[str, Any]) -> None:

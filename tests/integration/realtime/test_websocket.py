@@ -111,8 +111,8 @@ def test_a_stale_connection_is_removed_on_gone_and_only_that_one(sockets: Socket
     from functions.realtime import dal
 
     live = sockets.open("bob")
-    stale = Connection("bob", "STALEconnId=", "https://gone.example/v1")
-    dal.connection_store().add(stale, expires_at=4_000_000_000)
+    stale = Connection("bob", "STALEconnId=", "https://gone.example/v1", expires_at=4_000_000_000)
+    dal.connection_store().add(stale, token_exp=4_000_000_000)
     assert len(user_connections("bob")) == 2
     # When a frame for bob is published
     sockets.publish("message.deleted", ["bob"], conversation_id="conv-1", message_id="01JMSG")

@@ -14,7 +14,7 @@ import pytest
 
 from functions.core.auth import TokenVerifier, authenticate, file_key_lookup
 from functions.core.errors import UnauthorizedError
-from local.tokens import KID, LOCAL_AUDIENCE, LOCAL_ISSUER, ensure_keypair, mint_token
+from local.tokens import KID, LOCAL_AUDIENCE, LOCAL_ISSUER, ensure_keypair, mint_id_token, mint_token
 from tests.support.env import keypair
 
 
@@ -57,11 +57,51 @@ def test_valid_token_yields_the_subject(verifier: TokenVerifier) -> None:
     assert verifier.verify(token) == "alice"
 
 
-def test_id_token_with_audience_claim_is_accepted(verifier: TokenVerifier) -> None:
+def test_identity_carries_the_tokens_expiry(verifier: TokenVerifier) -> None:
+    # Given an access token that lives 3 seconds
+    before = int(time.time())
+    token = mint_token(keypair()[0], "alice", ttl_seconds=3)
+    # When it is verified
+    identity = verifier.identity(token)
+    # Then the identity names the user and the token's exp
+    assert identity.user_id == "alice"
+    assert before + 3 <= identity.expires_at <= int(time.time()) + 3
+
+
+def test_cognito_id_token_is_refused(verifier: TokenVerifier) -> None:
+    # Given a Cognito-shaped ID token of the right pool and app client (aud, token_use "id")
+    token = mint_id_token(keypair()[0], "alice")
+    # When / Then: only access tokens are API credentials
+    with pytest.raises(UnauthorizedError, match="access token"):
+        verifier.verify(token)
+
+
+def test_id_token_that_also_names_the_client_id_is_refused(verifier: TokenVerifier) -> None:
+    # Given an ID token that carries client_id as well (so only token_use tells it apart)
     claims = _claims(token_use="id", aud=LOCAL_AUDIENCE)
-    del claims["client_id"]
     token = jwt.encode(claims, keypair()[0], algorithm="RS256", headers={"kid": KID})
-    assert verifier.verify(token) == "alice"
+    # When / Then
+    with pytest.raises(UnauthorizedError):
+        verifier.verify(token)
+
+
+def test_access_token_is_checked_by_client_id_not_aud(verifier: TokenVerifier) -> None:
+    # Given an access token whose aud names this app but whose client_id is another app
+    claims = _claims(client_id="other-app", aud=LOCAL_AUDIENCE)
+    token = jwt.encode(claims, keypair()[0], algorithm="RS256", headers={"kid": KID})
+    # When / Then: the client of an access token is client_id
+    with pytest.raises(UnauthorizedError):
+        verifier.verify(token)
+
+
+def test_local_tokens_are_shaped_like_cognito_access_tokens() -> None:
+    # Given a token minted by the local identity provider
+    claims = jwt.decode(mint_token(keypair()[0], "alice"), options={"verify_signature": False})
+    # Then it has the claims Cognito puts in an access token, and no aud
+    assert claims["token_use"] == "access"
+    assert claims["client_id"] == LOCAL_AUDIENCE
+    assert "aud" not in claims
+    assert {"sub", "iss", "exp", "iat", "auth_time", "jti", "scope", "username"} <= set(claims)
 
 
 @pytest.mark.parametrize(
@@ -78,6 +118,7 @@ def test_id_token_with_audience_claim_is_accepted(verifier: TokenVerifier) -> No
         ("HS256 signed with the public key (RS/HS confusion)", lambda: _hs256_with_public_key()),
         ("not a JWT", lambda: "definitely-not-a-token"),
         ("wrong token_use", lambda: mint_token(keypair()[0], "alice", token_use="refresh")),
+        ("no token_use", lambda: mint_token(keypair()[0], "alice", token_use=None)),
         ("no subject", lambda: mint_token(keypair()[0], "")),
     ],
 )

@@ -6,30 +6,36 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from functions.core.auth import Identity
 from functions.core.errors import UnauthorizedError
 from functions.realtime.logic import ConnectionGoneError, DeliveryFailedError
 from functions.realtime.models import Connection
 
 
 class FakeVerifier:
-    """Accepts ``token-<user>``; everything else is refused like a bad signature."""
+    """Accepts ``token-<user>`` (exp ``expires_at``) and ``token-<user>@<exp>``; everything else
+    is refused like a bad signature."""
 
-    def verify(self, token: str) -> str:
-        """The user id behind a fake token."""
+    def __init__(self, expires_at: int = 2_000_000_000) -> None:
+        self.expires_at = expires_at
+
+    def identity(self, token: str) -> Identity:
+        """The user and expiry behind a fake token."""
         if not token.startswith("token-"):
             raise UnauthorizedError("The token is not valid.")
-        return token.removeprefix("token-")
+        user, _, exp = token.removeprefix("token-").partition("@")
+        return Identity(user, int(exp) if exp else self.expires_at)
 
 
 class FakeStore:
-    """Connections in a dict: ``{connection_id: (connection, expires_at)}``."""
+    """Connections in a dict: ``{connection_id: (connection, token_exp)}``."""
 
     def __init__(self) -> None:
         self.items: dict[str, tuple[Connection, int]] = {}
 
-    def add(self, connection: Connection, expires_at: int) -> None:
+    def add(self, connection: Connection, token_exp: int) -> None:
         """Remember a connection."""
-        self.items[connection.connection_id] = (connection, expires_at)
+        self.items[connection.connection_id] = (connection, token_exp)
 
     def owner(self, connection_id: str) -> Connection | None:
         """Look a connection up by id."""
@@ -41,8 +47,25 @@ class FakeStore:
         self.items.pop(connection.connection_id, None)
 
     def connections_of(self, user_ids: Sequence[str], now: int) -> list[Connection]:
-        """Unexpired connections of these users."""
-        return [c for c, exp in self.items.values() if c.user_id in user_ids and exp > now]
+        """Connections of these users, expired ones included (as the table returns them)."""
+        return [c for c, _ in self.items.values() if c.user_id in user_ids]
+
+    def expiring(self, minute: int) -> list[Connection]:
+        """Connections whose expiry falls in this minute."""
+        return [c for c, _ in self.items.values() if c.expires_at // 60 == minute]
+
+
+class FakeBlocks:
+    """Blocks as ``(blocker, blocked)`` pairs; counts the batched reads."""
+
+    def __init__(self, *pairs: tuple[str, str]) -> None:
+        self.pairs = set(pairs)
+        self.reads = 0
+
+    def blocked_either_way(self, user_id: str, others: Sequence[str]) -> set[str]:
+        """Those of ``others`` with a block either way with ``user_id``."""
+        self.reads += 1
+        return {o for o in others if (user_id, o) in self.pairs or (o, user_id) in self.pairs}
 
 
 class FakeMembers:
@@ -75,8 +98,15 @@ class FakeSender:
 
     def __init__(self, gone: set[str] | None = None, broken: set[str] | None = None) -> None:
         self.frames: dict[str, list[dict[str, Any]]] = {}
+        self.closed: list[str] = []
         self.gone = gone or set()
         self.broken = broken or set()
+
+    def close(self, connection: Connection) -> None:
+        """Record a close (``broken`` ids fail)."""
+        if connection.connection_id in self.broken:
+            raise DeliveryFailedError("throttled")
+        self.closed.append(connection.connection_id)
 
     def send(self, connection: Connection, data: bytes) -> None:
         """Record or fail."""

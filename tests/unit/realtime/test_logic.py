@@ -10,7 +10,14 @@ from functions.core.domain_events import DomainEvent
 from functions.core.errors import UnauthorizedError
 from functions.realtime import logic
 from functions.realtime.models import CONNECTION_TTL_SECONDS, Connection
-from tests.unit.realtime.fakes import FakeMembers, FakeSender, FakeStore, FakeThrottle, FakeVerifier
+from tests.unit.realtime.fakes import (
+    FakeBlocks,
+    FakeMembers,
+    FakeSender,
+    FakeStore,
+    FakeThrottle,
+    FakeVerifier,
+)
 
 NOW = 1_800_000_000
 NOW_MS = NOW * 1000
@@ -30,7 +37,7 @@ def _event(event_type: str, recipients: list[str], **data: object) -> DomainEven
 def _store(*connections: tuple[str, str]) -> FakeStore:
     store = FakeStore()
     for user, connection_id in connections:
-        store.add(Connection(user, connection_id, "https://ws.example/v1"), NOW + 3600)
+        store.add(Connection(user, connection_id, "https://ws.example/v1", expires_at=NOW + 3600), NOW + 3600)
     return store
 
 
@@ -41,8 +48,9 @@ def _frame(
     sender: FakeSender,
     throttle: FakeThrottle | None = None,
     now_ms: int = NOW_MS,
+    blocks: FakeBlocks | None = None,
 ) -> logic.DeliveryReport:
-    members = FakeMembers({"c1": ["alice", "bob", "dave"]})
+    members = FakeMembers({"c1": ["alice", "bob", "dave"], "dm": ["alice", "bob"]})
     raw = body if isinstance(body, str) else json.dumps(body)
     return logic.handle_client_frame(
         connection_id,
@@ -50,6 +58,7 @@ def _frame(
         store=store,
         members=members,
         throttle=throttle or FakeThrottle(),
+        blocks=blocks or FakeBlocks(),
         sender=sender,
         now_ms=now_ms,
     )
@@ -65,9 +74,32 @@ def test_connect_with_a_valid_token_stores_the_connection_under_the_user_for_two
     connection = logic.connect(
         "token-bob", "cid-1", "https://ws.example/v1", verifier=FakeVerifier(), store=store, now=NOW
     )
-    # Then the connection is his and expires with API Gateway's 2 h maximum
-    assert connection == Connection("bob", "cid-1", "https://ws.example/v1")
-    assert store.items["cid-1"] == (connection, NOW + CONNECTION_TTL_SECONDS)
+    # Then the connection is his and expires with API Gateway's 2 h maximum (the token lives longer)
+    assert connection == Connection(
+        "bob", "cid-1", "https://ws.example/v1", expires_at=NOW + CONNECTION_TTL_SECONDS
+    )
+    assert store.items["cid-1"] == (connection, FakeVerifier().expires_at)
+
+
+def test_connect_with_a_short_lived_token_expires_with_the_token() -> None:
+    # Given an empty store
+    store = FakeStore()
+    # When bob connects with a token that expires in 3 seconds
+    connection = logic.connect(
+        f"token-bob@{NOW + 3}", "cid-1", "e", verifier=FakeVerifier(), store=store, now=NOW
+    )
+    # Then the connection ends with the token, and the token's exp is stored with it
+    assert connection.expires_at == NOW + 3
+    assert store.items["cid-1"] == (connection, NOW + 3)
+
+
+def test_connect_with_a_token_already_past_exp_is_refused() -> None:
+    # Given a token the verifier still accepts (clock-skew leeway) whose exp has passed
+    store = FakeStore()
+    # When / Then the socket is refused: it would be dead on arrival
+    with pytest.raises(UnauthorizedError):
+        logic.connect(f"token-bob@{NOW}", "cid-1", "e", verifier=FakeVerifier(), store=store, now=NOW)
+    assert store.items == {}
 
 
 @pytest.mark.parametrize("token", [None, "", "   ", "forged"])
@@ -105,6 +137,7 @@ def test_a_sent_message_reaches_every_open_connection_of_each_recipient_only() -
         _event("message.sent", ["bob"], conversation_id="conv", message=message),
         store=store,
         sender=sender,
+        blocks=FakeBlocks(),
         now=NOW,
     )
     # Then both of bob's sockets receive it, nobody else does
@@ -115,17 +148,67 @@ def test_a_sent_message_reaches_every_open_connection_of_each_recipient_only() -
     assert report.sent == 2
 
 
-def test_expired_connections_are_not_posted_to() -> None:
-    # Given bob's connection whose TTL passed (DynamoDB deletes it up to days later)
-    store = FakeStore()
-    store.add(Connection("bob", "old", "e"), NOW - 1)
+def test_expired_connections_are_closed_at_delivery_instead_of_posted_to() -> None:
+    # Given bob's connection whose token expired a second ago, and his live one
+    store = _store(("bob", "live"))
+    store.add(Connection("bob", "old", "e", expires_at=NOW - 1), NOW - 1)
     sender = FakeSender()
     # When a message for bob is delivered
-    logic.deliver_event(
-        _event("message.sent", ["bob"], conversation_id="c", message={}), store=store, sender=sender, now=NOW
+    report = logic.deliver_event(
+        _event("message.sent", ["bob"], conversation_id="c", message={}),
+        store=store,
+        sender=sender,
+        blocks=FakeBlocks(),
+        now=NOW,
     )
-    # Then nothing is posted
-    assert sender.frames == {}
+    # Then nothing is posted to the expired one: it is closed and forgotten
+    assert sender.received("old") == [] and sender.received("live") != []
+    assert sender.closed == ["old"] and report.expired == ["old"]
+    assert [c.connection_id for c in store.connections_of(["bob"], NOW)] == ["live"]
+
+
+def test_an_expired_connection_that_cannot_be_closed_now_is_kept_for_the_sweeper() -> None:
+    # Given bob's expired connection and a management API that fails right now
+    store = FakeStore()
+    store.add(Connection("bob", "old", "e", expires_at=NOW - 1), NOW - 1)
+    sender = FakeSender(broken={"old"})
+    # When a frame would reach it
+    report = logic.deliver_event(
+        _event("message.sent", ["bob"], conversation_id="c", message={}),
+        store=store,
+        sender=sender,
+        blocks=FakeBlocks(),
+        now=NOW,
+    )
+    # Then it still receives nothing, and stays stored for the sweeper's next run
+    assert sender.frames == {} and report.failed == ["old"]
+    assert "old" in store.items
+
+
+def test_the_sweeper_closes_idle_expired_connections_only() -> None:
+    # Given connections that expired 5 minutes ago, just now, and one still valid
+    store = FakeStore()
+    for cid, expires_at in (("long-ago", NOW - 300), ("just-now", NOW), ("valid", NOW + 60)):
+        store.add(Connection("bob", cid, "e", expires_at=expires_at), expires_at)
+    sender = FakeSender()
+    # When the sweeper runs
+    report = logic.sweep_expired(store, sender, NOW)
+    # Then the expired ones are closed and forgotten, the valid one untouched
+    assert sorted(report.expired) == ["just-now", "long-ago"]
+    assert sorted(sender.closed) == ["just-now", "long-ago"]
+    assert list(store.items) == ["valid"]
+
+
+def test_a_frame_on_an_expired_connection_closes_it_unanswered() -> None:
+    # Given alice's connection whose token has expired
+    store = FakeStore()
+    store.add(Connection("alice", "a1", "e", expires_at=NOW - 1), NOW - 1)
+    sender = FakeSender()
+    # When she pings on it
+    report = _frame("a1", {"action": "ping"}, store, sender)
+    # Then no pong: the connection is closed and forgotten
+    assert sender.frames == {} and sender.closed == ["a1"] and report.expired == ["a1"]
+    assert store.items == {}
 
 
 def test_a_gone_connection_is_removed_and_the_others_still_receive() -> None:
@@ -137,6 +220,7 @@ def test_a_gone_connection_is_removed_and_the_others_still_receive() -> None:
         _event("message.deleted", ["bob"], conversation_id="c", message_id="m1"),
         store=store,
         sender=sender,
+        blocks=FakeBlocks(),
         now=NOW,
     )
     # Then the live one receives it, the stale one is forgotten, the throttled one is kept
@@ -185,7 +269,9 @@ def test_events_without_a_realtime_frame_are_not_pushed() -> None:
     store = _store(("bob", "b1"))
     sender = FakeSender()
     # When an event that has no frame (a share, a follow) is delivered
-    report = logic.deliver_event(_event("share.created", ["bob"]), store=store, sender=sender, now=NOW)
+    report = logic.deliver_event(
+        _event("share.created", ["bob"]), store=store, sender=sender, blocks=FakeBlocks(), now=NOW
+    )
     # Then nothing is posted
     assert report.sent == 0 and sender.frames == {}
 
@@ -229,6 +315,66 @@ def test_typing_is_relayed_at_most_once_per_three_seconds() -> None:
     assert len(sender.received("b1")) == 2
 
 
+@pytest.mark.parametrize(("blocker", "blocked"), [("bob", "alice"), ("alice", "bob")])
+def test_a_typing_frame_never_crosses_a_block_in_a_direct_conversation(blocker: str, blocked: str) -> None:
+    # Given alice and bob in their direct conversation, one of them blocked the other
+    store = _store(("alice", "a1"), ("bob", "b1"))
+    sender = FakeSender()
+    blocks = FakeBlocks((blocker, blocked))
+    # When each of them types
+    _frame("a1", {"action": "typing", "conversation_id": "dm"}, store, sender, blocks=blocks)
+    _frame("b1", {"action": "typing", "conversation_id": "dm"}, store, sender, blocks=blocks)
+    # Then neither sees the other typing, and neither is told why
+    assert sender.frames == {}
+
+
+def test_a_typing_frame_in_a_group_skips_only_the_members_across_a_block() -> None:
+    # Given alice, bob and dave in group c1; bob blocked alice
+    store = _store(("alice", "a1"), ("bob", "b1"), ("dave", "d1"))
+    sender = FakeSender()
+    blocks = FakeBlocks(("bob", "alice"))
+    # When alice types, then bob types
+    _frame("a1", {"action": "typing", "conversation_id": "c1"}, store, sender, blocks=blocks)
+    _frame("b1", {"action": "typing", "conversation_id": "c1"}, store, sender, blocks=blocks)
+    # Then dave sees both; bob never sees alice typing, alice never sees bob
+    assert [f["user_id"] for f in sender.received("d1")] == ["alice", "bob"]
+    assert sender.received("b1") == [] and sender.received("a1") == []
+    # And each relay read the blocks once (batched), not once per member
+    assert blocks.reads == 2
+
+
+def test_a_read_frame_never_reaches_someone_across_a_block() -> None:
+    # Given bob blocked alice; carol and bob are in a group with alice; all connected
+    store = _store(("bob", "b1"), ("carol", "c1"))
+    sender = FakeSender()
+    blocks = FakeBlocks(("bob", "alice"))
+    # When the outbox reports that alice read the group
+    event = _event(
+        "conversation.read", ["bob", "carol"], conversation_id="g", user_id="alice", message_id="m"
+    )
+    report = logic.deliver_event(event, store=store, sender=sender, blocks=blocks, now=NOW)
+    # Then carol gets the read frame, bob (the blocker) does not
+    assert [f["type"] for f in sender.received("c1")] == ["read"]
+    assert sender.received("b1") == [] and report.sent == 1
+
+
+def test_a_blocked_users_messages_are_not_screened_by_the_read_rule() -> None:
+    # Given bob blocked alice (message frames follow the dm domain's own rules)
+    store = _store(("bob", "b1"))
+    sender = FakeSender()
+    blocks = FakeBlocks(("bob", "alice"))
+    # When a message.deleted event from alice is delivered
+    logic.deliver_event(
+        _event("message.deleted", ["bob"], conversation_id="g", message_id="m"),
+        store=store,
+        sender=sender,
+        blocks=blocks,
+        now=NOW,
+    )
+    # Then it is delivered and no block read was spent on it
+    assert len(sender.received("b1")) == 1 and blocks.reads == 0
+
+
 def test_typing_in_a_conversation_the_sender_is_not_in_is_refused() -> None:
     # Given carol (not a member of c1) and bob connected
     store = _store(("carol", "c1"), ("bob", "b1"))
@@ -252,6 +398,7 @@ def test_typing_in_a_conversation_the_sender_is_not_in_is_refused() -> None:
         {"action": "ping", "extra": True},
         {"action": "typing", "conversation_id": "x" * 129},
         "x" * 5000,
+        "[" * 4000 + "]" * 4000,
     ],
 )
 def test_malformed_frames_are_answered_with_an_error_frame(body: object) -> None:
