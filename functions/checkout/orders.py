@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from functions.checkout import stock_shards
 from functions.checkout.errors import (
     DuplicateEventError,
     IdempotencyReplay,
@@ -17,6 +18,7 @@ from functions.checkout.errors import (
     OrderNotFoundError,
     PinExpiredError,
     PinNotFoundError,
+    ShardShortError,
     SoldOutError,
     StaleWriteError,
     StreamEndedError,
@@ -47,6 +49,7 @@ from functions.core.ids import new_ulid
 from functions.core.observability import logger
 
 RETRIES = 5
+FALLOVERS = 3  # shard switches per order before answering 503 (each is one read + one transaction)
 SWEEP_LOOKBACK_MINUTES = 15
 
 
@@ -68,20 +71,34 @@ def place_order(
 ) -> dict[str, Any]:
     """Reserve units of a pinned product for the buyer and open a payment for them.
 
-    One read (stream, pin, idempotency record, buyer's units) refuses hopeless attempts without
-    a write; then the provider intent is created under a pre-generated order id (its idempotency
-    key), and ONE transaction stores order + reservation + counter + idempotency record. An order
-    therefore never exists without its payment intent, and a failed transaction leaves only an
-    unconfirmable intent, which is cancelled.
+    One read (stream, pin, idempotency record, buyer's units and, when the pin's shard count is
+    known, the buyer's home stock shard) refuses hopeless attempts without a write; then the
+    provider intent is created under a pre-generated order id (its idempotency key), and ONE
+    transaction stores order + reservation on one stock shard + counter + idempotency record.
+    An order therefore never exists without its payment intent, and a failed transaction leaves
+    only an unconfirmable intent, which is cancelled.
+
+    Stock: the order draws from the shard its buyer id hashes to; if that shard lacks the units,
+    ONE read of all shards picks another that has them (``sold_out`` only when none can serve
+    the quantity; a quantity above every shard's remainder is ``sold_out`` even if the total
+    would cover it). Once every shard is empty the pin's ``sold_out`` flag is set, so later
+    attempts are refused from the first read, without a write.
     """
     fp = order_fingerprint(stream_id, body)
     ctx = repo.read_for_order(stream_id, body.product_id, buyer_id, idem_key)
     if ctx.record is not None:
         return replay_order(repo, buyer_id, ctx.record.fingerprint, ctx.record.order_id, fp, now_ms)
     pin = _check_orderable(ctx.stream, ctx.pin, body.quantity, ctx.units_held, now_ms)
+    quantity = body.quantity
+    home = stock_shards.home_shard(buyer_id, pin.shards)
+    target = home
+    known = ctx.home
+    home_is_short = known is not None and (known.status != PIN_ACTIVE or known.remaining < quantity)
+    if known is not None and known.shard == home and known.pin_id == pin.pin_id and home_is_short:
+        target = _fallover(repo, pin, quantity, buyer_id, avoid=home)
 
     order_id = new_id()
-    amount = pin.unit_price_cents * body.quantity
+    amount = pin.unit_price_cents * quantity
     intent = provider.create_intent(
         order_id=order_id,
         amount_cents=amount,
@@ -96,7 +113,7 @@ def place_order(
         stream_id=stream_id,
         product_id=pin.product_id,
         pin_id=pin.pin_id,
-        quantity=body.quantity,
+        quantity=quantity,
         unit_price_cents=pin.unit_price_cents,
         amount_cents=amount,
         currency=pin.currency,
@@ -105,9 +122,10 @@ def place_order(
         updated_at=now,
         expires_at_ms=now_ms + HOLD_MS,
         payment=intent,
+        shard=target,
     )
     try:
-        repo.place_order(order, idem_key, fp, pin.per_user_limit, now_ms)
+        order = _reserve(repo, order, idem_key, fp, pin, now_ms)
     except IdempotencyReplay as replay:
         # A concurrent retry with the same key won the race: answer with its order.
         _abandon(provider, intent.payment_intent_id)
@@ -116,6 +134,32 @@ def place_order(
         _abandon(provider, intent.payment_intent_id)
         raise
     return order_view(order, buyer_id, now_ms)
+
+
+def _reserve(repo: CheckoutRepository, order: Order, idem_key: str, fp: str, pin: Pin, now_ms: int) -> Order:
+    """The order transaction on ``order.shard``; a shard that turns out short sends it over
+    to another one (a fresh read of all shards each time), a bounded number of times."""
+    for _ in range(FALLOVERS):
+        try:
+            repo.place_order(order, idem_key, fp, pin.per_user_limit, now_ms)
+            return order
+        except ShardShortError:
+            shard = _fallover(repo, pin, order.quantity, order.buyer_id, avoid=order.shard)
+            order = replace(order, shard=shard)
+    raise UnavailableError("The sale is too busy right now; retry.")
+
+
+def _fallover(repo: CheckoutRepository, pin: Pin, quantity: int, buyer_id: str, avoid: int) -> int:
+    """ONE read of every shard; a shard that can serve ``quantity``, else ``SoldOutError``
+    (after flagging the pin sold out when every shard is empty)."""
+    shards = [s for s in repo.read_shards(pin) if s.pin_id == pin.pin_id and s.status == PIN_ACTIVE]
+    left = {s.shard: s.remaining for s in shards}
+    chosen = stock_shards.fallover_shard(left, quantity, buyer_id, avoid)
+    if chosen is not None:
+        return chosen
+    if not any(left.values()) and not pin.sold_out:
+        repo.flag_sold_out(pin)
+    raise SoldOutError("Not enough of this product remains.")
 
 
 def _check_orderable(stream: Any, pin: Pin | None, quantity: int, units_held: int, now_ms: int) -> Pin:
@@ -128,7 +172,7 @@ def _check_orderable(stream: Any, pin: Pin | None, quantity: int, units_held: in
         raise StreamEndedError("The stream has ended.")
     if pin.ended(now_ms):
         raise PinExpiredError("This flash sale has ended.")
-    if pin.sold_out or pin.remaining < quantity:
+    if pin.sold_out:
         raise SoldOutError("Not enough of this product remains.")
     if units_held + quantity > pin.per_user_limit:
         raise LimitExceededError(f"At most {pin.per_user_limit} per buyer for this sale.")
@@ -254,16 +298,17 @@ def _record_refund(repo: CheckoutRepository, order: Order, refund_id: str, now_m
 def release_order(
     repo: CheckoutRepository, order: Order, new_status: str, now_ms: int, event_id: str | None = None
 ) -> None:
-    """Move a pending order to ``new_status`` and return its units where they came from."""
+    """Move a pending order to ``new_status`` and return its units to the stock shard they came
+    from (the order records it)."""
     for _ in range(RETRIES):
-        pin = repo.get_pin(order.stream_id, order.product_id)
-        if pin is not None and pin.pin_id != order.pin_id:
-            pin = None  # a later pin of the same product: the units go back to the product
+        shard = repo.get_stock_shard(order.stream_id, order.product_id, order.shard)
+        if shard is not None and shard.pin_id != order.pin_id:
+            shard = None  # a later pin of the same product: the units go back to the product
         try:
-            repo.release(order, new_status, pin, now_ms, event_id)
+            repo.release(order, new_status, shard, now_ms, event_id)
             return
         except StaleWriteError:
-            continue  # the pin was unpinned meanwhile: re-read where the units go
+            continue  # the shard was unpinned meanwhile: re-read where the units go
     raise UnavailableError("The pin is changing too often; retry.")
 
 

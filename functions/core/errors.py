@@ -99,3 +99,4 @@ class UnavailableError(DomainError):
 
     status = 503
     code = "unavailable"
+    retry_after: int = 1  # seconds, sent as Retry-After

@@ -79,7 +79,7 @@ def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | Non
 def error_response(err: DomainError) -> Response:
     """The one mapping from domain errors to HTTP."""
     headers: dict[str, str] = {}
-    if isinstance(err, RateLimitedError):
+    if isinstance(err, RateLimitedError | UnavailableError):
         headers["Retry-After"] = str(err.retry_after)
     if isinstance(err, UnauthorizedError):
         headers["WWW-Authenticate"] = 'Bearer realm="socialvideo"'

@@ -39,7 +39,7 @@ def deliver(w: World, body: bytes, now: int = T0 + 1000, header: str | None = No
 
 
 def pin(w: World) -> tuple[int, int, int]:
-    p = w.repo.pins[(w.stream_id, w.product_id)]
+    p = w.repo.pin_with_stock(w.stream_id, w.product_id)
     return p.remaining, p.held, p.sold
 
 

@@ -37,7 +37,7 @@ class StockMachine(RuleBasedStateMachine):
         self.refunded_after_paid: set[str] = set()  # their units stay sold
 
     def _pin(self):  # type: ignore[no-untyped-def]
-        return self.w.repo.pins[(self.w.stream_id, self.w.product_id)]
+        return self.w.repo.pin_with_stock(self.w.stream_id, self.w.product_id)
 
     @rule(buyer=st.sampled_from(BUYERS), quantity=st.integers(1, 3), key=st.sampled_from(["a", "b", "c"]))
     def order(self, buyer: str, quantity: int, key: str) -> None:
