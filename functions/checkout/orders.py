@@ -139,11 +139,13 @@ def place_order(
 def _reserve(repo: CheckoutRepository, order: Order, idem_key: str, fp: str, pin: Pin, now_ms: int) -> Order:
     """The order transaction on ``order.shard``; a shard that turns out short sends it over
     to another one (a fresh read of all shards each time), a bounded number of times."""
-    for _ in range(FALLOVERS):
+    for switch in range(FALLOVERS + 1):
         try:
             repo.place_order(order, idem_key, fp, pin.per_user_limit, now_ms)
             return order
         except ShardShortError:
+            if switch == FALLOVERS:
+                break  # lost the race for the last units this many times: let the client retry
             shard = _fallover(repo, pin, order.quantity, order.buyer_id, avoid=order.shard)
             order = replace(order, shard=shard)
     raise UnavailableError("The sale is too busy right now; retry.")

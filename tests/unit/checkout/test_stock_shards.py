@@ -10,9 +10,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from functions.checkout import orders, stock_shards
-from functions.checkout.errors import SoldOutError
-from functions.checkout.models import OrderCreate
+from functions.checkout.errors import ShardShortError, SoldOutError
+from functions.checkout.models import Order, OrderCreate
+from functions.core.errors import UnavailableError
 from tests.unit.checkout.conftest import T0, World, make_world
+from tests.unit.checkout.fakes import FakeRepository
 
 
 @pytest.mark.parametrize(
@@ -121,3 +123,45 @@ def test_a_stale_sold_out_decision_does_not_set_the_flag() -> None:
     # Then the flag stays off: the returned unit is on sale
     assert not w.repo.pins[(w.stream_id, w.product_id)].sold_out
     assert buy(w, "cat")["status"] == "pending_payment"
+
+
+class LosingRepository(FakeRepository):
+    """Every shard shows units on the read, but the next ``losses`` transactions lose the race
+    for them (another buyer took them first)."""
+
+    def __init__(self, losses: int) -> None:
+        super().__init__()
+        self.losses = losses
+
+    def place_order(
+        self, order: Order, idem_key: str, fingerprint: str, per_user_limit: int, now_ms: int
+    ) -> None:
+        if self.losses > 0:
+            self.losses -= 1
+            self.calls.append(f"lost@{order.shard}")
+            raise ShardShortError(0)
+        super().place_order(order, idem_key, fingerprint, per_user_limit, now_ms)
+
+
+def _world_on(repo: FakeRepository) -> World:
+    w = make_world(flash_stock=8, peak=2000)
+    repo.__dict__.update({k: v for k, v in w.repo.__dict__.items() if k not in ("losses",)})
+    return World(repo, w.provider, w.stream_id, w.product_id)
+
+
+def test_an_order_that_keeps_losing_races_switches_three_times_then_503() -> None:
+    # Given 8 units over 8 shards, and a buyer who will lose 3 races in a row
+    w = _world_on(LosingRepository(losses=3))
+    # When they order
+    placed = buy(w, "ann")
+    # Then the 4th transaction (on the shard the 3rd fallover read picked) went through
+    steps = [c.split("@")[0] for c in w.repo.calls[-8:]]
+    assert steps == ["read_for_order"] + ["lost", "read_shards"] * 3 + ["place_order"]
+    assert placed["status"] == "pending_payment"
+    # When another buyer loses 4 races
+    w.repo.losses = 4  # type: ignore[attr-defined]
+    with pytest.raises(UnavailableError):
+        buy(w, "bob")
+    # Then they were told to retry (503), their intent was abandoned, and nothing was taken
+    assert w.provider.cancelled
+    assert w.repo.pin_with_stock(w.stream_id, w.product_id).remaining == 7
