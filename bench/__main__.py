@@ -5,6 +5,7 @@ the plots in ``docs/img/``. A run of some sections keeps the others' last result
     python -m bench                       # everything (~3 minutes)
     python -m bench --quick               # fewer runs, shorter load, 200 buyers
     python -m bench --sections calls,coldstart
+    python -m bench --sections flash_scale  # sharded-stock model + exactness runs
     python -m bench --users 20 --duration 45 --buyers 1000
 """
 
@@ -33,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
 IMG = ROOT / "docs" / "img"
 STATE = ROOT / ".local" / "bench" / "results.json"
-SECTIONS = ("calls", "coldstart", "load", "flash", "realtime", "faults")
+SECTIONS = ("calls", "coldstart", "load", "flash", "flash_scale", "realtime", "faults")
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
@@ -118,6 +119,16 @@ def main(argv: list[str] | None = None) -> int:
         flash.plot(result_flash, IMG / "flash_sale.png")
         state["sections"]["flash"] = _section(summarise_flash(result_flash))
         failures += [f"flash: {name}" for name, ok, _ in result_flash.checks if not ok]
+
+    if "flash_scale" in chosen:
+        from bench import flash_scale
+
+        with tqdm(total=len(flash_scale.RUNS), desc="flash sale at scale", unit="run") as bar:
+            result_scale = flash_scale.run(progress=bar)
+        state["sections"]["flash_scale"] = _section(flash_scale.summarise(result_scale))
+        failures += [f"flash_scale: {name}" for r in result_scale.runs for name, ok, _ in r.checks if not ok]
+        if not result_scale.default_sizing["meets_target"]:
+            failures.append("flash_scale: default sizing below 10,000 orders/s")
 
     if "realtime" in chosen:
         from bench import realtime

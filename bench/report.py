@@ -9,6 +9,7 @@ from typing import Any
 from bench.calls import CallsResult
 from bench.coldstart import LABELS, TARGET_RATIO, ColdStart
 from bench.flash import FlashResult
+from bench.flash_scale import render as render_flash_scale
 from bench.load import EXPECTED, LoadResult
 from bench.realtime import FRAME_TIMEOUT_S, RealtimeResult
 from bench.stack import percentile
@@ -396,6 +397,7 @@ def render(summary: dict[str, Any]) -> str:
         ("coldstart", render_coldstart),
         ("load", render_load),
         ("flash", render_flash),
+        ("flash_scale", render_flash_scale),
         ("realtime", render_realtime),
         ("faults", _render_faults),
     )

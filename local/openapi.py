@@ -318,6 +318,13 @@ HAND_WRITTEN: dict[str, Schema] = {
             "pinned": {"type": "integer", "minimum": 0},
             "remaining": {"type": "integer", "minimum": 0},
             "sold_out": {"type": "boolean"},
+            "stock_shards": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 100,
+                "description": "S stock shards the units are spread over (ceil(peak / 250), <= units).",
+            },
+            "expected_peak_orders_per_second": {"type": "integer", "minimum": 1, "maximum": 100000},
             "ends_at": nullable(TIMESTAMP),
             "status": string(enum=["active", "unpinned"]),
             "created_at": TIMESTAMP,
@@ -1128,6 +1135,7 @@ def operations() -> dict[tuple[str, str], Op]:
                 "product_id": "01JDQ3Z5XG8V0M6K2T1R9YB4CN",
                 "flash_stock": 100,
                 "per_user_limit": 1,
+                "expected_peak_orders_per_second": 2000,
             },
         ),
         ("DELETE", stream + "/pins/{product_id}"): Op(
@@ -1139,7 +1147,8 @@ def operations() -> dict[tuple[str, str], Op]:
             {201: Resp("The order (a retry with the same key returns the original).", ref("Order"))},
             errors=(404, 409, 422),
             description="The price is the pin's; any price field → 400. 409 `sold_out`, `limit_exceeded`, "
-            "`stream_ended`, `pin_expired`.",
+            "`stream_ended`, `pin_expired`. 503 `unavailable` with `Retry-After` when contention outlasts "
+            "3 in-request retries (retry with the same Idempotency-Key).",
             body=checkout.OrderCreate,
             body_example={"product_id": "01JDQ3Z5XG8V0M6K2T1R9YB4CN", "quantity": 1},
             params=(IDEMPOTENCY_KEY,),

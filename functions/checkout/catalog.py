@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from functions.checkout import stock_shards
 from functions.checkout.errors import (
     PinNotFoundError,
     ProductNotFoundError,
@@ -20,6 +21,7 @@ from functions.checkout.models import (
     Product,
     ProductCreate,
     ProductPatch,
+    StockShard,
 )
 from functions.checkout.ports import CheckoutRepository
 from functions.checkout.views import pin_view, product_view
@@ -111,10 +113,13 @@ def create_pin(
     flash_stock = body.flash_stock if body.flash_stock is not None else product.stock
     if flash_stock < 1:
         raise ConflictError("The product has no stock to pin.", code="insufficient_stock")
+    peak = body.expected_peak_orders_per_second
+    shards = stock_shards.shard_count(flash_stock, peak)
+    pin_id = new_id()
     pin = Pin(
         stream_id=stream_id,
         product_id=product.product_id,
-        pin_id=new_id(),
+        pin_id=pin_id,
         seller_id=product.seller_id,
         title=product.title,
         price_cents=product.price_cents,
@@ -125,7 +130,13 @@ def create_pin(
         flash_price_cents=body.flash_price_cents,
         ends_at_ms=now_ms + body.duration_seconds * 1000 if body.duration_seconds else None,
         created_at=iso_from_ms(now_ms),
+        shards=shards,
+        expected_peak_orders_per_second=peak,
     )
+    stock = [
+        StockShard(shard=k, pin_id=pin_id, units=n, remaining=n)
+        for k, n in enumerate(stock_shards.split(flash_stock, shards))
+    ]
     view = pin_view(pin)
     message_id = new_id()
     message = {
@@ -145,7 +156,7 @@ def create_pin(
             "ends_at": view["ends_at"],
         },
     }
-    repo.create_pin(pin, message)
+    repo.create_pin(pin, stock, message)
     return view
 
 
@@ -158,14 +169,15 @@ def unpin(repo: CheckoutRepository, caller: str, stream_id: str, product_id: str
     if stream.host_id != caller:
         raise ForbiddenError("Only the stream's host may unpin products.")
     for _ in range(RETRIES):
-        pin = repo.get_pin(stream_id, product_id)
-        if pin is None or pin.status != PIN_ACTIVE:
+        found = repo.get_pin_stock(stream_id, product_id)
+        if found is None or found[0].status != PIN_ACTIVE:
             raise PinNotFoundError("The product is not pinned on this stream.")
+        pin, shards = found
         try:
-            repo.unpin(pin, now_ms)
+            repo.unpin(pin, shards, now_ms)
             return
         except StaleWriteError:
-            continue  # a buyer took or returned units meanwhile: re-read the counter
+            continue  # a buyer took or returned units meanwhile: re-read the shards
     raise UnavailableError("The pin is changing too often; retry.")
 
 

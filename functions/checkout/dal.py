@@ -6,7 +6,10 @@ to domain errors by the index of the failed action (never by message text).
 
 from __future__ import annotations
 
+import random
 import re
+import time
+from collections.abc import Callable
 from typing import Any
 
 from functions.checkout.errors import (
@@ -19,6 +22,7 @@ from functions.checkout.errors import (
     PinExpiredError,
     PinNotFoundError,
     ProductNotFoundError,
+    ShardShortError,
     SoldOutError,
     StaleWriteError,
     StreamEndedError,
@@ -39,9 +43,12 @@ from functions.checkout.models import (
     PaymentIntent,
     Pin,
     Product,
+    StockShard,
     Stream,
+    with_stock,
 )
 from functions.checkout.ports import OrderContext, Role, SettleMode
+from functions.checkout.stock_shards import home_shard
 from functions.core import clients, keys
 from functions.core.clock import iso_from_ms
 from functions.core.ddb import (
@@ -61,11 +68,22 @@ from functions.core.ddb import (
 )
 from functions.core.errors import UnavailableError
 from functions.core.idempotency import IDEMPOTENCY_TTL_SECONDS
+from functions.core.observability import logger
 from functions.core.settings import get_settings
 
 # Stripe retries a delivery for up to 3 days; 30 days of markers cover it with margin.
 PAYMENT_EVENT_TTL_SECONDS = 30 * 24 * 3600
 ALL_OLD = "ALL_OLD"
+# TransactionConflict / throttling: retried inside the request, then 503 with Retry-After.
+CONFLICT_RETRIES = 3
+BACKOFF_BASE_S = 0.025
+# TransactWriteItems takes at most 100 actions: create_pin has 4 fixed ones, unpin 2.
+PIN_TX_SHARDS = 96
+UNPIN_TX_SHARDS = 98
+# A pin's shard count never changes, so a container remembers it (bounded) and reads the
+# buyer's home shard in the order's first round trip; checked against the pin read with it.
+_SHARDS_CACHE_MAX = 4096
+_shards_cache: dict[tuple[str, str, str], tuple[str, int]] = {}
 # Every counter attribute goes through a name placeholder (``status`` is a reserved word).
 NAMES = {
     "#st": "status",
@@ -76,6 +94,7 @@ NAMES = {
     "#units": "units",
     "#stock": "stock",
     "#ver": "version",
+    "#ret": "returns",
 }
 
 
@@ -148,6 +167,9 @@ def pin_item(p: Pin) -> Item:
         "ends_at_ms": p.ends_at_ms,
         "ends_at": iso_from_ms(p.ends_at_ms) if p.ends_at_ms is not None else None,
         "created_at": p.created_at,
+        "shards": p.shards,
+        "returns": p.returns,
+        "expected_peak_orders_per_second": p.expected_peak_orders_per_second,
     }
 
 
@@ -171,7 +193,53 @@ def pin_from(item: Item) -> Pin:
         flash_price_cents=item.get("flash_price_cents"),
         ends_at_ms=item.get("ends_at_ms"),
         created_at=item.get("created_at", ""),
+        shards=int(item.get("shards", 1)),
+        returns=int(item.get("returns", 0)),
+        expected_peak_orders_per_second=int(item.get("expected_peak_orders_per_second", 1000)),
     )
+
+
+def stock_shard_item(pin: Pin, s: StockShard) -> Item:
+    """A stock shard as stored; it copies what an order's condition needs (pin id, status,
+    end time), so the order transaction never touches the pin item."""
+    return {
+        **keys.pin_stock_shard(pin.stream_id, pin.product_id, s.shard),
+        "entity": "pin_stock",
+        "stream_id": pin.stream_id,
+        "product_id": pin.product_id,
+        "pin_id": s.pin_id,
+        "shard": s.shard,
+        "units": s.units,
+        "remaining": s.remaining,
+        "held": s.held,
+        "sold": s.sold,
+        "status": s.status,
+        "ends_at_ms": pin.ends_at_ms,
+    }
+
+
+def stock_shard_from(item: Item) -> StockShard:
+    """A stored stock shard."""
+    return StockShard(
+        shard=int(item["shard"]),
+        pin_id=str(item["pin_id"]),
+        units=int(item["units"]),
+        remaining=int(item["remaining"]),
+        held=int(item.get("held", 0)),
+        sold=int(item.get("sold", 0)),
+        status=str(item.get("status", PIN_ACTIVE)),
+    )
+
+
+def shard_keys(pin: Pin) -> list[dict[str, str]]:
+    """The keys of a pin's S stock shards."""
+    return [keys.pin_stock_shard(pin.stream_id, pin.product_id, k) for k in range(pin.shards)]
+
+
+def _remember_shards(table: str, pin: Pin) -> None:
+    if len(_shards_cache) >= _SHARDS_CACHE_MAX:
+        _shards_cache.clear()
+    _shards_cache[(table, pin.stream_id, pin.product_id)] = (pin.pin_id, pin.shards)
 
 
 def order_item(o: Order) -> Item:
@@ -200,6 +268,7 @@ def order_item(o: Order) -> Item:
             "payment_intent_id": o.payment.payment_intent_id,
             "client_secret": o.payment.client_secret,
         },
+        "shard": o.shard,
     }
     if o.status == PENDING:
         item.update(keys.pending_order(o.expires_at_ms, o.order_id))
@@ -242,6 +311,7 @@ def order_from(item: Item) -> Order:
         refunded_cents=int(item.get("refunded_cents", 0)),
         refund_reason=item.get("refund_reason"),
         disputed=bool(item.get("disputed", False)),
+        shard=int(item.get("shard", 0)),
     )
 
 
@@ -258,9 +328,18 @@ def stream_from(stream_id: str, item: Item) -> Stream:
 class DynamoCheckoutRepository:
     """:class:`functions.checkout.ports.CheckoutRepository` on the single table."""
 
-    def __init__(self, client: Any, table: str) -> None:
+    def __init__(
+        self,
+        client: Any,
+        table: str,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        jitter: Callable[[float, float], float] = random.uniform,
+    ) -> None:
         self._ddb = client
         self._table = table
+        self._sleep = sleep
+        self._jitter = jitter
 
     # -- helpers
 
@@ -272,9 +351,20 @@ class DynamoCheckoutRepository:
         return batch_get(self._ddb, self._table, wanted)
 
     def _transact(self, actions: list[dict[str, Any]]) -> None:
+        """TransactWriteItems; a ``TransactionConflict`` or throttling (``UnavailableError``
+        from the translation) is retried up to 3 times with full-jitter backoff (every checkout
+        transaction is idempotent: conditions make a repeat fail, not double-apply), then
+        raised as 503 ``unavailable`` with ``Retry-After: 1``."""
         for action in actions:
             next(iter(action.values()))["TableName"] = self._table
-        call(self._ddb.transact_write_items, TransactItems=actions)
+        for attempt in range(CONFLICT_RETRIES + 1):
+            try:
+                call(self._ddb.transact_write_items, TransactItems=actions)
+                return
+            except UnavailableError as err:
+                if attempt == CONFLICT_RETRIES:
+                    raise UnavailableError("The sale is busy right now; retry.") from err
+                self._sleep(self._jitter(0.0, BACKOFF_BASE_S * 2**attempt))
 
     # -- products
 
@@ -332,31 +422,84 @@ class DynamoCheckoutRepository:
         )
 
     def get_pin(self, stream_id: str, product_id: str) -> Pin | None:
-        """GetItem STREAM#sid/PIN#pid (strongly consistent)."""
+        """GetItem STREAM#sid/PIN#pid (strongly consistent); stock counters as created."""
         item = self._get(keys.pin(stream_id, product_id))
         return pin_from(item) if item else None
 
+    def get_pin_stock(self, stream_id: str, product_id: str) -> tuple[Pin, list[StockShard]] | None:
+        """GetItem of the pin + one BatchGetItem of its S shards; the pin's stock summed."""
+        pin = self.get_pin(stream_id, product_id)
+        if pin is None:
+            return None
+        shards = self.read_shards(pin)
+        return with_stock(pin, shards), shards
+
+    def read_shards(self, pin: Pin, consistent: bool = True) -> list[StockShard]:
+        """One BatchGetItem of the pin's S (≤ 100) stock shards."""
+        found = batch_get(self._ddb, self._table, shard_keys(pin), consistent=consistent)
+        return sorted((stock_shard_from(item) for item in found.values()), key=lambda s: s.shard)
+
+    def get_stock_shard(self, stream_id: str, product_id: str, shard: int) -> StockShard | None:
+        """GetItem PINSTOCK#sid#pid#k/STOCK (strongly consistent)."""
+        item = self._get(keys.pin_stock_shard(stream_id, product_id, shard))
+        return stock_shard_from(item) if item else None
+
+    def _pins_with_stock(self, pins: list[Pin]) -> list[Pin]:
+        """Active pins get ``remaining`` summed over their shards: ONE eventually consistent
+        BatchGetItem for all of them (per 100 shard keys)."""
+        active = [p for p in pins if p.status == PIN_ACTIVE]
+        wanted = [k for p in active for k in shard_keys(p)]
+        found = batch_get(self._ddb, self._table, wanted, consistent=False) if wanted else {}
+        out = []
+        for pin in pins:
+            if pin.status != PIN_ACTIVE:
+                out.append(pin)
+                continue
+            mine = [found.get(item_key(k)) for k in shard_keys(pin)]
+            out.append(with_stock(pin, [stock_shard_from(i) for i in mine if i]))
+        return out
+
     def list_pins(self, stream_id: str) -> list[Pin]:
-        """Query pk = STREAM#sid AND begins_with(sk, PIN#)."""
+        """Query pk = STREAM#sid AND begins_with(sk, PIN#), then one BatchGetItem of the active
+        pins' stock shards (``remaining`` = the sum over shards)."""
         items = query_all(
             self._ddb,
             TableName=self._table,
             KeyConditionExpression="pk = :pk AND begins_with(sk, :pin)",
             ExpressionAttributeValues=values(pk=keys.stream_pk(stream_id), pin=keys.PIN_PREFIX),
         )
-        return [pin_from(item) for item in items]
+        return self._pins_with_stock([pin_from(item) for item in items])
 
-    def create_pin(self, pin: Pin, message: dict[str, Any]) -> None:
-        """One transaction: product stock -= pinned, Put pin, stream still live, Put chat message."""
+    def stream_page(self, stream_id: str) -> tuple[Item | None, list[Pin]]:
+        """The stream page in 2 calls: ONE Query of the stream partition from META to the last
+        PIN# (META and every pin), then ONE BatchGetItem of the active pins' stock shards."""
+        items = query_all(
+            self._ddb,
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :meta AND :end",
+            ExpressionAttributeValues=values(
+                pk=keys.stream_pk(stream_id), meta=keys.STREAM_META_SK, end=keys.PIN_RANGE_END
+            ),
+        )
+        meta = next((i for i in items if i.get("sk") == keys.STREAM_META_SK), None)
+        pins = [pin_from(i) for i in items if str(i.get("sk", "")).startswith(keys.PIN_PREFIX)]
+        return meta, self._pins_with_stock(pins)
+
+    def create_pin(self, pin: Pin, shards: list[StockShard], message: dict[str, Any]) -> None:
+        """One transaction: product stock -= units, Put pin, stream still live, Put chat message,
+        Put the stock shards (up to 96; a larger S stores the rest, with their own product
+        decrement, in a second transaction)."""
+        first, rest = shards[:PIN_TX_SHARDS], shards[PIN_TX_SHARDS:]
+        units = sum(s.units for s in first)
         actions = [
             {
                 "Update": {
                     "Key": serialize(keys.product(pin.product_id)),
                     "UpdateExpression": "SET #stock = #stock - :n, updated_at = :u ADD #ver :one",
-                    "ConditionExpression": "attribute_exists(pk) AND seller_id = :seller AND #stock >= :n",
+                    "ConditionExpression": "attribute_exists(pk) AND seller_id = :seller AND #stock >= :all",
                     "ExpressionAttributeNames": _names("#stock #ver"),
                     "ExpressionAttributeValues": values(
-                        n=pin.pinned, u=pin.created_at, one=1, seller=pin.seller_id
+                        n=units, all=pin.pinned, u=pin.created_at, one=1, seller=pin.seller_id
                     ),
                     "ReturnValuesOnConditionCheckFailure": ALL_OLD,
                 }
@@ -364,10 +507,11 @@ class DynamoCheckoutRepository:
             {
                 "Put": {
                     "Item": serialize(pin_item(pin)),
-                    # A previous pin of this product may be replaced once nothing is held in it.
-                    "ConditionExpression": "attribute_not_exists(pk) OR (#st = :unpinned AND #held = :zero)",
-                    "ExpressionAttributeNames": _names("#st #held"),
-                    "ExpressionAttributeValues": values(unpinned=PIN_UNPINNED, zero=0),
+                    # A previous pin of this product may be replaced once it is unpinned (its
+                    # shards that are overwritten must hold nothing: see _shard_puts).
+                    "ConditionExpression": "attribute_not_exists(pk) OR #st = :unpinned",
+                    "ExpressionAttributeNames": _names("#st"),
+                    "ExpressionAttributeValues": values(unpinned=PIN_UNPINNED),
                 }
             },
             {
@@ -386,6 +530,7 @@ class DynamoCheckoutRepository:
                     "ConditionExpression": "attribute_not_exists(pk)",
                 }
             },
+            *self._shard_puts(pin, first),
         ]
         try:
             self._transact(actions)
@@ -394,39 +539,116 @@ class DynamoCheckoutRepository:
                 if err.item(0) is None:
                     raise ProductNotFoundError("Product not found.") from err
                 raise InsufficientStockError("The product does not have that much stock.") from err
-            if err.failed(1):
+            if err.failed(1) or any(err.failed(i) for i in range(4, len(actions))):
                 raise AlreadyPinnedError("The product is already pinned on this stream.") from err
             if err.failed(2):
                 raise StreamEndedError("The stream has ended.") from err
             raise UnavailableError("Could not pin the product; retry.") from err
+        _remember_shards(self._table, pin)
+        if rest:
+            self._create_more_shards(pin, rest)
 
-    def unpin(self, pin: Pin, now_ms: int) -> None:
-        """One transaction: pin → unpinned with its remaining units moved back to the product."""
+    def _shard_puts(self, pin: Pin, shards: list[StockShard]) -> list[dict[str, Any]]:
+        return [
+            {
+                "Put": {
+                    "Item": serialize(stock_shard_item(pin, s)),
+                    "ConditionExpression": "attribute_not_exists(pk) OR (#st = :unpinned AND #held = :zero)",
+                    "ExpressionAttributeNames": _names("#st #held"),
+                    "ExpressionAttributeValues": values(unpinned=PIN_UNPINNED, zero=0),
+                }
+            }
+            for s in shards
+        ]
+
+    def _create_more_shards(self, pin: Pin, shards: list[StockShard]) -> None:
+        """Shards 96..S-1 with their own product decrement, so a refusal strands nothing: the
+        pin then simply has fewer units (orders hashing there fall over)."""
+        units = sum(s.units for s in shards)
         actions = [
             {
                 "Update": {
-                    "Key": serialize(keys.pin(pin.stream_id, pin.product_id)),
-                    "UpdateExpression": (
-                        "SET #st = :unpinned, #pinned = #pinned - :r, #rem = :zero, unpinned_at = :u"
-                    ),
-                    "ConditionExpression": "#st = :active AND pin_id = :pin AND #rem = :r",
-                    "ExpressionAttributeNames": _names("#st #pinned #rem"),
-                    "ExpressionAttributeValues": values(
-                        unpinned=PIN_UNPINNED,
-                        r=pin.remaining,
-                        zero=0,
-                        u=iso_from_ms(now_ms),
-                        active=PIN_ACTIVE,
-                        pin=pin.pin_id,
-                    ),
+                    "Key": serialize(keys.product(pin.product_id)),
+                    "UpdateExpression": "SET #stock = #stock - :n ADD #ver :one",
+                    "ConditionExpression": "attribute_exists(pk) AND #stock >= :n",
+                    "ExpressionAttributeNames": _names("#stock #ver"),
+                    "ExpressionAttributeValues": values(n=units, one=1),
                 }
             },
-            self._return_to_product(pin.product_id, pin.remaining, now_ms),
+            *self._shard_puts(pin, shards),
         ]
+        try:
+            self._transact(actions)
+        except TransactionCancelled:
+            logger.warning("pin stored with fewer shards", extra={"pin": pin.pin_id, "missing": len(shards)})
+
+    def unpin(self, pin: Pin, shards: list[StockShard], now_ms: int) -> None:
+        """Every active shard of the pin → unpinned with its remaining (as read) moved back to
+        the product, conditioned on that remaining; the pin → unpinned in the LAST transaction
+        (S ≤ 98: one transaction; more: the extra shards first, so an interruption leaves an
+        active pin with some closed shards, never open shards under a closed pin)."""
+        mine = [s for s in shards if s.pin_id == pin.pin_id and s.status == PIN_ACTIVE]
+        chunks = [mine[i : i + UNPIN_TX_SHARDS] for i in range(0, len(mine), UNPIN_TX_SHARDS)] or [[]]
+        for chunk in reversed(chunks[1:]):
+            self._unpin_chunk(pin, chunk, now_ms, close_pin=False)
+        self._unpin_chunk(pin, chunks[0], now_ms, close_pin=True)
+
+    def _unpin_chunk(self, pin: Pin, shards: list[StockShard], now_ms: int, close_pin: bool) -> None:
+        now = iso_from_ms(now_ms)
+        actions: list[dict[str, Any]] = [
+            {
+                "Update": {
+                    "Key": serialize(keys.pin_stock_shard(pin.stream_id, pin.product_id, s.shard)),
+                    "UpdateExpression": (
+                        "SET #st = :unpinned, #units = #units - :r, #rem = :zero, unpinned_at = :u"
+                    ),
+                    "ConditionExpression": "#st = :active AND pin_id = :pin AND #rem = :r",
+                    "ExpressionAttributeNames": _names("#st #units #rem"),
+                    "ExpressionAttributeValues": values(
+                        unpinned=PIN_UNPINNED, r=s.remaining, zero=0, u=now, active=PIN_ACTIVE, pin=pin.pin_id
+                    ),
+                }
+            }
+            for s in shards
+        ]
+        if close_pin:
+            actions.append(
+                {
+                    "Update": {
+                        "Key": serialize(keys.pin(pin.stream_id, pin.product_id)),
+                        "UpdateExpression": "SET #st = :unpinned, unpinned_at = :u",
+                        "ConditionExpression": "#st = :active AND pin_id = :pin",
+                        "ExpressionAttributeNames": _names("#st"),
+                        "ExpressionAttributeValues": values(
+                            unpinned=PIN_UNPINNED, u=now, active=PIN_ACTIVE, pin=pin.pin_id
+                        ),
+                    }
+                }
+            )
+        returned = sum(s.remaining for s in shards)
+        if returned:
+            actions.append(self._return_to_product(pin.product_id, returned, now_ms))
+        if not actions:
+            return
         try:
             self._transact(actions)
         except TransactionCancelled as err:
             raise StaleWriteError("The pin changed; retry.") from err
+
+    def flag_sold_out(self, pin: Pin) -> None:
+        """Set ``sold_out`` once, so later attempts are refused from the read without a write;
+        conditioned on ``returns`` as read with the pin (a return since then → not written)."""
+        conditional(
+            self._ddb.update_item,
+            TableName=self._table,
+            Key=serialize(keys.pin(pin.stream_id, pin.product_id)),
+            UpdateExpression="SET sold_out = :t",
+            ConditionExpression=(
+                "#st = :active AND pin_id = :pin AND (attribute_not_exists(#ret) OR #ret = :r)"
+            ),
+            ExpressionAttributeNames=_names("#st #ret"),
+            ExpressionAttributeValues=values(t=True, active=PIN_ACTIVE, pin=pin.pin_id, r=pin.returns),
+        )
 
     def _return_to_product(self, product_id: str, units: int, now_ms: int) -> dict[str, Any]:
         return {
@@ -442,27 +664,42 @@ class DynamoCheckoutRepository:
     # -- orders
 
     def read_for_order(self, stream_id: str, product_id: str, buyer_id: str, idem_key: str) -> OrderContext:
-        """One strongly consistent BatchGetItem of stream, pin, idempotency record, counter."""
+        """One strongly consistent BatchGetItem of stream, pin, idempotency record, counter and,
+        when this container knows the pin's shard count, the buyer's home stock shard."""
         wanted = [
             keys.stream(stream_id),
             keys.pin(stream_id, product_id),
             keys.idempotency(buyer_id, "order", idem_key),
             keys.pin_buyer(stream_id, product_id, buyer_id),
         ]
-        found = self._batch_get(wanted)
+        cached = _shards_cache.get((self._table, stream_id, product_id))
+        home_key = None
+        if cached is not None:
+            home_key = keys.pin_stock_shard(stream_id, product_id, home_shard(buyer_id, cached[1]))
+        found = self._batch_get(wanted + ([home_key] if home_key else []))
         s_item, p_item, r_item, c_item = (found.get(item_key(k)) for k in wanted)
+        pin = pin_from(p_item) if p_item else None
+        h_item = found.get(item_key(home_key)) if home_key else None
+        home = stock_shard_from(h_item) if h_item else None
+        if pin is not None:
+            _remember_shards(self._table, pin)
+            if home is not None and (home.pin_id != pin.pin_id or home.shard >= pin.shards):
+                home = None  # the cache predates a new pin of this product
         return OrderContext(
             stream=stream_from(stream_id, s_item) if s_item else None,
-            pin=pin_from(p_item) if p_item else None,
+            pin=pin,
             record=IdempotencyRecord(r_item["fingerprint"], r_item["order_id"]) if r_item else None,
             units_held=int(c_item.get("units", 0)) if c_item else 0,
+            home=home,
         )
 
     def place_order(
         self, order: Order, idem_key: str, fingerprint: str, per_user_limit: int, now_ms: int
     ) -> None:
-        """ONE TransactWriteItems: [0] idempotency record, [1] pin reservation, [2] stream live,
-        [3] buyer's counter within the limit, [4] order, [5] seller's pointer."""
+        """ONE TransactWriteItems: [0] idempotency record, [1] reservation on stock shard
+        ``order.shard``, [2] stream live, [3] buyer's counter within the limit, [4] order,
+        [5] seller's pointer. The pin item is not written (it would cap the sale at one item's
+        1,000 WCU/s)."""
         q = order.quantity
         idem = {
             **keys.idempotency(order.buyer_id, "order", idem_key),
@@ -481,7 +718,7 @@ class DynamoCheckoutRepository:
             },
             {
                 "Update": {
-                    "Key": serialize(keys.pin(order.stream_id, order.product_id)),
+                    "Key": serialize(keys.pin_stock_shard(order.stream_id, order.product_id, order.shard)),
                     "UpdateExpression": "SET #rem = #rem - :q, #held = #held + :q",
                     "ConditionExpression": (
                         "#st = :active AND pin_id = :pin AND #rem >= :q"
@@ -544,34 +781,22 @@ class DynamoCheckoutRepository:
             ) from err
         if err.failed(1):
             old = err.item(1)
-            pin = pin_from(old) if old else None
-            if pin is None or pin.status != PIN_ACTIVE or pin.pin_id != order.pin_id:
+            if old is None:  # not stored (yet): nothing to take there
+                raise ShardShortError(0) from err
+            shard = stock_shard_from(old)
+            if shard.status != PIN_ACTIVE or shard.pin_id != order.pin_id:
                 raise PinNotFoundError("The product is not pinned on this stream.") from err
             if err.failed(2):
                 raise StreamEndedError("The stream has ended.") from err
-            if pin.ended(now_ms):
+            ends = old.get("ends_at_ms")
+            if ends is not None and now_ms >= int(ends):
                 raise PinExpiredError("This flash sale has ended.") from err
-            if pin.remaining == 0 and not pin.sold_out:
-                self._flag_sold_out(pin)
-            raise SoldOutError("Not enough of this product remains.") from err
+            raise ShardShortError(shard.remaining) from err
         if err.failed(2):
             raise StreamEndedError("The stream has ended.") from err
         if err.failed(3):
             raise LimitExceededError("This order would pass the per-buyer limit of the sale.") from err
         raise UnavailableError("Could not place the order; retry.") from err
-
-    def _flag_sold_out(self, pin: Pin) -> None:
-        """Set ``sold_out`` once, so later attempts are refused from the read without a write."""
-        # Refused = stock came back meanwhile, so it is not sold out after all.
-        conditional(
-            self._ddb.update_item,
-            TableName=self._table,
-            Key=serialize(keys.pin(pin.stream_id, pin.product_id)),
-            UpdateExpression="SET sold_out = :t",
-            ConditionExpression="pin_id = :pin AND #rem = :zero",
-            ExpressionAttributeNames=_names("#rem"),
-            ExpressionAttributeValues=values(t=True, pin=pin.pin_id, zero=0),
-        )
 
     def get_order(self, order_id: str) -> Order | None:
         """GetItem ORDER#id (strongly consistent)."""
@@ -652,11 +877,12 @@ class DynamoCheckoutRepository:
         return {"Put": {"Item": serialize(item), "ConditionExpression": "attribute_not_exists(pk)"}}
 
     def release(
-        self, order: Order, new_status: str, pin: Pin | None, now_ms: int, event_id: str | None
+        self, order: Order, new_status: str, shard: StockShard | None, now_ms: int, event_id: str | None
     ) -> None:
         """ONE transaction: order pending → new_status (leaves the pending index), units back to
-        the pin (active) or the product (unpinned / replaced pin), buyer's counter -= quantity,
-        and the webhook event marker when there is one."""
+        the order's stock shard (active: remaining += q, and the pin's ``sold_out`` cleared and
+        ``returns`` bumped) or, from an unpinned shard or a replaced pin, to the product; buyer's
+        counter -= quantity; and the webhook event marker when there is one."""
         q = order.quantity
         condition = "#st = :pending"
         if new_status == "expired":
@@ -669,29 +895,42 @@ class DynamoCheckoutRepository:
         actions: list[dict[str, Any]] = [
             self._order_transition(order, new_status, condition, now_ms, **extra)
         ]
-        pin_key = serialize(keys.pin(order.stream_id, order.product_id))
-        if pin is not None and pin.status == PIN_ACTIVE:
+        shard_key = serialize(keys.pin_stock_shard(order.stream_id, order.product_id, order.shard))
+        if shard is not None and shard.status == PIN_ACTIVE:
             actions.append(
                 {
                     "Update": {
-                        "Key": pin_key,
-                        "UpdateExpression": "SET #rem = #rem + :q, #held = #held - :q, sold_out = :f",
+                        "Key": shard_key,
+                        "UpdateExpression": "SET #rem = #rem + :q, #held = #held - :q",
                         "ConditionExpression": "#st = :active AND pin_id = :pin",
                         "ExpressionAttributeNames": _names("#rem #held #st"),
-                        "ExpressionAttributeValues": values(q=q, f=False, active=PIN_ACTIVE, pin=pin.pin_id),
+                        "ExpressionAttributeValues": values(q=q, active=PIN_ACTIVE, pin=order.pin_id),
+                    }
+                }
+            )
+            # Units are back: clear the flag, and bump ``returns`` so a sold-out decision made
+            # from an earlier read cannot set it again (flag_sold_out's condition).
+            actions.append(
+                {
+                    "Update": {
+                        "Key": serialize(keys.pin(order.stream_id, order.product_id)),
+                        "UpdateExpression": "SET sold_out = :f ADD #ret :one",
+                        "ConditionExpression": "pin_id = :pin",
+                        "ExpressionAttributeNames": _names("#ret"),
+                        "ExpressionAttributeValues": values(f=False, one=1, pin=order.pin_id),
                     }
                 }
             )
         else:
-            if pin is not None:  # unpinned: the pin forgets the units, the product gets them back
+            if shard is not None:  # unpinned: the shard forgets the units, the product gets them
                 actions.append(
                     {
                         "Update": {
-                            "Key": pin_key,
-                            "UpdateExpression": "SET #held = #held - :q, #pinned = #pinned - :q",
+                            "Key": shard_key,
+                            "UpdateExpression": "SET #held = #held - :q, #units = #units - :q",
                             "ConditionExpression": "#st = :unpinned AND pin_id = :pin",
-                            "ExpressionAttributeNames": _names("#held #pinned #st"),
-                            "ExpressionAttributeValues": values(q=q, unpinned=PIN_UNPINNED, pin=pin.pin_id),
+                            "ExpressionAttributeNames": _names("#held #units #st"),
+                            "ExpressionAttributeValues": values(q=q, unpinned=PIN_UNPINNED, pin=order.pin_id),
                         }
                     }
                 )
@@ -706,7 +945,7 @@ class DynamoCheckoutRepository:
                 raise DuplicateEventError(event_id) from err
             if err.failed(0):
                 raise IllegalTransitionError("The order is no longer pending.") from err
-            raise StaleWriteError("The pin changed; retry.") from err
+            raise StaleWriteError("The shard changed; retry.") from err
 
     def _counter_change(self, order: Order, delta: int) -> dict[str, Any]:
         return {
@@ -726,7 +965,7 @@ class DynamoCheckoutRepository:
         ``refund`` (→ refund_pending, indexed for the sweeper's retry, with the refund's
         ``reason``); always with the event marker."""
         q = order.quantity
-        pin_key = serialize(keys.pin(order.stream_id, order.product_id))
+        pin_key = serialize(keys.pin_stock_shard(order.stream_id, order.product_id, order.shard))
         expected = PENDING if mode == "held" else order.status
         new_status = REFUND_PENDING if mode == "refund" else PAID
         index = keys.refund_pending_order(order.order_id) if mode == "refund" else None

@@ -82,3 +82,12 @@ class IdempotencyReplay(Exception):  # noqa: N818 - a control-flow signal, not a
 
 class DuplicateEventError(Exception):
     """The payment event id was already applied."""
+
+
+class ShardShortError(SoldOutError):
+    """The stock shard an order tried lacks the units (``remaining`` as the refusal saw it);
+    the order falls over to another shard, so a buyer sees ``sold_out`` only when none can."""
+
+    def __init__(self, remaining: int) -> None:
+        super().__init__("This stock shard lacks the units.")
+        self.remaining = remaining

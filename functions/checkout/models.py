@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Annotated, Any
 
 from pydantic import Field, field_validator, model_validator
@@ -77,6 +77,8 @@ class PinCreate(RequestModel):
     flash_stock: Annotated[int, Field(ge=1, le=MAX_STOCK)] | None = None
     per_user_limit: Annotated[int, Field(ge=1, le=10)] = 5
     duration_seconds: Annotated[int, Field(ge=10, le=3600)] | None = None
+    # Sizes the pin's stock shards (S = ceil(peak / 250), S <= 100, S <= units).
+    expected_peak_orders_per_second: Annotated[int, Field(ge=1, le=100_000)] = 1_000
 
 
 class OrderCreate(RequestModel):
@@ -130,9 +132,26 @@ class Stream:
 
 
 @dataclass(frozen=True)
-class Pin:
-    """A product pinned on a stream: the flash-sale stock counter.
+class StockShard:
+    """One of a pin's stock shards. Invariant: ``remaining + held + sold == units``."""
 
+    shard: int
+    pin_id: str
+    units: int
+    remaining: int
+    held: int = 0
+    sold: int = 0
+    status: str = PIN_ACTIVE
+
+
+@dataclass(frozen=True)
+class Pin:
+    """A product pinned on a stream; its stock lives in ``shards`` stock-shard items.
+
+    The pin item holds the sale's settings, the ``sold_out`` flag and ``returns`` (a counter
+    every return of units to an active shard bumps, so the flag is never set on a stale read).
+    ``remaining``/``held``/``sold``/``pinned`` are the sums over the shards when the pin was read
+    together with them (:func:`with_stock`); a bare pin read leaves them as created.
     Invariant: ``remaining + held + sold == pinned``.
     """
 
@@ -153,6 +172,9 @@ class Pin:
     flash_price_cents: int | None = None
     ends_at_ms: int | None = None
     created_at: str = ""
+    shards: int = 1
+    returns: int = 0
+    expected_peak_orders_per_second: int = 1_000
 
     @property
     def unit_price_cents(self) -> int:
@@ -162,6 +184,19 @@ class Pin:
     def ended(self, now_ms: int) -> bool:
         """True once the pin's duration has run out."""
         return self.ends_at_ms is not None and now_ms >= self.ends_at_ms
+
+
+def with_stock(pin: Pin, shards: list[StockShard]) -> Pin:
+    """The pin with ``remaining``/``held``/``sold``/``pinned`` summed over its own shards (items
+    of an earlier pin of the same product are ignored)."""
+    mine = [s for s in shards if s.pin_id == pin.pin_id]
+    return replace(
+        pin,
+        remaining=sum(s.remaining for s in mine if s.status == PIN_ACTIVE),
+        held=sum(s.held for s in mine),
+        sold=sum(s.sold for s in mine),
+        pinned=sum(s.units for s in mine),
+    )
 
 
 @dataclass(frozen=True)
@@ -200,6 +235,8 @@ class Order:
     refunded_cents: int = 0
     refund_reason: str | None = None
     disputed: bool = False
+    # The stock shard the units came from (and go back to).
+    shard: int = 0
 
     def effective_status(self, now_ms: int) -> str:
         """The status a reader sees: a pending order past its hold is ``expired``."""

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from functions.checkout import stock_shards
 from functions.checkout.errors import (
     DuplicateEventError,
     IdempotencyReplay,
@@ -17,6 +18,7 @@ from functions.checkout.errors import (
     OrderNotFoundError,
     PinExpiredError,
     PinNotFoundError,
+    ShardShortError,
     SoldOutError,
     StaleWriteError,
     StreamEndedError,
@@ -37,6 +39,7 @@ from functions.checkout.models import (
     Order,
     OrderCreate,
     Pin,
+    StockShard,
 )
 from functions.checkout.payments import PaymentProvider
 from functions.checkout.ports import CheckoutRepository, Role
@@ -49,6 +52,7 @@ from functions.core.ids import new_ulid
 from functions.core.observability import logger
 
 RETRIES = 5
+FALLOVERS = 3  # shard switches per order before answering 503 (each is one read + one transaction)
 
 
 def order_fingerprint(stream_id: str, body: OrderCreate) -> str:
@@ -69,20 +73,34 @@ def place_order(
 ) -> dict[str, Any]:
     """Reserve units of a pinned product for the buyer and open a payment for them.
 
-    One read (stream, pin, idempotency record, buyer's units) refuses hopeless attempts without
-    a write; then the provider intent is created under a pre-generated order id (its idempotency
-    key), and ONE transaction stores order + reservation + counter + idempotency record. An order
-    therefore never exists without its payment intent, and a failed transaction leaves only an
-    unconfirmable intent, which is cancelled.
+    One read (stream, pin, idempotency record, buyer's units and, when the pin's shard count is
+    known, the buyer's home stock shard) refuses hopeless attempts without a write; then the
+    provider intent is created under a pre-generated order id (its idempotency key), and ONE
+    transaction stores order + reservation on one stock shard + counter + idempotency record.
+    An order therefore never exists without its payment intent, and a failed transaction leaves
+    only an unconfirmable intent, which is cancelled.
+
+    Stock: the order draws from the shard its buyer id hashes to; if that shard lacks the units,
+    ONE read of all shards picks another that has them (``sold_out`` only when none can serve
+    the quantity; a quantity above every shard's remainder is ``sold_out`` even if the total
+    would cover it). Once every shard is empty the pin's ``sold_out`` flag is set, so later
+    attempts are refused from the first read, without a write.
     """
     fp = order_fingerprint(stream_id, body)
     ctx = repo.read_for_order(stream_id, body.product_id, buyer_id, idem_key)
     if ctx.record is not None:
         return replay_order(repo, buyer_id, ctx.record.fingerprint, ctx.record.order_id, fp, now_ms)
     pin = _check_orderable(ctx.stream, ctx.pin, body.quantity, ctx.units_held, now_ms)
+    quantity = body.quantity
+    home = stock_shards.home_shard(buyer_id, pin.shards)
+    target = home
+    known = ctx.home
+    home_is_short = known is not None and (known.status != PIN_ACTIVE or known.remaining < quantity)
+    if known is not None and known.shard == home and known.pin_id == pin.pin_id and home_is_short:
+        target = _fallover(repo, pin, quantity, buyer_id, avoid=home)
 
     order_id = new_id()
-    amount = pin.unit_price_cents * body.quantity
+    amount = pin.unit_price_cents * quantity
     intent = provider.create_intent(
         order_id=order_id,
         amount_cents=amount,
@@ -97,7 +115,7 @@ def place_order(
         stream_id=stream_id,
         product_id=pin.product_id,
         pin_id=pin.pin_id,
-        quantity=body.quantity,
+        quantity=quantity,
         unit_price_cents=pin.unit_price_cents,
         amount_cents=amount,
         currency=pin.currency,
@@ -106,9 +124,10 @@ def place_order(
         updated_at=now,
         expires_at_ms=now_ms + HOLD_MS,
         payment=intent,
+        shard=target,
     )
     try:
-        repo.place_order(order, idem_key, fp, pin.per_user_limit, now_ms)
+        order = _reserve(repo, order, idem_key, fp, pin, now_ms)
     except IdempotencyReplay as replay:
         # A concurrent retry with the same key won the race: answer with its order.
         _abandon(provider, intent.payment_intent_id)
@@ -117,6 +136,34 @@ def place_order(
         _abandon(provider, intent.payment_intent_id)
         raise
     return order_view(order, buyer_id, now_ms)
+
+
+def _reserve(repo: CheckoutRepository, order: Order, idem_key: str, fp: str, pin: Pin, now_ms: int) -> Order:
+    """The order transaction on ``order.shard``; a shard that turns out short sends it over
+    to another one (a fresh read of all shards each time), a bounded number of times."""
+    for switch in range(FALLOVERS + 1):
+        try:
+            repo.place_order(order, idem_key, fp, pin.per_user_limit, now_ms)
+            return order
+        except ShardShortError:
+            if switch == FALLOVERS:
+                break  # lost the race for the last units this many times: let the client retry
+            shard = _fallover(repo, pin, order.quantity, order.buyer_id, avoid=order.shard)
+            order = replace(order, shard=shard)
+    raise UnavailableError("The sale is too busy right now; retry.")
+
+
+def _fallover(repo: CheckoutRepository, pin: Pin, quantity: int, buyer_id: str, avoid: int) -> int:
+    """ONE read of every shard; a shard that can serve ``quantity``, else ``SoldOutError``
+    (after flagging the pin sold out when every shard is empty)."""
+    shards = [s for s in repo.read_shards(pin) if s.pin_id == pin.pin_id and s.status == PIN_ACTIVE]
+    left = {s.shard: s.remaining for s in shards}
+    chosen = stock_shards.fallover_shard(left, quantity, buyer_id, avoid)
+    if chosen is not None:
+        return chosen
+    if not any(left.values()) and not pin.sold_out:
+        repo.flag_sold_out(pin)
+    raise SoldOutError("Not enough of this product remains.")
 
 
 def _check_orderable(stream: Any, pin: Pin | None, quantity: int, units_held: int, now_ms: int) -> Pin:
@@ -129,7 +176,7 @@ def _check_orderable(stream: Any, pin: Pin | None, quantity: int, units_held: in
         raise StreamEndedError("The stream has ended.")
     if pin.ended(now_ms):
         raise PinExpiredError("This flash sale has ended.")
-    if pin.sold_out or pin.remaining < quantity:
+    if pin.sold_out:
         raise SoldOutError("Not enough of this product remains.")
     if units_held + quantity > pin.per_user_limit:
         raise LimitExceededError(f"At most {pin.per_user_limit} per buyer for this sale.")
@@ -271,41 +318,31 @@ def release_order(
     *,
     assume_active_pin: bool = False,
 ) -> None:
-    """Move a pending order to ``new_status`` and return its units where they came from.
+    """Move a pending order to ``new_status`` and return its units to the stock shard they came
+    from (the order records it).
 
-    ``assume_active_pin`` skips the pin read on the first attempt (the transaction's condition
-    checks the pin is still the order's and active; if not, the pin is read and it retries):
-    a webhook then costs one read and one transaction.
+    ``assume_active_pin`` skips the shard read on the first attempt (the transaction's condition
+    checks the shard is still the order's pin's and active; if not, the shard is read and it
+    retries): a webhook then costs one read and one transaction.
     """
     for attempt in range(RETRIES):
         if assume_active_pin and attempt == 0:
-            pin: Pin | None = _assumed_pin(order)
+            shard: StockShard | None = _assumed_shard(order)
         else:
-            pin = repo.get_pin(order.stream_id, order.product_id)
-        if pin is not None and pin.pin_id != order.pin_id:
-            pin = None  # a later pin of the same product: the units go back to the product
+            shard = repo.get_stock_shard(order.stream_id, order.product_id, order.shard)
+        if shard is not None and shard.pin_id != order.pin_id:
+            shard = None  # a later pin of the same product: the units go back to the product
         try:
-            repo.release(order, new_status, pin, now_ms, event_id)
+            repo.release(order, new_status, shard, now_ms, event_id)
             return
         except StaleWriteError:
-            continue  # the pin was unpinned meanwhile: re-read where the units go
+            continue  # the shard was unpinned meanwhile: re-read where the units go
     raise UnavailableError("The pin is changing too often; retry.")
 
 
-def _assumed_pin(order: Order) -> Pin:
-    """What the order's pin is while its sale runs (only ``pin_id`` and ``status`` are used)."""
-    return Pin(
-        stream_id=order.stream_id,
-        product_id=order.product_id,
-        pin_id=order.pin_id,
-        seller_id=order.seller_id,
-        title="",
-        price_cents=order.unit_price_cents,
-        currency=order.currency,
-        per_user_limit=0,
-        pinned=0,
-        remaining=0,
-    )
+def _assumed_shard(order: Order) -> StockShard:
+    """The order's stock shard while its sale runs (only ``pin_id`` and ``status`` are used)."""
+    return StockShard(shard=order.shard, pin_id=order.pin_id, units=0, remaining=0)
 
 
 def sweep_expired(repo: CheckoutRepository, now_ms: int, provider: PaymentProvider | None = None) -> int:

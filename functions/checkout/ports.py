@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from functions.checkout.models import IdempotencyRecord, Order, OrderPage, Pin, Product, Stream
+from functions.checkout.models import IdempotencyRecord, Order, OrderPage, Pin, Product, StockShard, Stream
 
 Role = Literal["buyer", "seller"]
 SettleMode = Literal["held", "reserve", "refund"]
@@ -20,6 +20,9 @@ class OrderContext:
     pin: Pin | None
     record: IdempotencyRecord | None
     units_held: int
+    # The buyer's home stock shard, when the repository could read it in the same round trip
+    # (it knows the pin's shard count once it has seen the pin); None = not read.
+    home: StockShard | None = None
 
 
 class CheckoutRepository(Protocol):
@@ -46,22 +49,41 @@ class CheckoutRepository(Protocol):
         ...
 
     def get_pin(self, stream_id: str, product_id: str) -> Pin | None:
-        """A pin (strongly consistent), or None."""
+        """The pin item alone (strongly consistent), or None; its stock counters are as created."""
+        ...
+
+    def get_pin_stock(self, stream_id: str, product_id: str) -> tuple[Pin, list[StockShard]] | None:
+        """The pin with its stock summed over its shards, and the shards (pin read + one
+        BatchGetItem of the shards), or None."""
+        ...
+
+    def read_shards(self, pin: Pin) -> list[StockShard]:
+        """Every stock shard of ``pin`` (one strongly consistent BatchGetItem)."""
+        ...
+
+    def get_stock_shard(self, stream_id: str, product_id: str, shard: int) -> StockShard | None:
+        """One stock shard (strongly consistent), or None."""
         ...
 
     def list_pins(self, stream_id: str) -> list[Pin]:
-        """Every pin item of a stream (one Query)."""
+        """Every pin of a stream, active ones with ``remaining`` summed over their shards."""
         ...
 
-    def create_pin(self, pin: Pin, message: dict[str, Any]) -> None:
-        """Carve ``pin.pinned`` out of the product's stock, store the pin and post ``message``
-        in the stream's chat, atomically. Raises ``InsufficientStockError``,
-        ``AlreadyPinnedError``, ``StreamEndedError``."""
+    def create_pin(self, pin: Pin, shards: list[StockShard], message: dict[str, Any]) -> None:
+        """Carve ``pin.pinned`` out of the product's stock, store the pin and its stock shards
+        and post ``message`` in the stream's chat, atomically (a pin of more than 96 shards
+        stores the rest in a second transaction that carves their units itself). Raises
+        ``InsufficientStockError``, ``AlreadyPinnedError``, ``StreamEndedError``."""
         ...
 
-    def unpin(self, pin: Pin, now_ms: int) -> None:
-        """Return ``pin.remaining`` to the product and mark the pin unpinned, atomically, if the
-        pin still has exactly that remaining (else ``StaleWriteError``)."""
+    def unpin(self, pin: Pin, shards: list[StockShard], now_ms: int) -> None:
+        """Return every active shard's ``remaining`` (as read) to the product and mark the shards
+        and the pin unpinned, if no shard changed meanwhile (else ``StaleWriteError``)."""
+        ...
+
+    def flag_sold_out(self, pin: Pin) -> None:
+        """Set the pin's ``sold_out`` flag, unless a return bumped ``returns`` since ``pin`` was
+        read (then units may be back; nothing is written and nothing is raised)."""
         ...
 
     def read_for_order(self, stream_id: str, product_id: str, buyer_id: str, idem_key: str) -> OrderContext:
@@ -71,9 +93,10 @@ class CheckoutRepository(Protocol):
     def place_order(
         self, order: Order, idem_key: str, fingerprint: str, per_user_limit: int, now_ms: int
     ) -> None:
-        """Reserve stock, count the buyer's units, store the order and the idempotency record in
-        one transaction. Raises ``IdempotencyReplay``, ``PinNotFoundError``, ``PinExpiredError``,
-        ``SoldOutError``, ``StreamEndedError`` or ``LimitExceededError``."""
+        """Reserve ``order.quantity`` units of stock shard ``order.shard``, count the buyer's
+        units, store the order and the idempotency record in one transaction. Raises
+        ``IdempotencyReplay``, ``PinNotFoundError``, ``PinExpiredError``, ``ShardShortError``
+        (that shard lacks the units), ``StreamEndedError`` or ``LimitExceededError``."""
         ...
 
     def get_order(self, order_id: str) -> Order | None:
@@ -85,12 +108,14 @@ class CheckoutRepository(Protocol):
         ...
 
     def release(
-        self, order: Order, new_status: str, pin: Pin | None, now_ms: int, event_id: str | None
+        self, order: Order, new_status: str, shard: StockShard | None, now_ms: int, event_id: str | None
     ) -> None:
-        """Move a pending order to ``new_status`` and return its units (to ``pin`` if it is still
-        active, else to the product), atomically. ``IllegalTransitionError`` if the order is no
+        """Move a pending order to ``new_status`` and return its units to the stock shard they
+        came from (``shard``, as read: if it is still active; an unpinned shard passes them to the
+        product; None = the shard belongs to a later pin, the product gets them), atomically.
+        ``IllegalTransitionError`` if the order is no
         longer pending (or, for ``expired``/``cancelled``, on the wrong side of its expiry);
-        ``StaleWriteError`` if the pin changed; ``DuplicateEventError`` for a seen event."""
+        ``StaleWriteError`` if the shard changed; ``DuplicateEventError`` for a seen event."""
         ...
 
     def settle(

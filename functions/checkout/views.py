@@ -38,6 +38,8 @@ def pin_view(pin: Pin) -> dict[str, Any]:
         "pinned": pin.pinned,
         "remaining": pin.remaining,
         "sold_out": pin.sold_out or pin.remaining == 0,
+        "stock_shards": pin.shards,
+        "expected_peak_orders_per_second": pin.expected_peak_orders_per_second,
         "ends_at": iso_from_ms(pin.ends_at_ms) if pin.ends_at_ms is not None else None,
         "status": pin.status,
         "created_at": pin.created_at,

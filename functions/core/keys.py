@@ -323,6 +323,18 @@ def order(order_id: str) -> Key:
 
 PIN_PREFIX = "PIN#"
 SALE_PREFIX = "SALE#"
+# Sort-key range of a stream partition holding META and every PIN# item (one Query reads both).
+STREAM_META_SK = "META"
+PIN_RANGE_END = "PIN#\uffff"
+
+
+def pin_stock_shard(stream_id: str, product_id: str, shard: int) -> Key:
+    """One of a pin's S stock shards (remaining / held / sold of its share of the units).
+
+    Each shard is its own partition, so S shards take S x 1,000 WCU/s instead of one item's
+    1,000; nothing else lives there.
+    """
+    return key(f"PINSTOCK#{stream_id}#{product_id}#{shard}", "STOCK")
 
 
 def pin_buyer(stream_id: str, product_id: str, buyer_id: str) -> Key:

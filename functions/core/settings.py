@@ -66,10 +66,6 @@ class Settings:
     websocket_url: str = ""
     websocket_management_url: str = ""
 
-    # This function's own dead-letter queue (its on-failure destination): where the outbox
-    # publisher parks an event SNS refused for good. Empty locally until the pump creates it.
-    parked_events_queue_url: str = ""
-
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
@@ -107,7 +103,6 @@ _ENV = {
     "gcm_platform_application_arn": "GCM_PLATFORM_APPLICATION_ARN",
     "websocket_url": "WEBSOCKET_URL",
     "websocket_management_url": "WEBSOCKET_MANAGEMENT_URL",
-    "parked_events_queue_url": "PARKED_EVENTS_QUEUE_URL",
 }
 
 

@@ -147,8 +147,6 @@ def json_depth_exceeds(value: Any, limit: int) -> bool:
     return False
 
 
-
-
 def _is_transient_aws_error(err: Exception) -> bool:
     """A timeout, a connection failure, throttling or a 5xx from AWS: the client may retry
     (503 with Retry-After, not 500)."""

@@ -71,6 +71,11 @@ def _stream_from_item(item: dict[str, Any]) -> Stream:
     )
 
 
+def stream_from_item(item: dict[str, Any]) -> Stream:
+    """A stored META item as a Stream (for a caller that read META in its own Query)."""
+    return _stream_from_item(item)
+
+
 def _message_item(stream_id: str, shard: int, message: dict[str, Any], now_s: int) -> dict[str, Any]:
     return {
         **keys.chat_message(stream_id, shard, message["message_id"]),

@@ -117,9 +117,9 @@ def test_a_flash_sale_sells_every_unit_exactly_once(repo: DynamoCheckoutReposito
 
     def watch_remaining() -> None:
         while not done.is_set():
-            pin = repo.get_pin("flash", product["product_id"])
-            assert pin is not None
-            samples.append(pin.remaining)
+            found = repo.get_pin_stock("flash", product["product_id"])
+            assert found is not None
+            samples.append(min(s.remaining for s in found[1]))
             done.wait(0.05)  # sample, without starving the buyers of the serialised endpoint
 
     # When 500 buyers (and 100 retries) hit "buy" at once
@@ -141,9 +141,13 @@ def test_a_flash_sale_sells_every_unit_exactly_once(repo: DynamoCheckoutReposito
     stored = [repo.get_order(i) for i in order_ids]
     assert all(o is not None and o.status == "pending_payment" and o.amount_cents == 4900 for o in stored)
     assert len({o.buyer_id for o in stored if o}) == UNITS
-    pin = repo.get_pin("flash", product["product_id"])
-    assert pin is not None
+    found = repo.get_pin_stock("flash", product["product_id"])
+    assert found is not None
+    pin, shards = found
     assert (pin.remaining, pin.held, pin.sold, pin.pinned, pin.sold_out) == (0, UNITS, 0, UNITS, True)
+    # And the default sizing spread the units over 4 shards, every one of them emptied
+    assert pin.shards == 4 and [(s.units, s.remaining) for s in shards] == [(25, 0)] * 4
+    assert Counter(o.shard for o in stored if o) == dict.fromkeys(range(4), 25)
     assert samples and min(samples) >= 0
 
     # When 10 buyers pay, 40 payments fail and the other 50 holds expire
@@ -159,10 +163,14 @@ def test_a_flash_sale_sells_every_unit_exactly_once(repo: DynamoCheckoutReposito
     assert orders.sweep_expired(repo, t0 + HOLD_MS) == 50
     assert orders.sweep_expired(repo, t0 + HOLD_MS + 60_000) == 0
 
-    # Then exactly the 90 unpaid units are back on sale and the 10 paid ones are sold
-    pin = repo.get_pin("flash", product["product_id"])
-    assert pin is not None
+    # Then exactly the 90 unpaid units are back on sale, each in the shard it came from, and the
+    # 10 paid ones are sold
+    found = repo.get_pin_stock("flash", product["product_id"])
+    assert found is not None
+    pin, shards = found
     assert (pin.remaining, pin.held, pin.sold, pin.pinned, pin.sold_out) == (90, 0, 10, UNITS, False)
+    paid = Counter(o.shard for o in ordered[:10])
+    assert [(s.remaining, s.sold) for s in shards] == [(25 - paid[k], paid[k]) for k in range(4)]
 
 
 def _order_key(o: Any) -> str:

@@ -55,10 +55,13 @@ def pin(api: ApiClient, host: str, stream_id: str, product_id: str, **extra: Any
 @pytest.fixture
 def sale(api: ApiClient, clock: Clock) -> Sale:
     """Host ``hana`` sells a mug (10 in stock) pinned on her live stream: 5 units at 9.99 EUR,
-    at most 2 per buyer."""
+    at most 2 per buyer, in one stock shard (expected peak 250 orders/s)."""
     stream_id = start_stream(api, "hana")
     product_id = create_product(api, "hana")
-    response = pin(api, "hana", stream_id, product_id, flash_price_cents=999, flash_stock=5, per_user_limit=2)
+    response = pin(
+        api, "hana", stream_id, product_id,
+        flash_price_cents=999, flash_stock=5, per_user_limit=2, expected_peak_orders_per_second=250,
+    )  # fmt: skip
     assert response.status_code == 201, response.body
     return Sale(stream_id, product_id)
 

@@ -46,14 +46,20 @@ def test_an_order_costs_two_calls_and_a_sold_out_attempt_writes_nothing(
     # When a buyer takes it
     calls.clear()
     assert order(api, sale, "vic").status_code == 201
-    # Then that was one read and one transaction
+    # Then that was one read (with the buyer's home shard) and one transaction
     assert calls == ["BatchGetItem", "TransactWriteItems"]
-    # When others try after it sold out
+    # When the next buyer finds the home shard empty
     calls.clear()
-    for buyer in ("ann", "bob", "cat"):
+    refused = order(api, sale, "ann")
+    assert (refused.status_code, body_of(refused)["code"]) == (409, "sold_out")
+    # Then one read of all shards found every one empty and set the sold-out flag
+    assert calls == ["BatchGetItem", "BatchGetItem", "UpdateItem"]
+    # When others try after that
+    calls.clear()
+    for buyer in ("bob", "cat", "dan"):
         refused = order(api, sale, buyer)
         assert (refused.status_code, body_of(refused)["code"]) == (409, "sold_out")
-    # Then each was refused from its read alone, without a write
+    # Then each was refused from its first read alone, without a write
     assert calls == ["BatchGetItem"] * 3
 
 

@@ -22,8 +22,14 @@ class World:
 
 
 def make_world(
-    stock: int = 10, flash_stock: int = 5, per_user_limit: int = 2, duration: int | None = None
+    stock: int = 10,
+    flash_stock: int = 5,
+    per_user_limit: int = 2,
+    duration: int | None = None,
+    peak: int = 250,
 ) -> World:
+    """A live stream ``s1`` of host ``host`` with a product pinned; ``peak`` sizes the stock
+    shards (250 orders/s → one shard; 250 x S → S shards, at most one per unit)."""
     repo, provider = FakeRepository(), FakeProvider()
     repo.streams["s1"] = Stream("s1", "host", "live")
     product = catalog.create_product(
@@ -39,6 +45,7 @@ def make_world(
             flash_stock=flash_stock,
             per_user_limit=per_user_limit,
             duration_seconds=duration,
+            expected_peak_orders_per_second=peak,
         ),
         T0,
     )

@@ -20,6 +20,7 @@ from functions.checkout.errors import (
     PinExpiredError,
     PinNotFoundError,
     ProductNotFoundError,
+    ShardShortError,
     SoldOutError,
     StaleWriteError,
     StreamEndedError,
@@ -40,14 +41,22 @@ from functions.checkout.models import (
     PaymentIntent,
     Pin,
     Product,
+    StockShard,
     Stream,
+    with_stock,
 )
 from functions.checkout.ports import OrderContext, Role, SettleMode
+from functions.checkout.stock_shards import home_shard
 from functions.core.clock import iso_from_ms
 
 
 class FakeRepository:
-    """Implements ``CheckoutRepository`` in memory; counts writes like DynamoDB would bill them."""
+    """Implements ``CheckoutRepository`` in memory; counts writes like DynamoDB would bill them.
+
+    ``cold = True`` plays a container that has not seen the pin yet: ``read_for_order`` does not
+    return the home shard. ``conflicts`` makes the next N order transactions raise
+    ``UnavailableError`` (a TransactionConflict that outlasted the dal's retries).
+    """
 
     def __init__(self) -> None:
         self.products: dict[str, Product] = {}
@@ -58,7 +67,11 @@ class FakeRepository:
         self.units: dict[tuple[str, str, str], int] = {}
         self.events: set[str] = set()
         self.messages: list[dict[str, Any]] = []
+        self.shards: dict[tuple[str, str, int], StockShard] = {}
         self.writes = 0  # write requests sent (successful or not)
+        self.reads = 0  # read requests (GetItem / BatchGetItem) of stock
+        self.calls: list[str] = []  # stock-relevant operations, in order
+        self.cold = False
         self._lock = threading.RLock()
 
     # products
@@ -87,10 +100,36 @@ class FakeRepository:
     def get_pin(self, stream_id: str, product_id: str) -> Pin | None:
         return self.pins.get((stream_id, product_id))
 
-    def list_pins(self, stream_id: str) -> list[Pin]:
-        return [p for (sid, _), p in sorted(self.pins.items()) if sid == stream_id]
+    def shards_of(self, pin: Pin) -> list[StockShard]:
+        """The pin's shard items (test helper, not counted)."""
+        found = [self.shards.get((pin.stream_id, pin.product_id, k)) for k in range(pin.shards)]
+        return [s for s in found if s is not None]
 
-    def create_pin(self, pin: Pin, message: dict[str, Any]) -> None:
+    def pin_with_stock(self, stream_id: str, product_id: str) -> Pin:
+        """The pin with its stock summed over its shards (test helper, not counted)."""
+        pin = self.pins[(stream_id, product_id)]
+        return with_stock(pin, self.shards_of(pin))
+
+    def get_pin_stock(self, stream_id: str, product_id: str) -> tuple[Pin, list[StockShard]] | None:
+        pin = self.pins.get((stream_id, product_id))
+        if pin is None:
+            return None
+        shards = self.read_shards(pin)
+        return with_stock(pin, shards), shards
+
+    def read_shards(self, pin: Pin) -> list[StockShard]:
+        self.reads += 1
+        self.calls.append("read_shards")
+        return self.shards_of(pin)
+
+    def get_stock_shard(self, stream_id: str, product_id: str, shard: int) -> StockShard | None:
+        return self.shards.get((stream_id, product_id, shard))
+
+    def list_pins(self, stream_id: str) -> list[Pin]:
+        pins = [p for (sid, _), p in sorted(self.pins.items()) if sid == stream_id]
+        return [with_stock(p, self.shards_of(p)) if p.status == PIN_ACTIVE else p for p in pins]
+
+    def create_pin(self, pin: Pin, shards: list[StockShard], message: dict[str, Any]) -> None:
         with self._lock:
             self.writes += 1
             product = self.products.get(pin.product_id)
@@ -99,32 +138,57 @@ class FakeRepository:
             if product.seller_id != pin.seller_id or product.stock < pin.pinned:
                 raise InsufficientStockError("stock")
             old = self.pins.get((pin.stream_id, pin.product_id))
-            if old is not None and not (old.status == PIN_UNPINNED and old.held == 0):
+            if old is not None and old.status != PIN_UNPINNED:
                 raise AlreadyPinnedError("pinned")
+            for s in shards:
+                existing = self.shards.get((pin.stream_id, pin.product_id, s.shard))
+                if existing is not None and not (existing.status == PIN_UNPINNED and existing.held == 0):
+                    raise AlreadyPinnedError("a shard still holds units")
             stream = self.streams.get(pin.stream_id)
             if stream is None or stream.status != "live" or stream.host_id != pin.seller_id:
                 raise StreamEndedError("ended")
+            assert sum(s.units for s in shards) == pin.pinned
             self.products[pin.product_id] = replace(
                 product, stock=product.stock - pin.pinned, version=product.version + 1
             )
             self.pins[(pin.stream_id, pin.product_id)] = pin
+            for s in shards:
+                self.shards[(pin.stream_id, pin.product_id, s.shard)] = s
             self.messages.append(message)
 
-    def unpin(self, pin: Pin, now_ms: int) -> None:
+    def unpin(self, pin: Pin, shards: list[StockShard], now_ms: int) -> None:
         with self._lock:
             self.writes += 1
-            current = self.pins.get((pin.stream_id, pin.product_id))
-            if (
-                current is None
-                or current.status != PIN_ACTIVE
-                or current.pin_id != pin.pin_id
-                or current.remaining != pin.remaining
-            ):
+            key = (pin.stream_id, pin.product_id)
+            current = self.pins.get(key)
+            if current is None or current.status != PIN_ACTIVE or current.pin_id != pin.pin_id:
                 raise StaleWriteError("stale")
-            self.pins[(pin.stream_id, pin.product_id)] = replace(
-                current, status=PIN_UNPINNED, pinned=current.pinned - current.remaining, remaining=0
-            )
-            self._to_product(pin.product_id, current.remaining)
+            mine = [s for s in shards if s.pin_id == pin.pin_id and s.status == PIN_ACTIVE]
+            for s in mine:
+                stored = self.shards[(*key, s.shard)]
+                if stored.status != PIN_ACTIVE or stored.remaining != s.remaining:
+                    raise StaleWriteError("a shard changed")
+            for s in mine:
+                stored = self.shards[(*key, s.shard)]
+                self.shards[(*key, s.shard)] = replace(
+                    stored, status=PIN_UNPINNED, units=stored.units - stored.remaining, remaining=0
+                )
+                self._to_product(pin.product_id, stored.remaining)
+            self.pins[key] = replace(current, status=PIN_UNPINNED)
+
+    def flag_sold_out(self, pin: Pin) -> None:
+        with self._lock:
+            self.writes += 1
+            self.calls.append("flag_sold_out")
+            key = (pin.stream_id, pin.product_id)
+            current = self.pins.get(key)
+            if (
+                current is not None
+                and current.status == PIN_ACTIVE
+                and current.pin_id == pin.pin_id
+                and current.returns == pin.returns
+            ):
+                self.pins[key] = replace(current, sold_out=True)
 
     def _to_product(self, product_id: str, units: int) -> None:
         product = self.products[product_id]
@@ -132,11 +196,18 @@ class FakeRepository:
 
     # orders
     def read_for_order(self, stream_id: str, product_id: str, buyer_id: str, idem_key: str) -> OrderContext:
+        self.reads += 1
+        self.calls.append("read_for_order")
+        pin = self.pins.get((stream_id, product_id))
+        home = None
+        if pin is not None and not self.cold:
+            home = self.shards.get((stream_id, product_id, home_shard(buyer_id, pin.shards)))
         return OrderContext(
             stream=self.streams.get(stream_id),
-            pin=self.pins.get((stream_id, product_id)),
+            pin=pin,
             record=self.records.get((buyer_id, idem_key)),
             units_held=self.units.get((stream_id, product_id, buyer_id), 0),
+            home=home,
         )
 
     def place_order(
@@ -144,27 +215,29 @@ class FakeRepository:
     ) -> None:
         with self._lock:
             self.writes += 1
+            self.calls.append(f"place_order@{order.shard}")
             record = self.records.get((order.buyer_id, idem_key))
             if record is not None:
                 raise IdempotencyReplay(record.fingerprint, record.order_id)
+            skey = (order.stream_id, order.product_id, order.shard)
+            shard = self.shards.get(skey)
+            if shard is None:
+                raise ShardShortError(0)
             pin = self.pins.get((order.stream_id, order.product_id))
-            if pin is None or pin.status != PIN_ACTIVE or pin.pin_id != order.pin_id:
+            if shard.status != PIN_ACTIVE or shard.pin_id != order.pin_id or pin is None:
                 raise PinNotFoundError("not pinned")
             stream = self.streams.get(order.stream_id)
             if stream is None or stream.status != "live":
                 raise StreamEndedError("ended")
             if pin.ended(now_ms):
                 raise PinExpiredError("expired")
-            if pin.remaining < order.quantity:
-                if pin.remaining == 0 and not pin.sold_out:
-                    self.writes += 1
-                    self.pins[(order.stream_id, order.product_id)] = replace(pin, sold_out=True)
-                raise SoldOutError("sold out")
+            if shard.remaining < order.quantity:
+                raise ShardShortError(shard.remaining)
             counter = (order.stream_id, order.product_id, order.buyer_id)
             if self.units.get(counter, 0) + order.quantity > per_user_limit:
                 raise LimitExceededError("limit")
-            self.pins[(order.stream_id, order.product_id)] = replace(
-                pin, remaining=pin.remaining - order.quantity, held=pin.held + order.quantity
+            self.shards[skey] = replace(
+                shard, remaining=shard.remaining - order.quantity, held=shard.held + order.quantity
             )
             self.units[counter] = self.units.get(counter, 0) + order.quantity
             self.orders[order.order_id] = order
@@ -187,7 +260,7 @@ class FakeRepository:
         return OrderPage(orders=page, last_key=last)
 
     def release(
-        self, order: Order, new_status: str, pin: Pin | None, now_ms: int, event_id: str | None
+        self, order: Order, new_status: str, shard: StockShard | None, now_ms: int, event_id: str | None
     ) -> None:
         with self._lock:
             self.writes += 1
@@ -200,18 +273,21 @@ class FakeRepository:
                 raise IllegalTransitionError("not expired yet")
             if new_status == CANCELLED and current.expires_at_ms <= now_ms:
                 raise IllegalTransitionError("already expired")
-            key = (order.stream_id, order.product_id)
-            stored = self.pins.get(key)
+            skey = (order.stream_id, order.product_id, order.shard)
+            stored = self.shards.get(skey)
             q = order.quantity
-            if pin is not None:
-                if stored is None or stored.pin_id != pin.pin_id or stored.status != pin.status:
-                    raise StaleWriteError("pin changed")
-                if pin.status == PIN_ACTIVE:
-                    self.pins[key] = replace(
-                        stored, remaining=stored.remaining + q, held=stored.held - q, sold_out=False
-                    )
+            if shard is not None:
+                if stored is None or stored.pin_id != order.pin_id or stored.status != shard.status:
+                    raise StaleWriteError("shard changed")
+                pkey = (order.stream_id, order.product_id)
+                pin = self.pins.get(pkey)
+                if shard.status == PIN_ACTIVE:
+                    if pin is None or pin.pin_id != order.pin_id:
+                        raise StaleWriteError("pin changed")
+                    self.shards[skey] = replace(stored, remaining=stored.remaining + q, held=stored.held - q)
+                    self.pins[pkey] = replace(pin, sold_out=False, returns=pin.returns + 1)
                 else:
-                    self.pins[key] = replace(stored, held=stored.held - q, pinned=stored.pinned - q)
+                    self.shards[skey] = replace(stored, held=stored.held - q, units=stored.units - q)
                     self._to_product(order.product_id, q)
             else:
                 self._to_product(order.product_id, q)
@@ -232,17 +308,17 @@ class FakeRepository:
             expected = PENDING if mode == "held" else order.status
             if current.status != expected:
                 raise IllegalTransitionError("changed")
-            key = (order.stream_id, order.product_id)
-            stored = self.pins[key]
+            key = (order.stream_id, order.product_id, order.shard)
+            stored = self.shards[key]
             q = order.quantity
             if mode == "held":
                 if stored.pin_id != order.pin_id:
                     raise StaleWriteError("pin changed")
-                self.pins[key] = replace(stored, held=stored.held - q, sold=stored.sold + q)
+                self.shards[key] = replace(stored, held=stored.held - q, sold=stored.sold + q)
             elif mode == "reserve":
                 if stored.status != PIN_ACTIVE or stored.pin_id != order.pin_id or stored.remaining < q:
                     raise SoldOutError("none left")
-                self.pins[key] = replace(stored, remaining=stored.remaining - q, sold=stored.sold + q)
+                self.shards[key] = replace(stored, remaining=stored.remaining - q, sold=stored.sold + q)
                 counter = (order.stream_id, order.product_id, order.buyer_id)
                 self.units[counter] = self.units.get(counter, 0) + q
             new_status = REFUND_PENDING if mode == "refund" else PAID

@@ -35,7 +35,7 @@ def buy(w: World, buyer: str, quantity: int = 1, key: str | None = None, now: in
 
 
 def pin(w: World) -> Any:
-    return w.repo.pins[(w.stream_id, w.product_id)]
+    return w.repo.pin_with_stock(w.stream_id, w.product_id)
 
 
 def test_an_order_holds_stock_at_the_flash_price_for_ten_minutes(world: World) -> None:
@@ -94,7 +94,7 @@ def test_a_concurrent_retry_that_loses_the_race_answers_with_the_winner(world: W
     assert pin(world).remaining == 4
 
 
-def test_sold_out_is_refused_from_the_read_without_a_write() -> None:
+def test_sold_out_is_flagged_once_and_later_attempts_write_nothing() -> None:
     # Given a pin with one unit that has been bought
     w = make_world(flash_stock=1)
     buy(w, "ann")
@@ -102,8 +102,17 @@ def test_sold_out_is_refused_from_the_read_without_a_write() -> None:
     # When another viewer tries to buy
     with pytest.raises(SoldOutError):
         buy(w, "bob")
-    # Then no write was attempted and no payment intent created
-    assert w.repo.writes == writes
+    # Then that attempt found every shard empty and set the flag: one conditional write, no intent
+    assert w.repo.writes == writes + 1
+    assert w.repo.pins[(w.stream_id, w.product_id)].sold_out
+    assert len(w.provider.created) == 1
+    # When more viewers try
+    for viewer in ("cat", "dan", "eve"):
+        with pytest.raises(SoldOutError):
+            buy(w, viewer)
+    # Then each was refused from its first read alone: no write, no shard read, no intent
+    assert w.repo.writes == writes + 1
+    assert w.repo.calls[-3:] == ["read_for_order"] * 3
     assert len(w.provider.created) == 1
 
 

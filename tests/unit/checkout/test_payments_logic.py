@@ -60,7 +60,7 @@ def deliver(
 
 
 def pin(w: World) -> tuple[int, int, int]:
-    p = w.repo.pins[(w.stream_id, w.product_id)]
+    p = w.repo.pin_with_stock(w.stream_id, w.product_id)
     return p.remaining, p.held, p.sold
 
 

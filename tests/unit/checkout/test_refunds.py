@@ -33,7 +33,7 @@ def refund(w: World, caller: str, order_id: str, now: int = T0 + 2000) -> dict[s
 
 def stock(w: World) -> tuple[int, int, int, int]:
     """(remaining, held, sold) of the pin and the product's stock."""
-    p = w.repo.pins[(w.stream_id, w.product_id)]
+    p = w.repo.pin_with_stock(w.stream_id, w.product_id)
     return p.remaining, p.held, p.sold, w.repo.products[w.product_id].stock
 
 

@@ -1,8 +1,10 @@
 """Property: whatever buyers, payments (succeeded, failed, canceled — on time, late, replayed or
 out of order), refunds (seller's, Stripe dashboard's, automatic), disputes, cancellations,
 unpins and the sweeper do, in any order, every unit is in exactly one place
-(``remaining + held + sold == pinned``), no unit is created or lost between the pin and the
-product, and no order ends in two final states."""
+(``sum(shards) + held + sold == pinned``, and per stock shard ``remaining + held + sold ==
+units``), no unit is created or lost between the pin and the product, and no order ends in two
+final states. The pin's 8 units are spread over 3 stock shards (3/3/2), so orders fall over and
+units return to the shard their order records."""
 
 from __future__ import annotations
 
@@ -42,7 +44,8 @@ class StockMachine(RuleBasedStateMachine):
 
     @initialize()
     def setup(self) -> None:
-        self.w = make_world(stock=TOTAL, flash_stock=8, per_user_limit=3)
+        self.w = make_world(stock=TOTAL, flash_stock=8, per_user_limit=3, peak=750)
+        assert [s.units for s in self._shards()] == [3, 3, 2]
         self.now = T0
         self.order_ids: list[str] = []
         self.events = 0
@@ -50,11 +53,20 @@ class StockMachine(RuleBasedStateMachine):
         self.late_refunds: set[str] = set()  # paid too late: refunded, never held or sold
         self.final: dict[str, str] = {}  # first final state each order reached
 
-    def _pin(self):  # type: ignore[no-untyped-def]
-        return self.w.repo.pins[(self.w.stream_id, self.w.product_id)]
+    def _shards(self):  # type: ignore[no-untyped-def]
+        return self.w.repo.shards_of(self.w.repo.pins[(self.w.stream_id, self.w.product_id)])
 
-    @rule(buyer=st.sampled_from(BUYERS), quantity=st.integers(1, 3), key=st.sampled_from(["a", "b", "c"]))
-    def order(self, buyer: str, quantity: int, key: str) -> None:
+    def _pin(self):  # type: ignore[no-untyped-def]
+        return self.w.repo.pin_with_stock(self.w.stream_id, self.w.product_id)
+
+    @rule(
+        buyer=st.sampled_from(BUYERS),
+        quantity=st.integers(1, 3),
+        key=st.sampled_from(["a", "b", "c"]),
+        cold=st.booleans(),
+    )
+    def order(self, buyer: str, quantity: int, key: str, cold: bool) -> None:
+        self.w.repo.cold = cold  # a container that does not know the shard count yet
         try:
             view = orders.place_order(
                 self.w.repo, self.w.provider, buyer_id=buyer, stream_id=self.w.stream_id,
@@ -181,6 +193,15 @@ class StockMachine(RuleBasedStateMachine):
         assert pin.remaining >= 0 and pin.held >= 0 and pin.sold >= 0
         assert pin.remaining + pin.held + pin.sold == pin.pinned
         assert self.w.repo.products[self.w.product_id].stock + pin.pinned == TOTAL
+        for shard in self._shards():
+            assert min(shard.remaining, shard.held, shard.sold) >= 0
+            assert shard.remaining + shard.held + shard.sold == shard.units
+
+    @invariant()
+    def the_sold_out_flag_never_strands_a_unit(self) -> None:
+        stored = self.w.repo.pins[(self.w.stream_id, self.w.product_id)]
+        if stored.sold_out and stored.status == "active":
+            assert self._pin().remaining == 0
 
     @invariant()
     def an_order_never_has_two_final_states(self) -> None:
@@ -218,6 +239,10 @@ class StockMachine(RuleBasedStateMachine):
             units = self.w.repo.units.get((self.w.stream_id, self.w.product_id, buyer), 0)
             live = sum(o.quantity for o in all_orders if o.buyer_id == buyer and o.status in (PENDING, PAID))
             assert units == live
+        # Each shard holds exactly the units of the pending orders that record it.
+        for shard in self._shards():
+            pending = [o for o in all_orders if o.status == PENDING and o.shard == shard.shard]
+            assert shard.held == sum(o.quantity for o in pending)
 
 
 StockMachine.TestCase.settings = settings(
