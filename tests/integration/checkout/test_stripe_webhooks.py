@@ -41,8 +41,9 @@ def _order(api: ApiClient, order_id: str, user: str = "vic") -> dict[str, Any]:
 def _pin_counts(sale: Sale) -> tuple[int, int, int, int]:
     from functions.checkout.dal import repository
 
-    p = repository().get_pin(sale.stream_id, sale.product_id)
-    assert p is not None
+    found = repository().get_pin_stock(sale.stream_id, sale.product_id)
+    assert found is not None
+    p, _ = found  # summed over its stock shards
     return p.remaining, p.held, p.sold, p.pinned
 
 
