@@ -650,6 +650,29 @@ def direct_pair_key(user_a: str, user_b: str) -> keys.Key:
     return keys.direct_pair(user_a, user_b)
 
 
+def sender_member_key(conversation_id: str, sender_id: str) -> keys.Key:
+    """Key of the sender's member item in a direct conversation the pointer named: BatchGet it
+    with the share's second read, then ``rules.SenderSide.from_item`` / ``rules.direct_outcome``."""
+    return keys.member(conversation_id, sender_id)
+
+
+def _sender_send_update(table: str, conversation_id: str, sender_id: str) -> dict[str, Any]:
+    """A transaction Update counting one more message from the sender, under the same condition
+    as a DM send: an active member within any request limit (so racing shares cannot pass it)."""
+    return {
+        "Update": {
+            "TableName": table,
+            "Key": serialize(keys.member(conversation_id, sender_id)),
+            "UpdateExpression": "ADD sent_count :one",
+            "ConditionExpression": "attribute_exists(pk) AND #status = :active AND "
+            "(attribute_not_exists(send_limit) OR attribute_not_exists(sent_count) "
+            "OR sent_count < send_limit)",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": values(one=1, active=ACTIVE),
+        }
+    }
+
+
 @dataclass(frozen=True)
 class DirectShareWrite:
     """TransactWriteItems actions posting one ``video_share`` message to one recipient."""
@@ -679,9 +702,11 @@ def direct_share_write(
 
     ``existing_conversation_id`` is what a batched read of ``direct_pair_key`` found (None → the
     conversation is created here, with request semantics when ``request``; ``conversation_id`` is
-    then its new ULID). 2 actions for an existing conversation, 5 for a new one. Shares are not
-    subject to the 1-message request limit (the share domain has its own limits); a block is
-    assumed checked by the caller's ``can_message_many`` just before.
+    then its new ULID). 3 actions for an existing conversation, 5 for a new one. The caller
+    decided the outcome with ``rules.direct_outcome`` from a batched read (blocks, policy, the
+    sender's member item); the write re-checks the request limit like a DM send does: an existing
+    conversation's sender member item must still be active and under its ``send_limit`` (it
+    counts the message), and a new conversation's pair pointer must still be free.
     """
     cid = existing_conversation_id or conversation_id
     msg = message_record(
@@ -710,6 +735,7 @@ def direct_share_write(
         ]
     else:
         actions.append(_last_message_update(table, msg))
+        actions.append(_sender_send_update(table, cid, sender_id))
     actions.append(_put(table, message_item(msg), new=True))
     return DirectShareWrite(cid, message_id, existing_conversation_id is None, actions, msg)
 
