@@ -105,6 +105,16 @@ def phone_owner(user_id: str) -> Key:
     return key(user_pk(user_id), "PHONE")
 
 
+def phone_verification(verification_id: str) -> Key:
+    """A pending SMS verification of a number (code and number as keyed hashes; TTL 10 min)."""
+    return key(f"PHONEVERIFY#{verification_id}", "VERIFY")
+
+
+def sms_code_quota(subject_kind: str, subject: str, day: int) -> Key:
+    """Daily counter of codes texted per user (``user``) or per number hash (``number``)."""
+    return key(f"RATE#sms_code#{subject_kind}#{subject}", f"D#{day}")
+
+
 CONTACT_PREFIX = "CONTACT#"
 
 
@@ -180,6 +190,11 @@ def report(report_id: str) -> Key:
 def rate_window(scope: str, subject: str, window: int) -> Key:
     """A fixed-window rate counter (expires through TTL)."""
     return key(f"RATE#{scope}#{subject}", f"W#{window}")
+
+
+def upload_quota(user_id: str, day: int) -> Key:
+    """Daily counter of attachment uploads (count and bytes) of a user (expires through TTL)."""
+    return key(f"RATE#uploads#{user_id}", f"D#{day}")
 
 
 # --- share --------------------------------------------------------------------------------
