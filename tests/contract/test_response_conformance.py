@@ -126,6 +126,10 @@ def test_every_operation_replies_as_the_spec_says(checked: CheckedApi, api: ApiC
     wrong = {"verification_id": started["verification_id"], "code": "not-it"}
     c.call("POST", "/v1/me/phone/verify", wrong, user=b, expect=400)
     c.call("POST", "/v1/me/phone/verify", {"verification_id": "nope", "code": "123456"}, user=b, expect=404)
+    from tests.integration.social.test_contacts_api import last_code
+
+    right = {"verification_id": started["verification_id"], "code": last_code("+14155550123")}
+    c.call("POST", "/v1/me/phone/verify", right, user=b, expect=204)
     c.call("POST", "/v1/me/contacts/match", {"phones": ["+14155550123", "nope"]}, user=a, expect=200)
     c.call("GET", "/v1/me/suggestions?limit=5", user=d, expect=200)
     c.call("DELETE", "/v1/me/phone", user=b, expect=204)
