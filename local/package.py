@@ -101,7 +101,15 @@ def topic_resources(infra: dict[str, Any]) -> dict[str, str]:
 FUNCTION_ACCESS: dict[str, tuple[str, ...]] = {
     # REST API: every route. Attachments: presigned POST/GET + HeadObject under attachments/;
     # live chat poll reads the snapshot; video cards sign thumbnail GETs; device registration.
-    "api_handler": ("table_rw", "attachments_rw", "live_read", "thumbnails_read", "push_endpoints"),
+    # Phone verification texts codes (SNS Publish to a phone number).
+    "api_handler": (
+        "table_rw",
+        "attachments_rw",
+        "live_read",
+        "thumbnails_read",
+        "push_endpoints",
+        "sms_send",
+    ),
     "websocket_connect": ("table_rw", "connections"),
     "websocket_message": ("table_rw", "connections"),
     "websocket_disconnect": ("table_rw", "connections"),
@@ -305,6 +313,10 @@ def _grant_statements(grant: str, api_stage: str) -> list[dict[str, Any]]:
                 "Resource": endpoints,
             },
         ],
+        # Publish to a phone number has no resource ARN, so IAM needs "*" here (which would also
+        # allow topic publishes; the API's code publishes only SMS). Spend is capped by the
+        # account's SMS spending limit and the per-user/per-number daily code quotas.
+        "sms_send": [{"Sid": "SendSms", "Action": ["sns:Publish"], "Resource": "*"}],
         "push_send": [
             {
                 "Sid": "SendPushes",
