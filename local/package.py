@@ -118,9 +118,12 @@ FUNCTION_ACCESS: dict[str, tuple[str, ...]] = {
     "notify_publish_outbox": ("stream", "table_read", "events_publish"),
     "notify_push_event": ("table_rw", "push_send"),
     "checkout_expire_orders": ("table_rw",),
+    # Deletes the objects of uploads no sent message attached within 24 h.
+    "dm_sweep_uploads": ("table_rw", "attachments_delete"),
     "realtime_deliver": ("table_rw", "connections"),
     # Projections: inbox read models in the table, chat snapshots in the bucket.
-    "project_changes": ("stream", "table_rw", "live_rw"),
+    # ... and unsent messages' attachment objects are deleted there.
+    "project_changes": ("stream", "table_rw", "live_rw", "attachments_delete"),
 }
 
 # Parameters the functions need in AWS (added to the merged template; docs/operations.md).
@@ -290,6 +293,19 @@ def _grant_statements(grant: str, api_stage: str) -> list[dict[str, Any]]:
                 "Action": ["s3:GetObject", "s3:PutObject"],
                 "Resource": objects("attachments"),
             }
+        ],
+        "attachments_delete": [
+            {
+                "Sid": "AttachmentVersionsList",
+                "Action": ["s3:ListBucketVersions"],
+                "Resource": {"Fn::GetAtt": ["MediaBucket", "Arn"]},
+                "Condition": {"StringLike": {"s3:prefix": ["attachments/*"]}},
+            },
+            {
+                "Sid": "AttachmentsDelete",
+                "Action": ["s3:DeleteObject", "s3:DeleteObjectVersion"],
+                "Resource": objects("attachments"),
+            },
         ],
         "live_read": [{"Sid": "LiveSnapshotsRead", "Action": ["s3:GetObject"], "Resource": objects("live")}],
         "live_rw": [

@@ -192,6 +192,21 @@ def rate_window(scope: str, subject: str, window: int) -> Key:
     return key(f"RATE#{scope}#{subject}", f"W#{window}")
 
 
+def upload(owner_id: str, attachment_id: str) -> Key:
+    """An attachment upload: pending (in a GSI2 due bucket) until a sent message attaches it."""
+    return key(f"UPLOAD#{owner_id}#{attachment_id}", "UPLOAD")
+
+
+def pending_uploads_bucket(hour: int) -> str:
+    """GSI2 partition of uploads whose 24 hours are up in one epoch hour (the sweeper's list)."""
+    return f"UPLOADS#{hour}"
+
+
+def pending_upload(hour: int, owner_id: str, attachment_id: str) -> Key:
+    """GSI2 keys of a pending upload record."""
+    return gsi2(pending_uploads_bucket(hour), f"{owner_id}#{attachment_id}")
+
+
 def upload_quota(user_id: str, day: int) -> Key:
     """Daily counter of attachment uploads (count and bytes) of a user (expires through TTL)."""
     return key(f"RATE#uploads#{user_id}", f"D#{day}")
