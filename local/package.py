@@ -296,14 +296,8 @@ def _grant_statements(grant: str, api_stage: str) -> list[dict[str, Any]]:
         ],
         "attachments_delete": [
             {
-                "Sid": "AttachmentVersionsList",
-                "Action": ["s3:ListBucketVersions"],
-                "Resource": {"Fn::GetAtt": ["MediaBucket", "Arn"]},
-                "Condition": {"StringLike": {"s3:prefix": ["attachments/*"]}},
-            },
-            {
                 "Sid": "AttachmentsDelete",
-                "Action": ["s3:DeleteObject", "s3:DeleteObjectVersion"],
+                "Action": ["s3:GetObject", "s3:DeleteObject", "s3:DeleteObjectVersion"],
                 "Resource": objects("attachments"),
             },
         ],
@@ -329,10 +323,18 @@ def _grant_statements(grant: str, api_stage: str) -> list[dict[str, Any]]:
                 "Resource": endpoints,
             },
         ],
-        # Publish to a phone number has no resource ARN, so IAM needs "*" here (which would also
-        # allow topic publishes; the API's code publishes only SMS). Spend is capped by the
-        # account's SMS spending limit and the per-user/per-number daily code quotas.
-        "sms_send": [{"Sid": "SendSms", "Action": ["sns:Publish"], "Resource": "*"}],
+        # Publish to a phone number has no resource ARN, so the Allow must name "*"; the Deny on
+        # every SNS ARN leaves exactly SMS (no topic or endpoint publishes). Spend is capped by
+        # the account's SMS spending limit and the per-user/per-number daily code quotas.
+        "sms_send": [
+            {"Sid": "SendSms", "Action": ["sns:Publish"], "Resource": "*"},
+            {
+                "Sid": "SmsOnly",
+                "Effect": "Deny",
+                "Action": ["sns:Publish"],
+                "Resource": {"Fn::Sub": "arn:${AWS::Partition}:sns:*:*:*"},
+            },
+        ],
         "push_send": [
             {
                 "Sid": "SendPushes",

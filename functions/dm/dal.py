@@ -807,21 +807,23 @@ class S3Media:
         return {"url": out["url"], "fields": out["fields"]}
 
     def delete(self, owner_id: str, attachment_id: str) -> None:
-        """ListObjectVersions + DeleteObjects: every version of the object goes (the bucket is
-        versioned, so a plain DeleteObject would only hide it behind a delete marker)."""
+        """HeadObject + DeleteObject of that version: the object is gone for good, not hidden
+        behind a delete marker (the bucket is versioned; any other version of the key, e.g. a
+        second POST within the upload's 5 minutes, expires by the lifecycle rule). Idempotent."""
         from botocore.exceptions import ClientError
 
         key = attachment_object_key(owner_id, attachment_id)
         try:
-            out = self._client.list_object_versions(Bucket=self._bucket, Prefix=key)
-            versions = [
-                {"Key": v["Key"], "VersionId": v["VersionId"]}
-                for v in [*out.get("Versions", []), *out.get("DeleteMarkers", [])]
-                if v.get("Key") == key
-            ]
-            if versions:
-                self._client.delete_objects(Bucket=self._bucket, Delete={"Objects": versions, "Quiet": True})
+            out = self._client.head_object(Bucket=self._bucket, Key=key)
+            version = out.get("VersionId")
+            if version and version != "null":
+                self._client.delete_object(Bucket=self._bucket, Key=key, VersionId=version)
+            else:
+                self._client.delete_object(Bucket=self._bucket, Key=key)
         except ClientError as err:
+            status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if status in (403, 404):
+                return  # already gone (HEAD of a missing key is 403 without ListBucket)
             raise UnavailableError("The media store is unavailable; retry.") from err
 
     def download_url(self, owner_id: str, attachment_id: str, expires_s: int) -> str:
