@@ -824,8 +824,9 @@ def operations() -> dict[tuple[str, str], Op]:
                 200: Resp("A retry: the original message for this `client_message_id`.", ref("Message")),
             },
             errors=(403, 404, 422, 429),
-            description="At most 5 messages/s per sender (burst 10) → 429 with Retry-After. A request "
-            "conversation takes one message before it is accepted (→ 403).",
+            description="At most 5 messages/s per sender (burst 10; shares count too) → 429 with "
+            "Retry-After. A request conversation takes one message before it is accepted (→ 403). An "
+            "`attachment_id` must be the sender's upload, not yet sent in another message (→ 400).",
             body=dm.SendMessage,
             body_rules={
                 "description": "text, attachment_id, or both; text not blank.",
@@ -899,9 +900,11 @@ def operations() -> dict[tuple[str, str], Op]:
             "A presigned upload for one attachment",
             "dm",
             {201: Resp("Upload with the form fields within 5 minutes.", ref("AttachmentUpload"))},
-            errors=(413,),
+            errors=(413, 429),
             description="image/jpeg, image/png, image/webp, image/gif ≤ 10 MB; video/mp4 ≤ 50 MB; other "
-            "types → 400, larger → 413.",
+            "types → 400, larger → 413. At most 200 uploads and 2 GB per user per UTC day → 429 with "
+            "Retry-After. An upload goes with one message; one not attached to a sent message within "
+            "24 hours is deleted, and unsending a message deletes its attachment.",
             body=dm.CreateAttachment,
             body_rules={
                 "properties": {"content_type": {"enum": sorted(ATTACHMENT_TYPES)}},
