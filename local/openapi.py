@@ -715,6 +715,10 @@ def operations() -> dict[tuple[str, str], Op]:
             "brackets and `(0)` are fine) and valid. At most 5 codes per user and 5 per number per UTC "
             "day → 429 `rate_limited` with Retry-After. Only keyed hashes of the number and code are stored.",
             body=social.PhoneBody,
+            body_rules={
+                "description": "International form: `+`, the country code and the number.",
+                "properties": {"phone": {"pattern": "^\\+"}},
+            },
             body_example={"phone": "+44 20 7946 0000"},
         ),
         ("POST", "/v1/me/phone/verify"): Op(

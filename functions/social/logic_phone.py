@@ -133,7 +133,7 @@ def start_verification(
     """
     from functions.social.phones import region_of, to_e164
 
-    e164 = to_e164(phone, None)
+    e164 = to_e164(phone, None) if phone.startswith("+") else None
     if e164 is None:
         raise ValidationError("phone must be a valid number in international form, like '+44 20 7946 0000'.")
     day = now_s // DAY_SECONDS
