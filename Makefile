@@ -17,7 +17,7 @@ DEPLOY_BUCKET ?=
 DEPLOY_PARAMS ?=
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: venv browser run test lint typecheck pytest token package deploy bench fuzz pay dlq redrive clean
+.PHONY: venv browser run test lint typecheck pytest token package deploy bench fuzz pay dlq redrive sms clean
 
 venv: $(VENV)/.installed
 
@@ -88,6 +88,10 @@ fuzz: venv
 pay: venv
 	@test -n "$(ORDER)" || { echo "usage: make pay ORDER=<order_id> [RESULT=failed|canceled|refunded]" >&2; exit 1; }
 	$(PY) -m local.pay $(ORDER) $(RESULT) --port $(PORT)
+
+# The SMS (verification codes) the local stack sent: moto keeps them. NUMBER=+… filters.
+sms: venv
+	@$(PY) -m local.sms --endpoint $${AWS_ENDPOINT_URL:-http://127.0.0.1:$(MOTO_PORT)} $(if $(NUMBER),--number $(NUMBER))
 
 # Dead-letter queues of the running `make run` stack (docs/operations.md, "Parked events").
 dlq: venv

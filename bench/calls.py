@@ -417,6 +417,40 @@ def scenario_social(h: Harness) -> None:
     )
 
 
+CONTACTS_BOOK_SIZE = 500
+CONTACT_MATCH_MAX_CALLS = 8  # 1 quota + ⌈500/100⌉ lookups (run concurrently) + blocks + remember
+
+
+def scenario_contacts(h: Harness) -> None:
+    """Match a 500-number phone book of national numbers (region US): 20 of them are friends
+    with verified numbers (seeded uncounted, as a finished SMS verification leaves them)."""
+    from functions.core import keys
+    from functions.core.ddb import serialize
+    from functions.core.settings import get_settings
+    from functions.social.logic_contacts import phone_hash
+
+    secret = get_settings().phone_hash_secret
+    for i, friend in enumerate(FRIENDS[1:21]):
+        digest = phone_hash(secret, f"+1212555{i:04d}")
+        h.peek.put_item(
+            TableName=h.table,
+            Item=serialize({**keys.phone(digest), "entity": "phone_optin", "user_id": friend}),
+        )
+        h.peek.put_item(
+            TableName=h.table,
+            Item=serialize({**keys.phone_owner(friend), "entity": "phone_owner", "phone_hash": digest}),
+        )
+    book = [f"(212) 555-{i:04d}" for i in range(CONTACTS_BOOK_SIZE)]
+    h.measure(
+        f"match {CONTACTS_BOOK_SIZE} contacts",
+        f"≤ {CONTACT_MATCH_MAX_CALLS} calls (the issue asks ≤ 4; BatchGetItem reads ≤ 100 keys a call)",
+        _at_most(CONTACT_MATCH_MAX_CALLS),
+        partial(
+            h.request, "POST", "/v1/me/contacts/match", "bench-contacts", {"phones": book, "region": "US"}
+        ),
+    )
+
+
 def scenario_dm(h: Harness) -> None:
     """Send, history and inbox in a direct conversation with some history."""
     peer = FRIENDS[0]
@@ -797,6 +831,7 @@ def _sharded_sale(h: Harness, seller: str) -> None:
 
 SCENARIOS: list[tuple[str, list[str], Callable[[Harness], None]]] = [
     ("social", ["follow"], scenario_social),
+    ("contacts", [f"match {CONTACTS_BOOK_SIZE} contacts"], scenario_contacts),
     ("dm", ["send DM (500-char text)", "fetch history page", "inbox page"], scenario_dm),
     ("share", [f"share to {n} friend{'s' if n > 1 else ''}" for n in SHARE_SIZES], scenario_share),
     ("live", ["post live chat", "poll live chat"], scenario_live),

@@ -95,7 +95,8 @@ TIMESTAMP = string(
 )
 ERROR_CODE_DOC = {
     400: "`validation_error` (malformed JSON, wrong types, unknown fields, limits), `invalid_cursor`"
-    " (tampered, foreign or malformed cursor), `invalid_signature` (payment webhook)",
+    " (tampered, foreign or malformed cursor), `invalid_signature` (payment webhook), `invalid_code`"
+    " (phone verification)",
     401: "`unauthorized`: missing, malformed, expired or badly signed bearer token",
     403: "`forbidden`: the caller may not do this (blocks, host/seller/admin-only actions)",
     404: "`not_found`: unknown, or not visible to the caller",
@@ -161,6 +162,12 @@ HAND_WRITTEN: dict[str, Schema] = {
     "Health": obj({"status": {"const": "ok"}}),
     "UserSince": obj({"user_id": USER_ID, "since": TIMESTAMP}),
     "UserPage": page_of(ref("UserSince")),
+    "PhoneVerification": obj(
+        {
+            "verification_id": string(description="Send it back with the code."),
+            "expires_at": TIMESTAMP,
+        }
+    ),
     "ContactMatches": obj(
         {
             "items": {
@@ -758,26 +765,45 @@ def operations() -> dict[tuple[str, str], Op]:
             params=(LIMIT, CURSOR),
         ),
         ("PUT", "/v1/me/phone"): Op(
-            "Opt in to being found by phone number (only its HMAC is stored)",
+            "Text a 6-digit code to the caller's number (it is not theirs until verified)",
             "social",
-            no_content,
-            errors=(409,),
+            {202: Resp("A code was texted; verify it within 10 minutes.", ref("PhoneVerification"))},
+            errors=(429,),
+            description="The same 202 whether or not the number belongs to someone (no registration "
+            "oracle). The number must be in international form (`+` and country code; spaces, dashes, "
+            "brackets and `(0)` are fine) and valid. At most 5 codes per user and 5 per number per UTC "
+            "day → 429 `rate_limited` with Retry-After. Only keyed hashes of the number and code are stored.",
             body=social.PhoneBody,
             body_rules={
-                "description": "E.164: `+` then 8 to 15 digits, no leading zero.",
-                "properties": {"phone": {"pattern": "^\\+[1-9][0-9]{7,14}$"}},
+                "description": "International form: `+`, the country code and the number.",
+                "properties": {"phone": {"pattern": "^\\+"}},
             },
-            body_example={"phone": "+14155550123"},
+            body_example={"phone": "+44 20 7946 0000"},
+        ),
+        ("POST", "/v1/me/phone/verify"): Op(
+            "Enter the texted code: the number becomes the caller's",
+            "social",
+            no_content,
+            errors=(404, 429),
+            description="Right code → 204, and the number is the caller's; a previous holder loses it "
+            "silently (numbers get recycled). Wrong code → 400 `invalid_code`; unknown, expired (10 "
+            "minutes) or someone else's verification → 404; the 5th wrong code ends it → 429.",
+            body=social.PhoneVerifyBody,
+            body_example={"verification_id": "01JDQ7X3K5V8M2N4P6R8T0W2Y4", "code": "123456"},
         ),
         ("DELETE", "/v1/me/phone"): Op("Opt out of phone discovery (idempotent)", "social", no_content),
         ("POST", "/v1/me/contacts/match"): Op(
-            "Which uploaded numbers belong to opted-in users (invalid numbers are skipped)",
+            "Which numbers of a phone book belong to verified users (invalid numbers are skipped)",
             "social",
             {200: Resp("The matches.", ref("ContactMatches"))},
             errors=(429,),
-            description="At most 1,000 numbers per user per day → 429. Numbers are not stored.",
+            description="Numbers as people write them: national ones are read in `region` (ISO 3166-1 "
+            "alpha-2), or without it in the region of the caller's verified number, else only "
+            "international ones (`+…`) are read; international prefixes (`0044`, `011 44`) and "
+            "`+44 (0)20…` are understood. At most 1,000 submitted numbers per user per day → 429. "
+            "Numbers are not stored.",
             body=social.ContactsMatchBody,
-            body_example={"phones": ["+14155550123", "+447700900123"]},
+            body_example={"phones": ["(212) 555-0123", "+44 (0)20 7946 0000"], "region": "US"},
         ),
         ("GET", "/v1/me/suggestions"): Op(
             "People to follow: contact matches first, then friends of friends",
@@ -861,8 +887,9 @@ def operations() -> dict[tuple[str, str], Op]:
                 200: Resp("A retry: the original message for this `client_message_id`.", ref("Message")),
             },
             errors=(403, 404, 422, 429),
-            description="At most 5 messages/s per sender (burst 10) → 429 with Retry-After. A request "
-            "conversation takes one message before it is accepted (→ 403).",
+            description="At most 5 messages/s per sender (burst 10; shares count too) → 429 with "
+            "Retry-After. A request conversation takes one message before it is accepted (→ 403). An "
+            "`attachment_id` must be the sender's upload, not yet sent in another message (→ 400).",
             body=dm.SendMessage,
             body_rules={
                 "description": "text, attachment_id, or both; text not blank.",
@@ -936,9 +963,11 @@ def operations() -> dict[tuple[str, str], Op]:
             "A presigned upload for one attachment",
             "dm",
             {201: Resp("Upload with the form fields within 5 minutes.", ref("AttachmentUpload"))},
-            errors=(413,),
+            errors=(413, 429),
             description="image/jpeg, image/png, image/webp, image/gif ≤ 10 MB; video/mp4 ≤ 50 MB; other "
-            "types → 400, larger → 413.",
+            "types → 400, larger → 413. At most 200 uploads and 2 GB per user per UTC day → 429 with "
+            "Retry-After. An upload goes with one message; one not attached to a sent message within "
+            "24 hours is deleted, and unsending a message deletes its attachment.",
             body=dm.CreateAttachment,
             body_rules={
                 "properties": {"content_type": {"enum": sorted(ATTACHMENT_TYPES)}},
@@ -963,8 +992,11 @@ def operations() -> dict[tuple[str, str], Op]:
             "Share a video to 1 to 20 people in one call",
             "share",
             {201: Resp("Per-recipient results (a retry returns the original).", ref("ShareResult"))},
-            errors=(404, 422),
-            description="Recipients the caller may not reach are `not_allowed` (never says why).",
+            errors=(404, 422, 429),
+            description="Per recipient a share is a DM from the caller: recipients it may not reach are "
+            "`not_allowed` (never says why) — blocks, `no_one`, and the message-request limit (a "
+            "stranger gets one message in their requests until they accept). It counts in the caller's "
+            "DM rate limit (5/s, burst 10): while that is used up → 429 with Retry-After.",
             body=share.ShareRequest,
             body_rules={
                 "properties": {

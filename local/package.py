@@ -112,7 +112,15 @@ def topic_resources(infra: dict[str, Any]) -> dict[str, str]:
 FUNCTION_ACCESS: dict[str, tuple[str, ...]] = {
     # REST API: every route. Attachments: presigned POST/GET + HeadObject under attachments/;
     # live chat poll reads the snapshot; video cards sign thumbnail GETs; device registration.
-    "api_handler": ("table_rw", "attachments_rw", "live_read", "thumbnails_read", "push_endpoints"),
+    # Phone verification texts codes (SNS Publish to a phone number).
+    "api_handler": (
+        "table_rw",
+        "attachments_rw",
+        "live_read",
+        "thumbnails_read",
+        "push_endpoints",
+        "sms_send",
+    ),
     "websocket_connect": ("table_rw", "connections"),
     "websocket_message": ("table_rw", "connections", "connections_close"),
     "websocket_disconnect": ("table_rw", "connections"),
@@ -122,11 +130,13 @@ FUNCTION_ACCESS: dict[str, tuple[str, ...]] = {
     "notify_publish_outbox": ("stream", "table_read", "events_publish", "event_bodies_write"),
     "notify_push_event": ("table_rw", "push_send", "event_bodies_read"),
     "checkout_expire_orders": ("table_rw",),
+    # Deletes the objects of uploads no sent message attached within 24 h.
+    "dm_sweep_uploads": ("table_rw", "attachments_delete"),
     # Delivery and the sweeper close connections whose token expired (DeleteConnection).
     "realtime_deliver": ("table_rw", "connections", "connections_close", "event_bodies_read"),
     "realtime_sweep_expired": ("table_rw", "connections_close"),
     # Projections, one function per read model (functions/projections/events.py).
-    "project_inbox": ("stream", "table_rw"),
+    "project_inbox": ("stream", "table_rw", "attachments_delete"),  # unsend deletes attachments
     "project_live_snapshots": ("stream", "table_rw", "live_rw"),
     "project_share_interactions": ("stream", "table_rw"),
 }
@@ -306,6 +316,13 @@ def _grant_statements(grant: str, api_stage: str) -> list[dict[str, Any]]:
                 "Resource": objects("attachments"),
             }
         ],
+        "attachments_delete": [
+            {
+                "Sid": "AttachmentsDelete",
+                "Action": ["s3:GetObject", "s3:DeleteObject", "s3:DeleteObjectVersion"],
+                "Resource": objects("attachments"),
+            },
+        ],
         "live_read": [{"Sid": "LiveSnapshotsRead", "Action": ["s3:GetObject"], "Resource": objects("live")}],
         "live_rw": [
             {"Sid": "LiveSnapshots", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": objects("live")}
@@ -332,6 +349,18 @@ def _grant_statements(grant: str, api_stage: str) -> list[dict[str, Any]]:
                 "Sid": "ManagePushEndpoints",
                 "Action": ["sns:DeleteEndpoint", "sns:GetEndpointAttributes", "sns:SetEndpointAttributes"],
                 "Resource": endpoints,
+            },
+        ],
+        # Publish to a phone number has no resource ARN, so the Allow must name "*"; the Deny on
+        # every SNS ARN leaves exactly SMS (no topic or endpoint publishes). Spend is capped by
+        # the account's SMS spending limit and the per-user/per-number daily code quotas.
+        "sms_send": [
+            {"Sid": "SendSms", "Action": ["sns:Publish"], "Resource": "*"},
+            {
+                "Sid": "SmsOnly",
+                "Effect": "Deny",
+                "Action": ["sns:Publish"],
+                "Resource": {"Fn::Sub": "arn:${AWS::Partition}:sns:*:*:*"},
             },
         ],
         "push_send": [

@@ -106,6 +106,16 @@ def phone_owner(user_id: str) -> Key:
     return key(user_pk(user_id), "PHONE")
 
 
+def phone_verification(verification_id: str) -> Key:
+    """A pending SMS verification of a number (code and number as keyed hashes; TTL 10 min)."""
+    return key(f"PHONEVERIFY#{verification_id}", "VERIFY")
+
+
+def sms_code_quota(subject_kind: str, subject: str, day: int) -> Key:
+    """Daily counter of codes texted per user (``user``) or per number hash (``number``)."""
+    return key(f"RATE#sms_code#{subject_kind}#{subject}", f"D#{day}")
+
+
 CONTACT_PREFIX = "CONTACT#"
 
 
@@ -181,6 +191,26 @@ def report(report_id: str) -> Key:
 def rate_window(scope: str, subject: str, window: int) -> Key:
     """A fixed-window rate counter (expires through TTL)."""
     return key(f"RATE#{scope}#{subject}", f"W#{window}")
+
+
+def upload(owner_id: str, attachment_id: str) -> Key:
+    """An attachment upload: pending (in a GSI2 due bucket) until a sent message attaches it."""
+    return key(f"UPLOAD#{owner_id}#{attachment_id}", "UPLOAD")
+
+
+def pending_uploads_bucket(hour: int) -> str:
+    """GSI2 partition of uploads whose 24 hours are up in one epoch hour (the sweeper's list)."""
+    return f"UPLOADS#{hour}"
+
+
+def pending_upload(hour: int, owner_id: str, attachment_id: str) -> Key:
+    """GSI2 keys of a pending upload record."""
+    return gsi2(pending_uploads_bucket(hour), f"{owner_id}#{attachment_id}")
+
+
+def upload_quota(user_id: str, day: int) -> Key:
+    """Daily counter of attachment uploads (count and bytes) of a user (expires through TTL)."""
+    return key(f"RATE#uploads#{user_id}", f"D#{day}")
 
 
 # --- share --------------------------------------------------------------------------------

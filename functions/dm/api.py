@@ -197,7 +197,9 @@ def dm_create_report(request: ApiRequest) -> dict[str, Any]:
 @api.route("/v1/attachments", methods=["POST"], status=201)
 def dm_create_attachment(request: ApiRequest) -> dict[str, Any]:
     """A presigned upload for one attachment."""
-    from functions.dm import dal, reports
+    from functions.dm import dal, uploads
     from functions.dm.models import CreateAttachment
 
-    return reports.create_attachment(dal.media(), _clock(), request.user_id, request.body(CreateAttachment))
+    return uploads.create_attachment(
+        dal.media(), dal.uploads(), _clock(), request.user_id, request.body(CreateAttachment)
+    )

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from functions.core import clients, keys
-from functions.core.clock import now_iso
+from functions.core.clock import iso_from_ms, now_iso
 from functions.core.ddb import (
     ConditionFailed,
     Item,
@@ -31,6 +31,7 @@ from functions.core.ddb import (
 from functions.core.errors import ConflictError, UnavailableError
 from functions.core.settings import get_settings
 from functions.dm.errors import (
+    AttachmentInvalidError,
     ConversationNotFoundError,
     DirectExistsError,
     DuplicateClientMessageError,
@@ -53,6 +54,7 @@ from functions.dm.records import (
     last_message_summary,
     message_record,
 )
+from functions.dm.uploads import PendingUpload
 
 MESSAGES_HIGH = f"{keys.MESSAGE_PREFIX}~"  # "~" sorts after every ULID character
 ATTACHMENT_PREFIX = "attachments"
@@ -281,6 +283,7 @@ class DynamoDmStore:
             _put(self._table, message_item(msg), new=True),
             _last_message_update(self._table, msg),
         ]
+        upload_at: int | None = None
         if plan.peer_id is not None:
             for blocker, blocked in ((sender, plan.peer_id), (plan.peer_id, sender)):
                 actions.append(
@@ -292,13 +295,30 @@ class DynamoDmStore:
                         }
                     }
                 )
+        if plan.attachment_id is not None:
+            # The upload goes with this one message: the sweeper stops counting it as pending.
+            upload_at = len(actions)
+            actions.append(
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": serialize(keys.upload(sender, plan.attachment_id)),
+                        "UpdateExpression": "SET message_id = :mid, conversation_id = :cid "
+                        "REMOVE gsi2pk, gsi2sk",
+                        "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(message_id)",
+                        "ExpressionAttributeValues": values(mid=msg["message_id"], cid=cid),
+                    }
+                }
+            )
         try:
             call(self._client.transact_write_items, TransactItems=actions)
         except TransactionCancelled as err:
-            self._explain_send_failure(err, plan)
+            self._explain_send_failure(err, plan, upload_at)
 
     @staticmethod
-    def _explain_send_failure(err: TransactionCancelled, plan: SendPlan) -> None:
+    def _explain_send_failure(
+        err: TransactionCancelled, plan: SendPlan, upload_at: int | None = None
+    ) -> None:
         """Map cancellation reasons to one outcome, most decisive first."""
         member = err.item(0)
         if err.failed(0) and member is None:
@@ -307,6 +327,10 @@ class DynamoDmStore:
             guard = err.item(1) or {}
             raise DuplicateClientMessageError(
                 str(guard.get("message_id", "")), str(guard.get("fingerprint", ""))
+            ) from err
+        if upload_at is not None and err.failed(upload_at):
+            raise AttachmentInvalidError(
+                "The attachment is unknown, expired, or already sent in another message."
             ) from err
         if err.failed(5) or err.failed(6):
             raise MessagingForbiddenError("You cannot message this user.") from err
@@ -650,6 +674,29 @@ def direct_pair_key(user_a: str, user_b: str) -> keys.Key:
     return keys.direct_pair(user_a, user_b)
 
 
+def sender_member_key(conversation_id: str, sender_id: str) -> keys.Key:
+    """Key of the sender's member item in a direct conversation the pointer named: BatchGet it
+    with the share's second read, then ``rules.SenderSide.from_item`` / ``rules.direct_outcome``."""
+    return keys.member(conversation_id, sender_id)
+
+
+def _sender_send_update(table: str, conversation_id: str, sender_id: str) -> dict[str, Any]:
+    """A transaction Update counting one more message from the sender, under the same condition
+    as a DM send: an active member within any request limit (so racing shares cannot pass it)."""
+    return {
+        "Update": {
+            "TableName": table,
+            "Key": serialize(keys.member(conversation_id, sender_id)),
+            "UpdateExpression": "ADD sent_count :one",
+            "ConditionExpression": "attribute_exists(pk) AND #status = :active AND "
+            "(attribute_not_exists(send_limit) OR attribute_not_exists(sent_count) "
+            "OR sent_count < send_limit)",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": values(one=1, active=ACTIVE),
+        }
+    }
+
+
 @dataclass(frozen=True)
 class DirectShareWrite:
     """TransactWriteItems actions posting one ``video_share`` message to one recipient."""
@@ -679,9 +726,11 @@ def direct_share_write(
 
     ``existing_conversation_id`` is what a batched read of ``direct_pair_key`` found (None → the
     conversation is created here, with request semantics when ``request``; ``conversation_id`` is
-    then its new ULID). 2 actions for an existing conversation, 5 for a new one. Shares are not
-    subject to the 1-message request limit (the share domain has its own limits); a block is
-    assumed checked by the caller's ``can_message_many`` just before.
+    then its new ULID). 3 actions for an existing conversation, 5 for a new one. The caller
+    decided the outcome with ``rules.direct_outcome`` from a batched read (blocks, policy, the
+    sender's member item); the write re-checks the request limit like a DM send does: an existing
+    conversation's sender member item must still be active and under its ``send_limit`` (it
+    counts the message), and a new conversation's pair pointer must still be free.
     """
     cid = existing_conversation_id or conversation_id
     msg = message_record(
@@ -710,6 +759,7 @@ def direct_share_write(
         ]
     else:
         actions.append(_last_message_update(table, msg))
+        actions.append(_sender_send_update(table, cid, sender_id))
     actions.append(_put(table, message_item(msg), new=True))
     return DirectShareWrite(cid, message_id, existing_conversation_id is None, actions, msg)
 
@@ -756,6 +806,26 @@ class S3Media:
         )
         return {"url": out["url"], "fields": out["fields"]}
 
+    def delete(self, owner_id: str, attachment_id: str) -> None:
+        """HeadObject + DeleteObject of that version: the object is gone for good, not hidden
+        behind a delete marker (the bucket is versioned; any other version of the key, e.g. a
+        second POST within the upload's 5 minutes, expires by the lifecycle rule). Idempotent."""
+        from botocore.exceptions import ClientError
+
+        key = attachment_object_key(owner_id, attachment_id)
+        try:
+            out = self._client.head_object(Bucket=self._bucket, Key=key)
+            version = out.get("VersionId")
+            if version and version != "null":
+                self._client.delete_object(Bucket=self._bucket, Key=key, VersionId=version)
+            else:
+                self._client.delete_object(Bucket=self._bucket, Key=key)
+        except ClientError as err:
+            status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if status in (403, 404):
+                return  # already gone (HEAD of a missing key is 403 without ListBucket)
+            raise UnavailableError("The media store is unavailable; retry.") from err
+
     def download_url(self, owner_id: str, attachment_id: str, expires_s: int) -> str:
         """Presigned GET (local signing, no call)."""
         return str(
@@ -765,6 +835,97 @@ class S3Media:
                 ExpiresIn=expires_s,
             )
         )
+
+
+class DynamoUploads:
+    """``uploads.UploadStore``: ``UPLOAD#<owner>#<id>`` records (GSI2 due bucket while pending)
+    and the ``RATE#uploads#<owner> / D#<day>`` quota counter."""
+
+    def __init__(self, client: Any, table: str) -> None:
+        self._client = client
+        self._table = table
+
+    def record(
+        self,
+        owner_id: str,
+        attachment_id: str,
+        size_bytes: int,
+        *,
+        day: int,
+        max_uploads: int,
+        max_bytes: int,
+        due_hour: int,
+        now_ms: int,
+    ) -> bool:
+        """One TransactWriteItems: the quota (count < max and bytes + size ≤ max) and the record."""
+        from functions.dm.uploads import HOUR_MS
+
+        quota_ttl = (day + 2) * 86_400
+        record = {
+            **keys.upload(owner_id, attachment_id),
+            **keys.pending_upload(due_hour, owner_id, attachment_id),
+            "entity": "upload",
+            "owner_id": owner_id,
+            "attachment_id": attachment_id,
+            "size_bytes": size_bytes,
+            "created_at": iso_from_ms(now_ms),
+            # Backstop only: the sweeper deletes pending records; attached ones guard reuse.
+            keys.TTL: (due_hour * HOUR_MS) // 1000 + 7 * 86_400,
+        }
+        actions = [
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": serialize(keys.upload_quota(owner_id, day)),
+                    "UpdateExpression": "ADD uploads :one, bytes_used :size "
+                    "SET entity = :entity, #ttl = :ttl",
+                    "ConditionExpression": "(attribute_not_exists(uploads) OR uploads < :max_n) AND "
+                    "(attribute_not_exists(bytes_used) OR bytes_used <= :room)",
+                    "ExpressionAttributeNames": {"#ttl": keys.TTL},
+                    "ExpressionAttributeValues": values(
+                        one=1,
+                        size=size_bytes,
+                        entity="upload_quota",
+                        ttl=quota_ttl,
+                        max_n=max_uploads,
+                        room=max_bytes - size_bytes,
+                    ),
+                }
+            },
+            _put(self._table, record, new=True),
+        ]
+        try:
+            call(self._client.transact_write_items, TransactItems=actions)
+        except TransactionCancelled as err:
+            if err.failed(0):
+                return False
+            raise ConflictError("The upload could not be recorded; retry.") from err
+        return True
+
+    def due(self, hour: int) -> list[PendingUpload]:
+        """Query GSI2 ``UPLOADS#<hour>`` (every page)."""
+        rows = query_all(
+            self._client,
+            TableName=self._table,
+            IndexName=keys.GSI2,
+            KeyConditionExpression="gsi2pk = :pk",
+            ExpressionAttributeValues=values(pk=keys.pending_uploads_bucket(hour)),
+        )
+        return [PendingUpload(str(r["owner_id"]), str(r["attachment_id"])) for r in rows]
+
+    def forget(self, upload: PendingUpload) -> bool:
+        """DeleteItem of the record, only while no message attached it."""
+        return conditional(
+            self._client.delete_item,
+            TableName=self._table,
+            Key=serialize(keys.upload(upload.owner_id, upload.attachment_id)),
+            ConditionExpression="attribute_exists(pk) AND attribute_not_exists(message_id)",
+        )
+
+
+def uploads() -> DynamoUploads:
+    """The upload records and quotas."""
+    return DynamoUploads(clients.dynamodb(), get_settings().table_name)
 
 
 def store() -> DynamoDmStore:

@@ -39,6 +39,10 @@ class SendRateLimitedError(RateLimitedError):
     """Too many messages; slow down."""
 
 
+class UploadRateLimitedError(RateLimitedError):
+    """The day's upload quota (count or bytes) is used up."""
+
+
 class AttachmentInvalidError(ValidationError):
     """The attachment is unknown, not yours, not uploaded, or not an allowed type."""
 

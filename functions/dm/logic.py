@@ -79,6 +79,9 @@ class SendPlan:
     rate_limit: int
     retry_after_s: int
     peer_id: str | None  # direct conversations: blocks either way are checked in the same transaction
+    # The upload this message attaches (marked attached in the same transaction: an upload goes
+    # with one message, and the sweeper leaves it alone from then on).
+    attachment_id: str | None = None
 
 
 class DmStore(Protocol):
@@ -191,6 +194,10 @@ class Media(Protocol):
 
     def download_url(self, owner_id: str, attachment_id: str, expires_s: int) -> str:
         """A presigned GET URL."""
+        ...
+
+    def delete(self, owner_id: str, attachment_id: str) -> None:
+        """Delete the uploaded object, every version of it (idempotent)."""
         ...
 
 
@@ -443,6 +450,7 @@ def send_message(
         rate_limit=RATE_LIMIT,
         retry_after_s=max(1, -(-(window_end_ms - now) // 1000)),
         peer_id=shape.peer_of(caller),
+        attachment_id=req.attachment_id if attachment else None,
     )
     try:
         store.send(plan)

@@ -110,10 +110,22 @@ def _recount_after_unsend(writer: InboxWriter, member: Item, unsent: Mapping[str
     _retry(writer, member, attempt, "unread recount")
 
 
-def apply(changes: list[StreamChange], writer: InboxWriter | None = None) -> None:
-    """Update the inbox for a batch of changes (idempotent: batches may be replayed)."""
+class AttachmentDeleter(Protocol):
+    """Deletes an unsent message's attachment object (``dal.S3Media``)."""
+
+    def delete(self, owner_id: str, attachment_id: str) -> None:
+        """Delete every version of the object (idempotent)."""
+        ...
+
+
+def apply(
+    changes: list[StreamChange], writer: InboxWriter | None = None, media: AttachmentDeleter | None = None
+) -> None:
+    """Update the inbox for a batch of changes, and delete the attachment objects of unsent
+    messages (idempotent: batches may be replayed; deleting a deleted object is a no-op)."""
     sent: dict[str, list[Item]] = defaultdict(list)
     unsent: dict[str, dict[str, str]] = defaultdict(dict)  # conversation → message id → sender
+    gone: list[tuple[str, str]] = []  # (owner, attachment id) of unsent messages
     for change in changes:
         if change.entity() != "message" or change.new is None:
             continue
@@ -122,6 +134,16 @@ def apply(changes: list[StreamChange], writer: InboxWriter | None = None) -> Non
             sent[cid].append(change.new)
         elif is_unsend(change.new, change.old):
             unsent[cid][str(change.new["message_id"])] = str(change.new["sender_id"])
+            old = change.old or {}
+            if old.get("attachment_id"):
+                gone.append((str(old.get("sender_id") or change.new["sender_id"]), str(old["attachment_id"])))
+    if gone:
+        if media is None:
+            from functions.dm.dal import media as bucket
+
+            media = bucket()
+        for owner, attachment_id in dict.fromkeys(gone):
+            media.delete(owner, attachment_id)
     if not sent and not unsent:
         return
     if writer is None:

@@ -1,4 +1,4 @@
-"""Reports (trust and safety) and attachment uploads: plain logic over Protocols."""
+"""Reports (trust and safety): plain logic over Protocols (uploads: ``uploads.py``)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,11 @@ from typing import Protocol
 from functions.core.clock import iso_from_ms
 from functions.core.errors import ValidationError
 from functions.core.ids import is_ulid
-from functions.dm.errors import AttachmentInvalidError, AttachmentTooLargeError, ReportTargetNotFoundError
-from functions.dm.logic import ATTACHMENT_TYPES, Clock, DmStore, Media
-from functions.dm.models import CreateAttachment, CreateReport
+from functions.dm.errors import ReportTargetNotFoundError
+from functions.dm.logic import Clock, DmStore
+from functions.dm.models import CreateReport
 from functions.dm.records import Item, message_view
 
-UPLOAD_EXPIRES_SECONDS = 300
 ChatLookup = Callable[[str, str], "Item | None"]
 
 
@@ -89,22 +88,3 @@ def create_report(
         }
     )
     return {"report_id": report_id}
-
-
-def create_attachment(media: Media, clock: Clock, caller: str, req: CreateAttachment) -> Item:
-    """A presigned POST for one upload under the caller's prefix (the object itself is the record)."""
-    limit = ATTACHMENT_TYPES.get(req.content_type)
-    if limit is None:
-        raise AttachmentInvalidError(f"content_type must be one of {', '.join(sorted(ATTACHMENT_TYPES))}.")
-    if req.size_bytes > limit:
-        raise AttachmentTooLargeError(f"{req.content_type} attachments are limited to {limit} bytes.")
-    now = clock.now_ms()
-    attachment_id = clock.new_id(now)
-    upload = media.presign_upload(
-        caller, attachment_id, req.content_type, req.size_bytes, UPLOAD_EXPIRES_SECONDS
-    )
-    return {
-        "attachment_id": attachment_id,
-        "upload": upload,
-        "expires_at": iso_from_ms(now + UPLOAD_EXPIRES_SECONDS * 1000),
-    }

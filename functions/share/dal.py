@@ -28,10 +28,12 @@ from functions.core.errors import UnavailableError
 from functions.core.idempotency import IDEMPOTENCY_TTL_SECONDS
 from functions.core.observability import logger
 from functions.core.settings import get_settings
-from functions.dm.dal import direct_pair_key, direct_share_write
+from functions.dm.dal import direct_pair_key, direct_share_write, sender_member_key
+from functions.dm.rules import SenderSide
 from functions.share.logic import (
     Delivery,
     SharePlan,
+    ShareRateLimitedError,
     ShareRecord,
     ShareRecordExistsError,
     ShareSnapshot,
@@ -160,7 +162,8 @@ def url_signer() -> S3UrlSigner:
 # --- sharing --------------------------------------------------------------------------------
 
 TRANSACT_MAX_ACTIONS = 100
-_RECORD, _VIDEO = 0, 1  # positions of the record and the video update in the first transaction
+# positions of the record, the video update and the rate window in the first transaction
+_RECORD, _VIDEO, _RATE = 0, 1, 2
 
 
 def record_from_item(item: dict[str, Any]) -> ShareRecord:
@@ -190,8 +193,10 @@ class DynamoShares:
         """Two batched reads (≤ 100 keys each for 20 recipients).
 
         Round 1: video, idempotency record, direct-pair pointers, and the first social keys.
-        Round 2 (skipped when the record exists or the video is gone): the remaining social keys
-        and, for a friends-only video, the follow edges between its author and every viewer.
+        Round 2 (skipped when the record exists or the video is gone): the remaining social keys,
+        the sharer's member item in every existing direct conversation (the request limit a DM
+        would meet) and, for a friends-only video, the follow edges between its author and every
+        viewer. At 20 recipients: 100 + 85 keys at most.
         """
         others = [r for r in dict.fromkeys(recipients) if r != sharer]
         # The social graph's own key set, folded into this module's two batched reads.
@@ -213,7 +218,18 @@ class DynamoShares:
         if video.visibility == "friends":
             for v in viewers:
                 edge_keys += [keys.following(author, v), keys.following(v, author)]
-        found.update(self._batch_get(graph_keys[room:] + edge_keys))
+        conversations = {}
+        for r in others:
+            pointer = found.get(item_key(direct_pair_key(sharer, r)))
+            if pointer and pointer.get("conversation_id"):
+                conversations[r] = str(pointer["conversation_id"])
+        member_keys = [sender_member_key(cid, sharer) for cid in conversations.values()]
+        found.update(self._batch_get(graph_keys[room:] + edge_keys + member_keys))
+        senders = {
+            r: side
+            for r, cid in conversations.items()
+            if (side := SenderSide.from_item(cid, found.get(item_key(sender_member_key(cid, sharer)))))
+        }
         states = pair_states_from(found, sharer, others)
         author_friends = {
             v: PairState(
@@ -222,13 +238,12 @@ class DynamoShares:
             ).friends
             for v in viewers
         }
-        conversations = {}
-        for r in others:
-            pointer = found.get(item_key(direct_pair_key(sharer, r)))
-            if pointer and pointer.get("conversation_id"):
-                conversations[r] = str(pointer["conversation_id"])
         return ShareSnapshot(
-            video=video, states=states, author_friends=author_friends, conversations=conversations
+            video=video,
+            states=states,
+            author_friends=author_friends,
+            conversations=conversations,
+            senders=senders,
         )
 
     # writes -----------------------------------------------------------------------------
@@ -321,9 +336,25 @@ class DynamoShares:
                 "ExpressionAttributeValues": values(n=len(plan.deliveries), false=False),
             }
         }
+        # The sharer's DM rate window: refused while full, like a DM; counts every message.
+        rate_update = {
+            "Update": {
+                "TableName": self._table,
+                "Key": serialize(keys.rate_window("dm_send", plan.sharer, plan.window)),
+                "UpdateExpression": "ADD n :k SET #ttl = :ttl, entity = :entity",
+                "ConditionExpression": "attribute_not_exists(n) OR n < :limit",
+                "ExpressionAttributeNames": {"#ttl": keys.TTL},
+                "ExpressionAttributeValues": values(
+                    k=len(plan.deliveries),
+                    ttl=plan.window_expires_s,
+                    limit=plan.rate_limit,
+                    entity="rate_window",
+                ),
+            }
+        }
         first: list[dict[str, Any]] = []
         second: list[dict[str, Any]] = []
-        budget = TRANSACT_MAX_ACTIONS - 2
+        budget = TRANSACT_MAX_ACTIONS - 3
         for group in groups:
             if not second and len(first) + len(group) <= budget:
                 first += group
@@ -333,13 +364,17 @@ class DynamoShares:
         record = self._put(self._record_item(plan, at_ms, pending), "attribute_not_exists(pk)")
         record["Put"]["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
         try:
-            self._transact([record, video_update, *first])
+            self._transact([record, video_update, rate_update, *first])
         except TransactionCancelled as cancelled:
             if cancelled.failed(_RECORD):
                 old = cancelled.item(_RECORD)
                 raise ShareRecordExistsError(record_from_item(old) if old else None) from cancelled
             if cancelled.failed(_VIDEO):
                 raise VideoNotFoundError("Video not found.") from cancelled
+            if cancelled.failed(_RATE):
+                raise ShareRateLimitedError(
+                    "You are sending messages too fast.", retry_after=plan.retry_after_s
+                ) from cancelled
             raise StaleReadError("a conversation changed concurrently") from cancelled
         if second:
             self._finish(plan.sharer, plan.video.video_id, plan.idem_key, second)

@@ -1,8 +1,12 @@
 """Share a video to many recipients in one call: plain logic over a :class:`ShareStore`.
 
 The store reads everything in two batched reads (video, idempotency record, direct-pair
-pointers, the sharer's pair states, author friendships) and writes in one or two
-TransactWriteItems; this module decides who gets what.
+pointers, the sharer's pair states, author friendships, the sharer's member items in existing
+direct conversations) and writes in one or two TransactWriteItems; this module decides who gets
+what. Per recipient a share is a DM from the sharer (``functions.dm.rules.direct_outcome``): a
+stranger gets one message in their requests until they accept, then ``not_allowed``. The share
+also counts its messages in the sharer's DM rate window (5/s, bursts of 10): like a DM, it is
+refused (429) while that window is full, and a large share fills it for what follows.
 """
 
 from __future__ import annotations
@@ -11,14 +15,21 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from functions.core.errors import IdempotencyKeyReusedError, UnavailableError
+from functions.core.clock import ms_from_iso
+from functions.core.errors import IdempotencyKeyReusedError, RateLimitedError, UnavailableError
 from functions.core.idempotency import fingerprint
 from functions.core.ids import new_ulid
+from functions.dm.logic import RATE_LIMIT, RATE_WINDOW_MS
+from functions.dm.rules import NOT_ALLOWED, SenderSide, direct_outcome
 from functions.share.models import ShareRequest
 from functions.share.videos import Video, VideoNotFoundError, can_see
-from functions.social.access import PairState, Reach, decide
+from functions.social.access import PairState
 
 MAX_ATTEMPTS = 3
+
+
+class ShareRateLimitedError(RateLimitedError):
+    """The sharer's message window is full (shares and DMs share it)."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +52,8 @@ class ShareSnapshot:
     states: dict[str, PairState] = field(default_factory=dict)  # (sharer, recipient) pair states
     author_friends: dict[str, bool] = field(default_factory=dict)  # viewer → friend of the author
     conversations: dict[str, str] = field(default_factory=dict)  # recipient → existing direct conv id
+    # recipient → the sharer's member item in that existing conversation (request limit state)
+    senders: dict[str, SenderSide] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -67,6 +80,10 @@ class SharePlan:
     sent_at: str
     deliveries: list[Delivery]
     response: dict[str, Any]
+    window: int = 0  # the sharer's DM rate window; every delivery counts one message in it
+    window_expires_s: int = 0
+    rate_limit: int = RATE_LIMIT
+    retry_after_s: int = 1
 
 
 class ShareRecordExistsError(Exception):
@@ -90,7 +107,8 @@ class ShareStore(Protocol):
 
     def commit(self, plan: SharePlan) -> None:
         """Write the plan atomically (per transaction); raise ShareRecordExistsError,
-        VideoNotFoundError (video gone) or StaleReadError."""
+        VideoNotFoundError (video gone), ShareRateLimitedError (the sharer's message window is
+        full) or StaleReadError."""
         ...
 
     def resume(self, sharer: str, video_id: str, idem_key: str, record: ShareRecord) -> None:
@@ -131,16 +149,17 @@ def plan_share(
     results: list[dict[str, Any]] = []
     deliveries: list[Delivery] = []
     for rid in request.recipient_ids:
-        reach = Reach.DENIED if rid == sharer else decide(snapshot.states.get(rid, PairState()))
-        if reach is not Reach.DENIED and not can_see(video, rid, snapshot.author_friends.get(rid, False)):
-            reach = Reach.DENIED
-        if reach is Reach.DENIED:
-            results.append({"recipient_id": rid, "status": "not_allowed"})
-            continue
         existing = snapshot.conversations.get(rid)
+        # Exactly what a DM from the sharer would meet (blocks, policy, request limit) ...
+        pair = snapshot.states.get(rid, PairState())
+        status = direct_outcome(sharer, rid, pair, existing is not None, snapshot.senders.get(rid))
+        # ... and the recipient must be allowed to see the video. Never say which rule refused.
+        if status == NOT_ALLOWED or not can_see(video, rid, snapshot.author_friends.get(rid, False)):
+            results.append({"recipient_id": rid, "status": NOT_ALLOWED})
+            continue
         delivery = Delivery(
             recipient_id=rid,
-            status="sent" if reach is Reach.ALLOWED else "request",
+            status=status,
             conversation_id=existing or new_id(),
             message_id=new_id(),
             new_conversation=existing is None,
@@ -160,7 +179,13 @@ def plan_share(
         "share_count": video.share_count + len(deliveries),
         "results": results,
     }
+    now = ms_from_iso(sent_at)
+    window = now // RATE_WINDOW_MS
+    window_end_ms = (window + 1) * RATE_WINDOW_MS
     return SharePlan(
+        window=window,
+        window_expires_s=window_end_ms // 1000 + 60,
+        retry_after_s=max(1, -(-(window_end_ms - now) // 1000)),
         share_id=share_id,
         sharer=sharer,
         video=video,

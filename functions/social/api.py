@@ -142,15 +142,42 @@ def social_list_blocks(request: ApiRequest) -> dict[str, Any]:
     return _list(request, "blocks")
 
 
-@api.route("/v1/me/phone", methods=["PUT"])
-def social_set_phone(request: ApiRequest) -> None:
-    """Opt in to being found by phone number (only its HMAC is stored)."""
-    from functions.social import logic_contacts
-    from functions.social.dal import graph
+@api.route("/v1/me/phone", methods=["PUT"], status=202)
+def social_set_phone(request: ApiRequest) -> dict[str, Any]:
+    """Text a 6-digit code to the number (the same 202 whether or not anyone holds it)."""
+    from functions.core.ids import new_ulid
+    from functions.social import logic_phone
+    from functions.social.dal import sms, verifications
     from functions.social.models import PhoneBody
 
     body = request.body(PhoneBody)
-    logic_contacts.set_phone(graph(), get_settings().phone_hash_secret, request.user_id, body.phone)
+    return logic_phone.start_verification(
+        verifications(),
+        sms(),
+        get_settings().phone_hash_secret,
+        request.user_id,
+        body.phone,
+        now_ms() // 1000,
+        new_ulid,
+    )
+
+
+@api.route("/v1/me/phone/verify", methods=["POST"])
+def social_verify_phone(request: ApiRequest) -> None:
+    """The code texted to the number: the number becomes the caller's (204)."""
+    from functions.social import logic_phone
+    from functions.social.dal import verifications
+    from functions.social.models import PhoneVerifyBody
+
+    body = request.body(PhoneVerifyBody)
+    logic_phone.verify(
+        verifications(),
+        get_settings().phone_hash_secret,
+        request.user_id,
+        body.verification_id,
+        body.code,
+        now_ms() // 1000,
+    )
 
 
 @api.route("/v1/me/phone", methods=["DELETE"])
@@ -171,7 +198,12 @@ def social_match_contacts(request: ApiRequest) -> dict[str, Any]:
 
     body = request.body(ContactsMatchBody)
     matches = logic_contacts.match_contacts(
-        graph(), get_settings().phone_hash_secret, request.user_id, body.phones, now_ms() // 1000
+        graph(),
+        get_settings().phone_hash_secret,
+        request.user_id,
+        body.phones,
+        now_ms() // 1000,
+        region=body.region,
     )
     return {"items": [{"phone": m.phone, "user_id": m.user_id} for m in matches]}
 

@@ -17,6 +17,8 @@ from typing import Any
 from functions.core import clients, keys
 from functions.core.clock import iso_from_ms
 from functions.core.ddb import (
+    BATCH_GET_MAX_KEYS,
+    ConditionFailed,
     Item,
     TransactionCancelled,
     batch_get,
@@ -44,7 +46,7 @@ from functions.social.logic import (
     Settings,
     StateChangedError,
 )
-from functions.social.logic_contacts import PhoneTakenError
+from functions.social.logic_phone import Verification, VerificationChangedError
 
 FRIENDS_OF_WORKERS = 16
 TRANSACT_ATTEMPTS = 4
@@ -382,32 +384,6 @@ class DynamoGraph:
 
     # --- phone and contacts (PhoneStore) ----------------------------------------------------
 
-    def set_phone(self, user_id: str, phone_hash: str) -> None:
-        """GetItem of the user's current hash, then one TransactWriteItems (claim new, drop old)."""
-        found = get_item(self._client, self._table, keys.phone_owner(user_id))
-        old = (found or {}).get("phone_hash")
-        actions = [
-            self._put(
-                serialize({**keys.phone(phone_hash), "entity": "phone_optin", "user_id": user_id}),
-                _PHONE_IS_MINE,
-                values(uid=user_id),
-            ),
-            # Guards a concurrent change of number by the same user.
-            self._put(
-                serialize({**keys.phone_owner(user_id), "entity": "phone_owner", "phone_hash": phone_hash}),
-                "phone_hash = :old" if old else _NOT_EXISTS,
-                values(old=old) if old else None,
-            ),
-        ]
-        if old and old != phone_hash:
-            actions.append(self._delete(keys.phone(old), _PHONE_IS_MINE, values(uid=user_id)))
-        try:
-            self._transact(actions)
-        except TransactionCancelled as err:
-            if err.failed(0):
-                raise PhoneTakenError("This number is already used by another account.") from err
-            raise StateChangedError() from err
-
     def clear_phone(self, user_id: str) -> None:
         """GetItem of the user's hash, then one TransactWriteItems deleting both items."""
         found = get_item(self._client, self._table, keys.phone_owner(user_id))
@@ -424,6 +400,11 @@ class DynamoGraph:
         except TransactionCancelled as err:
             raise StateChangedError() from err
 
+    def home_region(self, user_id: str) -> str | None:
+        """One GetItem of the user's phone item (its ``region``; the number itself is not kept)."""
+        found = get_item(self._client, self._table, keys.phone_owner(user_id))
+        return str(found["region"]) if found and found.get("region") else None
+
     def charge_contacts(self, user_id: str, day: int, count: int, limit: int, expires_at: int) -> bool:
         """One conditional UpdateItem (ADD) on the day's counter; False when it would pass ``limit``."""
         return conditional(
@@ -439,8 +420,17 @@ class DynamoGraph:
         )
 
     def owners(self, hashes: Sequence[str]) -> dict[str, str]:
-        """BatchGetItem of the phone hashes (one call per 100)."""
-        found = self.batch_get([keys.phone(h) for h in hashes])
+        """BatchGetItem of the phone hashes: one call per 100, run concurrently (500 numbers are
+        5 calls but one round trip; BatchGetItem takes at most 100 keys)."""
+        wanted = [keys.phone(h) for h in hashes]
+        chunks = [wanted[i : i + BATCH_GET_MAX_KEYS] for i in range(0, len(wanted), BATCH_GET_MAX_KEYS)]
+        found: dict[tuple[str, str], Item] = {}
+        if len(chunks) > 1:
+            with ThreadPoolExecutor(max_workers=len(chunks)) as pool:
+                for part in pool.map(self.batch_get, chunks):
+                    found.update(part)
+        elif chunks:
+            found = self.batch_get(chunks[0])
         by_key = {item_key(keys.phone(h)): h for h in hashes}
         return {by_key[k]: str(item["user_id"]) for k, item in found.items() if k in by_key}
 
@@ -521,3 +511,162 @@ class DynamoGraph:
 def graph() -> DynamoGraph:
     """The graph repository (cheap: the client underneath is cached per container)."""
     return DynamoGraph(clients.dynamodb(), get_settings().table_name)
+
+
+# --- phone verification by SMS (logic_phone.VerificationStore, SmsSender) ----------------------
+
+
+def _verification_from(item: Item) -> Verification:
+    return Verification(
+        verification_id=str(item["verification_id"]),
+        user_id=str(item["user_id"]),
+        phone_hash=str(item["phone_hash"]),
+        code_hash=str(item["code_hash"]),
+        expires_at_s=int(item["expires_at"]),
+        attempts=int(item.get("attempts", 0)),
+        region=item.get("region"),
+    )
+
+
+class DynamoVerifications(DynamoGraph):
+    """Verifications, daily code quotas and number holders in the single table."""
+
+    def _quota(self, kind: str, subject: str, day: int, limit: int, expires_s: int) -> dict[str, Any]:
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": serialize(keys.sms_code_quota(kind, subject, day)),
+                "UpdateExpression": "ADD n :one SET entity = :entity, #ttl = :ttl",
+                "ConditionExpression": "attribute_not_exists(n) OR n < :limit",
+                "ExpressionAttributeNames": {"#ttl": keys.TTL},
+                "ExpressionAttributeValues": values(
+                    one=1, entity="sms_code_quota", ttl=expires_s, limit=limit
+                ),
+            }
+        }
+
+    def start(
+        self, verification: Verification, day: int, user_limit: int, number_limit: int, quota_expires_s: int
+    ) -> bool:
+        """One TransactWriteItems: the verification (TTL = its expiry) and both daily counters."""
+        item = {
+            **keys.phone_verification(verification.verification_id),
+            "entity": "phone_verification",
+            "verification_id": verification.verification_id,
+            "user_id": verification.user_id,
+            "phone_hash": verification.phone_hash,
+            "code_hash": verification.code_hash,
+            "attempts": 0,
+            "region": verification.region,
+            "expires_at": verification.expires_at_s,
+            keys.TTL: verification.expires_at_s,
+        }
+        try:
+            self._transact(
+                [
+                    self._put(serialize(item), _NOT_EXISTS),
+                    self._quota("user", verification.user_id, day, user_limit, quota_expires_s),
+                    self._quota("number", verification.phone_hash, day, number_limit, quota_expires_s),
+                ]
+            )
+        except TransactionCancelled as err:
+            if err.failed(1) or err.failed(2):
+                return False
+            raise UnavailableError("The code could not be sent; retry.") from err
+        return True
+
+    def get(self, verification_id: str) -> Verification | None:
+        """One consistent GetItem (TTL deletion is lazy: the caller checks ``expires_at``)."""
+        item = get_item(self._client, self._table, keys.phone_verification(verification_id))
+        return _verification_from(item) if item else None
+
+    def wrong_code(self, verification: Verification, limit: int) -> int:
+        """One UpdateItem (ADD attempts, only below ``limit``); ``limit`` when it already ended."""
+        try:
+            out = call(
+                self._client.update_item,
+                TableName=self._table,
+                Key=serialize(keys.phone_verification(verification.verification_id)),
+                UpdateExpression="ADD attempts :one",
+                ConditionExpression="attribute_exists(pk) AND attempts < :limit",
+                ExpressionAttributeValues=values(one=1, limit=limit),
+                ReturnValues="UPDATED_NEW",
+            )
+        except ConditionFailed:
+            return limit
+        return int((deserialize(out.get("Attributes")) or {}).get("attempts", limit))
+
+    def claim(self, verification: Verification) -> None:
+        """One BatchGetItem (the number's holder, the caller's current number) and one
+        TransactWriteItems: consume the verification, point the number at the caller, release
+        the caller's old number, take it from the previous holder. Every step is conditional on
+        what was read, keeping ``phone_owner(u) = h`` ⇔ ``phone(h).user_id = u``."""
+        user, new = verification.user_id, verification.phone_hash
+        found = self.batch_get([keys.phone(new), keys.phone_owner(user)])
+        holder = found.get(item_key(keys.phone(new)), {}).get("user_id")
+        old = found.get(item_key(keys.phone_owner(user)), {}).get("phone_hash")
+        actions = [
+            self._delete(
+                keys.phone_verification(verification.verification_id),
+                "attribute_exists(pk) AND attempts = :attempts",
+                values(attempts=verification.attempts),
+            ),
+            self._put(
+                serialize({**keys.phone(new), "entity": "phone_optin", "user_id": user}),
+                "user_id = :holder" if holder else _NOT_EXISTS,
+                values(holder=holder) if holder else None,
+            ),
+            self._put(
+                serialize(
+                    {
+                        **keys.phone_owner(user),
+                        "entity": "phone_owner",
+                        "phone_hash": new,
+                        "region": verification.region,
+                    }
+                ),
+                "phone_hash = :old" if old else _NOT_EXISTS,
+                values(old=old) if old else None,
+            ),
+        ]
+        if old and old != new:
+            actions.append(self._delete(keys.phone(old), "user_id = :uid", values(uid=user)))
+        if holder and holder != user:
+            # The previous holder loses the number silently (recycled numbers: verified wins).
+            actions.append(self._delete(keys.phone_owner(str(holder)), "phone_hash = :h", values(h=new)))
+        try:
+            self._transact(actions)
+        except TransactionCancelled as err:
+            raise VerificationChangedError() from err
+
+
+class SnsSms:
+    """SMS through SNS ``Publish(PhoneNumber=...)`` (locally: moto keeps the texts it was sent)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def send(self, e164: str, text: str) -> None:
+        """One Publish, as a transactional SMS (higher delivery priority than promotional)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self._client.publish(
+                PhoneNumber=e164,
+                Message=text,
+                MessageAttributes={
+                    "AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Transactional"},
+                },
+            )
+        except ClientError as err:
+            raise UnavailableError("The code could not be sent; retry.") from err
+
+
+def verifications() -> DynamoVerifications:
+    """The phone verification repository."""
+    return DynamoVerifications(clients.dynamodb(), get_settings().table_name)
+
+
+def sms() -> SnsSms:
+    """The SMS sender."""
+    return SnsSms(clients.sns())

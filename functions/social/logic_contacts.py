@@ -1,6 +1,7 @@
-"""Find friends from real life: phone opt-in, contact matching and follow suggestions.
+"""Find friends from real life: contact matching and follow suggestions (numbers are verified
+by SMS in ``logic_phone``).
 
-Only HMAC-SHA256(secret, normalised number) is ever stored; uploaded numbers are not kept.
+Only HMAC-SHA256(secret, E.164 number) is ever stored; uploaded numbers are not kept.
 Matches are remembered (30 days) to rank suggestions.
 """
 
@@ -8,13 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from functions.core.errors import ConflictError, RateLimitedError, ValidationError
+from functions.core.errors import RateLimitedError, ValidationError
 
 DAILY_CONTACTS_LIMIT = 1000
 MATCH_RETENTION_SECONDS = 30 * 24 * 3600
@@ -25,29 +25,11 @@ MAX_CONTACT_MATCHES_READ = 200
 MAX_CANDIDATES_CHECKED = 330
 CHECK_CHUNK = 33  # 3 keys per candidate → 99 keys, one BatchGetItem per chunk
 
-_SEPARATORS = re.compile(r"[\s\-().]")
-_E164 = re.compile(r"\+[1-9][0-9]{7,14}")
-
-
-class PhoneTakenError(ConflictError):
-    """Another account already opted in with this number."""
-
-    code = "conflict"
-
 
 class ContactsRateLimitedError(RateLimitedError):
     """Too many numbers matched today."""
 
     code = "rate_limited"
-
-
-def normalise_phone(raw: str) -> str | None:
-    """E.164 form (``+`` then 8 to 15 digits, no leading zero) or None when not a number.
-
-    Common separators (spaces, dashes, dots, parentheses) are ignored.
-    """
-    compact = _SEPARATORS.sub("", raw)
-    return compact if _E164.fullmatch(compact) else None
 
 
 def phone_hash(secret: str, e164: str) -> str:
@@ -58,8 +40,8 @@ def phone_hash(secret: str, e164: str) -> str:
 class PhoneStore(Protocol):
     """Persistence of phone opt-ins, contact quotas and remembered matches."""
 
-    def set_phone(self, user_id: str, phone_hash: str) -> None:
-        """Point the hash at the user (replacing their previous number); raises PhoneTakenError."""
+    def home_region(self, user_id: str) -> str | None:
+        """The region of the user's verified number (stored beside its hash), if any."""
         ...
 
     def clear_phone(self, user_id: str) -> None:
@@ -103,14 +85,6 @@ class SuggestionStore(Protocol):
         ...
 
 
-def set_phone(store: PhoneStore, secret: str, user_id: str, phone: str) -> None:
-    """Opt in to being found by this number (stores only its HMAC)."""
-    e164 = normalise_phone(phone)
-    if e164 is None:
-        raise ValidationError("phone must be in E.164 form: '+' followed by 8 to 15 digits.")
-    store.set_phone(user_id, phone_hash(secret, e164))
-
-
 def clear_phone(store: PhoneStore, user_id: str) -> None:
     """Opt out of phone discovery; idempotent."""
     store.clear_phone(user_id)
@@ -131,12 +105,24 @@ def match_contacts(
     phones: Sequence[str],
     now_s: int,
     daily_limit: int = DAILY_CONTACTS_LIMIT,
+    region: str | None = None,
 ) -> list[Match]:
-    """Match uploaded numbers against opted-in users, excluding the caller and blocks either way.
+    """Match a phone book against verified numbers, excluding the caller and blocks either way.
 
-    Every submitted number (valid or not) counts against the daily quota, so the phone space
-    cannot be enumerated; over the quota → 429 with seconds until UTC midnight.
+    Numbers are read as people write them (``functions.social.phones``): national ones in
+    ``region``, else in the region of the caller's verified number, else only international
+    ones; invalid ones are skipped. The keyed hash is of the E.164 form, so "(212) 555-0123"
+    (US) and "+1 212 555 0123" match the same person. Every submitted number (valid or not)
+    counts against the daily quota, so the phone space cannot be enumerated; over the quota →
+    429 with seconds until UTC midnight.
     """
+    from functions.social.phones import known_region, to_e164
+
+    if region is not None:
+        parsed_region = known_region(region)
+        if parsed_region is None:
+            raise ValidationError("region must be an ISO 3166-1 alpha-2 code, like 'US' or 'GB'.")
+        region = parsed_region
     if not phones:
         return []
     day = now_s // DAY_SECONDS
@@ -147,7 +133,9 @@ def match_contacts(
         raise ContactsRateLimitedError(
             f"At most {daily_limit} numbers can be matched per day.", retry_after=next_midnight - now_s
         )
-    hashed = {raw: phone_hash(secret, e164) for raw in phones if (e164 := normalise_phone(raw))}
+    if region is None:
+        region = store.home_region(user_id)
+    hashed = {raw: phone_hash(secret, e164) for raw in phones if (e164 := to_e164(raw, region))}
     if not hashed:
         return []
     owners = store.owners(list(dict.fromkeys(hashed.values())))

@@ -26,15 +26,24 @@ class SettingsPatch(RequestModel):
 
 
 class PhoneBody(RequestModel):
-    """``PUT /v1/me/phone``: the caller's number in E.164 (``+`` and 8 to 15 digits)."""
+    """``PUT /v1/me/phone``: the caller's number in international form ("+44 20 7946 0000")."""
 
     phone: str = Field(min_length=1, max_length=32)
 
 
+class PhoneVerifyBody(RequestModel):
+    """``POST /v1/me/phone/verify``: the verification and the 6-digit code texted for it."""
+
+    verification_id: str = Field(min_length=1, max_length=64)
+    code: str = Field(min_length=1, max_length=16)  # any other string is a wrong code
+
+
 class ContactsMatchBody(RequestModel):
-    """``POST /v1/me/contacts/match``: up to 500 numbers; invalid ones are skipped."""
+    """``POST /v1/me/contacts/match``: up to 500 numbers as written in a phone book (invalid ones
+    are skipped); ``region`` (ISO 3166-1 alpha-2) reads national numbers."""
 
     phones: list[str] = Field(max_length=MAX_CONTACTS_PER_REQUEST)
+    region: str | None = Field(default=None, pattern=r"^[A-Za-z]{2}$")
 
 
 class SuggestionsParams(BaseModel):

@@ -120,7 +120,14 @@ def test_every_operation_replies_as_the_spec_says(checked: CheckedApi, api: ApiC
     for listing in ["friends", "following", "followers", "blocks"]:
         c.call("GET", f"/v1/me/{listing}?limit=5", user=a, expect=200)
     c.call("GET", "/v1/me/friends?cursor=forged", user=a, expect=400)
-    c.call("PUT", "/v1/me/phone", {"phone": "+14155550123"}, user=b, expect=204)
+    started = c.call("PUT", "/v1/me/phone", {"phone": "+14155550123"}, user=b, expect=202)
+    wrong = {"verification_id": started["verification_id"], "code": "not-it"}
+    c.call("POST", "/v1/me/phone/verify", wrong, user=b, expect=400)
+    c.call("POST", "/v1/me/phone/verify", {"verification_id": "nope", "code": "123456"}, user=b, expect=404)
+    from tests.integration.social.test_contacts_api import last_code
+
+    right = {"verification_id": started["verification_id"], "code": last_code("+14155550123")}
+    c.call("POST", "/v1/me/phone/verify", right, user=b, expect=204)
     c.call("POST", "/v1/me/contacts/match", {"phones": ["+14155550123", "nope"]}, user=a, expect=200)
     c.call("GET", "/v1/me/suggestions?limit=5", user=d, expect=200)
     c.call("DELETE", "/v1/me/phone", user=b, expect=204)

@@ -124,3 +124,42 @@ def test_concurrent_different_bodies_with_one_key_share_once(stack: str) -> None
     assert sum(isinstance(o, IdempotencyKeyReusedError) for o in outcomes) == RETRIES - 1
     video = dal.videos().get("vd")
     assert video is not None and video.share_count == 1
+
+
+def test_five_concurrent_shares_from_a_stranger_leave_one_request_message(stack: str) -> None:
+    # Given mallory, a stranger to victor, shares five times at once with five different keys
+    from functions.core.clock import now_iso
+    from functions.share import dal
+    from functions.share.logic import share_video
+    from functions.share.models import ShareRequest
+    from functions.share.videos import apply_video_event
+    from tests.integration.share.world import messages_in, video_event
+
+    apply_video_event(dal.videos(), video_event("vs"))
+    store = _shares()
+    barrier = Barrier(RETRIES)
+
+    def attempt(i: int) -> Any:
+        barrier.wait()
+        try:
+            return share_video(
+                store,
+                sharer="mallory",
+                video_id="vs",
+                request=ShareRequest(recipient_ids=["victor"], note="buy now"),
+                idem_key=f"spam-{i}",
+                now_iso=now_iso,
+            )
+        except Exception as err:
+            return err
+
+    with ThreadPoolExecutor(RETRIES) as pool:
+        outcomes = list(pool.map(attempt, range(RETRIES)))
+    # Then exactly one is a request and the rest are not allowed (or told to retry)
+    statuses = sorted(
+        o["results"][0]["status"] if isinstance(o, dict) else type(o).__name__ for o in outcomes
+    )
+    assert statuses.count("request") == 1, outcomes
+    requested = next(o for o in outcomes if isinstance(o, dict) and o["results"][0]["status"] == "request")
+    # And victor's request conversation holds exactly one message
+    assert len(messages_in(requested["results"][0]["conversation_id"])) == 1

@@ -185,8 +185,18 @@ def test_share_requires_auth(api: ApiClient) -> None:
 
 
 @pytest.mark.parametrize(("count", "existing"), [(1, False), (5, False), (20, False), (20, True)])
-def test_share_costs_at_most_four_aws_calls(api: ApiClient, count: int, existing: bool) -> None:
-    # Given a friends-only video shared by a non-author (the most reads) to `count` friends
+def test_share_costs_at_most_four_aws_calls(
+    api: ApiClient, count: int, existing: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a clock that puts each share in a new rate window (a 20-recipient share fills one)
+    import itertools
+
+    from functions.core.clock import iso_from_ms
+    from functions.share import api as share_api
+
+    ticks = itertools.count(1_800_000_000_000, 5_000)
+    monkeypatch.setattr(share_api, "now_iso", lambda: iso_from_ms(next(ticks)))
+    # And a friends-only video shared by a non-author (the most reads) to `count` friends
     publish(api, "vf", author="carol", visibility="friends")
     befriend("carol", "alice")
     friends = [f"f{i:02d}" for i in range(count)]

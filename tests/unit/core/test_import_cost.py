@@ -19,7 +19,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[3]
 
 # Top-level packages that must not be imported by ``import app`` (nor any of their submodules).
-HEAVY = ("pydantic", "pydantic_core", "boto3", "jwt", "cryptography", "stripe", "yaml")
+HEAVY = ("pydantic", "pydantic_core", "boto3", "jwt", "cryptography", "stripe", "yaml", "phonenumbers")
 # ``aws_lambda_powertools`` (the logger) runs ``import botocore`` in its package ``__init__`` to
 # register a user-agent hook: that bare package is cheap and tolerated; botocore's sessions,
 # clients and the rest are what ``import boto3`` pays for, and must not load.

@@ -7,6 +7,7 @@ from typing import Any
 
 from functions.core.errors import ConflictError
 from functions.dm.errors import (
+    AttachmentInvalidError,
     ConversationNotFoundError,
     DirectExistsError,
     DuplicateClientMessageError,
@@ -19,6 +20,7 @@ from functions.dm.errors import (
 )
 from functions.dm.logic import GroupReplayRecord, SendPlan
 from functions.dm.records import ACTIVE, ConversationState, Item, Shape, folder_of, last_message_summary
+from functions.dm.uploads import PendingUpload
 from functions.social.access import PairState
 
 
@@ -57,6 +59,7 @@ class FakeStore:
         self.group_keys: dict[tuple[str, str], GroupReplayRecord] = {}
         self.windows: dict[tuple[str, int], int] = {}
         self.calls: list[str] = []
+        self.uploads: FakeUploads | None = None  # set: sends check and mark upload records
 
     def find_direct(self, user_a: str, user_b: str) -> str | None:
         """Pair pointer."""
@@ -110,6 +113,11 @@ class FakeStore:
         guard = self.guards.get((cid, sender, plan.message["client_message_id"]))
         if guard is not None:
             raise DuplicateClientMessageError(guard["message_id"], guard["fingerprint"])
+        record = None
+        if plan.attachment_id is not None and self.uploads is not None:
+            record = self.uploads.records.get((sender, plan.attachment_id))
+            if record is None or record.get("message_id"):
+                raise AttachmentInvalidError()
         if plan.peer_id and (
             (sender, plan.peer_id) in self.graph.blocks or (plan.peer_id, sender) in self.graph.blocks
         ):
@@ -128,6 +136,8 @@ class FakeStore:
         }
         self.messages[cid][plan.message["message_id"]] = dict(plan.message)
         self.metas_[cid]["last_message"] = last_message_summary(plan.message)
+        if record is not None:
+            record["message_id"] = plan.message["message_id"]
 
     def get_message(self, conversation_id: str, message_id: str) -> Item | None:
         """One message."""
@@ -294,10 +304,16 @@ class FakeMedia:
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str], tuple[str, int]] = {}
         self.presigned: list[tuple[str, str, str, int, int]] = []
+        self.deleted: list[tuple[str, str]] = []
 
     def head(self, owner_id: str, attachment_id: str) -> tuple[str, int] | None:
         """HEAD."""
         return self.objects.get((owner_id, attachment_id))
+
+    def delete(self, owner_id: str, attachment_id: str) -> None:
+        """Delete (idempotent), remembering what was asked."""
+        self.objects.pop((owner_id, attachment_id), None)
+        self.deleted.append((owner_id, attachment_id))
 
     def presign_upload(
         self, owner_id: str, attachment_id: str, content_type: str, size_bytes: int, expires_s: int
@@ -309,3 +325,47 @@ class FakeMedia:
     def download_url(self, owner_id: str, attachment_id: str, expires_s: int) -> str:
         """Fake URL carrying the expiry."""
         return f"https://media.test/attachments/{owner_id}/{attachment_id}?expires={expires_s}"
+
+
+class FakeUploads:
+    """``uploads.UploadStore``: records by (owner, id) and day quotas."""
+
+    def __init__(self) -> None:
+        self.records: dict[tuple[str, str], Item] = {}
+        self.quota: dict[tuple[str, int], tuple[int, int]] = {}
+
+    def record(
+        self,
+        owner_id: str,
+        attachment_id: str,
+        size_bytes: int,
+        *,
+        day: int,
+        max_uploads: int,
+        max_bytes: int,
+        due_hour: int,
+        now_ms: int,
+    ) -> bool:
+        """Charge and record, or refuse."""
+        count, used = self.quota.get((owner_id, day), (0, 0))
+        if count >= max_uploads or used + size_bytes > max_bytes:
+            return False
+        self.quota[(owner_id, day)] = (count + 1, used + size_bytes)
+        self.records[(owner_id, attachment_id)] = {"due_hour": due_hour}
+        return True
+
+    def due(self, hour: int) -> list[PendingUpload]:
+        """Pending records of the due hour."""
+        return [
+            PendingUpload(owner, aid)
+            for (owner, aid), r in self.records.items()
+            if r["due_hour"] == hour and not r.get("message_id")
+        ]
+
+    def forget(self, upload: PendingUpload) -> bool:
+        """Drop a still-pending record."""
+        record = self.records.get((upload.owner_id, upload.attachment_id))
+        if record is None or record.get("message_id"):
+            return False
+        del self.records[(upload.owner_id, upload.attachment_id)]
+        return True

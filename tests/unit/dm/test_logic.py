@@ -19,10 +19,10 @@ from functions.core.errors import (
 )
 from functions.core.ids import new_ulid
 from functions.core.streams import StreamChange
-from functions.dm import logic, outbox, projections, reports
+from functions.dm import logic, outbox, projections, reports, uploads
 from functions.dm.models import CreateAttachment, CreateConversation, CreateReport, SendMessage
 from functions.dm.records import message_record
-from tests.unit.dm.fakes import FakeGraph, FakeMedia, FakeStore
+from tests.unit.dm.fakes import FakeGraph, FakeMedia, FakeStore, FakeUploads
 
 T0 = 1_800_000_000_000
 
@@ -343,18 +343,19 @@ def test_inbox_rows_and_cursor_binding(world: Any) -> None:
 
 def test_attachment_rules(world: Any) -> None:
     store, media, clock, _ = world
-    out = reports.create_attachment(
-        media, clock, "alice", CreateAttachment(content_type="image/gif", size_bytes=9)
+    store.uploads = ups = FakeUploads()
+    out = uploads.create_attachment(
+        media, ups, clock, "alice", CreateAttachment(content_type="image/gif", size_bytes=9)
     )
     assert media.presigned[0][:1] == ("alice",) and media.presigned[0][4] <= 300
     assert out["upload"]["fields"]["key"].startswith("attachments/alice/")
     with pytest.raises(ValidationError):
-        reports.create_attachment(
-            media, clock, "alice", CreateAttachment(content_type="text/html", size_bytes=9)
+        uploads.create_attachment(
+            media, ups, clock, "alice", CreateAttachment(content_type="text/html", size_bytes=9)
         )
     with pytest.raises(PayloadTooLargeError):
-        reports.create_attachment(
-            media, clock, "alice", CreateAttachment(content_type="image/png", size_bytes=11 << 20)
+        uploads.create_attachment(
+            media, ups, clock, "alice", CreateAttachment(content_type="image/png", size_bytes=11 << 20)
         )
     cid = _direct(store, clock)
     req = SendMessage(client_message_id="a", attachment_id=out["attachment_id"])
@@ -363,6 +364,64 @@ def test_attachment_rules(world: Any) -> None:
     media.objects[("alice", out["attachment_id"])] = ("image/gif", 9)
     view, _ = logic.send_message(store, media, clock, "alice", cid, req)
     assert view["type"] == "attachment" and "expires=900" in view["attachment"]["url"]
+    # One upload goes with one message
+    again = SendMessage(client_message_id="b", attachment_id=out["attachment_id"])
+    with pytest.raises(ValidationError):
+        logic.send_message(store, media, clock, "alice", cid, again)
+
+
+def test_daily_upload_quota_counts_uploads_and_bytes(world: Any) -> None:
+    _, media, clock, _ = world
+    ups = FakeUploads()
+    video = CreateAttachment(content_type="video/mp4", size_bytes=50 << 20)
+    for _ in range(40):  # 40 x 50 MiB = 2000 MiB
+        uploads.create_attachment(media, ups, clock, "alice", video)
+    with pytest.raises(RateLimitedError) as err:  # 2 GiB would be passed
+        uploads.create_attachment(media, ups, clock, "alice", video)
+    assert err.value.code == "rate_limited" and 1 <= err.value.retry_after <= 86_400
+    small = CreateAttachment(content_type="image/gif", size_bytes=1)
+    for _ in range(160):  # 200 uploads
+        uploads.create_attachment(media, ups, clock, "alice", small)
+    with pytest.raises(RateLimitedError):
+        uploads.create_attachment(media, ups, clock, "alice", small)
+    uploads.create_attachment(media, ups, clock, "bob", small)  # per user
+
+
+def test_uploads_never_sent_are_deleted_after_24_hours(world: Any) -> None:
+    store, media, clock, _ = world
+    store.uploads = ups = FakeUploads()
+    gif = CreateAttachment(content_type="image/gif", size_bytes=9)
+    kept = uploads.create_attachment(media, ups, clock, "alice", gif)["attachment_id"]
+    dropped = uploads.create_attachment(media, ups, clock, "alice", gif)["attachment_id"]
+    for aid in (kept, dropped):
+        media.objects[("alice", aid)] = ("image/gif", 9)
+    cid = _direct(store, clock)
+    logic.send_message(
+        store, media, clock, "alice", cid, SendMessage(client_message_id="k", attachment_id=kept)
+    )
+    now = clock.now_ms()
+    assert uploads.sweep_unsent(ups, media, now + 23 * 3_600_000) == 0  # not yet
+    assert uploads.sweep_unsent(ups, media, now + 26 * 3_600_000) == 1
+    assert media.deleted == [("alice", dropped)]
+    assert ("alice", kept) in media.objects
+    assert uploads.sweep_unsent(ups, media, now + 27 * 3_600_000) == 0  # once
+
+
+def test_unsending_deletes_the_attachment_object(world: Any) -> None:
+    store, media, clock, _ = world
+    cid = _direct(store, clock)
+    att = new_ulid()
+    media.objects[("alice", att)] = ("image/gif", 9)
+    view, _ = logic.send_message(
+        store, media, clock, "alice", cid, SendMessage(client_message_id="a", attachment_id=att)
+    )
+    old = dict(store.messages[cid][view["message_id"]])
+    logic.unsend(store, "alice", cid, view["message_id"])
+    change = StreamChange("e1", "MODIFY", "1", {}, dict(store.messages[cid][view["message_id"]]), old, 0)
+    projections.apply([change], writer=store, media=media)
+    projections.apply([change], writer=store, media=media)  # a replay is harmless
+    assert ("alice", att) not in media.objects
+    assert media.deleted[0] == ("alice", att)
 
 
 def test_report_copies_message_and_requires_visibility(world: Any) -> None:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+from functions.dm.rules import SenderSide
 from functions.share.logic import SharePlan, ShareRecord, ShareRecordExistsError, ShareSnapshot
 from functions.share.models import VideoEvent
 from functions.share.videos import Video
@@ -102,6 +103,7 @@ class FakeShareStore:
         self.records: dict[tuple[str, str, str], ShareRecord] = {}
         self.conversations: dict[frozenset[str], str] = {}
         self.messages: list[tuple[str, str]] = []  # (conversation_id, message_id)
+        self.sides: dict[tuple[str, str], SenderSide] = {}  # (conversation, member) → request state
         self.race_with: ShareRecord | None = None  # simulate a concurrent winner
 
     def load(self, sharer: str, video_id: str, recipients: Sequence[str], idem_key: str) -> ShareSnapshot:
@@ -115,16 +117,26 @@ class FakeShareStore:
         others = [r for r in recipients if r != sharer]
         viewers = [sharer, *others]
         author_states = self.graph.pair_states(video.author_id, viewers)
+        conversations = {
+            r: self.conversations[frozenset((sharer, r))]
+            for r in others
+            if frozenset((sharer, r)) in self.conversations
+        }
         return ShareSnapshot(
             video=video,
             states=self.graph.pair_states(sharer, others),
             author_friends={v: author_states[v].friends for v in viewers},
-            conversations={
-                r: self.conversations[frozenset((sharer, r))]
-                for r in others
-                if frozenset((sharer, r)) in self.conversations
+            conversations=conversations,
+            senders={
+                r: self.sides[(c, sharer)] for r, c in conversations.items() if (c, sharer) in self.sides
             },
         )
+
+    def accept(self, conversation_id: str, user_id: str, other: str) -> None:
+        """The recipient accepts: both active, the sender's limit lifted."""
+        self.sides[(conversation_id, user_id)] = SenderSide(conversation_id)
+        side = self.sides[(conversation_id, other)]
+        self.sides[(conversation_id, other)] = replace(side, send_limit=None)
 
     def commit(self, plan: SharePlan) -> None:
         """Atomic: record, count, conversations, messages."""
@@ -141,8 +153,18 @@ class FakeShareStore:
             replace(video, share_count=video.share_count + len(plan.deliveries)),
         )
         for d in plan.deliveries:
-            self.conversations.setdefault(frozenset((plan.sharer, d.recipient_id)), d.conversation_id)
-            self.messages.append((d.conversation_id, d.message_id))
+            cid = d.conversation_id
+            self.conversations.setdefault(frozenset((plan.sharer, d.recipient_id)), cid)
+            self.messages.append((cid, d.message_id))
+            if d.new_conversation:
+                request = d.status == "request"
+                self.sides[(cid, plan.sharer)] = SenderSide(
+                    cid, send_limit=1 if request else None, sent_count=1
+                )
+                self.sides[(cid, d.recipient_id)] = SenderSide(cid, status="request" if request else "active")
+            else:
+                side = self.sides[(cid, plan.sharer)]
+                self.sides[(cid, plan.sharer)] = replace(side, sent_count=side.sent_count + 1)
 
     def resume(self, sharer: str, video_id: str, idem_key: str, record: ShareRecord) -> None:
         """Mark complete."""

@@ -103,3 +103,40 @@ def test_a_concurrent_winner_is_replayed_not_duplicated() -> None:
     assert run(store, ["bob"]) == {"share_id": "W"}
     assert store.messages == []
     assert store.records[("alice", "v1", "k")].pending is False  # the loser finished the pending part
+
+
+def test_a_stranger_gets_one_request_per_recipient_then_not_allowed() -> None:
+    # Given dave, a stranger to alice with the default `friends` policy
+    store = world()
+    ids = (f"ID{i:03d}" for i in itertools.count())
+    # When alice shares to dave five times with new keys
+    bodies = [
+        share_video(
+            store,
+            sharer="alice",
+            video_id="v1",
+            request=ShareRequest(recipient_ids=["dave"], note="hey"),
+            idem_key=f"k{n}",
+            now_iso=lambda: NOW,
+            new_id=lambda: next(ids),
+        )
+        for n in range(5)
+    ]
+    # Then the first is a request and the four others are not allowed, with no reason given
+    assert [b["results"][0]["status"] for b in bodies] == ["request"] + ["not_allowed"] * 4
+    assert all(b["results"][0] == {"recipient_id": "dave", "status": "not_allowed"} for b in bodies[1:])
+    assert len(store.messages) == 1
+    # And once dave accepts, alice's shares reach his inbox again
+    cid = bodies[0]["results"][0]["conversation_id"]
+    store.accept(cid, "dave", "alice")
+    again = share_video(
+        store,
+        sharer="alice",
+        video_id="v1",
+        request=ShareRequest(recipient_ids=["dave"]),
+        idem_key="after-accept",
+        now_iso=lambda: NOW,
+        new_id=lambda: next(ids),
+    )
+    assert again["results"][0]["status"] == "sent"
+    assert len(store.messages) == 2

@@ -19,7 +19,7 @@ from functions.social.logic import (
     Settings,
     StateChangedError,
 )
-from functions.social.logic_contacts import PhoneTakenError
+from functions.social.logic_phone import Verification, VerificationChangedError
 
 
 @dataclass
@@ -32,6 +32,7 @@ class FakeGraph:
     profiles: dict[str, Profile] = field(default_factory=dict)
     phones: dict[str, str] = field(default_factory=dict)
     phone_of: dict[str, str] = field(default_factory=dict)
+    regions: dict[str, str] = field(default_factory=dict)  # user → region of their verified number
     quota: dict[tuple[str, int], int] = field(default_factory=dict)
     matches: dict[tuple[str, str], int] = field(default_factory=dict)
     before_write: Callable[[], object] | None = None
@@ -150,15 +151,21 @@ class FakeGraph:
         }
 
     # --- PhoneStore ---
-    def set_phone(self, user_id: str, phone_hash: str) -> None:
-        owner = self.phones.get(phone_hash)
-        if owner is not None and owner != user_id:
-            raise PhoneTakenError()
+    def seed_phone(self, user_id: str, phone_hash: str, region: str | None = None) -> None:
+        """A verified number (what ``FakeVerifications.claim`` leaves behind)."""
+        holder = self.phones.get(phone_hash)
+        if holder is not None and holder != user_id:
+            self.phone_of.pop(holder, None)
         old = self.phone_of.get(user_id)
         if old and old != phone_hash:
             del self.phones[old]
         self.phones[phone_hash] = user_id
         self.phone_of[user_id] = phone_hash
+        if region:
+            self.regions[user_id] = region
+
+    def home_region(self, user_id: str) -> str | None:
+        return self.regions.get(user_id) if user_id in self.phone_of else None
 
     def clear_phone(self, user_id: str) -> None:
         old = self.phone_of.pop(user_id, None)
@@ -200,3 +207,63 @@ class FakeGraph:
             for c in candidates
             if (user_id, c) in self.follows or (user_id, c) in self.blocks or (c, user_id) in self.blocks
         }
+
+
+@dataclass
+class FakeVerifications:
+    """``logic_phone.VerificationStore`` over dicts, holding numbers in a :class:`FakeGraph`."""
+
+    graph: FakeGraph
+    items: dict[str, Verification] = field(default_factory=dict)
+    quotas: dict[tuple[str, str, int], int] = field(default_factory=dict)
+    race_claim: bool = False
+
+    def start(
+        self, verification: Verification, day: int, user_limit: int, number_limit: int, quota_expires_s: int
+    ) -> bool:
+        user_key = ("user", verification.user_id, day)
+        number_key = ("number", verification.phone_hash, day)
+        if self.quotas.get(user_key, 0) >= user_limit or self.quotas.get(number_key, 0) >= number_limit:
+            return False
+        self.quotas[user_key] = self.quotas.get(user_key, 0) + 1
+        self.quotas[number_key] = self.quotas.get(number_key, 0) + 1
+        self.items[verification.verification_id] = verification
+        return True
+
+    def get(self, verification_id: str) -> Verification | None:
+        return self.items.get(verification_id)
+
+    def wrong_code(self, verification: Verification, limit: int) -> int:
+        current = self.items.get(verification.verification_id)
+        if current is None or current.attempts >= limit:
+            return limit
+        self.items[current.verification_id] = replace(current, attempts=current.attempts + 1)
+        return current.attempts + 1
+
+    def claim(self, verification: Verification) -> None:
+        if self.race_claim:  # another verify consumed it first
+            self.race_claim = False
+            self.items.pop(verification.verification_id, None)
+            raise VerificationChangedError()
+        if self.items.pop(verification.verification_id, None) is None:
+            raise VerificationChangedError()
+        self.graph.seed_phone(verification.user_id, verification.phone_hash, verification.region)
+
+
+@dataclass
+class FakeSms:
+    """Texts sent, in order: (number, text)."""
+
+    sent: list[tuple[str, str]] = field(default_factory=list)
+
+    def send(self, e164: str, text: str) -> None:
+        self.sent.append((e164, text))
+
+    def code_to(self, e164: str) -> str:
+        """The last code texted to a number."""
+        import re
+
+        text = [t for n, t in self.sent if n == e164][-1]
+        match = re.search(r"\b(\d{6})\b", text)
+        assert match, text
+        return match.group(1)

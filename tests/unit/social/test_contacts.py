@@ -8,13 +8,12 @@ from functions.core.errors import RateLimitedError, ValidationError
 from functions.social import logic, logic_contacts
 from functions.social.logic_contacts import (
     Match,
-    PhoneTakenError,
     Suggestion,
     match_contacts,
-    normalise_phone,
     phone_hash,
     suggestions,
 )
+from functions.social.phones import region_of, to_e164
 from tests.unit.social.fakes import FakeGraph
 
 SECRET = "unit-phone-secret"
@@ -23,64 +22,77 @@ NOW_S = 1_780_012_345  # 2026-05-28 ... UTC, some seconds after midnight
 DAY = 86_400
 
 
+def opt_in(store: FakeGraph, user: str, number: str, region: str | None = None) -> None:
+    """A number verified by ``user`` (what a successful SMS verification leaves)."""
+    e164 = to_e164(number, None)
+    assert e164, number
+    store.seed_phone(user, phone_hash(SECRET, e164), region or region_of(e164))
+
+
 @pytest.mark.parametrize(
-    ("raw", "expected"),
+    ("raw", "region", "expected"),
     [
-        ("+14155550100", "+14155550100"),
-        ("+1 (415) 555-0100", "+14155550100"),
-        ("+44.20.7946.0958", "+442079460958"),
-        ("+1234567", None),  # 7 digits: too short
-        ("+1234567890123456", None),  # 16 digits: too long
-        ("14155550100", None),  # no '+'
-        ("+04155550100", None),  # leading zero
-        ("+1415abc0100", None),
-        ("", None),
+        ("+14155550100", None, "+14155550100"),
+        ("+1 (415) 555-0100", None, "+14155550100"),
+        ("+44.20.7946.0958", None, "+442079460958"),
+        ("(212) 555-0123", "US", "+12125550123"),
+        ("020 7946 0000", "GB", "+442079460000"),
+        ("+44 (0)20 7946 0000", None, "+442079460000"),  # the national trunk 0 in brackets
+        ("0044 20 7946 0000", "GB", "+442079460000"),  # GB's international prefix
+        ("011 44 20 7946 0000", "US", "+442079460000"),  # the US's international prefix
+        ("020 7946 0000", None, None),  # national, and no region to read it in
+        ("(212) 555-0123", "GB", None),  # not a GB number
+        ("+1234567", None, None),
+        ("+04155550100", None, None),
+        ("+1 415 ABC 0100", None, "+14152220100"),  # vanity letters are keypad digits
+        ("call me", "US", None),
+        ("+1" + "2" * 100, None, None),
+        ("", None, None),
     ],
 )
-def test_phone_normalisation(raw: str, expected: str | None) -> None:
-    assert normalise_phone(raw) == expected
-
-
-def test_only_a_keyed_hash_of_the_number_is_stored() -> None:
-    # Given
-    store = FakeGraph()
-    # When
-    logic_contacts.set_phone(store, SECRET, "alice", "+1 415 555 0100")
-    # Then the store holds a hash that depends on the secret, never the number
-    (stored,) = store.phones
-    assert "4155550100" not in stored
-    assert stored == phone_hash(SECRET, "+14155550100")
-    assert stored != phone_hash("another-secret", "+14155550100")
-
-
-def test_invalid_own_number_is_a_validation_error() -> None:
-    store = FakeGraph()
-    with pytest.raises(ValidationError):
-        logic_contacts.set_phone(store, SECRET, "alice", "555-0100")
-    assert store.phones == {}
-
-
-def test_a_number_belongs_to_one_account_and_changing_it_frees_the_old_one() -> None:
-    # Given alice opted in with a number
-    store = FakeGraph()
-    logic_contacts.set_phone(store, SECRET, "alice", "+14155550100")
-    # When bob claims the same number
-    with pytest.raises(PhoneTakenError):
-        logic_contacts.set_phone(store, SECRET, "bob", "+14155550100")
-    # When alice moves to a new number, bob can take the old one
-    logic_contacts.set_phone(store, SECRET, "alice", "+14155550199")
-    logic_contacts.set_phone(store, SECRET, "bob", "+14155550100")
-    # Then each number finds its owner
-    found = match_contacts(store, SECRET, "carol", ["+14155550100", "+14155550199"], NOW_S)
-    assert found == [Match("+14155550100", "bob"), Match("+14155550199", "alice")]
+def test_numbers_are_read_as_people_write_them(raw: str, region: str | None, expected: str | None) -> None:
+    assert to_e164(raw, region) == expected
 
 
 def test_opting_out_hides_the_user_from_matches() -> None:
     store = FakeGraph()
-    logic_contacts.set_phone(store, SECRET, "alice", "+14155550100")
+    opt_in(store, "alice", "+14155550100")
     logic_contacts.clear_phone(store, "alice")
     logic_contacts.clear_phone(store, "alice")
     assert match_contacts(store, SECRET, "carol", ["+14155550100"], NOW_S) == []
+
+
+def test_a_phone_book_of_national_numbers_matches_with_a_region() -> None:
+    # Given bob (US) and olivia (GB) verified their numbers
+    store = FakeGraph()
+    opt_in(store, "bob", "+1 212 555 0123")
+    opt_in(store, "olivia", "+44 20 7946 0000")
+    book = ["(212) 555-0123", "020 7946 0000", "+44 (0)20 7946 0000", "011 44 20 7946 0000"]
+    # When carol, in the US, uploads her phone book with region US
+    found = match_contacts(store, SECRET, "carol", book, NOW_S, region="US")
+    # Then bob's national number and olivia's international forms match (not the GB-national one)
+    assert found == [
+        Match("(212) 555-0123", "bob"),
+        Match("+44 (0)20 7946 0000", "olivia"),
+        Match("011 44 20 7946 0000", "olivia"),
+    ]
+    # And read with GB, the GB national number matches olivia instead
+    gb = match_contacts(store, SECRET, "carol", ["020 7946 0000", "(212) 555-0123"], NOW_S, region="gb")
+    assert gb == [Match("020 7946 0000", "olivia")]
+
+
+def test_without_a_region_the_callers_verified_number_decides_else_international_only() -> None:
+    store = FakeGraph()
+    opt_in(store, "olivia", "+44 20 7946 0000")
+    opt_in(store, "george", "+44 20 7946 0001")  # george's number is British
+    book = ["020 7946 0000"]
+    assert match_contacts(store, SECRET, "george", book, NOW_S) == [Match("020 7946 0000", "olivia")]
+    assert match_contacts(store, SECRET, "nobody", book, NOW_S) == []  # no verified number
+
+
+def test_an_unknown_region_is_a_validation_error() -> None:
+    with pytest.raises(ValidationError):
+        match_contacts(FakeGraph(), SECRET, "carol", ["+14155550100"], NOW_S, region="ZZ")
 
 
 def test_match_skips_invalid_numbers_and_excludes_self_and_blocks_either_way() -> None:
@@ -93,7 +105,7 @@ def test_match_skips_invalid_numbers_and_excludes_self_and_blocks_either_way() -
         "erin": "+14155550105",
     }
     for user, number in numbers.items():
-        logic_contacts.set_phone(store, SECRET, user, number)
+        opt_in(store, user, number)
     logic.block(store, "carol", "dave", T0)
     logic.block(store, "erin", "carol", T0)
     # When carol uploads her contacts, including junk and her own number
