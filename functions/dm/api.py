@@ -166,6 +166,23 @@ def dm_unsend_message(request: ApiRequest, conversation_id: str, message_id: str
     logic.unsend(dal.store(), request.user_id, conversation_id, message_id)
 
 
+@api.route(CONVERSATION + "/messages/{message_id}/reactions/{emoji}", methods=["PUT"], status=204)
+def dm_add_reaction(request: ApiRequest, conversation_id: str, message_id: str, emoji: str) -> None:
+    """React to a message with one emoji (idempotent)."""
+    from functions.dm import dal, reactions
+
+    reactions.react(dal.store(), request.user_id, conversation_id, message_id, emoji, now_ms())
+    record_event("reaction_added")
+
+
+@api.route(CONVERSATION + "/messages/{message_id}/reactions/{emoji}", methods=["DELETE"], status=204)
+def dm_remove_reaction(request: ApiRequest, conversation_id: str, message_id: str, emoji: str) -> None:
+    """Take back one's reaction (idempotent)."""
+    from functions.dm import dal, reactions
+
+    reactions.unreact(dal.store(), request.user_id, conversation_id, message_id, emoji)
+
+
 @api.route(CONVERSATION + "/read", methods=["POST"])
 def dm_mark_read(request: ApiRequest, conversation_id: str) -> None:
     """Move the caller's read marker forward."""

@@ -175,6 +175,12 @@ class DmStore(Protocol):
         """META items by id (one batched read)."""
         ...
 
+    def metas_and_messages(
+        self, conversation_ids: Sequence[str], messages: Sequence[tuple[str, str]]
+    ) -> tuple[dict[str, Item], dict[str, Item]]:
+        """META items by conversation id and messages by message id, in one batched read."""
+        ...
+
 
 class Media(Protocol):
     """The media bucket (``dal.S3Media``)."""
@@ -491,7 +497,7 @@ def list_messages(
     if cursor:
         start = str(decode_cursor(secret, caller, listing, cursor).get("after_sk", "")) or None
     items, next_sk = store.history(conversation_id, limit, start, after)
-    views = [message_view(m) for m in items]
+    views = [message_view(m, caller) for m in items]
     if cards is not None:
         shared = [v["video"] for v in views if v.get("video")]
         if shared:
@@ -550,8 +556,15 @@ def inbox(store: DmStore, secret: str, caller: str, folder: str, limit: int, cur
     listing = f"dm.inbox:{folder}"
     start = decode_cursor(secret, caller, listing, cursor) if cursor else None
     members, next_key = store.inbox(caller, folder, limit, start)
-    metas = store.metas([m["conversation_id"] for m in members])
-    rows = [inbox_row(m, metas[m["conversation_id"]]) for m in members if m["conversation_id"] in metas]
+    last_ids = {m["conversation_id"]: m.get("last_message_id") for m in members}
+    metas, lasts = store.metas_and_messages(
+        [m["conversation_id"] for m in members], [(c, mid) for c, mid in last_ids.items() if mid]
+    )
+    rows = [
+        inbox_row(m, metas[m["conversation_id"]], lasts.get(str(m.get("last_message_id"))), caller)
+        for m in members
+        if m["conversation_id"] in metas
+    ]
     return {
         "items": rows,
         "next_cursor": encode_cursor(secret, caller, listing, next_key) if next_key else None,
