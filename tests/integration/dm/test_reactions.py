@@ -141,3 +141,29 @@ def test_reactions_neither_bump_the_inbox_nor_count_unread_and_show_in_last_mess
     assert rows[1]["last_message"]["reactions"] == [{"emoji": THUMBS, "count": 1, "me": False}]
     carol_rows = body_of(api.get("/v1/conversations", user="carol"))["items"]
     assert carol_rows[0]["last_message"]["reactions"] == [{"emoji": THUMBS, "count": 1, "me": True}]
+
+
+def test_reaction_events_go_to_the_other_members_and_name_the_author(api: ApiClient) -> None:
+    from functions.dm.outbox import events_from_change
+
+    # Given alice's message in a group
+    cid = _group(api, "alice", "bob", "carol")
+    mid = _send(api, cid, "alice", "hello")
+    pump = StreamPump()
+    pump.pump()
+    # When bob reacts and takes it back
+    api.put(_path(cid, mid, THUMBS_DARK), user="bob")
+    api.delete(_path(cid, mid, THUMBS_DARK), user="bob")
+    events = [e for c in pump.pump() for e in events_from_change(c)]
+    # Then one reaction.added and one reaction.removed go to alice and carol, nothing else
+    assert [e.type for e in events] == ["reaction.added", "reaction.removed"]
+    added, removed = events
+    assert added.actor_id == "bob" and sorted(added.recipient_ids) == ["alice", "carol"]
+    assert added.data == {
+        "conversation_id": cid,
+        "message_id": mid,
+        "emoji": THUMBS_DARK,
+        "user_id": "bob",
+        "author_id": "alice",
+    }
+    assert sorted(removed.recipient_ids) == ["alice", "carol"] and removed.data["emoji"] == THUMBS_DARK

@@ -243,6 +243,13 @@ class FakeStore:
         """META by id."""
         return {c: dict(self.metas_[c]) for c in conversation_ids if c in self.metas_}
 
+    def metas_and_messages(
+        self, conversation_ids: Sequence[str], messages: Sequence[tuple[str, str]]
+    ) -> tuple[dict[str, Item], dict[str, Item]]:
+        """META by id and messages by id."""
+        found = {m: dict(self.messages[c][m]) for c, m in messages if m in self.messages.get(c, {})}
+        return self.metas(conversation_ids), found
+
     # --- InboxWriter ---
 
     def members_of(self, conversation_id: str) -> list[Item]:
