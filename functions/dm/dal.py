@@ -287,6 +287,17 @@ class DynamoDmStore:
             _put(self._table, message_item(msg), new=True),
             _last_message_update(self._table, msg),
         ]
+        reply_pointer = None
+        if plan.reply_of is not None:
+            reply_pointer = _put(
+                self._table,
+                {
+                    **keys.reply_pointer(cid, plan.reply_of, str(msg["message_id"])),
+                    "entity": "reply_pointer",
+                    "message_id": msg["message_id"],
+                },
+                new=False,
+            )
         if plan.peer_id is not None:
             for blocker, blocked in ((sender, plan.peer_id), (plan.peer_id, sender)):
                 actions.append(
@@ -298,6 +309,8 @@ class DynamoDmStore:
                         }
                     }
                 )
+        if reply_pointer is not None:  # last, so the reasons' indexes above stay put
+            actions.append(reply_pointer)
         try:
             call(self._client.transact_write_items, TransactItems=actions)
         except TransactionCancelled as err:
@@ -554,6 +567,30 @@ class DynamoDmStore:
             if err.failed(1) and err.item(1) is None:
                 raise MessageNotFoundError("Message not found.") from err
             raise NotSenderError("Only the sender may unsend a message.") from err
+
+    def hide_reply_previews(self, conversation_id: str, message_id: str) -> int:
+        """Query the reply pointers of ``message_id``; one conditional UpdateItem per reply sets
+        its quote to the deleted preview (idempotent). Returns how many replies there were."""
+        prefix = keys.replies_prefix(conversation_id, message_id)
+        pointers = list(
+            query_all(
+                self._client,
+                TableName=self._table,
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
+                ExpressionAttributeValues=values(pk=prefix[keys.PK], p=prefix[keys.SK]),
+                ConsistentRead=True,
+            )
+        )
+        for pointer in pointers:
+            conditional(
+                self._client.update_item,
+                TableName=self._table,
+                Key=serialize(keys.message(conversation_id, str(pointer["message_id"]))),
+                UpdateExpression="SET reply_to = :gone",
+                ConditionExpression="attribute_exists(reply_to)",
+                ExpressionAttributeValues=values(gone={"message_id": message_id, "deleted": True}),
+            )
+        return len(pointers)
 
     # --- reactions ------------------------------------------------------------------------
 

@@ -41,6 +41,7 @@ from functions.dm.records import (
     message_record,
     message_view,
     meta_record,
+    reply_preview,
 )
 from functions.social.access import GraphReader, Reach, can_message_many
 
@@ -79,6 +80,7 @@ class SendPlan:
     rate_limit: int
     retry_after_s: int
     peer_id: str | None  # direct conversations: blocks either way are checked in the same transaction
+    reply_of: str | None = None  # the quoted message: a pointer lets its unsend update the preview
 
 
 class DmStore(Protocol):
@@ -163,6 +165,10 @@ class DmStore(Protocol):
 
     def unsend(self, conversation_id: str, message_id: str, caller: str) -> None:
         """Turn the caller's message into a ``deleted`` tombstone."""
+        ...
+
+    def hide_reply_previews(self, conversation_id: str, message_id: str) -> int:
+        """Replace the quote of ``message_id`` in every reply by the deleted preview."""
         ...
 
     def inbox(
@@ -425,8 +431,17 @@ def send_message(
     shape = store.shape(conversation_id) if is_ulid(conversation_id) else None
     if shape is None:
         raise ConversationNotFoundError("Conversation not found.")
-    print_ = fingerprint("dm.send", conversation_id, req.text, req.attachment_id)
+    # reply_to joins the fingerprint only when set: earlier messages' fingerprints stay valid.
+    extra = (req.reply_to,) if req.reply_to else ()
+    print_ = fingerprint("dm.send", conversation_id, req.text, req.attachment_id, *extra)
     attachment = _attachment(media, caller, req.attachment_id) if req.attachment_id else None
+    quoted = None
+    if req.reply_to is not None:
+        original = store.get_message(conversation_id, req.reply_to)
+        # An unsent original cannot be quoted any more than one that never existed.
+        if original is None or original.get("type") == "deleted":
+            raise MessageNotFoundError("The message to reply to was not found.")
+        quoted = reply_preview(original)
     now = clock.now_ms()
     message = message_record(
         conversation_id=conversation_id,
@@ -436,6 +451,7 @@ def send_message(
         now_ms=now,
         text=req.text,
         attachment=attachment,
+        reply_to=quoted,
     )
     window = now // RATE_WINDOW_MS
     window_end_ms = (window + 1) * RATE_WINDOW_MS
@@ -449,6 +465,7 @@ def send_message(
         rate_limit=RATE_LIMIT,
         retry_after_s=max(1, -(-(window_end_ms - now) // 1000)),
         peer_id=shape.peer_of(caller),
+        reply_of=req.reply_to,
     )
     try:
         store.send(plan)
@@ -517,6 +534,9 @@ def unsend(store: DmStore, caller: str, conversation_id: str, message_id: str) -
     if not is_ulid(conversation_id) or not is_ulid(message_id):
         raise MessageNotFoundError("Message not found.")
     store.unsend(conversation_id, message_id, caller)
+    # Replies quoting it show ``{"message_id", "deleted": true}`` from now on (the inbox
+    # projection repeats this from the stream, so a crash here heals).
+    store.hide_reply_previews(conversation_id, message_id)
 
 
 def mark_read(store: DmStore, caller: str, conversation_id: str, message_id: str) -> None:

@@ -31,6 +31,7 @@ class SendMessage(RequestModel):
     client_message_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     text: Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT)] | None = None
     attachment_id: Ulid | None = None
+    reply_to: Ulid | None = None  # a message of the same conversation the reply quotes
 
     @model_validator(mode="after")
     def _has_content(self) -> SendMessage:
