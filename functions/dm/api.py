@@ -193,6 +193,19 @@ def dm_mark_read(request: ApiRequest, conversation_id: str) -> None:
     logic.mark_read(dal.store(), request.user_id, conversation_id, body.message_id)
 
 
+@api.route("/v1/messages/forward", methods=["POST"], status=201)
+def dm_forward_message(request: ApiRequest) -> Reply:
+    """Forward one message into 1..20 conversations (Idempotency-Key required)."""
+    from functions.dm import forward_dal, forwarding
+    from functions.dm.models import ForwardMessage
+
+    idem_key = request.idempotency_key()
+    body = request.body(ForwardMessage)
+    result = forwarding.forward(forward_dal.forward_store(), _clock(), request.user_id, body, idem_key)
+    record_event("message_forwarded")
+    return Reply(result, status=201)
+
+
 @api.route("/v1/reports", methods=["POST"], status=201)
 def dm_create_report(request: ApiRequest) -> dict[str, Any]:
     """Report a message, user, conversation or live-chat message."""

@@ -487,7 +487,9 @@ def with_urls(media: Media, view: Item) -> Item:
     if att:
         att = {
             **att,
-            "url": media.download_url(view["sender_id"], att["attachment_id"], DOWNLOAD_URL_SECONDS),
+            "url": media.download_url(
+                att.get("owner_id") or view["sender_id"], att["attachment_id"], DOWNLOAD_URL_SECONDS
+            ),
         }
         view = {**view, "attachment": att}
     return view

@@ -140,6 +140,7 @@ def message_record(
     video: Item | None = None,
     reply_to: Item | None = None,
     forwarded: bool = False,
+    attachment_owner: str | None = None,
 ) -> Item:
     """A message item's attributes: lean (no member lists) so a 500-char text stays under 1 KB.
 
@@ -167,6 +168,8 @@ def message_record(
         record["attachment_id"] = attachment["attachment_id"]
         record["attachment_type"] = attachment["content_type"]
         record["attachment_size"] = attachment["size_bytes"]
+        if attachment_owner is not None and attachment_owner != sender_id:
+            record["attachment_owner"] = attachment_owner  # a forward references the original upload
     if reply_to is not None:
         record["reply_to"] = reply_to
     if forwarded:
@@ -254,6 +257,8 @@ def message_view(message: Item, viewer: str | None = None) -> Item:
             "content_type": message.get("attachment_type"),
             "size_bytes": message.get("attachment_size"),
         }
+        if message.get("attachment_owner"):
+            view["attachment"]["owner_id"] = message["attachment_owner"]
     if not deleted and message.get("video"):
         view["video"] = message["video"]
     if not deleted and message.get("reply_to"):
