@@ -15,7 +15,6 @@ from typing import Any
 
 from functions.core import keys
 from functions.core.ddb import Item, item_key, serialize, values
-from functions.dm.dal import _last_message_update, _put, message_item
 from functions.dm.records import ACTIVE, DIRECT
 
 SENT, REQUEST_STATUS, NOT_ALLOWED = "sent", "request", "not_allowed"
@@ -84,6 +83,8 @@ def decide_targets(found: Found, sender: str, conversation_ids: Sequence[str]) -
 
 def post_actions(table: str, sender: str, message: Item) -> list[dict[str, Any]]:
     """The 3 actions posting ``message`` (a ``message_record``) into its conversation."""
+    from functions.dm.dal import _last_message_update, _put, message_item  # dal's own builders
+
     cid = str(message["conversation_id"])
     return [
         {

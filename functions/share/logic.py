@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from functions.core.errors import IdempotencyKeyReusedError, UnavailableError
 from functions.core.idempotency import fingerprint
 from functions.core.ids import new_ulid
+from functions.dm.targets import NOT_ALLOWED, Target
 from functions.share.models import ShareRequest
 from functions.share.videos import Video, VideoNotFoundError, can_see
 from functions.social.access import PairState, Reach, decide
@@ -41,6 +42,7 @@ class ShareSnapshot:
     states: dict[str, PairState] = field(default_factory=dict)  # (sharer, recipient) pair states
     author_friends: dict[str, bool] = field(default_factory=dict)  # viewer → friend of the author
     conversations: dict[str, str] = field(default_factory=dict)  # recipient → existing direct conv id
+    targets: list[Target] = field(default_factory=list)  # conversation targets, decided like a send
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,15 @@ class Delivery:
     conversation_id: str
     message_id: str
     new_conversation: bool
+
+
+@dataclass(frozen=True)
+class ConversationDelivery:
+    """One conversation target that gets the video (``sent`` or ``request``)."""
+
+    conversation_id: str
+    status: str
+    message_id: str
 
 
 @dataclass(frozen=True)
@@ -67,6 +78,7 @@ class SharePlan:
     sent_at: str
     deliveries: list[Delivery]
     response: dict[str, Any]
+    conversation_deliveries: list[ConversationDelivery] = field(default_factory=list)
 
 
 class ShareRecordExistsError(Exception):
@@ -84,8 +96,16 @@ class StaleReadError(Exception):
 class ShareStore(Protocol):
     """Batched reads and transactional writes of a share."""
 
-    def load(self, sharer: str, video_id: str, recipients: Sequence[str], idem_key: str) -> ShareSnapshot:
-        """Read the video, the record, pair states, author friendships and direct pointers."""
+    def load(
+        self,
+        sharer: str,
+        video_id: str,
+        recipients: Sequence[str],
+        idem_key: str,
+        conversation_ids: Sequence[str] = (),
+    ) -> ShareSnapshot:
+        """Read the video, the record, pair states, author friendships and direct pointers, and
+        decide the conversation targets (``functions.dm.targets``)."""
         ...
 
     def commit(self, plan: SharePlan) -> None:
@@ -100,6 +120,8 @@ class ShareStore(Protocol):
 
 def request_fingerprint(video_id: str, request: ShareRequest) -> str:
     """The fingerprint of a share request (same key + same body → same fingerprint)."""
+    if request.conversation_ids:  # only then: earlier shares' fingerprints stay valid
+        return fingerprint("share", video_id, request.recipient_ids, request.note, request.conversation_ids)
     return fingerprint("share", video_id, request.recipient_ids, request.note)
 
 
@@ -154,10 +176,20 @@ def plan_share(
                 "message_id": delivery.message_id,
             }
         )
+    conversation_deliveries: list[ConversationDelivery] = []
+    for target in snapshot.targets:
+        if target.status == NOT_ALLOWED:
+            results.append({"conversation_id": target.conversation_id, "status": NOT_ALLOWED})
+            continue
+        sent = ConversationDelivery(target.conversation_id, target.status, new_id())
+        conversation_deliveries.append(sent)
+        results.append(
+            {"conversation_id": sent.conversation_id, "status": sent.status, "message_id": sent.message_id}
+        )
     response = {
         "share_id": share_id,
         "video_id": video.video_id,
-        "share_count": video.share_count + len(deliveries),
+        "share_count": video.share_count + len(deliveries) + len(conversation_deliveries),
         "results": results,
     }
     return SharePlan(
@@ -170,6 +202,7 @@ def plan_share(
         sent_at=sent_at,
         deliveries=deliveries,
         response=response,
+        conversation_deliveries=conversation_deliveries,
     )
 
 
@@ -192,7 +225,7 @@ def share_video(
     recipients = list(request.recipient_ids)
     for _attempt in range(MAX_ATTEMPTS):
         try:
-            snapshot = store.load(sharer, video_id, recipients, idem_key)
+            snapshot = store.load(sharer, video_id, recipients, idem_key, request.conversation_ids)
             if snapshot.record is not None:
                 return _replay(store, snapshot.record, fp, sharer, video_id, idem_key)
             plan = plan_share(
