@@ -73,10 +73,11 @@ def dm_list_conversations(request: ApiRequest) -> dict[str, Any]:
 
 @api.route(CONVERSATION, methods=["GET"])
 def dm_get_conversation(request: ApiRequest, conversation_id: str) -> dict[str, Any]:
-    """One conversation with members and their read markers."""
+    """One conversation with members, their read markers and "active now"."""
     from functions.dm import dal, logic
+    from functions.social.dal import graph
 
-    return logic.get_conversation(dal.store(), request.user_id, conversation_id)
+    return logic.get_conversation(dal.store(), request.user_id, conversation_id, graph(), now_ms())
 
 
 @api.route(CONVERSATION, methods=["DELETE"])

@@ -44,6 +44,7 @@ from functions.dm.records import (
     reply_preview,
 )
 from functions.social.access import GraphReader, Reach, can_message_many
+from functions.social.presence import PresenceReader, statuses
 
 RATE_WINDOW_MS = 2000  # 5 messages/s sustained, bursts of 10: 10 per fixed 2-second window
 RATE_LIMIT = 10
@@ -338,9 +339,21 @@ def _create_group(
     return view
 
 
-def get_conversation(store: DmStore, caller: str, conversation_id: str) -> Item:
-    """The conversation as its member sees it (404 for anyone else)."""
-    return conversation_view(_require_state(store, conversation_id, caller), caller)
+def get_conversation(
+    store: DmStore,
+    caller: str,
+    conversation_id: str,
+    presence: PresenceReader | None = None,
+    now_ms: int = 0,
+) -> Item:
+    """The conversation as its member sees it (404 for anyone else); with ``presence``, every
+    member carries ``active`` / ``last_active_at`` as the caller may see them (+1 batched read)."""
+    view = conversation_view(_require_state(store, conversation_id, caller), caller)
+    if presence is not None:
+        ids = [m["user_id"] for m in view["members"]]
+        shown = statuses(presence, caller, ids, now_ms, with_blocks=True)
+        view["members"] = [{**m, **shown[m["user_id"]].view()} for m in view["members"]]
+    return view
 
 
 def accept_request(store: DmStore, caller: str, conversation_id: str) -> Item:
