@@ -8,6 +8,8 @@ inbox folder. See ``docs/data-model.md (dm section)`` for every access pattern a
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -60,6 +62,7 @@ from functions.dm.records import (
     message_record,
 )
 
+REACTION_ATTEMPTS = 4
 MESSAGES_HIGH = f"{keys.MESSAGE_PREFIX}~"  # "~" sorts after every ULID character
 ATTACHMENT_PREFIX = "attachments"
 _SHAPE_CACHE_MAX = 50_000
@@ -606,6 +609,18 @@ class DynamoDmStore:
             }
         }
 
+    def _transact_retrying(self, actions: list[dict[str, Any]]) -> None:
+        """TransactWriteItems, retried with jitter when DynamoDB reports a conflict or throttling
+        (``UnavailableError``): reactions to one hot message race on its aggregate."""
+        for attempt in range(REACTION_ATTEMPTS):
+            try:
+                call(self._client.transact_write_items, TransactItems=actions)
+                return
+            except UnavailableError:
+                if attempt == REACTION_ATTEMPTS - 1:
+                    raise
+                time.sleep(random.uniform(0, 0.02 * 2**attempt))  # noqa: S311 - jitter, not crypto
+
     @staticmethod
     def _explain_reaction_failure(err: TransactionCancelled) -> Item | None:
         """Raise the decisive error of a cancelled reaction transaction (member, then message);
@@ -669,7 +684,7 @@ class DynamoDmStore:
             },
         ]
         try:
-            call(self._client.transact_write_items, TransactItems=actions)
+            self._transact_retrying(actions)
         except TransactionCancelled as err:
             if self._explain_reaction_failure(err) is not None:
                 raise TooManyReactionsError(
@@ -720,7 +735,7 @@ class DynamoDmStore:
                 },
             ]
             try:
-                call(self._client.transact_write_items, TransactItems=actions)
+                self._transact_retrying(actions)
                 return
             except TransactionCancelled as err:
                 message = self._explain_reaction_failure(err)
