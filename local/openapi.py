@@ -345,11 +345,17 @@ HAND_WRITTEN: dict[str, Schema] = {
                 "items": {
                     "anyOf": [
                         obj(
-                            {"recipient_id": USER_ID, "status": string(enum=["sent", "request", "not_allowed"])},
+                            {
+                                "recipient_id": USER_ID,
+                                "status": string(enum=["sent", "request", "not_allowed"]),
+                            },
                             {"conversation_id": ULID, "message_id": ULID},
                         ),
                         obj(
-                            {"conversation_id": string(1, 128), "status": string(enum=["sent", "request", "not_allowed"])},
+                            {
+                                "conversation_id": string(1, 128),
+                                "status": string(enum=["sent", "request", "not_allowed"]),
+                            },
                             {"message_id": ULID},
                         ),
                     ]
@@ -711,7 +717,7 @@ def operations() -> dict[tuple[str, str], Op]:
             "Change the DM policy, push previews and/or activity status",
             "social",
             {200: Resp("The settings after the change.", ref("SettingsOut"))},
-            description="`show_activity_status` (default true) off hides one's own \"active now\" and "
+            description='`show_activity_status` (default true) off hides one\'s own "active now" and '
             "everyone else's from oneself (reciprocal).",
             body=social.SettingsPatch,
             body_rules={
@@ -746,7 +752,7 @@ def operations() -> dict[tuple[str, str], Op]:
             {200: Resp("`blocked` says only whether the CALLER blocked them.", ref("Relationship"))},
         ),
         ("GET", "/v1/me/friends"): Op(
-            "The caller's friends (mutual follows), newest first, with \"active now\"",
+            'The caller\'s friends (mutual follows), newest first, with "active now"',
             "social",
             {200: Resp("One page.", ref("FriendPage"))},
             params=(LIMIT, CURSOR),

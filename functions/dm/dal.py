@@ -619,7 +619,7 @@ class DynamoDmStore:
             except UnavailableError:
                 if attempt == REACTION_ATTEMPTS - 1:
                     raise
-                time.sleep(random.uniform(0, 0.02 * 2**attempt))  # noqa: S311 - jitter, not crypto
+                time.sleep(random.uniform(0, 0.02 * 2**attempt))
 
     @staticmethod
     def _explain_reaction_failure(err: TransactionCancelled) -> Item | None:
@@ -638,7 +638,9 @@ class DynamoDmStore:
             return message
         return None
 
-    def add_reaction(self, conversation_id: str, message_id: str, emoji: str, user_id: str, now_ms: int) -> None:
+    def add_reaction(
+        self, conversation_id: str, message_id: str, emoji: str, user_id: str, now_ms: int
+    ) -> None:
         """ONE TransactWriteItems.
 
         0 the caller is an active member
@@ -662,7 +664,8 @@ class DynamoDmStore:
                 "Update": {
                     "TableName": self._table,
                     "Key": serialize(keys.message(conversation_id, message_id)),
-                    "UpdateExpression": "ADD #users :me, #present :emojis SET #first = if_not_exists(#first, :now)",
+                    "UpdateExpression": "ADD #users :me, #present :emojis "
+                    "SET #first = if_not_exists(#first, :now)",
                     "ConditionExpression": "attribute_exists(pk) AND #type <> :deleted AND "
                     "(attribute_not_exists(#present) OR contains(#present, :emoji) OR size(#present) < :max)",
                     "ExpressionAttributeNames": {

@@ -3,7 +3,7 @@
 Each target obeys the rules of a send from the caller (``functions.dm.targets``); the forward is
 one operation for the send rate limit. The Idempotency-Key record is written in the same
 transaction as the messages: same key + same body → the original answer, another body → 422.
-Calls: 1–2 BatchGetItem + 1 TransactWriteItems, for 1 target as for 20.
+Calls: 1 or 2 BatchGetItem + 1 TransactWriteItems, for 1 target as for 20.
 """
 
 from __future__ import annotations
@@ -102,7 +102,9 @@ def _plan(snapshot: ForwardSnapshot, clock: Clock, caller: str, idem_key: str, f
                 attachment_owner=str(source.get("attachment_owner") or source["sender_id"]),
             )
         )
-        results.append({"conversation_id": target.conversation_id, "status": target.status, "message_id": mid})
+        results.append(
+            {"conversation_id": target.conversation_id, "status": target.status, "message_id": mid}
+        )
     window = now // RATE_WINDOW_MS
     window_end_ms = (window + 1) * RATE_WINDOW_MS
     return ForwardPlan(

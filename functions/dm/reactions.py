@@ -21,7 +21,9 @@ MAX_EMOJI_CHARS = 32  # the longest emoji ZWJ sequences are ~10 code points; any
 class ReactionStore(Protocol):
     """Reaction writes (``dal.DynamoDmStore``)."""
 
-    def add_reaction(self, conversation_id: str, message_id: str, emoji: str, user_id: str, now_ms: int) -> None:
+    def add_reaction(
+        self, conversation_id: str, message_id: str, emoji: str, user_id: str, now_ms: int
+    ) -> None:
         """One transaction: the member is active, the reaction item, the message's aggregate.
         Idempotent; raises ``ConversationNotFoundError``, ``MessageNotFoundError``,
         ``MessageDeletedError`` or ``TooManyReactionsError``."""

@@ -312,7 +312,10 @@ def inbox_row(member: Item, meta: Item, last: Item | None = None, viewer: str | 
     """
     last_message = member.get("last_message")
     if isinstance(last_message, dict) and last is not None:
-        last_message = {**last_message, "reactions": [] if last.get("type") == "deleted" else reactions_view(last, viewer)}
+        last_message = {
+            **last_message,
+            "reactions": [] if last.get("type") == "deleted" else reactions_view(last, viewer),
+        }
         if last.get("type") == "deleted":
             last_message.update(type="deleted", preview="")
     elif isinstance(last_message, dict):

@@ -74,9 +74,11 @@ def decide_targets(found: Found, sender: str, conversation_ids: Sequence[str]) -
             within = int(member.get("sent_count") or 0) < int(member["send_limit"])
             status = REQUEST_STATUS if within else NOT_ALLOWED
         peer = peers.get(cid)
-        if status != NOT_ALLOWED and peer is not None:
-            if item_key(keys.block(sender, peer)) in found or item_key(keys.block(peer, sender)) in found:
-                status = NOT_ALLOWED
+        blocked = peer is not None and (
+            item_key(keys.block(sender, peer)) in found or item_key(keys.block(peer, sender)) in found
+        )
+        if blocked:
+            status = NOT_ALLOWED
         decided.append(Target(cid, status))
     return decided
 

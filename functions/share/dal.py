@@ -268,7 +268,9 @@ class DynamoShares:
             video_card["thumbnail_key"] = plan.video.thumbnail_key
         return video_card
 
-    def _conversation_actions(self, plan: SharePlan, d: ConversationDelivery, at_ms: int) -> list[dict[str, Any]]:
+    def _conversation_actions(
+        self, plan: SharePlan, d: ConversationDelivery, at_ms: int
+    ) -> list[dict[str, Any]]:
         """Actions of one conversation target: the sharer's member item, the message, META."""
         message = message_record(
             conversation_id=d.conversation_id,

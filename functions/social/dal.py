@@ -373,9 +373,15 @@ class DynamoGraph:
     def socket_changed(self, user_id: str, now_ms: int, delta: int) -> None:
         """UpdateItem: one socket more (``$connect``) or fewer (``$disconnect``), never below 0."""
         if delta > 0:
-            update, condition = "SET ws_at = :now, last_active_at = :now, entity = :e, user_id = :u ADD ws_open :d", None
+            update, condition = (
+                "SET ws_at = :now, last_active_at = :now, entity = :e, user_id = :u ADD ws_open :d",
+                None,
+            )
         else:
-            update, condition = "SET last_active_at = :now, entity = :e, user_id = :u ADD ws_open :d", "ws_open > :zero"
+            update, condition = (
+                "SET last_active_at = :now, entity = :e, user_id = :u ADD ws_open :d",
+                "ws_open > :zero",
+            )
         params: dict[str, Any] = {
             "TableName": self._table,
             "Key": serialize(keys.profile(user_id)),

@@ -58,7 +58,9 @@ def status_of(profile: Mapping[str, Any], now_ms: int) -> Status:
     stamps = [int(v) for v in (last, profile.get("ws_at")) if v is not None]
     latest = max(stamps) if stamps else None
     ws_at = profile.get("ws_at")
-    on_socket = int(profile.get("ws_open") or 0) > 0 and ws_at is not None and now_ms - int(ws_at) < SOCKET_MAX_MS
+    on_socket = (
+        int(profile.get("ws_open") or 0) > 0 and ws_at is not None and now_ms - int(ws_at) < SOCKET_MAX_MS
+    )
     if on_socket:
         return Status(active=True, last_active_at=now_ms)
     recent = last is not None and now_ms - int(last) < ACTIVE_WINDOW_MS
@@ -131,7 +133,6 @@ class ActivityThrottle:
             self._written.clear()
         self._written[user_id] = now_ms
         return writer().touch_activity(user_id, now_ms, WRITE_EVERY_MS)
-
 
     def prime(self, user_ids: Sequence[str], now_ms: int) -> None:
         """Treat ``user_ids`` as stamped at ``now_ms`` (a warm container: benchmarks count an

@@ -169,10 +169,14 @@ def test_every_operation_replies_as_the_spec_says(checked: CheckedApi, api: ApiC
     c.call("DELETE", f"/v1/conversations/{cid}/messages/{msg['message_id']}", user=b, expect=403)
     c.call("DELETE", f"/v1/conversations/{cid}/messages/{msg['message_id']}", user=a, expect=204)
     c.call("PUT", thumbs, user=b, expect=409)
-    assert c.call("GET", f"/v1/conversations/{cid}/messages", user=b, expect=200)["items"][0]["reply_to"] == {
-        "message_id": msg["message_id"],
-        "deleted": True,
-    } and reply["reply_to"]["text"] == "hi"
+    assert (
+        c.call("GET", f"/v1/conversations/{cid}/messages", user=b, expect=200)["items"][0]["reply_to"]
+        == {
+            "message_id": msg["message_id"],
+            "deleted": True,
+        }
+        and reply["reply_to"]["text"] == "hi"
+    )
     req = c.call("POST", "/v1/conversations", {"member_ids": ["rc-gil"]}, user=a, expect=201)
     c.call("POST", f"/v1/conversations/{req['conversation_id']}/accept", user="rc-gil", expect=200)
     c.call("DELETE", f"/v1/conversations/{req['conversation_id']}", user="rc-gil", expect=204)

@@ -52,15 +52,18 @@ def test_after_the_original_is_unsent_the_preview_says_deleted(api: ApiClient) -
     original = body_of(_send(api, cid, "alice", "regrettable"))
     reply = body_of(_send(api, cid, "bob", "wow", reply_to=original["message_id"]))
     # When alice unsends the original
-    assert api.delete(f"/v1/conversations/{cid}/messages/{original['message_id']}", user="alice").status_code == 204
+    assert (
+        api.delete(f"/v1/conversations/{cid}/messages/{original['message_id']}", user="alice").status_code
+        == 204
+    )
     # Then every read shows the reply's quote as deleted, nothing of the text remains
     gone = {"message_id": original["message_id"], "deleted": True}
     for user in ("alice", "bob"):
         latest = _history(api, cid, user)[0]
         assert latest["message_id"] == reply["message_id"] and latest["reply_to"] == gone
-    synced = body_of(
-        api.get(f"/v1/conversations/{cid}/messages?after={original['message_id']}", user="bob")
-    )["items"]
+    synced = body_of(api.get(f"/v1/conversations/{cid}/messages?after={original['message_id']}", user="bob"))[
+        "items"
+    ]
     assert synced[0]["reply_to"] == gone
     # And replaying the stream (the projection repeats the fix-up) changes nothing
     pump.pump()

@@ -1,4 +1,4 @@
-""""Active now" from open WebSockets (the app's real $connect/$disconnect behind the gateway)."""
+""" "Active now" from open WebSockets (the app's real $connect/$disconnect behind the gateway)."""
 
 from __future__ import annotations
 
@@ -27,9 +27,9 @@ def test_an_open_socket_shows_active_and_closing_it_stops_that(api: ApiClient, s
     # Given a group in which bob never made a request
     befriend("alice", "bob")
     befriend("alice", "carol")
-    cid = body_of(api.post("/v1/conversations", {"member_ids": ["bob", "carol"], "title": "g"}, user="alice"))[
-        "conversation_id"
-    ]
+    cid = body_of(
+        api.post("/v1/conversations", {"member_ids": ["bob", "carol"], "title": "g"}, user="alice")
+    )["conversation_id"]
     assert _member(api, cid, "alice", "bob")["active"] is False
     # When bob opens the app's socket
     socket = sockets.open("bob")

@@ -9,7 +9,9 @@ from tests.conftest import ApiClient, body_of
 from tests.integration.share.world import befriend, block, count_aws_calls, get_item, publish
 
 
-def share(api: ApiClient, video_id: str, body: dict[str, Any], *, user: str = "alice", key: str = "k1") -> Any:
+def share(
+    api: ApiClient, video_id: str, body: dict[str, Any], *, user: str = "alice", key: str = "k1"
+) -> Any:
     return api.post(f"/v1/videos/{video_id}/shares", body, user=user, headers={"Idempotency-Key": key})
 
 
@@ -38,7 +40,9 @@ def test_a_group_share_beside_a_person(api: ApiClient) -> None:
     block("erin", "alice")
     foreign = conversation(api, "bob", "carol", "dave")
     # When alice shares the video with dave and into the three conversations
-    res = share(api, "v1", {"recipient_ids": ["dave"], "conversation_ids": [group, blocked, foreign], "note": "ha"})
+    res = share(
+        api, "v1", {"recipient_ids": ["dave"], "conversation_ids": [group, blocked, foreign], "note": "ha"}
+    )
     # Then one result per target, people as before and conversations by id
     assert res.status_code == 201, res.body
     body = body_of(res)
@@ -59,7 +63,9 @@ def test_a_group_share_beside_a_person(api: ApiClient) -> None:
     assert body_of(api.get("/v1/videos/v1", user="alice"))["share_count"] == 2
     assert history(api, foreign, "bob") == [] and history(api, blocked, "erin") == []
     # And the same key + body replays; another body is 422
-    again = share(api, "v1", {"recipient_ids": ["dave"], "conversation_ids": [group, blocked, foreign], "note": "ha"})
+    again = share(
+        api, "v1", {"recipient_ids": ["dave"], "conversation_ids": [group, blocked, foreign], "note": "ha"}
+    )
     assert body_of(again) == body
     other = share(api, "v1", {"recipient_ids": ["dave"], "conversation_ids": [group]})
     assert other.status_code == 422
@@ -70,11 +76,12 @@ def test_targets_are_counted_together(api: ApiClient) -> None:
     publish(api, "v1")
     cids = [f"{i:026d}" for i in range(11)]
     people = [f"p{i}" for i in range(10)]
-    for body in (
+    bodies: list[dict[str, Any]] = [
         {"recipient_ids": [], "conversation_ids": []},
         {"recipient_ids": people, "conversation_ids": cids},
         {"conversation_ids": [cids[0], cids[0]]},
-    ):
+    ]
+    for body in bodies:
         res = share(api, "v1", body)
         assert res.status_code == 400 and body_of(res)["code"] == "validation_error"
     # A share into conversations only is fine (unknown ones are not_allowed)

@@ -1,4 +1,4 @@
-""""Active now" over HTTP against moto: friends list, conversation members, settings, blocks."""
+""" "Active now" over HTTP against moto: friends list, conversation members, settings, blocks."""
 
 from __future__ import annotations
 

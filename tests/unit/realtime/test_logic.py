@@ -173,12 +173,24 @@ def test_a_gone_connection_is_removed_and_the_others_still_receive() -> None:
         (
             "reaction.added",
             {"conversation_id": "c", "message_id": "m", "emoji": "👍🏽", "user_id": "bob", "author_id": "al"},
-            {"type": "reaction.added", "conversation_id": "c", "message_id": "m", "emoji": "👍🏽", "user_id": "bob"},
+            {
+                "type": "reaction.added",
+                "conversation_id": "c",
+                "message_id": "m",
+                "emoji": "👍🏽",
+                "user_id": "bob",
+            },
         ),
         (
             "reaction.removed",
             {"conversation_id": "c", "message_id": "m", "emoji": "👍", "user_id": "bob", "author_id": None},
-            {"type": "reaction.removed", "conversation_id": "c", "message_id": "m", "emoji": "👍", "user_id": "bob"},
+            {
+                "type": "reaction.removed",
+                "conversation_id": "c",
+                "message_id": "m",
+                "emoji": "👍",
+                "user_id": "bob",
+            },
         ),
     ],
 )

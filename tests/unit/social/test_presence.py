@@ -32,7 +32,10 @@ def test_an_open_socket_keeps_a_user_active() -> None:
 
 
 def test_hidden_when_either_side_turned_it_off_or_a_block_separates() -> None:
-    profiles = {"bob": {"last_active_at": NOW}, "carol": {"last_active_at": NOW, "show_activity_status": False}}
+    profiles = {
+        "bob": {"last_active_at": NOW},
+        "carol": {"last_active_at": NOW, "show_activity_status": False},
+    }
     seen = visible_statuses("alice", {}, profiles, {"dave"}, ["bob", "carol", "dave"], NOW)
     assert seen["bob"].active is True
     assert seen["carol"] == HIDDEN and seen["dave"] == HIDDEN
