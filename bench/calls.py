@@ -180,6 +180,7 @@ class Harness:
         self.rows: list[Row] = []
         self.facts: dict[str, Any] = {}
         self.meter: CapacityMeter
+        self.users: set[str] = set()  # callers so far: their activity stamp is warm when measured
 
     @contextmanager
     def running(self) -> Iterator[Harness]:
@@ -256,6 +257,8 @@ class Harness:
         """An HTTP request through the app (not counted unless inside ``measure``)."""
         from tests.support.env import auth_headers
 
+        if user:
+            self.users.add(user)
         all_headers = auth_headers(user) if user else {"Content-Type": "application/json"}
         all_headers.update(headers or {})
         raw = body if isinstance(body, str) else (json.dumps(body) if body is not None else "")
@@ -285,7 +288,14 @@ class Harness:
         expected_status: int | None = None,
     ) -> Any:
         """Count AWS calls made while ``call`` runs; the row fails on an error status (other than
-        ``expected_status``, for a measured refusal)."""
+        ``expected_status``, for a measured refusal).
+
+        Known callers' "active now" stamps are warm (written at most once a minute per user: the
+        ``activity stamp`` row measures that write on its own)."""
+        from functions.core.clock import now_ms
+        from functions.social.presence import THROTTLE
+
+        THROTTLE.prime(sorted(self.users), now_ms())
         tally = Tally()
         self.meter.tally = tally
         try:
@@ -394,6 +404,7 @@ ALICE = "alice"
 FRIENDS = [f"user{i:02d}" for i in range(21)]
 SHARE_SIZES = (1, 5, 20)
 SHARE_MAX_CALLS = 4
+FORWARD_MAX_CALLS = 4
 K_PEAKS = (("K = 1", 1, None), ("K = 10", 10, 5000))
 
 
@@ -512,6 +523,92 @@ def scenario_share(h: Harness) -> None:
                 {"Idempotency-Key": f"bench-{n}"},
             ),
         )
+
+
+def scenario_conversations(h: Harness) -> None:
+    """Reactions, a history page with reactions, forwarding to 1 and 20 conversations, a share to
+    20 mixed targets, the friends page with presence and the once-a-minute activity stamp."""
+    h.skip_stream_backlog()
+    group = h.json("POST", "/v1/conversations", ALICE, {"member_ids": FRIENDS[1:3], "title": "bench"})
+    gid = group["conversation_id"]
+    mid = h.json(
+        "POST", f"/v1/conversations/{gid}/messages", ALICE, {"client_message_id": "rx", "text": "hi"}
+    )["message_id"]
+    for i, user in enumerate(FRIENDS[1:3]):
+        h.json("PUT", f"/v1/conversations/{gid}/messages/{mid}/reactions/%F0%9F%94%A5", user)
+        h.json(
+            "PUT",
+            f"/v1/conversations/{gid}/messages/{mid}/reactions/{'%F0%9F%98%80' if i else '%E2%9D%A4'}",
+            user,
+        )
+    h.measure(
+        "react to a message",
+        "1 call (one TransactWriteItems: reaction + the message's aggregate)",
+        _one_call("TransactWriteItems"),
+        lambda: h.request("PUT", f"/v1/conversations/{gid}/messages/{mid}/reactions/%F0%9F%91%8D", ALICE),
+    )
+    h.measure(
+        "fetch history page with reactions",
+        "≤ 2 calls",
+        _at_most(2),
+        lambda: h.request("GET", f"/v1/conversations/{gid}/messages", FRIENDS[1]),
+    )
+    directs = [
+        h.json("POST", "/v1/conversations", ALICE, {"member_ids": [f]})["conversation_id"]
+        for f in FRIENDS[1:21]
+    ]
+    for n, targets in (("1", directs[:1]), ("20", directs)):
+        time.sleep(2.1)  # a fresh send-rate window
+        h.measure(
+            f"forward to {n} conversation{'s' if n != '1' else ''}",
+            f"≤ {FORWARD_MAX_CALLS} calls, flat (1 / 20)",
+            _at_most(FORWARD_MAX_CALLS),
+            partial(
+                h.request,
+                "POST",
+                "/v1/messages/forward",
+                ALICE,
+                {"source": {"conversation_id": gid, "message_id": mid}, "conversation_ids": targets},
+                {"Idempotency-Key": f"bench-forward-{n}"},
+            ),
+        )
+    groups = []
+    for i in range(10):
+        members = [FRIENDS[(2 * i) % 20 + 1], FRIENDS[(2 * i + 1) % 20 + 1]]
+        groups.append(
+            h.json("POST", "/v1/conversations", ALICE, {"member_ids": members, "title": f"g{i}"})[
+                "conversation_id"
+            ]
+        )
+    h.measure(
+        "share to 20 mixed targets (10 people, 10 groups)",
+        f"≤ {SHARE_MAX_CALLS} calls",
+        _at_most(SHARE_MAX_CALLS),
+        partial(
+            h.request,
+            "POST",
+            "/v1/videos/bench-video/shares",
+            ALICE,
+            {"recipient_ids": FRIENDS[1:11], "conversation_ids": groups},
+            {"Idempotency-Key": "bench-mixed"},
+        ),
+    )
+    h.measure(
+        "friends page with presence",
+        "≤ 3 calls",
+        _at_most(3),
+        lambda: h.request("GET", "/v1/me/friends?limit=20", ALICE),
+    )
+    from functions.social.presence import THROTTLE
+
+    THROTTLE.prime([], 0)
+    h.measure(
+        "activity stamp (first request of a user in a minute)",
+        "+1 conditional UpdateItem, at most once a minute per user",
+        None,
+        lambda: h.request("GET", "/v1/me", "bench-newcomer"),
+        note="GET /v1/me's own read plus the stamp; later requests within the minute add nothing",
+    )
 
 
 def scenario_live(h: Harness) -> None:
@@ -834,6 +931,18 @@ SCENARIOS: list[tuple[str, list[str], Callable[[Harness], None]]] = [
     ("contacts", [f"match {CONTACTS_BOOK_SIZE} contacts"], scenario_contacts),
     ("dm", ["send DM (500-char text)", "fetch history page", "inbox page"], scenario_dm),
     ("share", [f"share to {n} friend{'s' if n > 1 else ''}" for n in SHARE_SIZES], scenario_share),
+    (
+        "conversations",
+        [
+            "react to a message",
+            "fetch history page with reactions",
+            "forward to 1 conversation",
+            "forward to 20 conversations",
+            "share to 20 mixed targets",
+            "friends page with presence",
+        ],
+        scenario_conversations,
+    ),
     ("live", ["post live chat", "poll live chat"], scenario_live),
     (
         "checkout",

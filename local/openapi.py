@@ -131,10 +131,48 @@ ERROR_EXAMPLES = {
 }
 
 # Response bodies that no domain declares as a pydantic model (read from the handlers/logic).
+PRESENCE = {
+    "active": {
+        "type": "boolean",
+        "description": "Active now: an open WebSocket, or an authenticated request in the last 5 minutes. "
+        "False (and `last_active_at` null) when either side turned `show_activity_status` off or a "
+        "block separates them.",
+    },
+    "last_active_at": nullable(
+        {"type": "integer", "minimum": 0, "description": "Epoch milliseconds of the last activity seen."}
+    ),
+}
 MEMBER = obj(
     {"user_id": USER_ID, "role": string(enum=["admin", "member"])},
-    {"last_read_message_id": nullable(ULID)},
+    {"last_read_message_id": nullable(ULID), **PRESENCE},
 )
+REACTION = obj(
+    {
+        "emoji": string(1, 32, description="One emoji grapheme."),
+        "count": {"type": "integer", "minimum": 1},
+        "me": {"type": "boolean", "description": "Whether the caller reacted with it."},
+    }
+)
+REACTIONS = {
+    "type": "array",
+    "maxItems": 30,
+    "items": REACTION,
+    "description": "Distinct emoji ordered by first use; exact counts.",
+}
+REPLY_TO = {
+    "anyOf": [
+        obj(
+            {
+                "message_id": ULID,
+                "sender_id": USER_ID,
+                "type": string(enum=["text", "attachment", "video_share"]),
+            },
+            {"text": string(max_length=100)},
+        ),
+        obj({"message_id": ULID, "deleted": {"const": True}}),
+    ],
+    "description": "The quoted message as it is now (`{message_id, deleted: true}` once unsent).",
+}
 VIDEO_CARD = obj(
     {"video_id": string(1, 128)},
     {
@@ -168,6 +206,7 @@ HAND_WRITTEN: dict[str, Schema] = {
             "expires_at": TIMESTAMP,
         }
     ),
+    "FriendPage": page_of(obj({"user_id": USER_ID, "since": TIMESTAMP, **PRESENCE})),
     "ContactMatches": obj(
         {
             "items": {
@@ -216,7 +255,8 @@ HAND_WRITTEN: dict[str, Schema] = {
             "type": string(enum=["text", "attachment", "video_share", "deleted"]),
             "preview": string(max_length=100),
             "sent_at": TIMESTAMP,
-        }
+        },
+        {"reactions": REACTIONS},
     ),
     "InboxRow": obj(
         {
@@ -241,7 +281,10 @@ HAND_WRITTEN: dict[str, Schema] = {
             "content_type": string(enum=["image/jpeg", "image/png", "image/webp", "image/gif", "video/mp4"]),
             "size_bytes": {"type": "integer", "minimum": 1},
         },
-        {"url": string(format="uri", description="Presigned GET, valid at most 15 minutes.")},
+        {
+            "url": string(format="uri", description="Presigned GET, valid at most 15 minutes."),
+            "owner_id": {**USER_ID, "description": "A forwarded attachment: who uploaded it."},
+        },
     ),
     "VideoCard": VIDEO_CARD,
     "Message": obj(
@@ -253,8 +296,25 @@ HAND_WRITTEN: dict[str, Schema] = {
             "text": nullable(string(max_length=2000)),
             "client_message_id": nullable(string(1, 255)),
             "sent_at": TIMESTAMP,
+            "reactions": REACTIONS,
         },
-        {"attachment": ref("Attachment"), "video": ref("VideoCard")},
+        {
+            "attachment": ref("Attachment"),
+            "video": ref("VideoCard"),
+            "reply_to": REPLY_TO,
+            "forwarded": {"const": True},
+        },
+    ),
+    "ForwardResult": obj(
+        {
+            "results": {
+                "type": "array",
+                "items": obj(
+                    {"conversation_id": ULID, "status": string(enum=["sent", "request", "not_allowed"])},
+                    {"message_id": ULID},
+                ),
+            }
+        }
     ),
     "MessagePage": page_of(ref("Message")),
     "MuteState": obj({"conversation_id": ULID, "muted": {"type": "boolean"}}),
@@ -289,10 +349,24 @@ HAND_WRITTEN: dict[str, Schema] = {
             "share_count": {"type": "integer", "minimum": 0},
             "results": {
                 "type": "array",
-                "items": obj(
-                    {"recipient_id": USER_ID, "status": string(enum=["sent", "request", "not_allowed"])},
-                    {"conversation_id": ULID, "message_id": ULID},
-                ),
+                "items": {
+                    "anyOf": [
+                        obj(
+                            {
+                                "recipient_id": USER_ID,
+                                "status": string(enum=["sent", "request", "not_allowed"]),
+                            },
+                            {"conversation_id": ULID, "message_id": ULID},
+                        ),
+                        obj(
+                            {
+                                "conversation_id": string(1, 128),
+                                "status": string(enum=["sent", "request", "not_allowed"]),
+                            },
+                            {"message_id": ULID},
+                        ),
+                    ]
+                },
             },
         }
     ),
@@ -662,6 +736,7 @@ def operations() -> dict[tuple[str, str], Op]:
         "text": "See you at 8?",
         "client_message_id": "c-7f1e",
         "sent_at": "2026-11-28T01:02:03.456Z",
+        "reactions": [{"emoji": "👍", "count": 2, "me": True}],
     }
     ops: dict[tuple[str, str], Op] = {
         # --- health and docs -------------------------------------------------------------
@@ -705,15 +780,17 @@ def operations() -> dict[tuple[str, str], Op]:
             {200: Resp("The caller.", ref("Me"))},
         ),
         ("PATCH", "/v1/me/settings"): Op(
-            "Change the DM policy and/or push previews",
+            "Change the DM policy, push previews and/or activity status",
             "social",
             {200: Resp("The settings after the change.", ref("SettingsOut"))},
+            description='`show_activity_status` (default true) off hides one\'s own "active now" and '
+            "everyone else's from oneself (reciprocal).",
             body=social.SettingsPatch,
             body_rules={
                 "description": "At least one of the settings, not null.",
                 "anyOf": [
                     {"required": [name], "properties": {name: {"not": {"type": "null"}}}}
-                    for name in ("dm_policy", "push_previews")
+                    for name in ("dm_policy", "push_previews", "show_activity_status")
                 ],
             },
             body_example={"dm_policy": "everyone"},
@@ -741,9 +818,9 @@ def operations() -> dict[tuple[str, str], Op]:
             {200: Resp("`blocked` says only whether the CALLER blocked them.", ref("Relationship"))},
         ),
         ("GET", "/v1/me/friends"): Op(
-            "The caller's friends (mutual follows), newest first",
+            'The caller\'s friends (mutual follows), newest first, with "active now"',
             "social",
-            {200: Resp("One page.", ref("UserPage"))},
+            {200: Resp("One page.", ref("FriendPage"))},
             params=(LIMIT, CURSOR),
         ),
         ("GET", "/v1/me/following"): Op(
@@ -926,6 +1003,43 @@ def operations() -> dict[tuple[str, str], Op]:
             no_content,
             errors=(403, 404),
         ),
+        ("PUT", conversation + "/messages/{message_id}/reactions/{emoji}"): Op(
+            "React to a message with one emoji (idempotent)",
+            "dm",
+            no_content,
+            errors=(403, 404, 409),
+            description="`{emoji}` is exactly one URL-encoded emoji grapheme (skin tones and ZWJ sequences "
+            "are one); anything else → 400. At most 30 distinct emoji per message → 409 "
+            "`too_many_reactions`; an unsent message → 409 `message_deleted`. Non-members → 404.",
+        ),
+        ("DELETE", conversation + "/messages/{message_id}/reactions/{emoji}"): Op(
+            "Take back one's reaction (idempotent)",
+            "dm",
+            no_content,
+            errors=(403, 404, 409),
+            description="An unsent message → 409 `message_deleted`. Non-members → 404.",
+        ),
+        ("POST", "/v1/messages/forward"): Op(
+            "Forward one message into 1 to 20 conversations",
+            "dm",
+            {201: Resp("Per-conversation results (a retry returns the original).", ref("ForwardResult"))},
+            errors=(404, 422, 429),
+            description="The caller must see the source (else 404). Each target follows the rules of a send "
+            "from the caller (active membership, pending requests, blocks); targets it may not send to "
+            "are `not_allowed`. Copies carry `forwarded: true` and the same attachment or video card. "
+            "One forward counts as one send for the rate limit.",
+            body=dm.ForwardMessage,
+            body_rules={"properties": {"conversation_ids": {"uniqueItems": True}}},
+            body_example={
+                "source": {
+                    "conversation_id": "01JDQ3Y1M2N3P4Q5R6S7T8V9WX",
+                    "message_id": "01JDQ3Z5XG8V0M6K2T1R9YB4CN",
+                },
+                "conversation_ids": ["01JDQ41A2B3C4D5E6F7G8H9J0K"],
+            },
+            params=(IDEMPOTENCY_KEY,),
+            idempotency_key=True,
+        ),
         ("POST", conversation + "/read"): Op(
             "Move the caller's read marker forward",
             "dm",
@@ -989,19 +1103,26 @@ def operations() -> dict[tuple[str, str], Op]:
             errors=(404,),
         ),
         ("POST", "/v1/videos/{video_id}/shares"): Op(
-            "Share a video to 1 to 20 people in one call",
+            "Share a video to 1 to 20 people and conversations in one call",
             "share",
             {201: Resp("Per-recipient results (a retry returns the original).", ref("ShareResult"))},
             errors=(404, 422, 429),
-            description="Per recipient a share is a DM from the caller: recipients it may not reach are "
+            description="Per target a share is a DM from the caller: recipients it may not reach are "
             "`not_allowed` (never says why) — blocks, `no_one`, and the message-request limit (a "
             "stranger gets one message in their requests until they accept). It counts in the caller's "
-            "DM rate limit (5/s, burst 10): while that is used up → 429 with Retry-After.",
+            "DM rate limit (5/s, burst 10): while that is used up → 429 with Retry-After. "
+            "`conversation_ids` (direct or group conversations the caller is an active member of) sit "
+            "beside `recipient_ids`: 1 to 20 targets in total, one result per target.",
             body=share.ShareRequest,
             body_rules={
                 "properties": {
-                    "recipient_ids": {"uniqueItems": True, "items": {"minLength": 1, "maxLength": 128}}
-                }
+                    "recipient_ids": {"uniqueItems": True, "items": {"minLength": 1, "maxLength": 128}},
+                    "conversation_ids": {"uniqueItems": True, "items": {"minLength": 1, "maxLength": 128}},
+                },
+                "anyOf": [
+                    {"required": ["recipient_ids"], "properties": {"recipient_ids": {"minItems": 1}}},
+                    {"required": ["conversation_ids"], "properties": {"conversation_ids": {"minItems": 1}}},
+                ],
             },
             body_example={"recipient_ids": ["demo-bob", "demo-carol"], "note": "look at this"},
             params=(IDEMPOTENCY_KEY,),

@@ -160,6 +160,25 @@ def client_message(conversation_id: str, sender_id: str, client_message_id: str)
 MEMBER_PREFIX = "MEMBER#"
 MESSAGE_PREFIX = "MSG#"
 META_SK = "META"
+# Reaction and reply-pointer items sort after every ``MSG#`` key ("R" > "M"), so history
+# ranges (``MSG#`` .. ``MSG#~``) never see them.
+REACTION_PREFIX = "RXN#"
+REPLY_PREFIX = "RPL#"
+
+
+def reaction(conversation_id: str, message_id: str, emoji: str, user_id: str) -> Key:
+    """One user's reaction with one emoji to one message (its existence is the reaction)."""
+    return key(conversation_pk(conversation_id), f"{REACTION_PREFIX}{message_id}#{emoji}#{user_id}")
+
+
+def reply_pointer(conversation_id: str, original_id: str, reply_id: str) -> Key:
+    """``reply_id`` quotes ``original_id``: an unsend of the original finds its replies here."""
+    return key(conversation_pk(conversation_id), f"{REPLY_PREFIX}{original_id}#{reply_id}")
+
+
+def replies_prefix(conversation_id: str, original_id: str) -> Key:
+    """Partition and sort-key prefix of the reply pointers of one message (``begins_with``)."""
+    return key(conversation_pk(conversation_id), f"{REPLY_PREFIX}{original_id}#")
 
 
 def message_sk(message_id: str) -> str:

@@ -269,6 +269,18 @@ def _validate_path_params(params: Mapping[str, str]) -> None:
             raise ValidationError(f"{name} must be printable characters.")
 
 
+def _note_activity(user_id: str) -> None:
+    """Presence ("active now"): an authenticated request stamps its user (in memory, written at most once
+    a minute per user and container, conditionally). Never fails the request."""
+    from functions.core.clock import now_ms
+    from functions.social.presence import note_request
+
+    try:
+        note_request(user_id, now_ms())
+    except Exception as err:  # presence is best effort; the request's own work matters
+        logger.warning("activity not recorded", extra={"error": repr(err)})
+
+
 class Api:
     """Declares routes on a Blueprint with the project's conventions."""
 
@@ -302,6 +314,8 @@ class Api:
                 try:
                     _validate_path_params(path_params)
                     user_id = authenticate(raw.headers.get("authorization")) if auth else ""
+                    if user_id:
+                        _note_activity(user_id)
                     result = handler(ApiRequest(raw, user_id, max_body), **path_params)
                     if isinstance(result, Reply):
                         response = json_response(result.body, result.status, result.headers)

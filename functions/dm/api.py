@@ -73,10 +73,11 @@ def dm_list_conversations(request: ApiRequest) -> dict[str, Any]:
 
 @api.route(CONVERSATION, methods=["GET"])
 def dm_get_conversation(request: ApiRequest, conversation_id: str) -> dict[str, Any]:
-    """One conversation with members and their read markers."""
+    """One conversation with members, their read markers and "active now"."""
     from functions.dm import dal, logic
+    from functions.social.dal import graph
 
-    return logic.get_conversation(dal.store(), request.user_id, conversation_id)
+    return logic.get_conversation(dal.store(), request.user_id, conversation_id, graph(), now_ms())
 
 
 @api.route(CONVERSATION, methods=["DELETE"])
@@ -166,6 +167,23 @@ def dm_unsend_message(request: ApiRequest, conversation_id: str, message_id: str
     logic.unsend(dal.store(), request.user_id, conversation_id, message_id)
 
 
+@api.route(CONVERSATION + "/messages/{message_id}/reactions/{emoji}", methods=["PUT"], status=204)
+def dm_add_reaction(request: ApiRequest, conversation_id: str, message_id: str, emoji: str) -> None:
+    """React to a message with one emoji (idempotent)."""
+    from functions.dm import dal, reactions
+
+    reactions.react(dal.store(), request.user_id, conversation_id, message_id, emoji, now_ms())
+    record_event("reaction_added")
+
+
+@api.route(CONVERSATION + "/messages/{message_id}/reactions/{emoji}", methods=["DELETE"], status=204)
+def dm_remove_reaction(request: ApiRequest, conversation_id: str, message_id: str, emoji: str) -> None:
+    """Take back one's reaction (idempotent)."""
+    from functions.dm import dal, reactions
+
+    reactions.unreact(dal.store(), request.user_id, conversation_id, message_id, emoji)
+
+
 @api.route(CONVERSATION + "/read", methods=["POST"])
 def dm_mark_read(request: ApiRequest, conversation_id: str) -> None:
     """Move the caller's read marker forward."""
@@ -174,6 +192,19 @@ def dm_mark_read(request: ApiRequest, conversation_id: str) -> None:
 
     body = request.body(MarkRead)
     logic.mark_read(dal.store(), request.user_id, conversation_id, body.message_id)
+
+
+@api.route("/v1/messages/forward", methods=["POST"], status=201)
+def dm_forward_message(request: ApiRequest) -> Reply:
+    """Forward one message into 1..20 conversations (Idempotency-Key required)."""
+    from functions.dm import forward_dal, forwarding
+    from functions.dm.models import ForwardMessage
+
+    idem_key = request.idempotency_key()
+    body = request.body(ForwardMessage)
+    result = forwarding.forward(forward_dal.forward_store(), _clock(), request.user_id, body, idem_key)
+    record_event("message_forwarded")
+    return Reply(result, status=201)
 
 
 @api.route("/v1/reports", methods=["POST"], status=201)

@@ -8,6 +8,8 @@ inbox folder. See ``docs/data-model.md (dm section)`` for every access pattern a
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -36,16 +38,22 @@ from functions.dm.errors import (
     DirectExistsError,
     DuplicateClientMessageError,
     GroupReplayError,
+    MessageDeletedError,
     MessageNotFoundError,
     MessagingForbiddenError,
     NotSenderError,
     RequestPendingError,
     SendRateLimitedError,
+    TooManyReactionsError,
 )
 from functions.dm.logic import GroupReplayRecord, SendPlan
 from functions.dm.records import (
     ACTIVE,
     DIRECT,
+    MAX_DISTINCT_REACTIONS,
+    REACTION_EMOJI,
+    REACTION_FIRST,
+    REACTION_USERS,
     REQUEST,
     ConversationState,
     Shape,
@@ -56,6 +64,7 @@ from functions.dm.records import (
 )
 from functions.dm.uploads import PendingUpload
 
+REACTION_ATTEMPTS = 4
 MESSAGES_HIGH = f"{keys.MESSAGE_PREFIX}~"  # "~" sorts after every ULID character
 ATTACHMENT_PREFIX = "attachments"
 _SHAPE_CACHE_MAX = 50_000
@@ -284,6 +293,17 @@ class DynamoDmStore:
             _last_message_update(self._table, msg),
         ]
         upload_at: int | None = None
+        reply_pointer = None
+        if plan.reply_of is not None:
+            reply_pointer = _put(
+                self._table,
+                {
+                    **keys.reply_pointer(cid, plan.reply_of, str(msg["message_id"])),
+                    "entity": "reply_pointer",
+                    "message_id": msg["message_id"],
+                },
+                new=False,
+            )
         if plan.peer_id is not None:
             for blocker, blocked in ((sender, plan.peer_id), (plan.peer_id, sender)):
                 actions.append(
@@ -310,6 +330,8 @@ class DynamoDmStore:
                     }
                 }
             )
+        if reply_pointer is not None:  # last, so the reasons' indexes above stay put
+            actions.append(reply_pointer)
         try:
             call(self._client.transact_write_items, TransactItems=actions)
         except TransactionCancelled as err:
@@ -573,6 +595,185 @@ class DynamoDmStore:
                 raise MessageNotFoundError("Message not found.") from err
             raise NotSenderError("Only the sender may unsend a message.") from err
 
+    def hide_reply_previews(self, conversation_id: str, message_id: str) -> int:
+        """Query the reply pointers of ``message_id``; one conditional UpdateItem per reply sets
+        its quote to the deleted preview (idempotent). Returns how many replies there were."""
+        prefix = keys.replies_prefix(conversation_id, message_id)
+        pointers = list(
+            query_all(
+                self._client,
+                TableName=self._table,
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
+                ExpressionAttributeValues=values(pk=prefix[keys.PK], p=prefix[keys.SK]),
+                ConsistentRead=True,
+            )
+        )
+        for pointer in pointers:
+            conditional(
+                self._client.update_item,
+                TableName=self._table,
+                Key=serialize(keys.message(conversation_id, str(pointer["message_id"]))),
+                UpdateExpression="SET reply_to = :gone",
+                ConditionExpression="attribute_exists(reply_to)",
+                ExpressionAttributeValues=values(gone={"message_id": message_id, "deleted": True}),
+            )
+        return len(pointers)
+
+    # --- reactions ------------------------------------------------------------------------
+
+    def _active_member_check(self, conversation_id: str, user_id: str) -> dict[str, Any]:
+        return {
+            "ConditionCheck": {
+                "TableName": self._table,
+                "Key": serialize(keys.member(conversation_id, user_id)),
+                "ConditionExpression": "attribute_exists(pk) AND #status = :active",
+                "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeValues": values(active=ACTIVE),
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+
+    def _transact_retrying(self, actions: list[dict[str, Any]]) -> None:
+        """TransactWriteItems, retried with jitter when DynamoDB reports a conflict or throttling
+        (``UnavailableError``): reactions to one hot message race on its aggregate."""
+        for attempt in range(REACTION_ATTEMPTS):
+            try:
+                call(self._client.transact_write_items, TransactItems=actions)
+                return
+            except UnavailableError:
+                if attempt == REACTION_ATTEMPTS - 1:
+                    raise
+                time.sleep(random.uniform(0, 0.02 * 2**attempt))
+
+    @staticmethod
+    def _explain_reaction_failure(err: TransactionCancelled) -> Item | None:
+        """Raise the decisive error of a cancelled reaction transaction (member, then message);
+        returns the message's old image when only the aggregate's own condition failed."""
+        if err.failed(0):
+            if err.item(0) is None:
+                raise ConversationNotFoundError("Conversation not found.") from err
+            raise RequestPendingError("Accept the message request before reacting.") from err
+        if err.failed(2):
+            message = err.item(2)
+            if message is None:
+                raise MessageNotFoundError("Message not found.") from err
+            if message.get("type") == "deleted":
+                raise MessageDeletedError("The message was unsent.") from err
+            return message
+        return None
+
+    def add_reaction(
+        self, conversation_id: str, message_id: str, emoji: str, user_id: str, now_ms: int
+    ) -> None:
+        """ONE TransactWriteItems.
+
+        0 the caller is an active member
+        1 the reaction item (absent: a repeat is a no-op)
+        2 the message: add the user to ``rx:<emoji>``, the emoji to ``rx_emoji`` (≤ 30 distinct),
+          first use kept in ``rxt:<emoji>``; not a tombstone
+        """
+        reaction = {
+            **keys.reaction(conversation_id, message_id, emoji, user_id),
+            "entity": "reaction",
+            "conversation_id": conversation_id,
+            "message_id": message_id,
+            "emoji": emoji,
+            "user_id": user_id,
+            "reacted_at": now_ms,
+        }
+        actions = [
+            self._active_member_check(conversation_id, user_id),
+            _put(self._table, reaction, new=True),
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": serialize(keys.message(conversation_id, message_id)),
+                    "UpdateExpression": "ADD #users :me, #present :emojis "
+                    "SET #first = if_not_exists(#first, :now)",
+                    "ConditionExpression": "attribute_exists(pk) AND #type <> :deleted AND "
+                    "(attribute_not_exists(#present) OR contains(#present, :emoji) OR size(#present) < :max)",
+                    "ExpressionAttributeNames": {
+                        "#users": REACTION_USERS + emoji,
+                        "#first": REACTION_FIRST + emoji,
+                        "#present": REACTION_EMOJI,
+                        "#type": "type",
+                    },
+                    "ExpressionAttributeValues": values(
+                        me={user_id},
+                        emojis={emoji},
+                        emoji=emoji,
+                        now=now_ms,
+                        deleted="deleted",
+                        max=MAX_DISTINCT_REACTIONS,
+                    ),
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            },
+        ]
+        try:
+            self._transact_retrying(actions)
+        except TransactionCancelled as err:
+            if self._explain_reaction_failure(err) is not None:
+                raise TooManyReactionsError(
+                    f"A message carries at most {MAX_DISTINCT_REACTIONS} different emoji."
+                ) from err
+            if not err.failed(1):
+                raise UnavailableError("The reaction could not be saved; retry.") from err
+            # Only the reaction item existed: the caller had already reacted so (idempotent).
+
+    def remove_reaction(self, conversation_id: str, message_id: str, emoji: str, user_id: str) -> None:
+        """ONE TransactWriteItems while others keep the emoji; when the caller's was its last
+        reaction the aggregate condition fails and a second transaction also drops the emoji."""
+        names = {
+            "#users": REACTION_USERS + emoji,
+            "#type": "type",
+        }
+        last = False
+        for _ in range(4):
+            if last:
+                update = "DELETE #users :me, #present :emojis REMOVE #first"
+                condition = "attribute_exists(pk) AND #type <> :deleted AND size(#users) = :one"
+                attr_names = {**names, "#present": REACTION_EMOJI, "#first": REACTION_FIRST + emoji}
+                vals = values(me={user_id}, emojis={emoji}, deleted="deleted", one=1)
+            else:
+                update = "DELETE #users :me"
+                condition = "attribute_exists(pk) AND #type <> :deleted AND size(#users) > :one"
+                attr_names = names
+                vals = values(me={user_id}, deleted="deleted", one=1)
+            actions = [
+                self._active_member_check(conversation_id, user_id),
+                {
+                    "Delete": {
+                        "TableName": self._table,
+                        "Key": serialize(keys.reaction(conversation_id, message_id, emoji, user_id)),
+                        "ConditionExpression": "attribute_exists(pk)",
+                    }
+                },
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": serialize(keys.message(conversation_id, message_id)),
+                        "UpdateExpression": update,
+                        "ConditionExpression": condition,
+                        "ExpressionAttributeNames": attr_names,
+                        "ExpressionAttributeValues": vals,
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                    }
+                },
+            ]
+            try:
+                self._transact_retrying(actions)
+                return
+            except TransactionCancelled as err:
+                message = self._explain_reaction_failure(err)
+                if err.failed(1):
+                    return  # no such reaction: nothing to remove (idempotent)
+                if message is None:
+                    raise UnavailableError("The reaction could not be removed; retry.") from err
+                # The other variant fits the emoji's current count; recompute from what we saw.
+                last = len(message.get(REACTION_USERS + emoji) or ()) <= 1
+        raise ConflictError("The reactions changed concurrently; retry.")
+
     # --- inbox ----------------------------------------------------------------------------
 
     def inbox(
@@ -594,6 +795,23 @@ class DynamoDmStore:
         """One BatchGetItem of META items (≤ 100 ids per page of the inbox; none for no ids)."""
         found = self._batch_get([keys.conversation(c) for c in conversation_ids])
         return {str(i["conversation_id"]): _strip(i) or {} for i in found.values()}
+
+    def metas_and_messages(
+        self, conversation_ids: Sequence[str], messages: Sequence[tuple[str, str]]
+    ) -> tuple[dict[str, Item], dict[str, Item]]:
+        """One BatchGetItem of META items and the rows' last messages (their live reactions);
+        a page of more than 50 rows takes a second one (100 keys per call)."""
+        wanted = [keys.conversation(c) for c in conversation_ids]
+        wanted += [keys.message(c, m) for c, m in messages]
+        metas: dict[str, Item] = {}
+        found: dict[str, Item] = {}
+        for item in self._batch_get(wanted).values():
+            entity = item.get("entity")
+            if entity == "conversation":
+                metas[str(item["conversation_id"])] = _strip(item) or {}
+            elif entity == "message":
+                found[str(item["message_id"])] = _strip(item) or {}
+        return metas, found
 
     # --- projection / outbox support ------------------------------------------------------
 

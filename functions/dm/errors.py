@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functions.core.errors import (
+    ConflictError,
     ForbiddenError,
     NotFoundError,
     PayloadTooLargeError,
@@ -74,6 +75,27 @@ class DirectExistsError(Exception):
 
 class GroupReplayError(Exception):
     """An Idempotency-Key of this caller already created a group (carries its record)."""
+
+    def __init__(self, fingerprint: str, response: dict[str, object]) -> None:
+        super().__init__(fingerprint)
+        self.fingerprint = fingerprint
+        self.response = response
+
+
+class TooManyReactionsError(ConflictError):
+    """The message already carries the maximum number of distinct emoji."""
+
+    code = "too_many_reactions"
+
+
+class MessageDeletedError(ConflictError):
+    """The message was unsent (a tombstone): it cannot be reacted to."""
+
+    code = "message_deleted"
+
+
+class ForwardReplayError(Exception):
+    """An Idempotency-Key of this caller already forwarded (carries its record)."""
 
     def __init__(self, fingerprint: str, response: dict[str, object]) -> None:
         super().__init__(fingerprint)

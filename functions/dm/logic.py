@@ -41,8 +41,10 @@ from functions.dm.records import (
     message_record,
     message_view,
     meta_record,
+    reply_preview,
 )
 from functions.social.access import GraphReader, Reach, can_message_many
+from functions.social.presence import PresenceReader, statuses
 
 RATE_WINDOW_MS = 2000  # 5 messages/s sustained, bursts of 10: 10 per fixed 2-second window
 RATE_LIMIT = 10
@@ -82,6 +84,7 @@ class SendPlan:
     # The upload this message attaches (marked attached in the same transaction: an upload goes
     # with one message, and the sweeper leaves it alone from then on).
     attachment_id: str | None = None
+    reply_of: str | None = None  # the quoted message: a pointer lets its unsend update the preview
 
 
 class DmStore(Protocol):
@@ -168,6 +171,10 @@ class DmStore(Protocol):
         """Turn the caller's message into a ``deleted`` tombstone."""
         ...
 
+    def hide_reply_previews(self, conversation_id: str, message_id: str) -> int:
+        """Replace the quote of ``message_id`` in every reply by the deleted preview."""
+        ...
+
     def inbox(
         self, user_id: str, folder: str, limit: int, start_after: dict[str, Any] | None
     ) -> tuple[list[Item], dict[str, Any] | None]:
@@ -176,6 +183,12 @@ class DmStore(Protocol):
 
     def metas(self, conversation_ids: Sequence[str]) -> dict[str, Item]:
         """META items by id (one batched read)."""
+        ...
+
+    def metas_and_messages(
+        self, conversation_ids: Sequence[str], messages: Sequence[tuple[str, str]]
+    ) -> tuple[dict[str, Item], dict[str, Item]]:
+        """META items by conversation id and messages by message id, in one batched read."""
         ...
 
 
@@ -333,9 +346,21 @@ def _create_group(
     return view
 
 
-def get_conversation(store: DmStore, caller: str, conversation_id: str) -> Item:
-    """The conversation as its member sees it (404 for anyone else)."""
-    return conversation_view(_require_state(store, conversation_id, caller), caller)
+def get_conversation(
+    store: DmStore,
+    caller: str,
+    conversation_id: str,
+    presence: PresenceReader | None = None,
+    now_ms: int = 0,
+) -> Item:
+    """The conversation as its member sees it (404 for anyone else); with ``presence``, every
+    member carries ``active`` / ``last_active_at`` as the caller may see them (+1 batched read)."""
+    view = conversation_view(_require_state(store, conversation_id, caller), caller)
+    if presence is not None:
+        ids = [m["user_id"] for m in view["members"]]
+        shown = statuses(presence, caller, ids, now_ms, with_blocks=True)
+        view["members"] = [{**m, **shown[m["user_id"]].view()} for m in view["members"]]
+    return view
 
 
 def accept_request(store: DmStore, caller: str, conversation_id: str) -> Item:
@@ -426,8 +451,17 @@ def send_message(
     shape = store.shape(conversation_id) if is_ulid(conversation_id) else None
     if shape is None:
         raise ConversationNotFoundError("Conversation not found.")
-    print_ = fingerprint("dm.send", conversation_id, req.text, req.attachment_id)
+    # reply_to joins the fingerprint only when set: earlier messages' fingerprints stay valid.
+    extra = (req.reply_to,) if req.reply_to else ()
+    print_ = fingerprint("dm.send", conversation_id, req.text, req.attachment_id, *extra)
     attachment = _attachment(media, caller, req.attachment_id) if req.attachment_id else None
+    quoted = None
+    if req.reply_to is not None:
+        original = store.get_message(conversation_id, req.reply_to)
+        # An unsent original cannot be quoted any more than one that never existed.
+        if original is None or original.get("type") == "deleted":
+            raise MessageNotFoundError("The message to reply to was not found.")
+        quoted = reply_preview(original)
     now = clock.now_ms()
     message = message_record(
         conversation_id=conversation_id,
@@ -437,6 +471,7 @@ def send_message(
         now_ms=now,
         text=req.text,
         attachment=attachment,
+        reply_to=quoted,
     )
     window = now // RATE_WINDOW_MS
     window_end_ms = (window + 1) * RATE_WINDOW_MS
@@ -451,6 +486,7 @@ def send_message(
         retry_after_s=max(1, -(-(window_end_ms - now) // 1000)),
         peer_id=shape.peer_of(caller),
         attachment_id=req.attachment_id if attachment else None,
+        reply_of=req.reply_to,
     )
     try:
         store.send(plan)
@@ -472,7 +508,9 @@ def with_urls(media: Media, view: Item) -> Item:
     if att:
         att = {
             **att,
-            "url": media.download_url(view["sender_id"], att["attachment_id"], DOWNLOAD_URL_SECONDS),
+            "url": media.download_url(
+                att.get("owner_id") or view["sender_id"], att["attachment_id"], DOWNLOAD_URL_SECONDS
+            ),
         }
         view = {**view, "attachment": att}
     return view
@@ -499,7 +537,7 @@ def list_messages(
     if cursor:
         start = str(decode_cursor(secret, caller, listing, cursor).get("after_sk", "")) or None
     items, next_sk = store.history(conversation_id, limit, start, after)
-    views = [message_view(m) for m in items]
+    views = [message_view(m, caller) for m in items]
     if cards is not None:
         shared = [v["video"] for v in views if v.get("video")]
         if shared:
@@ -519,6 +557,9 @@ def unsend(store: DmStore, caller: str, conversation_id: str, message_id: str) -
     if not is_ulid(conversation_id) or not is_ulid(message_id):
         raise MessageNotFoundError("Message not found.")
     store.unsend(conversation_id, message_id, caller)
+    # Replies quoting it show ``{"message_id", "deleted": true}`` from now on (the inbox
+    # projection repeats this from the stream, so a crash here heals).
+    store.hide_reply_previews(conversation_id, message_id)
 
 
 def mark_read(store: DmStore, caller: str, conversation_id: str, message_id: str) -> None:
@@ -558,8 +599,15 @@ def inbox(store: DmStore, secret: str, caller: str, folder: str, limit: int, cur
     listing = f"dm.inbox:{folder}"
     start = decode_cursor(secret, caller, listing, cursor) if cursor else None
     members, next_key = store.inbox(caller, folder, limit, start)
-    metas = store.metas([m["conversation_id"] for m in members])
-    rows = [inbox_row(m, metas[m["conversation_id"]]) for m in members if m["conversation_id"] in metas]
+    last_ids = {m["conversation_id"]: m.get("last_message_id") for m in members}
+    metas, lasts = store.metas_and_messages(
+        [m["conversation_id"] for m in members], [(c, mid) for c, mid in last_ids.items() if mid]
+    )
+    rows = [
+        inbox_row(m, metas[m["conversation_id"]], lasts.get(str(m.get("last_message_id"))), caller)
+        for m in members
+        if m["conversation_id"] in metas
+    ]
     return {
         "items": rows,
         "next_cursor": encode_cursor(secret, caller, listing, next_key) if next_key else None,

@@ -31,6 +31,7 @@ class SendMessage(RequestModel):
     client_message_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     text: Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT)] | None = None
     attachment_id: Ulid | None = None
+    reply_to: Ulid | None = None  # a message of the same conversation the reply quotes
 
     @model_validator(mode="after")
     def _has_content(self) -> SendMessage:
@@ -79,3 +80,26 @@ class CreateReport(RequestModel):
     stream_id: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
     reason: ReportReason
     details: Annotated[str, StringConstraints(max_length=1000)] | None = None
+
+
+MAX_FORWARD_TARGETS = 20
+
+
+class MessageRef(RequestModel):
+    """A message by its conversation and id."""
+
+    conversation_id: Ulid
+    message_id: Ulid
+
+
+class ForwardMessage(RequestModel):
+    """``POST /v1/messages/forward``: one message into 1..20 distinct conversations."""
+
+    source: MessageRef
+    conversation_ids: list[Ulid] = Field(min_length=1, max_length=MAX_FORWARD_TARGETS)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> ForwardMessage:
+        if len(set(self.conversation_ids)) != len(self.conversation_ids):
+            raise ValueError("conversation_ids must be distinct")
+        return self

@@ -8,17 +8,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from functions.core.clock import iso_from_ms
 from functions.core.domain_events import DomainEvent, stable_event_id
 from functions.core.streams import StreamChange
 from functions.dm.records import REQUEST, Item, is_unsend, message_view, preview_of
 
 MembersOf = Callable[[str], list[str]]
+AuthorOf = Callable[[str, str], str | None]  # (conversation, message) → the message's sender
 
 
 def _default_members_of(conversation_id: str) -> list[str]:
     from functions.dm.dal import store
 
     return [str(m["user_id"]) for m in store().members_of(conversation_id)]
+
+
+def _default_author_of(conversation_id: str, message_id: str) -> str | None:
+    from functions.dm.dal import store
+
+    message = store().get_message(conversation_id, message_id)
+    return str(message["sender_id"]) if message else None
 
 
 def _event(change: StreamChange, kind: str, occurred_at: str, **fields: object) -> DomainEvent:
@@ -103,14 +112,46 @@ def _report_events(change: StreamChange, new: Item) -> list[DomainEvent]:
     ]
 
 
-def events_from_change(change: StreamChange, members_of: MembersOf | None = None) -> list[DomainEvent]:
+def _reaction_events(change: StreamChange, members_of: MembersOf, author_of: AuthorOf) -> list[DomainEvent]:
+    """A reaction item appearing (``reaction.added``) or going (``reaction.removed``): a frame to
+    the other members; ``author_id`` lets the push reach the message's author only."""
+    if change.event_name not in ("INSERT", "REMOVE"):
+        return []
+    item = change.item
+    cid, mid, user = str(item["conversation_id"]), str(item["message_id"]), str(item["user_id"])
+    kind = "reaction.added" if change.event_name == "INSERT" else "reaction.removed"
+    occurred_ms = int(item.get("reacted_at") or 0) if kind == "reaction.added" else change.approximate_ms
+    return [
+        _event(
+            change,
+            kind,
+            iso_from_ms(occurred_ms or change.approximate_ms),
+            actor_id=user,
+            recipient_ids=[m for m in members_of(cid) if m != user],
+            data={
+                "conversation_id": cid,
+                "message_id": mid,
+                "emoji": item["emoji"],
+                "user_id": user,
+                "author_id": author_of(cid, mid) if kind == "reaction.added" else None,
+            },
+        )
+    ]
+
+
+def events_from_change(
+    change: StreamChange, members_of: MembersOf | None = None, author_of: AuthorOf | None = None
+) -> list[DomainEvent]:
     """Domain events implied by one change (``message.sent``, ``message.deleted``,
-    ``conversation.read``, ``conversation.request``, ``report.created``)."""
+    ``conversation.read``, ``conversation.request``, ``reaction.added``, ``reaction.removed``,
+    ``report.created``)."""
+    entity = change.entity()
+    lookup = members_of or _default_members_of
+    if entity == "reaction":
+        return _reaction_events(change, lookup, author_of or _default_author_of)
     new = change.new
     if new is None:
         return []
-    entity = change.entity()
-    lookup = members_of or _default_members_of
     if entity == "message":
         return _message_events(change, new, lookup)
     if entity == "member":

@@ -49,6 +49,10 @@ class InboxWriter(Protocol):
         """Store a recount; False when the member's marker or watermark moved meanwhile."""
         ...
 
+    def hide_reply_previews(self, conversation_id: str, message_id: str) -> int:
+        """Replies quoting an unsent message show it as deleted (idempotent)."""
+        ...
+
 
 def _retry(writer: InboxWriter, member: Item, attempt: Callable[[Item], bool], what: str) -> None:
     """Run ``attempt`` on the member until it reports done (True: applied, or nothing to do),
@@ -157,6 +161,7 @@ def apply(
     for cid, unsent_messages in unsent.items():
         for mid in unsent_messages:
             writer.mark_last_deleted(cid, None, mid)
+            writer.hide_reply_previews(cid, mid)  # repeats the unsend route's own fix-up
         # Read after the sends above were projected; recounts only change unread counts.
         for member in writer.members_of(cid):
             last = member.get("last_message_id")

@@ -138,8 +138,15 @@ def message_record(
     text: str | None = None,
     attachment: Item | None = None,
     video: Item | None = None,
+    reply_to: Item | None = None,
+    forwarded: bool = False,
+    attachment_owner: str | None = None,
 ) -> Item:
-    """A message item's attributes: lean (no member lists) so a 500-char text stays under 1 KB."""
+    """A message item's attributes: lean (no member lists) so a 500-char text stays under 1 KB.
+
+    ``reply_to`` is the quoted message's preview (``reply_preview``); ``forwarded`` marks a copy
+    made by ``POST /v1/messages/forward``.
+    """
     if video is not None:
         kind = "video_share"
     elif attachment is not None:
@@ -161,7 +168,49 @@ def message_record(
         record["attachment_id"] = attachment["attachment_id"]
         record["attachment_type"] = attachment["content_type"]
         record["attachment_size"] = attachment["size_bytes"]
+        if attachment_owner is not None and attachment_owner != sender_id:
+            record["attachment_owner"] = attachment_owner  # a forward references the original upload
+    if reply_to is not None:
+        record["reply_to"] = reply_to
+    if forwarded:
+        record["forwarded"] = True
     return record
+
+
+# --- reactions: the message item carries its own aggregate ----------------------------------
+# ``rx:<emoji>`` is the string set of users who reacted with that emoji (its size is the exact
+# count: set ADD/DELETE are idempotent and atomic), ``rxt:<emoji>`` the epoch ms of its first
+# use (the display order), ``rx_emoji`` the set of emoji present (≤ MAX_DISTINCT_REACTIONS).
+REACTION_USERS = "rx:"
+REACTION_FIRST = "rxt:"
+REACTION_EMOJI = "rx_emoji"
+MAX_DISTINCT_REACTIONS = 30
+
+
+def reactions_view(message: Item, viewer: str | None) -> list[Item]:
+    """``[{"emoji", "count", "me"}]`` ordered by first use (ties: by emoji)."""
+    rows: list[tuple[int, str, int, bool]] = []
+    for emoji in message.get(REACTION_EMOJI) or ():
+        users = message.get(REACTION_USERS + emoji) or set()
+        if users:
+            first = message.get(REACTION_FIRST + emoji)
+            rows.append((int(first) if first is not None else 0, emoji, len(users), viewer in users))
+    rows.sort()
+    return [{"emoji": e, "count": n, "me": me} for _, e, n, me in rows]
+
+
+def reply_preview(original: Item) -> Item:
+    """What a reply shows of the message it quotes (text ≤ 100 characters)."""
+    if original.get("type") == "deleted":
+        return {"message_id": original["message_id"], "deleted": True}
+    preview: Item = {
+        "message_id": original["message_id"],
+        "sender_id": original["sender_id"],
+        "type": original["type"],
+    }
+    if original.get("text"):
+        preview["text"] = str(original["text"])[:PREVIEW_CHARS]
+    return preview
 
 
 def is_unsend(new: Item, old: Item | None) -> bool:
@@ -187,8 +236,11 @@ def last_message_summary(message: Item) -> Item:
     }
 
 
-def message_view(message: Item) -> Item:
-    """A message as clients see it, without presigned URLs (the outbox publishes exactly this)."""
+def message_view(message: Item, viewer: str | None = None) -> Item:
+    """A message as clients see it, without presigned URLs (the outbox publishes exactly this).
+
+    ``reactions`` mark the ones ``viewer`` made with ``me``.
+    """
     deleted = message.get("type") == "deleted"
     view: Item = {
         "message_id": message["message_id"],
@@ -205,8 +257,15 @@ def message_view(message: Item) -> Item:
             "content_type": message.get("attachment_type"),
             "size_bytes": message.get("attachment_size"),
         }
+        if message.get("attachment_owner"):
+            view["attachment"]["owner_id"] = message["attachment_owner"]
     if not deleted and message.get("video"):
         view["video"] = message["video"]
+    if not deleted and message.get("reply_to"):
+        view["reply_to"] = message["reply_to"]
+    if message.get("forwarded"):
+        view["forwarded"] = True
+    view["reactions"] = [] if deleted else reactions_view(message, viewer)
     return view
 
 
@@ -246,8 +305,21 @@ def members_from_meta(meta: Item) -> list[Item]:
     ]
 
 
-def inbox_row(member: Item, meta: Item) -> Item:
-    """One inbox entry: the caller's member item (projected by the stream) plus the META item."""
+def inbox_row(member: Item, meta: Item, last: Item | None = None, viewer: str | None = None) -> Item:
+    """One inbox entry: the caller's member item (projected by the stream) plus the META item.
+
+    ``last`` is the last message as stored now: its reactions (and an unsend) show at once.
+    """
+    last_message = member.get("last_message")
+    if isinstance(last_message, dict) and last is not None:
+        last_message = {
+            **last_message,
+            "reactions": [] if last.get("type") == "deleted" else reactions_view(last, viewer),
+        }
+        if last.get("type") == "deleted":
+            last_message.update(type="deleted", preview="")
+    elif isinstance(last_message, dict):
+        last_message = {**last_message, "reactions": []}
     return {
         "conversation_id": member["conversation_id"],
         "kind": meta.get("kind"),
@@ -256,6 +328,6 @@ def inbox_row(member: Item, meta: Item) -> Item:
         "status": member.get("status", ACTIVE),
         "muted": bool(member.get("muted", False)),
         "unread_count": int(member.get("unread_count", 0) or 0),
-        "last_message": member.get("last_message"),
+        "last_message": last_message,
         "updated_at": member.get("updated_at") or meta.get("updated_at"),
     }

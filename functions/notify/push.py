@@ -27,9 +27,11 @@ PUSH_TYPES = frozenset(
         "order.payment_failed",
         "order.refunded",
         "order.disputed",
+        "reaction.added",
     }
 )
-MESSAGE_TYPES = frozenset({"message.sent", "conversation.request", "video.shared"})
+MESSAGE_TYPES = frozenset({"message.sent", "conversation.request", "video.shared", "reaction.added"})
+NO_PREVIEW_REACTION = "Someone reacted to your message"
 PREVIEW_LIMIT = 100
 NO_PREVIEW_BODY = "New message"
 ELLIPSIS = "…"
@@ -42,6 +44,7 @@ TITLES = {
     "order.payment_failed": "Payment failed",
     "order.refunded": "Order refunded",
     "order.disputed": "Payment disputed",
+    "reaction.added": "New reaction",
 }
 # Why checkout refunded on its own (``refund_reason``) → what the buyer is told.
 AUTOMATIC_REFUND_BODIES = {
@@ -178,6 +181,10 @@ def _body(event: DomainEvent, fields: Mapping[str, Any], previews: bool) -> str:
         )
     if event.type == "order.refunded":
         return f"Order {order_id} has been refunded." if order_id else "Your order has been refunded."
+    if event.type == "reaction.added":
+        if not previews:
+            return NO_PREVIEW_REACTION
+        return truncate(f"{_str(fields, 'user_id')} reacted {_str(fields, 'emoji')} to your message")
     if not previews:
         return NO_PREVIEW_BODY
     text = _str(fields, "text") or _str(fields, "preview") or _str(fields, "note")
@@ -239,8 +246,13 @@ def render_sns_message(notification: Notification) -> str:
 
 
 def _recipients(event: DomainEvent) -> list[str]:
-    """Who the event may notify: its recipients (once each), never the actor."""
-    return [r for r in dict.fromkeys(event.recipient_ids) if r and r != event.actor_id]
+    """Who the event may notify: its recipients (once each), never the actor; a reaction only
+    notifies the reacted message's author."""
+    recipients = [r for r in dict.fromkeys(event.recipient_ids) if r and r != event.actor_id]
+    if event.type == "reaction.added":
+        author = _str(event.data, "author_id")
+        return [author] if author in recipients else []
+    return recipients
 
 
 def _audience(event: DomainEvent, recipients: list[str], graph: GraphReader) -> tuple[list[str], list[str]]:

@@ -90,7 +90,19 @@ def realtime_connect(event: WsEvent, context: Any) -> dict[str, Any]:
     )
     record_event("realtime_connected")
     logger.info("websocket connected", extra={"user_id": connection.user_id})
+    _socket_presence(connection.user_id, +1)
     return _OK
+
+
+def _socket_presence(user_id: str, delta: int) -> None:
+    """Presence ("active now") while a socket is open (best effort: never refuses or fails the socket)."""
+    from functions.core.clock import now_ms
+    from functions.social.dal import graph
+
+    try:
+        graph().socket_changed(user_id, now_ms(), delta)
+    except Exception as err:
+        logger.warning("presence not recorded", extra={"error": repr(err)})
 
 
 @bp.on_ws_disconnect(name="realtime_disconnect")
@@ -99,7 +111,9 @@ def realtime_disconnect(event: WsEvent, context: Any) -> dict[str, Any]:
     """``$disconnect``: forget the connection."""
     from functions.realtime import dal, logic
 
-    logic.disconnect(_connection_id(event), store=dal.connection_store())
+    gone = logic.disconnect(_connection_id(event), store=dal.connection_store())
+    if gone is not None:
+        _socket_presence(gone.user_id, -1)
     return _OK
 
 

@@ -324,6 +324,8 @@ def frame_for_event(event: DomainEvent) -> Frame | None:
         return {"type": "read", **_pick(data, "conversation_id", "user_id", "message_id")}
     if event.type == "conversation.request":
         return {**data, "type": "conversation.request"}
+    if event.type in ("reaction.added", "reaction.removed"):
+        return {"type": event.type, **_pick(data, "conversation_id", "message_id", "emoji", "user_id")}
     return None
 
 

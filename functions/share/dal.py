@@ -29,8 +29,11 @@ from functions.core.idempotency import IDEMPOTENCY_TTL_SECONDS
 from functions.core.observability import logger
 from functions.core.settings import get_settings
 from functions.dm.dal import direct_pair_key, direct_share_write, sender_member_key
+from functions.dm.records import message_record
 from functions.dm.rules import SenderSide
+from functions.dm.targets import block_keys, decide_targets, direct_peers, post_actions, target_keys
 from functions.share.logic import (
+    ConversationDelivery,
     Delivery,
     SharePlan,
     ShareRateLimitedError,
@@ -189,20 +192,29 @@ class DynamoShares:
     def _batch_get(self, item_keys: Sequence[keys.Key]) -> dict[tuple[str, str], dict[str, Any]]:
         return batch_get(self._client, self._table, item_keys)
 
-    def load(self, sharer: str, video_id: str, recipients: Sequence[str], idem_key: str) -> ShareSnapshot:
-        """Two batched reads (≤ 100 keys each for 20 recipients).
+    def load(
+        self,
+        sharer: str,
+        video_id: str,
+        recipients: Sequence[str],
+        idem_key: str,
+        conversation_ids: Sequence[str] = (),
+    ) -> ShareSnapshot:
+        """Two batched reads (≤ 100 keys each for 20 targets).
 
-        Round 1: video, idempotency record, direct-pair pointers, and the first social keys.
+        Round 1: video, idempotency record, direct-pair pointers, the sharer's member item and
+        META of each conversation target, and the first social keys.
         Round 2 (skipped when the record exists or the video is gone): the remaining social keys,
-        the sharer's member item in every existing direct conversation (the request limit a DM
-        would meet) and, for a friends-only video, the follow edges between its author and every
-        viewer. At 20 recipients: 100 + 85 keys at most.
+        the sharer's member item in every existing direct conversation with a recipient (the
+        request limit a DM would meet), blocks with the peers of direct conversation targets and,
+        for a friends-only video, the follow edges between its author and every viewer.
         """
         others = [r for r in dict.fromkeys(recipients) if r != sharer]
         # The social graph's own key set, folded into this module's two batched reads.
         graph_keys = pair_state_keys(sharer, others)
         record_key = keys.share_idempotency(sharer, video_id, idem_key)
         first = [keys.video(video_id), record_key] + [direct_pair_key(sharer, r) for r in others]
+        first += target_keys(sharer, conversation_ids)
         room = max(0, BATCH_GET_MAX_KEYS - len(first))
         found = self._batch_get(first + graph_keys[:room])
         record = found.get(item_key(record_key))
@@ -224,7 +236,8 @@ class DynamoShares:
             if pointer and pointer.get("conversation_id"):
                 conversations[r] = str(pointer["conversation_id"])
         member_keys = [sender_member_key(cid, sharer) for cid in conversations.values()]
-        found.update(self._batch_get(graph_keys[room:] + edge_keys + member_keys))
+        peers = direct_peers(found, sharer, conversation_ids)
+        found.update(self._batch_get(graph_keys[room:] + edge_keys + member_keys + block_keys(sharer, peers)))
         senders = {
             r: side
             for r, cid in conversations.items()
@@ -244,6 +257,7 @@ class DynamoShares:
             author_friends=author_friends,
             conversations=conversations,
             senders=senders,
+            targets=decide_targets(found, sharer, conversation_ids),
         )
 
     # writes -----------------------------------------------------------------------------
@@ -254,8 +268,8 @@ class DynamoShares:
             put["ConditionExpression"] = condition
         return {"Put": put}
 
-    def _delivery_actions(self, plan: SharePlan, d: Delivery, at_ms: int) -> list[dict[str, Any]]:
-        """Actions of one recipient: the direct conversation (if new), the message, the interaction."""
+    @staticmethod
+    def _video_card(plan: SharePlan) -> dict[str, Any]:
         video_card: dict[str, Any] = {
             "video_id": plan.video.video_id,
             "title": plan.video.title,
@@ -263,6 +277,26 @@ class DynamoShares:
         }
         if plan.video.thumbnail_key:
             video_card["thumbnail_key"] = plan.video.thumbnail_key
+        return video_card
+
+    def _conversation_actions(
+        self, plan: SharePlan, d: ConversationDelivery, at_ms: int
+    ) -> list[dict[str, Any]]:
+        """Actions of one conversation target: the sharer's member item, the message, META."""
+        message = message_record(
+            conversation_id=d.conversation_id,
+            message_id=d.message_id,
+            sender_id=plan.sharer,
+            client_message_id=f"share:{plan.share_id}",
+            now_ms=at_ms,
+            text=plan.note,
+            video=self._video_card(plan),
+        )
+        return post_actions(self._table, plan.sharer, message)
+
+    def _delivery_actions(self, plan: SharePlan, d: Delivery, at_ms: int) -> list[dict[str, Any]]:
+        """Actions of one recipient: the direct conversation (if new), the message, the interaction."""
+        video_card = self._video_card(plan)
         write = direct_share_write(
             table=self._table,
             sender_id=plan.sharer,
@@ -300,7 +334,8 @@ class DynamoShares:
             "fingerprint": plan.fingerprint,
             "response": plan.response,
             "recipient_ids": [d.recipient_id for d in plan.deliveries],
-            "conversation_ids": [d.conversation_id for d in plan.deliveries],
+            "conversation_ids": [d.conversation_id for d in plan.deliveries]
+            + [d.conversation_id for d in plan.conversation_deliveries],
             "state": "pending" if pending_actions else "complete",
             "pending_actions": pending_actions,
             "created_at": plan.sent_at,
@@ -327,13 +362,15 @@ class DynamoShares:
         the second transaction's actions until it commits, so a retry can finish it)."""
         at_ms = ms_from_iso(plan.sent_at)
         groups = [self._delivery_actions(plan, d, at_ms) for d in plan.deliveries]
+        groups += [self._conversation_actions(plan, d, at_ms) for d in plan.conversation_deliveries]
+        sent_to = len(plan.deliveries) + len(plan.conversation_deliveries)
         video_update = {
             "Update": {
                 "TableName": self._table,
                 "Key": serialize(keys.video(plan.video.video_id)),
                 "UpdateExpression": "ADD share_count :n",
                 "ConditionExpression": "attribute_exists(pk) AND deleted = :false",
-                "ExpressionAttributeValues": values(n=len(plan.deliveries), false=False),
+                "ExpressionAttributeValues": values(n=sent_to, false=False),
             }
         }
         # The sharer's DM rate window: refused while full, like a DM; counts every message.
@@ -345,7 +382,7 @@ class DynamoShares:
                 "ConditionExpression": "attribute_not_exists(n) OR n < :limit",
                 "ExpressionAttributeNames": {"#ttl": keys.TTL},
                 "ExpressionAttributeValues": values(
-                    k=len(plan.deliveries),
+                    k=sent_to,
                     ttl=plan.window_expires_s,
                     limit=plan.rate_limit,
                     entity="rate_window",

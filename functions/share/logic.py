@@ -21,6 +21,7 @@ from functions.core.idempotency import fingerprint
 from functions.core.ids import new_ulid
 from functions.dm.logic import RATE_LIMIT, RATE_WINDOW_MS
 from functions.dm.rules import NOT_ALLOWED, SenderSide, direct_outcome
+from functions.dm.targets import Target
 from functions.share.models import ShareRequest
 from functions.share.videos import Video, VideoNotFoundError, can_see
 from functions.social.access import PairState
@@ -54,6 +55,7 @@ class ShareSnapshot:
     conversations: dict[str, str] = field(default_factory=dict)  # recipient → existing direct conv id
     # recipient → the sharer's member item in that existing conversation (request limit state)
     senders: dict[str, SenderSide] = field(default_factory=dict)
+    targets: list[Target] = field(default_factory=list)  # conversation targets, decided like a send
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,15 @@ class Delivery:
     conversation_id: str
     message_id: str
     new_conversation: bool
+
+
+@dataclass(frozen=True)
+class ConversationDelivery:
+    """One conversation target that gets the video (``sent`` or ``request``)."""
+
+    conversation_id: str
+    status: str
+    message_id: str
 
 
 @dataclass(frozen=True)
@@ -84,6 +95,7 @@ class SharePlan:
     window_expires_s: int = 0
     rate_limit: int = RATE_LIMIT
     retry_after_s: int = 1
+    conversation_deliveries: list[ConversationDelivery] = field(default_factory=list)
 
 
 class ShareRecordExistsError(Exception):
@@ -101,8 +113,16 @@ class StaleReadError(Exception):
 class ShareStore(Protocol):
     """Batched reads and transactional writes of a share."""
 
-    def load(self, sharer: str, video_id: str, recipients: Sequence[str], idem_key: str) -> ShareSnapshot:
-        """Read the video, the record, pair states, author friendships and direct pointers."""
+    def load(
+        self,
+        sharer: str,
+        video_id: str,
+        recipients: Sequence[str],
+        idem_key: str,
+        conversation_ids: Sequence[str] = (),
+    ) -> ShareSnapshot:
+        """Read the video, the record, pair states, author friendships and direct pointers, and
+        decide the conversation targets (``functions.dm.targets``)."""
         ...
 
     def commit(self, plan: SharePlan) -> None:
@@ -118,6 +138,8 @@ class ShareStore(Protocol):
 
 def request_fingerprint(video_id: str, request: ShareRequest) -> str:
     """The fingerprint of a share request (same key + same body → same fingerprint)."""
+    if request.conversation_ids:  # only then: earlier shares' fingerprints stay valid
+        return fingerprint("share", video_id, request.recipient_ids, request.note, request.conversation_ids)
     return fingerprint("share", video_id, request.recipient_ids, request.note)
 
 
@@ -173,10 +195,20 @@ def plan_share(
                 "message_id": delivery.message_id,
             }
         )
+    conversation_deliveries: list[ConversationDelivery] = []
+    for target in snapshot.targets:
+        if target.status == NOT_ALLOWED:
+            results.append({"conversation_id": target.conversation_id, "status": NOT_ALLOWED})
+            continue
+        sent = ConversationDelivery(target.conversation_id, target.status, new_id())
+        conversation_deliveries.append(sent)
+        results.append(
+            {"conversation_id": sent.conversation_id, "status": sent.status, "message_id": sent.message_id}
+        )
     response = {
         "share_id": share_id,
         "video_id": video.video_id,
-        "share_count": video.share_count + len(deliveries),
+        "share_count": video.share_count + len(deliveries) + len(conversation_deliveries),
         "results": results,
     }
     now = ms_from_iso(sent_at)
@@ -195,6 +227,7 @@ def plan_share(
         sent_at=sent_at,
         deliveries=deliveries,
         response=response,
+        conversation_deliveries=conversation_deliveries,
     )
 
 
@@ -217,7 +250,7 @@ def share_video(
     recipients = list(request.recipient_ids)
     for _attempt in range(MAX_ATTEMPTS):
         try:
-            snapshot = store.load(sharer, video_id, recipients, idem_key)
+            snapshot = store.load(sharer, video_id, recipients, idem_key, request.conversation_ids)
             if snapshot.record is not None:
                 return _replay(store, snapshot.record, fp, sharer, video_id, idem_key)
             plan = plan_share(

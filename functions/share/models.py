@@ -21,8 +21,22 @@ VideoEventType = Literal["video.published", "video.updated", "video.deleted"]
 class ShareRequest(RequestModel):
     """``POST /v1/videos/{video_id}/shares`` body."""
 
-    recipient_ids: list[str] = Field(min_length=1, max_length=MAX_RECIPIENTS)
+    recipient_ids: list[str] = Field(default_factory=list, max_length=MAX_RECIPIENTS)
+    # Direct or group conversations the sharer is an active member of, beside (or instead of) people.
+    conversation_ids: list[str] = Field(default_factory=list, max_length=MAX_RECIPIENTS)
     note: str | None = Field(default=None, max_length=MAX_NOTE_CHARS)
+
+    @model_validator(mode="after")
+    def _targets(self) -> ShareRequest:
+        total = len(self.recipient_ids) + len(self.conversation_ids)
+        if not 1 <= total <= MAX_RECIPIENTS:
+            raise ValueError(f"give 1 to {MAX_RECIPIENTS} recipient_ids and conversation_ids in total")
+        for cid in self.conversation_ids:
+            if not 1 <= len(cid) <= MAX_ID_CHARS:
+                raise ValueError(f"each conversation id must be 1 to {MAX_ID_CHARS} characters")
+        if len(set(self.conversation_ids)) != len(self.conversation_ids):
+            raise ValueError("conversation ids must be distinct")
+        return self
 
     @field_validator("recipient_ids")
     @classmethod

@@ -35,6 +35,7 @@ def social_me(request: ApiRequest) -> Me:
         user_id=p.user_id,
         dm_policy=p.dm_policy,  # type: ignore[arg-type]
         push_previews=p.push_previews,
+        show_activity_status=p.show_activity_status,
         followers_count=p.followers_count,
         following_count=p.following_count,
         friends_count=p.friends_count,
@@ -49,8 +50,14 @@ def social_update_settings(request: ApiRequest) -> SettingsOut:
     from functions.social.models import SettingsOut, SettingsPatch
 
     body = request.body(SettingsPatch)
-    settings = logic.update_settings(graph(), request.user_id, body.dm_policy, body.push_previews)
-    return SettingsOut(dm_policy=settings.dm_policy, push_previews=settings.push_previews)  # type: ignore[arg-type]
+    settings = logic.update_settings(
+        graph(), request.user_id, body.dm_policy, body.push_previews, body.show_activity_status
+    )
+    return SettingsOut(
+        dm_policy=settings.dm_policy,  # type: ignore[arg-type]
+        push_previews=settings.push_previews,
+        show_activity_status=settings.show_activity_status,
+    )
 
 
 @api.route("/v1/users/{user_id}/follow", methods=["PUT"])
@@ -120,8 +127,17 @@ def _list(request: ApiRequest, kind: logic.ListKind) -> dict[str, Any]:
 
 @api.route("/v1/me/friends", methods=["GET"])
 def social_list_friends(request: ApiRequest) -> dict[str, Any]:
-    """The caller's friends (mutual follows), newest first."""
-    return _list(request, "friends")
+    """The caller's friends (mutual follows), newest first, each with ``active`` and
+    ``last_active_at`` as the caller may see them (2 calls)."""
+    from functions.social import presence
+    from functions.social.dal import graph
+
+    page = _list(request, "friends")
+    shown = presence.statuses(
+        graph(), request.user_id, [i["user_id"] for i in page["items"]], now_ms(), with_blocks=False
+    )
+    page["items"] = [{**i, **shown[i["user_id"]].view()} for i in page["items"]]
+    return page
 
 
 @api.route("/v1/me/following", methods=["GET"])

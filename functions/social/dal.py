@@ -107,6 +107,7 @@ def _settings(item: Item | None) -> Settings:
     return Settings(
         dm_policy=str(item.get("dm_policy", DEFAULT_DM_POLICY)),
         push_previews=bool(item.get("push_previews", True)),
+        show_activity_status=item.get("show_activity_status", True) is not False,
     )
 
 
@@ -324,12 +325,19 @@ class DynamoGraph:
             user_id=user_id,
             dm_policy=settings.dm_policy,
             push_previews=settings.push_previews,
+            show_activity_status=settings.show_activity_status,
             followers_count=total("followers_count"),
             following_count=total("following_count"),
             friends_count=total("friends_count"),
         )
 
-    def update_settings(self, user_id: str, dm_policy: str | None, push_previews: bool | None) -> Settings:
+    def update_settings(
+        self,
+        user_id: str,
+        dm_policy: str | None,
+        push_previews: bool | None,
+        show_activity_status: bool | None = None,
+    ) -> Settings:
         """UpdateItem (upsert) of the given settings, ReturnValues=ALL_NEW (the counters live on
         the shards, so only the settings are returned)."""
         sets = {
@@ -337,6 +345,7 @@ class DynamoGraph:
             "user_id": user_id,
             "dm_policy": dm_policy,
             "push_previews": push_previews,
+            "show_activity_status": show_activity_status,
         }
         sets = {name: v for name, v in sets.items() if v is not None}
         out = call(
@@ -348,6 +357,62 @@ class DynamoGraph:
             ReturnValues="ALL_NEW",
         )
         return _settings(deserialize(out.get("Attributes")))
+
+    # --- presence ("active now", functions.social.presence) -----------------------------------
+
+    def touch_activity(self, user_id: str, now_ms: int, min_gap_ms: int) -> bool:
+        """Conditional UpdateItem of the profile's ``last_active_at`` (skipped when younger than
+        ``min_gap_ms``; the profile is created with defaults when absent)."""
+        return conditional(
+            self._client.update_item,
+            TableName=self._table,
+            Key=serialize(keys.profile(user_id)),
+            UpdateExpression="SET last_active_at = :now, entity = :e, user_id = :u",
+            ConditionExpression="attribute_not_exists(last_active_at) OR last_active_at < :cutoff",
+            ExpressionAttributeValues=values(now=now_ms, cutoff=now_ms - min_gap_ms, e="profile", u=user_id),
+        )
+
+    def socket_changed(self, user_id: str, now_ms: int, delta: int) -> None:
+        """UpdateItem: one socket more (``$connect``) or fewer (``$disconnect``), never below 0."""
+        if delta > 0:
+            update, condition = (
+                "SET ws_at = :now, last_active_at = :now, entity = :e, user_id = :u ADD ws_open :d",
+                None,
+            )
+        else:
+            update, condition = (
+                "SET last_active_at = :now, entity = :e, user_id = :u ADD ws_open :d",
+                "ws_open > :zero",
+            )
+        params: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": serialize(keys.profile(user_id)),
+            "UpdateExpression": update,
+            "ExpressionAttributeValues": values(now=now_ms, d=delta, e="profile", u=user_id)
+            | (values(zero=0) if condition else {}),
+        }
+        if condition:
+            params["ConditionExpression"] = condition
+        conditional(self._client.update_item, **params)
+
+    def presence_context(
+        self, viewer: str, others: Sequence[str], *, with_blocks: bool
+    ) -> tuple[dict[str, Any], dict[str, dict[str, Any]], set[str]]:
+        """One BatchGetItem (per 100 keys): the viewer's and the others' profiles, plus blocks
+        both ways when ``with_blocks`` (friends need none: a block ends the friendship)."""
+        others = [o for o in dict.fromkeys(others) if o != viewer]
+        wanted = [keys.profile(viewer)] + [keys.profile(o) for o in others]
+        if with_blocks:
+            for o in others:
+                wanted += [keys.block(viewer, o), keys.block(o, viewer)]
+        found = self.batch_get(wanted)
+        profiles = {o: found[item_key(keys.profile(o))] for o in others if item_key(keys.profile(o)) in found}
+        blocked = {
+            o
+            for o in others
+            if item_key(keys.block(viewer, o)) in found or item_key(keys.block(o, viewer)) in found
+        }
+        return found.get(item_key(keys.profile(viewer)), {}), profiles, blocked
 
     # --- lists ------------------------------------------------------------------------------
 

@@ -38,6 +38,7 @@ class Profile:
     user_id: str
     dm_policy: str = DEFAULT_DM_POLICY
     push_previews: bool = True
+    show_activity_status: bool = True
     followers_count: int = 0
     following_count: int = 0
     friends_count: int = 0
@@ -49,6 +50,7 @@ class Settings:
 
     dm_policy: str = DEFAULT_DM_POLICY
     push_previews: bool = True
+    show_activity_status: bool = True
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,13 @@ class GraphStore(Protocol):
         """The user's profile (defaults when absent)."""
         ...
 
-    def update_settings(self, user_id: str, dm_policy: str | None, push_previews: bool | None) -> Settings:
+    def update_settings(
+        self,
+        user_id: str,
+        dm_policy: str | None,
+        push_previews: bool | None,
+        show_activity_status: bool | None = None,
+    ) -> Settings:
         """Set the given settings, leave the others; returns the settings after the write."""
         ...
 
@@ -192,12 +200,18 @@ def me(store: GraphStore, user_id: str) -> Profile:
 
 
 def update_settings(
-    store: GraphStore, user_id: str, dm_policy: str | None, push_previews: bool | None
+    store: GraphStore,
+    user_id: str,
+    dm_policy: str | None,
+    push_previews: bool | None,
+    show_activity_status: bool | None = None,
 ) -> Settings:
-    """Change the caller's DM policy and/or push previews."""
-    if dm_policy is None and push_previews is None:
-        raise ValidationError("Give at least one of dm_policy, push_previews.")
-    return store.update_settings(user_id, dm_policy, push_previews)
+    """Change the caller's DM policy, push previews and/or activity status visibility."""
+    if dm_policy is None and push_previews is None and show_activity_status is None:
+        raise ValidationError("Give at least one of dm_policy, push_previews, show_activity_status.")
+    if show_activity_status is None:
+        return store.update_settings(user_id, dm_policy, push_previews)
+    return store.update_settings(user_id, dm_policy, push_previews, show_activity_status)
 
 
 @dataclass(frozen=True)

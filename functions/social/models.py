@@ -17,11 +17,12 @@ class SettingsPatch(RequestModel):
 
     dm_policy: DmPolicy | None = None
     push_previews: bool | None = None
+    show_activity_status: bool | None = None
 
     @model_validator(mode="after")
     def _at_least_one(self) -> SettingsPatch:
-        if self.dm_policy is None and self.push_previews is None:
-            raise ValueError("give at least one of dm_policy, push_previews")
+        if self.dm_policy is None and self.push_previews is None and self.show_activity_status is None:
+            raise ValueError("give at least one of dm_policy, push_previews, show_activity_status")
         return self
 
 
@@ -58,6 +59,7 @@ class Me(ResponseModel):
     user_id: str
     dm_policy: DmPolicy
     push_previews: bool
+    show_activity_status: bool
     followers_count: int
     following_count: int
     friends_count: int
@@ -68,6 +70,7 @@ class SettingsOut(ResponseModel):
 
     dm_policy: DmPolicy
     push_previews: bool
+    show_activity_status: bool
 
 
 class Relationship(ResponseModel):

@@ -156,8 +156,32 @@ def test_every_operation_replies_as_the_spec_says(checked: CheckedApi, api: ApiC
     c.call("PUT", f"/v1/conversations/{cid}/mute", {"muted": True}, user=b, expect=200)
     c.call("GET", "/v1/conversations?folder=inbox", user=b, expect=200)
     c.call("GET", "/v1/conversations?folder=requests", user=b, expect=200)
+    thumbs = f"/v1/conversations/{cid}/messages/{msg['message_id']}/reactions/%F0%9F%91%8D%F0%9F%8F%BD"
+    c.call("PUT", thumbs, user=b, expect=204)
+    c.call("PUT", f"/v1/conversations/{cid}/messages/{msg['message_id']}/reactions/ab", user=b, expect=400)
+    c.call("PUT", thumbs, user=d, expect=404)
+    reply = c.call("POST", f"/v1/conversations/{cid}/messages",
+                   {"client_message_id": "r1", "text": "re", "reply_to": msg["message_id"]}, user=b,
+                   expect=201)  # fmt: skip
+    gid = group["conversation_id"]
+    forward = {"source": {"conversation_id": cid, "message_id": msg["message_id"]}, "conversation_ids": [gid]}
+    c.call("POST", "/v1/messages/forward", forward, user=a, headers={"Idempotency-Key": "f-1"}, expect=201)
+    c.call("POST", "/v1/messages/forward", forward, user=d, headers={"Idempotency-Key": "f-2"}, expect=404)
+    c.call("GET", f"/v1/conversations/{cid}/messages?limit=10", user=a, expect=200)
+    c.call("DELETE", thumbs, user=b, expect=204)
+    c.call("PATCH", "/v1/me/settings", {"show_activity_status": False}, user=d, expect=200)
+    c.call("GET", f"/v1/conversations/{gid}", user=a, expect=200)
     c.call("DELETE", f"/v1/conversations/{cid}/messages/{msg['message_id']}", user=b, expect=403)
     c.call("DELETE", f"/v1/conversations/{cid}/messages/{msg['message_id']}", user=a, expect=204)
+    c.call("PUT", thumbs, user=b, expect=409)
+    assert (
+        c.call("GET", f"/v1/conversations/{cid}/messages", user=b, expect=200)["items"][0]["reply_to"]
+        == {
+            "message_id": msg["message_id"],
+            "deleted": True,
+        }
+        and reply["reply_to"]["text"] == "hi"
+    )
     req = c.call("POST", "/v1/conversations", {"member_ids": ["rc-gil"]}, user=a, expect=201)
     c.call("POST", f"/v1/conversations/{req['conversation_id']}/accept", user="rc-gil", expect=200)
     c.call("DELETE", f"/v1/conversations/{req['conversation_id']}", user="rc-gil", expect=204)
@@ -173,6 +197,8 @@ def test_every_operation_replies_as_the_spec_says(checked: CheckedApi, api: ApiC
     c.call("POST", "/v1/videos/rc-video/shares", {"recipient_ids": [b, "rc-stranger"], "note": "look"},
            user=a, headers=share_headers, expect=201)  # fmt: skip
     c.call("POST", "/v1/videos/rc-video/shares", {"recipient_ids": [b]}, user=a, expect=400)
+    c.call("POST", "/v1/videos/rc-video/shares", {"recipient_ids": [d], "conversation_ids": [gid]},
+           user=a, headers={"Idempotency-Key": "k-2"}, expect=201)  # fmt: skip
     c.call("GET", f"/v1/conversations/{cid}/messages", user=b, expect=200)
     c.call("GET", "/v1/me/share-suggestions?limit=5", user=a, expect=200)
     # --- notify, realtime

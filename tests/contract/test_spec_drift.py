@@ -138,7 +138,11 @@ def test_bearer_auth_everywhere_except_health_webhook_and_docs(spec: dict[str, A
 def test_idempotency_key_header_on_shares_orders_and_groups(spec: dict[str, Any]) -> None:
     # Given the two creating POSTs that take an Idempotency-Key
     operations = _operations(spec)
-    for key in [("POST", "/v1/videos/{video_id}/shares"), ("POST", "/v1/streams/{stream_id}/orders")]:
+    for key in [
+        ("POST", "/v1/videos/{video_id}/shares"),
+        ("POST", "/v1/streams/{stream_id}/orders"),
+        ("POST", "/v1/messages/forward"),
+    ]:
         # When the header parameter is read
         (header,) = [p for p in operations[key]["parameters"] if p["name"] == "Idempotency-Key"]
 
@@ -155,7 +159,7 @@ def test_idempotency_key_header_on_shares_orders_and_groups(spec: dict[str, Any]
         for k, op in operations.items()
         if any(p["name"] == "Idempotency-Key" for p in op.get("parameters", []))
     ]
-    assert len(others) == 3
+    assert len(others) == 4
 
 
 def test_error_body_schema_and_codes(spec: dict[str, Any]) -> None:

@@ -251,6 +251,7 @@ def test_send_is_one_aws_call_and_history_two(api: ApiClient) -> None:
     # Given a conversation whose shape the container has already seen
     cid = _direct(api, "alice", "bob")
     _send(api, cid, "alice", "warm up")
+    api.get(f"/v1/conversations/{cid}", user="bob")  # bob's activity of this minute is stamped
     # When alice sends, and bob reads a page
     with count_calls() as calls:
         assert _send(api, cid, "alice", "counted").status_code == 201

@@ -205,6 +205,7 @@ def test_share_costs_at_most_four_aws_calls(
         befriend("carol", f)
     if existing:  # direct conversations already exist (fewer writes)
         share(api, "vf", {"recipient_ids": friends}, key="warm-up")
+    api.get("/v1/me", user="alice")  # warm: the caller's once-a-minute activity stamp is written
     # When alice shares it with all of them
     with count_aws_calls() as calls:
         response = share(api, "vf", {"recipient_ids": friends}, key="measured")

@@ -37,6 +37,7 @@ def test_new_user_sees_defaults(api: ApiClient) -> None:
         "user_id": "newbie",
         "dm_policy": "friends",
         "push_previews": True,
+        "show_activity_status": True,
         "followers_count": 0,
         "following_count": 0,
         "friends_count": 0,
@@ -68,6 +69,7 @@ def test_mutual_follow_makes_friends_and_unfollow_breaks_it(api: ApiClient) -> N
         "user_id": "alice",
         "dm_policy": None,
         "push_previews": True,
+        "show_activity_status": True,
         "followers_count": 1,
         "following_count": 1,
         "friends_count": 1,
@@ -168,10 +170,10 @@ def test_settings_patch_changes_policy_and_previews(api: ApiClient) -> None:
     response = api.patch("/v1/me/settings", {"dm_policy": "no_one"}, user="alice")
     # Then
     assert response.status_code == 200
-    assert body_of(response) == {"dm_policy": "no_one", "push_previews": True}
+    assert body_of(response) == {"dm_policy": "no_one", "push_previews": True, "show_activity_status": True}
     # When only push_previews changes, the policy stays
     response = api.patch("/v1/me/settings", {"push_previews": False}, user="alice")
-    assert body_of(response) == {"dm_policy": "no_one", "push_previews": False}
+    assert body_of(response) == {"dm_policy": "no_one", "push_previews": False, "show_activity_status": True}
     assert me(api, "alice")["dm_policy"] == "no_one"
     assert me(api, "alice")["push_previews"] is False
 

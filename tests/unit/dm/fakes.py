@@ -253,6 +253,22 @@ class FakeStore:
         """META by id."""
         return {c: dict(self.metas_[c]) for c in conversation_ids if c in self.metas_}
 
+    def hide_reply_previews(self, conversation_id: str, message_id: str) -> int:
+        """Quotes of the unsent message become the deleted preview."""
+        n = 0
+        for msg in self.messages.get(conversation_id, {}).values():
+            if (msg.get("reply_to") or {}).get("message_id") == message_id:
+                msg["reply_to"] = {"message_id": message_id, "deleted": True}
+                n += 1
+        return n
+
+    def metas_and_messages(
+        self, conversation_ids: Sequence[str], messages: Sequence[tuple[str, str]]
+    ) -> tuple[dict[str, Item], dict[str, Item]]:
+        """META by id and messages by id."""
+        found = {m: dict(self.messages[c][m]) for c, m in messages if m in self.messages.get(c, {})}
+        return self.metas(conversation_ids), found
+
     # --- InboxWriter ---
 
     def members_of(self, conversation_id: str) -> list[Item]:

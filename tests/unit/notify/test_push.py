@@ -243,3 +243,53 @@ def test_a_share_event_alone_names_the_video(world: World) -> None:
     deliver_event(_event("video.shared", title="Cats", video_id="v1"), world.services())
     apns = json.loads(world.pushes(_device("bob"))[0]["APNS"])
     assert apns["aps"]["alert"]["body"] == "Shared a video: Cats"
+
+
+# --- reactions --------------------------------------------------------------------------------
+
+
+def _reaction(author: str = "alice", **extra: Any) -> DomainEvent:
+    data = {
+        "conversation_id": "c1",
+        "message_id": "m1",
+        "emoji": "👍🏽",
+        "user_id": "bob",
+        "author_id": author,
+        "actor": "bob",
+        "recipients": ["alice", "carol"],
+    }
+    return _event("reaction.added", **{**data, **extra})
+
+
+def test_a_reaction_pushes_the_author_only(world: World) -> None:
+    # Given carol is a member too, with a device
+    world.user("carol", _device("carol"))
+    # When bob reacts to alice's message
+    outcome = deliver_event(_reaction(), world.services())
+    # Then alice alone gets "bob reacted 👍🏽 to your message"
+    assert outcome.sent == 1 and world.pushes(_device("carol")) == []
+    apns = json.loads(world.pushes(_device("alice"))[0]["APNS"])
+    assert apns["aps"]["alert"] == {"title": "New reaction", "body": "bob reacted 👍🏽 to your message"}
+    assert apns["message_id"] == "m1" and apns["conversation_id"] == "c1"
+
+
+def test_a_reaction_push_honours_previews_mute_and_blocks(world: World) -> None:
+    # Previews off: no name, no emoji
+    world.user("alice", _device("alice"), push_previews=False)
+    deliver_event(_reaction(), world.services())
+    apns = json.loads(world.pushes(_device("alice"))[0]["APNS"])
+    assert apns["aps"]["alert"]["body"] == "Someone reacted to your message"
+    # Muted: nothing
+    world.user("alice", _device("alice", 2), muted=True)
+    assert deliver_event(_reaction(message_id="m2"), world.services()).sent == 0
+    # Blocked: nothing
+    world.user("alice", _device("alice", 3))
+    world.graph.blocks.add(("alice", "bob"))
+    outcome = deliver_event(_reaction(message_id="m3"), world.services())
+    assert outcome.sent == 0 and outcome.skipped_recipients == ["alice"]
+
+
+def test_reacting_to_ones_own_message_or_removing_pushes_nothing(world: World) -> None:
+    assert deliver_event(_reaction(author="bob"), world.services()).sent == 0
+    removed = _event("reaction.removed", user_id="bob", author_id=None, actor="bob", recipients=["alice"])
+    assert deliver_event(removed, world.services()).sent == 0

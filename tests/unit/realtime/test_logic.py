@@ -254,6 +254,28 @@ def test_a_gone_connection_is_removed_and_the_others_still_receive() -> None:
             {"conversation_id": "c", "from_user_id": "dave"},
             {"type": "conversation.request", "conversation_id": "c", "from_user_id": "dave"},
         ),
+        (
+            "reaction.added",
+            {"conversation_id": "c", "message_id": "m", "emoji": "👍🏽", "user_id": "bob", "author_id": "al"},
+            {
+                "type": "reaction.added",
+                "conversation_id": "c",
+                "message_id": "m",
+                "emoji": "👍🏽",
+                "user_id": "bob",
+            },
+        ),
+        (
+            "reaction.removed",
+            {"conversation_id": "c", "message_id": "m", "emoji": "👍", "user_id": "bob", "author_id": None},
+            {
+                "type": "reaction.removed",
+                "conversation_id": "c",
+                "message_id": "m",
+                "emoji": "👍",
+                "user_id": "bob",
+            },
+        ),
     ],
 )
 def test_each_outbox_event_becomes_its_client_frame(

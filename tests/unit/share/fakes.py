@@ -106,7 +106,14 @@ class FakeShareStore:
         self.sides: dict[tuple[str, str], SenderSide] = {}  # (conversation, member) → request state
         self.race_with: ShareRecord | None = None  # simulate a concurrent winner
 
-    def load(self, sharer: str, video_id: str, recipients: Sequence[str], idem_key: str) -> ShareSnapshot:
+    def load(
+        self,
+        sharer: str,
+        video_id: str,
+        recipients: Sequence[str],
+        idem_key: str,
+        conversation_ids: Sequence[str] = (),
+    ) -> ShareSnapshot:
         """Everything at once."""
         record = self.records.get((sharer, video_id, idem_key))
         video = self.videos.get(video_id)

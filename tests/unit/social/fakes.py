@@ -104,16 +104,27 @@ class FakeGraph:
     def profile(self, user_id: str) -> Profile:
         return self.profiles.get(user_id, Profile(user_id=user_id))
 
-    def update_settings(self, user_id: str, dm_policy: str | None, push_previews: bool | None) -> Settings:
+    def update_settings(
+        self,
+        user_id: str,
+        dm_policy: str | None,
+        push_previews: bool | None,
+        show_activity_status: bool | None = None,
+    ) -> Settings:
         p = self.profile(user_id)
         changes: dict[str, Any] = {}
+        if show_activity_status is not None:
+            changes["show_activity_status"] = show_activity_status
         if dm_policy is not None:
             changes["dm_policy"] = dm_policy
         if push_previews is not None:
             changes["push_previews"] = push_previews
         self.profiles[user_id] = replace(p, **changes)
+        after = self.profiles[user_id]
         return Settings(
-            dm_policy=self.profiles[user_id].dm_policy, push_previews=self.profiles[user_id].push_previews
+            dm_policy=after.dm_policy,
+            push_previews=after.push_previews,
+            show_activity_status=after.show_activity_status,
         )
 
     def _listing(self, user_id: str, kind: ListKind) -> list[tuple[int, str]]:
