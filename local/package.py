@@ -101,7 +101,15 @@ def topic_resources(infra: dict[str, Any]) -> dict[str, str]:
 FUNCTION_ACCESS: dict[str, tuple[str, ...]] = {
     # REST API: every route. Attachments: presigned POST/GET + HeadObject under attachments/;
     # live chat poll reads the snapshot; video cards sign thumbnail GETs; device registration.
-    "api_handler": ("table_rw", "attachments_rw", "live_read", "thumbnails_read", "push_endpoints"),
+    # (+ exports/ reads: the export status signs the archive's GET.)
+    "api_handler": (
+        "table_rw",
+        "attachments_rw",
+        "live_read",
+        "thumbnails_read",
+        "push_endpoints",
+        "exports_read",
+    ),
     "websocket_connect": ("table_rw", "connections"),
     "websocket_message": ("table_rw", "connections"),
     "websocket_disconnect": ("table_rw", "connections"),
@@ -113,6 +121,16 @@ FUNCTION_ACCESS: dict[str, tuple[str, ...]] = {
     "realtime_deliver": ("table_rw", "connections"),
     # Projections: inbox read models in the table, chat snapshots in the bucket.
     "project_changes": ("stream", "table_rw", "live_rw"),
+    # Account erasure and export (issue 20): the owning domains' writes, attachment deletion,
+    # push endpoint deletion, closing sockets, archives under exports/.
+    "account_jobs": (
+        "stream",
+        "table_rw",
+        "attachments_delete",
+        "exports_rw",
+        "push_endpoints",
+        "connections",
+    ),
 }
 
 # Parameters the functions need in AWS (added to the merged template; docs/operations.md).
@@ -283,6 +301,22 @@ def _grant_statements(grant: str, api_stage: str) -> list[dict[str, Any]]:
                 "Resource": objects("attachments"),
             }
         ],
+        "attachments_delete": [
+            {
+                "Sid": "AttachmentsList",
+                "Action": ["s3:ListBucket", "s3:ListBucketVersions"],
+                "Resource": {"Fn::GetAtt": ["MediaBucket", "Arn"]},
+            },
+            {
+                "Sid": "AttachmentsErase",
+                "Action": ["s3:GetObject", "s3:DeleteObject", "s3:DeleteObjectVersion"],
+                "Resource": objects("attachments"),
+            },
+        ],
+        "exports_rw": [
+            {"Sid": "Exports", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": objects("exports")}
+        ],
+        "exports_read": [{"Sid": "ExportsRead", "Action": ["s3:GetObject"], "Resource": objects("exports")}],
         "live_read": [{"Sid": "LiveSnapshotsRead", "Action": ["s3:GetObject"], "Resource": objects("live")}],
         "live_rw": [
             {"Sid": "LiveSnapshots", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": objects("live")}

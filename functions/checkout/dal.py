@@ -91,6 +91,8 @@ def product_item(p: Product) -> Item:
         "entity": "product",
         "product_id": p.product_id,
         "seller_id": p.seller_id,
+        # The seller's products, for an account deletion (issue 20).
+        **keys.gsi1(keys.seller_products(p.seller_id), p.product_id),
         "title": p.title,
         "price_cents": p.price_cents,
         "currency": p.currency,
@@ -125,6 +127,8 @@ def pin_item(p: Pin) -> Item:
         "product_id": p.product_id,
         "pin_id": p.pin_id,
         "seller_id": p.seller_id,
+        # The seller's products, for an account deletion (issue 20).
+        **keys.gsi1(keys.seller_products(p.seller_id), p.product_id),
         "title": p.title,
         "price_cents": p.price_cents,
         "flash_price_cents": p.flash_price_cents,
@@ -261,9 +265,64 @@ class DynamoCheckoutRepository:
     # -- products
 
     def get_product(self, product_id: str) -> Product | None:
-        """GetItem PRODUCT#id."""
+        """GetItem PRODUCT#id (an unlisted product is gone for every reader)."""
         item = self._get(keys.product(product_id))
-        return product_from(item) if item else None
+        return product_from(item) if item and not item.get("unlisted") else None
+
+    # -- account deletion (issue 20)
+
+    def products_of(self, seller_id: str) -> list[str]:
+        """Ids of a seller's products (GSI1, paged)."""
+        return [
+            str(item["product_id"])
+            for item in query_all(
+                self._ddb,
+                TableName=self._table,
+                IndexName=keys.GSI1,
+                KeyConditionExpression="gsi1pk = :pk",
+                ExpressionAttributeValues=values(pk=keys.seller_products(seller_id)),
+                ProjectionExpression="product_id",
+            )
+        ]
+
+    def unlist_product(self, product_id: str, now_ms: int) -> None:
+        """UpdateItem ``unlisted = true`` (off the seller index; repeating it is harmless)."""
+        conditional(
+            self._ddb.update_item,
+            TableName=self._table,
+            Key=serialize(keys.product(product_id)),
+            UpdateExpression="SET unlisted = :t, updated_at = :u REMOVE gsi1pk, gsi1sk",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues=values(t=True, u=iso_from_ms(now_ms)),
+        )
+
+    def order_ids_of_buyer(self, buyer_id: str) -> list[str]:
+        """Ids of every order of a buyer (GSI1, paged)."""
+        return [
+            str(item["order_id"])
+            for item in query_all(
+                self._ddb,
+                TableName=self._table,
+                IndexName=keys.GSI1,
+                KeyConditionExpression="gsi1pk = :pk",
+                ExpressionAttributeValues=values(pk=keys.buyer_orders_pk(buyer_id)),
+                ProjectionExpression="order_id",
+            )
+        ]
+
+    def pseudonymise_order(self, order_id: str, role: str, user_id: str, pseudonym: str) -> bool:
+        """Replace the buyer's or seller's id on a kept order by ``pseudonym`` (a buyer's order
+        also leaves the buyer index). False when it was done already."""
+        attribute = "buyer_id" if role == "buyer" else "seller_id"
+        index = " REMOVE gsi1pk, gsi1sk" if role == "buyer" else ""
+        return conditional(
+            self._ddb.update_item,
+            TableName=self._table,
+            Key=serialize(keys.order(order_id)),
+            UpdateExpression=f"SET {attribute} = :p, pseudonymised = :t{index}",
+            ConditionExpression=f"{attribute} = :u",
+            ExpressionAttributeValues=values(p=pseudonym, t=True, u=user_id),
+        )
 
     def create_product(self, product: Product) -> None:
         """PutItem (the id is new)."""

@@ -391,3 +391,54 @@ def conversation_members(conversation_id: str) -> Key:
 def typing_throttle(user_id: str, conversation_id: str) -> Key:
     """Short-lived marker: ``user_id`` last relayed typing in a conversation (rate limit)."""
     return key(f"TYPING#{user_id}#{conversation_id}", "TYPING")
+
+
+# --- account ------------------------------------------------------------------------------
+
+
+def account_pk(user_id: str) -> str:
+    """Partition of a user's account lifecycle items (deletion marker, exports). Not ``USER#u``:
+    the erasure empties that partition, and these items must outlive it."""
+    return f"ACCOUNT#{user_id}"
+
+
+def account_deletion(user_id: str) -> Key:
+    """The deletion marker: present = the account is deleted (kept forever; ids are never reused)."""
+    return key(account_pk(user_id), "DELETION")
+
+
+EXPORT_PREFIX = "EXPORT#"
+
+
+def account_export(user_id: str, export_id: str) -> Key:
+    """One data export of a user (its status and archive key)."""
+    return key(account_pk(user_id), f"{EXPORT_PREFIX}{export_id}")
+
+
+def export_quota(user_id: str) -> Key:
+    """When the user last asked for an export (at most one per 24 h)."""
+    return key(account_pk(user_id), "EXPORT_QUOTA")
+
+
+def blocked_by(blocked: str, blocker: str) -> Key:
+    """Mirror of block ``blocker → blocked`` on the blocked user's side (so an account deletion
+    finds the blocks that name it)."""
+    return key(user_pk(blocked), f"BLOCKED_BY#{blocker}")
+
+
+BLOCKED_BY_PREFIX = "BLOCKED_BY#"
+
+
+def user_chat_messages(user_id: str) -> str:
+    """GSI1 partition of a user's live-chat messages (erasure finds them across streams)."""
+    return listing(user_id, "CHAT")
+
+
+def hosted_streams(user_id: str) -> str:
+    """GSI1 partition of the streams a user hosts."""
+    return listing(user_id, "STREAMS")
+
+
+def seller_products(user_id: str) -> str:
+    """GSI1 partition of a seller's products."""
+    return listing(user_id, "PRODUCTS")

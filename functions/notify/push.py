@@ -26,6 +26,7 @@ PUSH_TYPES = frozenset(
         "order.paid",
         "order.payment_failed",
         "order.refunded",
+        "account.export_ready",
     }
 )
 MESSAGE_TYPES = frozenset({"message.sent", "conversation.request", "video.shared"})
@@ -40,9 +41,10 @@ TITLES = {
     "order.paid": "Order paid",
     "order.payment_failed": "Payment failed",
     "order.refunded": "Order refunded",
+    "account.export_ready": "Your data export",
 }
 # Event data keys copied into the push as custom data, so the app can open the right screen.
-CUSTOM_DATA_KEYS = ("conversation_id", "message_id", "order_id", "video_id", "share_id")
+CUSTOM_DATA_KEYS = ("conversation_id", "message_id", "order_id", "video_id", "share_id", "export_id")
 
 
 class EndpointGoneError(Exception):
@@ -158,6 +160,8 @@ def _pushed_elsewhere(event: DomainEvent) -> bool:
 
 
 def _body(event: DomainEvent, fields: Mapping[str, Any], previews: bool) -> str:
+    if event.type == "account.export_ready":
+        return "Your data is ready to download"
     order_id = _str(fields, "order_id")
     if event.type == "order.paid":
         return f"Order {order_id} has been paid." if order_id else "Your order has been paid."

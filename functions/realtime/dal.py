@@ -196,6 +196,19 @@ class ApiGatewaySender:
         except BotoCoreError as err:
             raise DeliveryFailedError(str(err)) from err
 
+    def close(self, connection: Connection) -> None:
+        """``DeleteConnection`` (account deletion); a connection already gone is fine."""
+        from botocore.exceptions import ClientError
+
+        endpoint = self.endpoint_for(connection)
+        if not endpoint:
+            return
+        try:
+            _management_client(endpoint).delete_connection(ConnectionId=connection.connection_id)
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") != "GoneException":
+                raise
+
 
 # --- factories (plain functions, not cached: tests swap endpoints) ---------------------------
 

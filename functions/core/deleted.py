@@ -1,0 +1,84 @@
+"""The per-request "is this account deleted?" gate (issue 20), one small hook after auth.
+
+A deleted account's tokens get 401 ``account_deleted`` on every route and on WebSocket
+``$connect``. The check reads the deletion marker (``ACCOUNT#u / DELETION``) with one
+eventually consistent GetItem, cached per container: "deleted" forever (the marker is never
+removed), "not deleted" for :data:`ACTIVE_TTL_SECONDS`. A warm container therefore adds no AWS
+call to a route; the container that accepted the ``DELETE`` knows at once
+(:func:`remember_deleted`), others within the TTL — the erasure waits that long before it starts
+(``functions.account.logic.ERASURE_DELAY_MS``) so nothing written in the window survives it.
+"""
+
+from __future__ import annotations
+
+import time
+
+from functions.core.errors import UnauthorizedError
+
+ACTIVE_TTL_SECONDS = 5.0
+_MAX_ENTRIES = 10_000
+
+# user id → monotonic time until which "not deleted" holds; deleted ids live in ``_deleted``.
+_active_until: dict[str, float] = {}
+_deleted: set[str] = set()
+
+
+class AccountDeletedError(UnauthorizedError):
+    """This account was deleted."""
+
+    code = "account_deleted"
+
+
+def remember_deleted(user_id: str) -> None:
+    """This container just recorded (or saw) the deletion of ``user_id``."""
+    _deleted.add(user_id)
+    _active_until.pop(user_id, None)
+
+
+def reset() -> None:
+    """Forget the cache (tests switch tables between cases)."""
+    _active_until.clear()
+    _deleted.clear()
+
+
+def _marker_exists(user_id: str) -> bool:
+    from functions.core import clients, keys
+    from functions.core.ddb import get_item
+    from functions.core.settings import get_settings
+
+    item = get_item(
+        clients.dynamodb(),
+        get_settings().table_name,
+        keys.account_deletion(user_id),
+        consistent=False,
+        projection="pk",
+    )
+    return item is not None
+
+
+def ensure_active(user_id: str) -> None:
+    """Raise :class:`AccountDeletedError` when ``user_id``'s account is deleted."""
+    if user_id in _deleted:
+        raise AccountDeletedError("This account was deleted.")
+    now = time.monotonic()
+    if _active_until.get(user_id, 0.0) > now:
+        return
+    if _marker_exists(user_id):
+        remember_deleted(user_id)
+        raise AccountDeletedError("This account was deleted.")
+    if len(_active_until) >= _MAX_ENTRIES:
+        _active_until.clear()
+    _active_until[user_id] = now + ACTIVE_TTL_SECONDS
+
+
+class ActiveUserVerifier:
+    """A token verifier that also refuses deleted accounts (WebSocket ``$connect``)."""
+
+    def __init__(self, inner: object) -> None:
+        self._inner = inner
+
+    def verify(self, token: str) -> str:
+        """``sub`` of a valid token of an account that is not deleted."""
+        user_id = str(self._inner.verify(token))  # type: ignore[attr-defined]
+        ensure_active(user_id)
+        return user_id
