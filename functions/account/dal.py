@@ -40,6 +40,7 @@ def _deletion_from(item: Item) -> Deletion:
         status=str(item.get("status", PENDING)),
         requested_at_ms=int(item["requested_at_ms"]),
         done_steps=frozenset(item.get("done_steps") or ()),
+        swept=bool(item.get("swept")),
     )
 
 
@@ -111,6 +112,16 @@ class DynamoAccountStore:
             UpdateExpression="SET #st = :done, erased_at = :at",
             ExpressionAttributeNames={"#st": "status"},
             ExpressionAttributeValues=values(done=DONE, at=iso_from_ms(now_ms)),
+        )
+
+    def mark_swept(self, user_id: str, now_ms: int) -> None:
+        """UpdateItem ``swept = true``."""
+        call(
+            self._client.update_item,
+            TableName=self._table,
+            Key=serialize(keys.account_deletion(user_id)),
+            UpdateExpression="SET swept = :t, swept_at = :at",
+            ExpressionAttributeValues=values(t=True, at=iso_from_ms(now_ms)),
         )
 
     def create_export(self, export: Export, not_before_ms: int) -> int | None:

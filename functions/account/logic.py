@@ -29,9 +29,10 @@ from functions.account.ports import (
 from functions.core.clock import iso_from_ms
 from functions.core.errors import NotFoundError, RateLimitedError
 
-# Other containers may trust a "not deleted" answer for up to this long (functions.core.deleted):
-# the erasure starts only after it, so a request let through in the window is erased too.
-ERASURE_DELAY_MS = 6_000
+# Other containers may trust a "not deleted" answer for up to 30 s (functions.core.deleted): the
+# erasure runs at once, then sweeps every step again once that window has passed, so a request
+# let through in the window is erased too.
+SWEEP_DELAY_MS = 31_000
 EXPORT_INTERVAL_MS = 24 * 3600 * 1000
 DOWNLOAD_URL_SECONDS = 24 * 3600
 ARCHIVE_RETENTION_DAYS = 7
@@ -83,19 +84,24 @@ def erase(
 ) -> list[str]:
     """Run the erasure's remaining steps; returns the steps run now (empty: nothing to do)."""
     deletion = store.deletion(user_id)
-    if deletion is None or deletion.status == DONE:
+    if deletion is None or deletion.swept:
         return []
-    wait_ms = deletion.requested_at_ms + ERASURE_DELAY_MS - now_ms()
+    ran: list[str] = []
+    if deletion.status != DONE:
+        for step in STEPS:
+            if step in deletion.done_steps:
+                continue
+            _run_step(step, erasure, user_id, secret, now_ms())
+            store.mark_step(user_id, step)
+            ran.append(step)
+        store.finish_deletion(user_id, now_ms())
+    wait_ms = deletion.requested_at_ms + SWEEP_DELAY_MS - now_ms()
     if wait_ms > 0:
         sleep(wait_ms / 1000)
-    ran: list[str] = []
-    for step in STEPS:
-        if step in deletion.done_steps:
-            continue
+    for step in STEPS:  # the sweep: every step is idempotent, so this only finds stragglers
         _run_step(step, erasure, user_id, secret, now_ms())
-        store.mark_step(user_id, step)
-        ran.append(step)
-    store.finish_deletion(user_id, now_ms())
+    store.mark_swept(user_id, now_ms())
+    ran.append("sweep")
     return ran
 
 

@@ -20,6 +20,7 @@ class Deletion:
     status: str
     requested_at_ms: int
     done_steps: frozenset[str] = field(default_factory=frozenset)
+    swept: bool = False
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,10 @@ class AccountStore(Protocol):
 
     def finish_deletion(self, user_id: str, now_ms: int) -> None:
         """The erasure is complete."""
+        ...
+
+    def mark_swept(self, user_id: str, now_ms: int) -> None:
+        """The final sweep ran (a replay does nothing more)."""
         ...
 
     def create_export(self, export: Export, not_before_ms: int) -> int | None:

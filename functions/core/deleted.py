@@ -5,8 +5,9 @@ A deleted account's tokens get 401 ``account_deleted`` on every route and on Web
 eventually consistent GetItem, cached per container: "deleted" forever (the marker is never
 removed), "not deleted" for :data:`ACTIVE_TTL_SECONDS`. A warm container therefore adds no AWS
 call to a route; the container that accepted the ``DELETE`` knows at once
-(:func:`remember_deleted`), others within the TTL — the erasure waits that long before it starts
-(``functions.account.logic.ERASURE_DELAY_MS``) so nothing written in the window survives it.
+(:func:`remember_deleted`), others within the TTL — so after its first pass the erasure sweeps
+once more when the TTL has passed (``functions.account.logic.SWEEP_DELAY_MS``): nothing written
+in the window survives it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import time
 
 from functions.core.errors import UnauthorizedError
 
-ACTIVE_TTL_SECONDS = 5.0
+ACTIVE_TTL_SECONDS = 30.0
 _MAX_ENTRIES = 10_000
 
 # user id → monotonic time until which "not deleted" holds; deleted ids live in ``_deleted``.
