@@ -30,6 +30,7 @@ from functions.core.observability import logger
 from functions.core.settings import get_settings
 
 ATTACHMENT_PREFIX = "attachments"
+EXPORT_PREFIX = "exports"
 # Idempotency records and rate windows hold at most 24 h of content and expire through TTL.
 
 
@@ -290,6 +291,7 @@ class DomainErasure:
         store = dm_dal.store()
         ids = [str(m["message_id"]) for m in store.messages_by(conversation_id, user_id)]
         store.unsend_many(conversation_id, user_id, ids)
+        store.forget_client_message_ids(conversation_id, user_id)
         return len(ids)
 
     def leave_conversation(self, conversation_id: str, user_id: str) -> None:
@@ -318,8 +320,23 @@ class DomainErasure:
 
     def delete_attachments(self, user_id: str) -> int:
         """ListObjectVersions + DeleteObjects (1,000 per call): every version and delete
-        marker under ``attachments/<user>/`` (the bucket is versioned)."""
-        prefix = f"{ATTACHMENT_PREFIX}/{user_id}/"
+        marker under ``attachments/<user>/`` and ``exports/<user>/`` (the bucket is versioned);
+        then the user's export records."""
+        deleted = self._delete_prefix(f"{ATTACHMENT_PREFIX}/{user_id}/")
+        deleted += self._delete_prefix(f"{EXPORT_PREFIX}/{user_id}/")
+        exports = list(
+            query_all(
+                self._client,
+                TableName=self._table,
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :e)",
+                ExpressionAttributeValues=values(pk=keys.account_pk(user_id), e=keys.EXPORT_PREFIX),
+                ProjectionExpression="pk, sk",
+            )
+        )
+        batch_delete(self._client, self._table, [*exports, keys.export_quota(user_id)])
+        return deleted
+
+    def _delete_prefix(self, prefix: str) -> int:
         deleted = 0
         while True:
             out = self._s3.list_object_versions(Bucket=self._bucket, Prefix=prefix, MaxKeys=1000)
@@ -383,22 +400,32 @@ class DomainErasure:
         partition = _partition(self._client, self._table, user_id)
         roles = [("buyer", oid) for oid in repo.order_ids_of_buyer(user_id)]
         roles += [("seller", oid) for oid in _others(partition, keys.SALE_PREFIX)]
+        per_buyer_counters = []
         for role, order_id in roles:
             order = repo.get_order(order_id)
             if order is None:
                 continue
+            if role == "buyer":
+                per_buyer_counters.append(keys.pin_buyer(order.stream_id, order.product_id, user_id))
             if order.status == PENDING:
                 checkout.release_order(repo, order, CANCELLED, now_ms)
                 order = repo.get_order(order_id) or order
             # Kept for bookkeeping (paid, refunded, and the cancelled record): no personal id.
             repo.pseudonymise_order(order_id, role, user_id, pseudonym)
+        # The buyer's per-pin purchase counters name the user (their orders are settled now).
+        batch_delete(self._client, self._table, per_buyer_counters)
 
     # --- the rest -------------------------------------------------------------------------
 
     def erase_partition(self, user_id: str) -> int:
         """BatchWriteItem deletes of everything left in ``USER#u``."""
         items = _partition(self._client, self._table, user_id)
-        batch_delete(self._client, self._table, items)
+        # The other side of each interaction (the other user's share suggestions name this one).
+        mirrors = [
+            keys.interaction(other, user_id)
+            for other in _others(items, keys.interaction(user_id, "")[keys.SK])
+        ]
+        batch_delete(self._client, self._table, [*items, *mirrors])
         return len(items)
 
 

@@ -18,6 +18,7 @@ from functions.core.ddb import (
     ConditionFailed,
     Item,
     TransactionCancelled,
+    batch_delete,
     batch_get,
     call,
     conditional,
@@ -612,6 +613,24 @@ class DynamoDmStore:
                 for mid in message_ids[start : start + 100]
             ]
             call(self._client.transact_write_items, TransactItems=actions)
+
+    def forget_client_message_ids(self, conversation_id: str, sender_id: str) -> int:
+        """Delete the sender's ``CMID#`` guards (they hold a hash of each message's content):
+        one Query ``begins_with CMID#<sender>#`` + BatchWriteItem deletes."""
+        guards = list(
+            query_all(
+                self._client,
+                TableName=self._table,
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :g)",
+                ExpressionAttributeValues=values(
+                    pk=keys.conversation_pk(conversation_id),
+                    g=keys.client_message(conversation_id, sender_id, "")[keys.SK],
+                ),
+                ProjectionExpression="pk, sk",
+            )
+        )
+        batch_delete(self._client, self._table, guards)
+        return len(guards)
 
     def mark_member_deleted(self, conversation_id: str, user_id: str) -> None:
         """A deleted account's membership of a direct conversation: the member item keeps only

@@ -330,3 +330,31 @@ def test_an_export_archive_holds_the_users_messages_and_attachments(local_stack:
     texts = [m.get("text") for c in conversations for m in c["messages"]]
     assert "export me" in texts
     assert archive.read(f"attachments/{photo}") == b"\x89PNG frank's photo"
+
+
+def test_after_delete_every_authenticated_route_answers_401_account_deleted(local_stack: LocalStack) -> None:
+    from local.openapi import build_spec
+
+    # Given a user who deleted their account
+    user = f"e2e-del-routes-{uuid.uuid4().hex[:8]}"
+    _ok(local_stack.request("DELETE", "/v1/me", {"confirm": "DELETE"}, user=user), 202)
+    # When they call every route of the API that takes a token (path parameters filled in)
+    spec = build_spec()
+    checked = []
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            if operation.get("security") == []:
+                continue  # public: health, API docs, payment webhook
+            concrete = path
+            for name in [p["name"] for p in operation.get("parameters", []) if p.get("in") == "path"]:
+                concrete = concrete.replace("{" + name + "}", "01JDQ3Z5XG8V0M6K2T1R9YB4CN")
+            status, body, _ = local_stack.request(method.upper(), concrete, {}, user=user)
+            # Then each one refuses them before doing anything
+            assert (status, (body or {}).get("code")) == (401, "account_deleted"), (
+                method,
+                path,
+                status,
+                body,
+            )
+            checked.append((method, path))
+    assert len(checked) >= 50

@@ -251,6 +251,7 @@ def test_send_is_one_aws_call_and_history_two(api: ApiClient) -> None:
     # Given a conversation whose shape the container has already seen
     cid = _direct(api, "alice", "bob")
     _send(api, cid, "alice", "warm up")
+    api.get("/v1/me", user="bob")  # the container has seen bob recently (deleted-account cache)
     # When alice sends, and bob reads a page
     with count_calls() as calls:
         assert _send(api, cid, "alice", "counted").status_code == 201
