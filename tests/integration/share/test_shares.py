@@ -195,6 +195,7 @@ def test_share_costs_at_most_four_aws_calls(api: ApiClient, count: int, existing
         befriend("carol", f)
     if existing:  # direct conversations already exist (fewer writes)
         share(api, "vf", {"recipient_ids": friends}, key="warm-up")
+    api.get("/v1/me", user="alice")  # the container has seen alice recently (deleted-account cache)
     # When alice shares it with all of them
     with count_aws_calls() as calls:
         response = share(api, "vf", {"recipient_ids": friends}, key="measured")
