@@ -126,10 +126,10 @@ FUNCTION_ACCESS: dict[str, tuple[str, ...]] = {
     "account_jobs": (
         "stream",
         "table_rw",
-        "attachments_delete",
+        "media_erase",
         "exports_rw",
-        "push_endpoints",
-        "connections",
+        "push_endpoints_delete",
+        "connections_close",
     ),
 }
 
@@ -255,10 +255,11 @@ def _endpoints_of(application_parameter: str) -> dict[str, Any]:
     }
 
 
-def _connections_arn(api_stage: str) -> dict[str, str]:
-    """The WebSocket API's @connections resources of this stage (POST and DELETE only)."""
+def _connections_arn(api_stage: str, method: str = "POST") -> dict[str, str]:
+    """The WebSocket API's @connections resources of this stage for one method (POST: send a
+    frame; DELETE: close a socket)."""
     base = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${WebsocketAPI}/" + api_stage
-    return {"Fn::Sub": base + "/POST/@connections/*"}
+    return {"Fn::Sub": base + f"/{method}/@connections/*"}
 
 
 def _grant_statements(grant: str, api_stage: str) -> list[dict[str, Any]]:
@@ -301,16 +302,18 @@ def _grant_statements(grant: str, api_stage: str) -> list[dict[str, Any]]:
                 "Resource": objects("attachments"),
             }
         ],
-        "attachments_delete": [
+        # Account erasure/export: list (only under the two prefixes) and delete every version.
+        "media_erase": [
             {
-                "Sid": "AttachmentsList",
+                "Sid": "MediaListUserPrefixes",
                 "Action": ["s3:ListBucket", "s3:ListBucketVersions"],
-                "Resource": {"Fn::GetAtt": ["MediaBucket", "Arn"]},
+                "Resource": {"Fn::Sub": "${MediaBucket.Arn}"},
+                "Condition": {"StringLike": {"s3:prefix": ["attachments/*", "exports/*"]}},
             },
             {
-                "Sid": "AttachmentsErase",
+                "Sid": "MediaErase",
                 "Action": ["s3:GetObject", "s3:DeleteObject", "s3:DeleteObjectVersion"],
-                "Resource": objects("attachments"),
+                "Resource": [objects("attachments"), objects("exports")],
             },
         ],
         "exports_rw": [
@@ -339,6 +342,13 @@ def _grant_statements(grant: str, api_stage: str) -> list[dict[str, Any]]:
                 "Resource": endpoints,
             },
         ],
+        "push_endpoints_delete": [
+            {
+                "Sid": "DeletePushEndpoints",
+                "Action": ["sns:DeleteEndpoint", "sns:GetEndpointAttributes"],
+                "Resource": endpoints,
+            },
+        ],
         "push_send": [
             {
                 "Sid": "SendPushes",
@@ -351,6 +361,13 @@ def _grant_statements(grant: str, api_stage: str) -> list[dict[str, Any]]:
                 "Sid": "WebSocketConnections",
                 "Action": ["execute-api:ManageConnections"],
                 "Resource": _connections_arn(api_stage),
+            }
+        ],
+        "connections_close": [
+            {
+                "Sid": "WebSocketClose",
+                "Action": ["execute-api:ManageConnections"],
+                "Resource": _connections_arn(api_stage, "DELETE"),
             }
         ],
     }

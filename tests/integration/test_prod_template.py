@@ -143,7 +143,8 @@ def test_only_the_two_stream_consumers_may_read_the_tables_stream(sam: dict[str,
         for k, f in functions.items()
         if any(e["Type"] == "DynamoDB" for e in f["Properties"].get("Events", {}).values())
     }
-    assert consumers == {"NotifyPublishOutbox", "ProjectChanges"}
+    # The outbox, the read models, and the account jobs (erasure/export, issue 20: rare INSERTs).
+    assert consumers == {"NotifyPublishOutbox", "ProjectChanges", "AccountJobs"}
 
     # Then exactly they hold stream permissions, scoped to the table's streams
     for function_id in functions:
@@ -186,8 +187,11 @@ def test_bucket_permissions_are_limited_to_object_prefixes(sam: dict[str, Any]) 
         "${MediaBucket.Arn}/attachments/*",
         "${MediaBucket.Arn}/live/*",
         "${MediaBucket.Arn}/${ThumbnailKeyPrefix}/*",
+        "${MediaBucket.Arn}/exports/*",
+        "${MediaBucket.Arn}",  # listing, for the account jobs only, conditioned on s3:prefix
     }
-    assert {k for k, v in granted.items() if v} == {"APIHandler", "ProjectChanges"}
+    assert {k for k, v in granted.items() if "${MediaBucket.Arn}" in v} == {"AccountJobs"}
+    assert {k for k, v in granted.items() if v} == {"APIHandler", "ProjectChanges", "AccountJobs"}
 
 
 def test_sns_permissions_name_the_events_topic_or_the_push_platforms(sam: dict[str, Any]) -> None:
@@ -196,10 +200,15 @@ def test_sns_permissions_name_the_events_topic_or_the_push_platforms(sam: dict[s
         for function_id in of_type(sam, "AWS::Serverless::Function")
     }
     assert publishers["NotifyPublishOutbox"] == [{"Ref": "EventsTopic"}]
-    for function_id in ("APIHandler", "NotifyPushEvent"):
+    for function_id in ("APIHandler", "NotifyPushEvent", "AccountJobs"):
         text = json.dumps(publishers[function_id])
         assert "PlatformApplicationArn" in text and "EventsTopic" not in text
-    assert {k for k, v in publishers.items() if v} == {"NotifyPublishOutbox", "NotifyPushEvent", "APIHandler"}
+    assert {k for k, v in publishers.items() if v} == {
+        "NotifyPublishOutbox",
+        "NotifyPushEvent",
+        "APIHandler",
+        "AccountJobs",
+    }
 
 
 def test_realtime_functions_may_post_only_to_the_websocket_apis_connections(sam: dict[str, Any]) -> None:
@@ -211,12 +220,15 @@ def test_realtime_functions_may_post_only_to_the_websocket_apis_connections(sam:
         "Fn::Sub": "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${WebsocketAPI}"
         "/v1/POST/@connections/*"
     }
+    closing = {"Fn::Sub": expected["Fn::Sub"].replace("/POST/", "/DELETE/")}
     assert {k for k, v in posting.items() if v} == {
         "WebsocketConnect",
         "WebsocketMessage",
         "WebsocketDisconnect",
         "RealtimeDeliver",
+        "AccountJobs",  # closes a deleted account's sockets (DELETE only)
     }
+    assert posting.pop("AccountJobs") == [closing]
     assert all(v == [expected] for v in posting.values() if v)
 
 
