@@ -606,9 +606,7 @@ def scenario_account(h: Harness) -> None:
             item.update(
                 type="attachment", attachment_id=mid, attachment_type="image/png", attachment_size=1024
             )
-            s3.put_object(
-                Bucket=settings.media_bucket, Key=f"attachments/{leaver}/{mid}", Body=b"p" * 1024
-            )
+            s3.put_object(Bucket=settings.media_bucket, Key=f"attachments/{leaver}/{mid}", Body=b"p" * 1024)
         items.append(item)
     batch_put(h.peek, h.table, items)  # seeding, not counted (the uncounted client)
     h.skip_stream_backlog()

@@ -42,7 +42,7 @@ def reset() -> None:
     _deleted.clear()
 
 
-def _marker_exists(user_id: str) -> bool:
+def _marker_exists(user_id: str, *, consistent: bool = False) -> bool:
     from functions.core import clients, keys
     from functions.core.ddb import get_item
     from functions.core.settings import get_settings
@@ -51,20 +51,22 @@ def _marker_exists(user_id: str) -> bool:
         clients.dynamodb(),
         get_settings().table_name,
         keys.account_deletion(user_id),
-        consistent=False,
+        consistent=consistent,
         projection="pk",
     )
     return item is not None
 
 
-def ensure_active(user_id: str) -> None:
-    """Raise :class:`AccountDeletedError` when ``user_id``'s account is deleted."""
+def ensure_active(user_id: str, *, fresh: bool = False) -> None:
+    """Raise :class:`AccountDeletedError` when ``user_id``'s account is deleted. ``fresh`` skips
+    the "not deleted" cache (one strongly consistent GetItem), for rare entry points such as
+    WebSocket ``$connect``."""
     if user_id in _deleted:
         raise AccountDeletedError("This account was deleted.")
     now = time.monotonic()
-    if _active_until.get(user_id, 0.0) > now:
+    if not fresh and _active_until.get(user_id, 0.0) > now:
         return
-    if _marker_exists(user_id):
+    if _marker_exists(user_id, consistent=fresh):
         remember_deleted(user_id)
         raise AccountDeletedError("This account was deleted.")
     if len(_active_until) >= _MAX_ENTRIES:
@@ -73,7 +75,8 @@ def ensure_active(user_id: str) -> None:
 
 
 class ActiveUserVerifier:
-    """A token verifier that also refuses deleted accounts (WebSocket ``$connect``)."""
+    """A token verifier that also refuses deleted accounts (WebSocket ``$connect``: always a
+    fresh, consistent read of the marker — connects are rare and a socket outlives the cache)."""
 
     def __init__(self, inner: object) -> None:
         self._inner = inner
@@ -81,5 +84,5 @@ class ActiveUserVerifier:
     def verify(self, token: str) -> str:
         """``sub`` of a valid token of an account that is not deleted."""
         user_id = str(self._inner.verify(token))  # type: ignore[attr-defined]
-        ensure_active(user_id)
+        ensure_active(user_id, fresh=True)
         return user_id

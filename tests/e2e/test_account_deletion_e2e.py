@@ -13,6 +13,8 @@ import zipfile
 from typing import Any
 
 import pytest
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import connect
 
 from functions.core import keys
 from functions.core.ddb import deserialize, serialize
@@ -95,6 +97,11 @@ def test_a_deleted_account_is_erased_row_by_row_as_others_see_it(local_stack: Lo
     # attachment from her, a reply from bob) and a group with bob and carol
     _ok(req("PUT", "/v1/me/phone", {"phone": "+14155550123"}, user=alice))
     device = _ok(req("PUT", "/v1/me/devices", {"platform": "fcm", "token": f"fcm-del-{run}"}, user=alice))
+    endpoint_arn = (_item(local_stack, keys.devices(alice)) or {})["devices"][device["device_id"]][
+        "endpoint_arn"
+    ]
+    sns = local_stack.client("sns")
+    assert sns.get_endpoint_attributes(EndpointArn=endpoint_arn)["Attributes"]["Token"] == f"fcm-del-{run}"
     direct = _ok(req("POST", "/v1/conversations", {"member_ids": [bob]}, user=alice))["conversation_id"]
     attachment = _upload(local_stack, alice, b"\x89PNG alice's photo")
     msgs = f"/v1/conversations/{direct}/messages"
@@ -186,6 +193,10 @@ def test_a_deleted_account_is_erased_row_by_row_as_others_see_it(local_stack: Lo
         "alice's chat message in bob's snapshot",
     )
 
+    # ... and an open WebSocket
+    status, realtime, _ = req("GET", "/v1/realtime", user=alice)
+    socket = connect(f"{realtime['url']}/?token={local_stack.token(alice)}", open_timeout=5)
+
     # When alice deletes her account
     status, body, _ = req("DELETE", "/v1/me", {"confirm": "delete"}, user=alice)
     assert (status, body["code"]) == (400, "validation_error")
@@ -214,6 +225,12 @@ def test_a_deleted_account_is_erased_row_by_row_as_others_see_it(local_stack: Lo
     )
     print(f"erasure finished {time.monotonic() - started:.1f} s after the DELETE")
 
+    # Her socket was closed by the erasure, and a new one is refused at $connect
+    with pytest.raises(ConnectionClosed):
+        socket.recv(timeout=5)
+    with pytest.raises(InvalidStatus) as refused:
+        connect(f"{realtime['url']}/?token={local_stack.token(alice)}", open_timeout=5)
+    assert refused.value.response.status_code == 401
     # Social graph: counters of the others are exact again, blocks gone both ways
     me_bob = _ok(req("GET", "/v1/me", user=bob))
     assert (me_bob["followers_count"], me_bob["following_count"], me_bob["friends_count"]) == (0, 0, 0)
@@ -238,19 +255,10 @@ def test_a_deleted_account_is_erased_row_by_row_as_others_see_it(local_stack: Lo
     s3 = local_stack.client("s3")
     left = s3.list_object_versions(Bucket=local_stack.env["MEDIA_BUCKET"], Prefix=f"attachments/{alice}/")
     assert not left.get("Versions") and not left.get("DeleteMarkers")
-    # Her SNS platform endpoint is gone
-    sns = local_stack.client("sns")
-    endpoints = [
-        e["EndpointArn"]
-        for app in sns.list_platform_applications()["PlatformApplications"]
-        for e in sns.list_endpoints_by_platform_application(
-            PlatformApplicationArn=app["PlatformApplicationArn"]
-        )["Endpoints"]
-    ]
-    assert device["device_id"] and not any(
-        (e.get("Attributes") or {}).get("Token") == f"fcm-del-{run}" for e in []
-    )
-    assert all(f"fcm-del-{run}" not in str(sns.get_endpoint_attributes(EndpointArn=e)) for e in endpoints)
+    # Her SNS platform endpoint is gone, and so is her device registration
+    with pytest.raises(sns.exceptions.NotFoundException):
+        sns.get_endpoint_attributes(EndpointArn=endpoint_arn)
+    assert _item(local_stack, keys.devices(alice)) is None
     # Live: her messages are gone from bob's snapshot, her own stream ended
     _wait(
         lambda: (
