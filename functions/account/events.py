@@ -27,14 +27,24 @@ def account_jobs(event: Any) -> None:
     try:
         for record in event:
             change = change_from_record(record.to_dict())
-            if change.event_name != "INSERT" or change.new is None:
+            if change.new is None:
                 continue
-            if change.entity() == "account_deletion":
+            if change.entity() == "account_deletion" and _starts_erasure(
+                change.event_name, change.new, change.old
+            ):
                 _erase(str(change.new["user_id"]))
-            elif change.entity() == "account_export":
+            elif change.event_name == "INSERT" and change.entity() == "account_export":
                 _export(str(change.new["user_id"]), str(change.new["export_id"]))
     finally:
         flush_metrics()
+
+
+def _starts_erasure(event_name: str, new: dict[str, Any], old: dict[str, Any] | None) -> bool:
+    """The marker's INSERT, or an operator's re-drive (``SET redrive_at``, docs/operations.md);
+    not the marker's own progress updates."""
+    if event_name == "INSERT":
+        return True
+    return event_name == "MODIFY" and new.get("redrive_at") != (old or {}).get("redrive_at")
 
 
 def _erase(user_id: str) -> None:
