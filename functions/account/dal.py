@@ -242,11 +242,21 @@ class DomainErasure:
         social.unblock(social_dal.graph(), actor, target)
 
     def clear_phone(self, user_id: str) -> None:
-        """``functions.social.logic_contacts.clear_phone``."""
+        """``functions.social.logic_contacts.clear_phone``, then the contact matches other users
+        remembered of this one (GSI1 ``USER#u#MATCHED_BY``, BatchWriteItem deletes)."""
         from functions.social import dal as social_dal
         from functions.social import logic_contacts
 
         logic_contacts.clear_phone(social_dal.graph(), user_id)
+        matches = query_all(
+            self._client,
+            TableName=self._table,
+            IndexName=keys.GSI1,
+            KeyConditionExpression="gsi1pk = :pk",
+            ExpressionAttributeValues=values(pk=keys.matched_by(user_id)),
+            ProjectionExpression="pk, sk",
+        )
+        batch_delete(self._client, self._table, list(matches))
 
     # --- notify / realtime ----------------------------------------------------------------
 

@@ -113,6 +113,11 @@ def contact_match(user_id: str, other: str) -> Key:
     return key(user_pk(user_id), f"{CONTACT_PREFIX}{other}")
 
 
+def matched_by(user_id: str) -> str:
+    """GSI1 partition of the contact matches (on other users' partitions) that name ``user_id``."""
+    return listing(user_id, "MATCHED_BY")
+
+
 def contacts_quota(user_id: str, day: int) -> Key:
     """Per-user daily counter of phone numbers submitted for matching (expires through TTL)."""
     return key(f"RATE#contacts#{user_id}", f"D#{day}")

@@ -465,6 +465,8 @@ class DynamoGraph:
             [
                 {
                     **keys.contact_match(user_id, o),
+                    # Listed under the matched user, so their account deletion finds it (issue 20).
+                    **keys.gsi1(keys.matched_by(o), user_id),
                     "entity": "contact_match",
                     "user_id": user_id,
                     "other": o,

@@ -95,7 +95,16 @@ def test_a_deleted_account_is_erased_row_by_row_as_others_see_it(local_stack: Lo
     _ok(req("PUT", f"/v1/users/{alice}/block", user=erin))
     # ... alice has a phone number, a device, a direct conversation with bob (a text and an
     # attachment from her, a reply from bob) and a group with bob and carol
-    _ok(req("PUT", "/v1/me/phone", {"phone": "+14155550123"}, user=alice))
+    phone = f"+1415555{int(run, 16) % 10_000:04d}"
+    _ok(req("PUT", "/v1/me/phone", {"phone": phone}, user=alice))
+    _ok(req("PUT", "/v1/me/phone", {"phone": f"+1212555{int(run, 16) % 10_000:04d}"}, user=bob))
+    # ... carol's contacts match alice, alice's match bob
+    _ok(req("POST", "/v1/me/contacts/match", {"phones": [phone]}, user=carol))
+    _ok(
+        req("POST", "/v1/me/contacts/match", {"phones": [f"+1212555{int(run, 16) % 10_000:04d}"]}, user=alice)
+    )
+    assert _item(local_stack, keys.contact_match(carol, alice)) is not None
+    assert _item(local_stack, keys.contact_match(alice, bob)) is not None
     device = _ok(req("PUT", "/v1/me/devices", {"platform": "fcm", "token": f"fcm-del-{run}"}, user=alice))
     endpoint_arn = (_item(local_stack, keys.devices(alice)) or {})["devices"][device["device_id"]][
         "endpoint_arn"
@@ -241,6 +250,9 @@ def test_a_deleted_account_is_erased_row_by_row_as_others_see_it(local_stack: Lo
     # Profile and phone erased; the deletion marker stays
     assert _item(local_stack, keys.profile(alice)) is None
     assert _item(local_stack, keys.phone_owner(alice)) is None
+    # Contact matches erased both ways
+    assert _item(local_stack, keys.contact_match(carol, alice)) is None
+    assert _item(local_stack, keys.contact_match(alice, bob)) is None
     # The direct conversation stays for bob, with tombstones and alice shown as deleted
     history = _ok(req("GET", msgs, user=bob))["items"]
     by_sender = {(m["sender_id"], m["type"]) for m in history}
@@ -313,6 +325,7 @@ def test_an_export_archive_holds_the_users_messages_and_attachments(local_stack:
             user=frank,
         )
     )
+    _ok(req("PUT", "/v1/me/devices", {"platform": "fcm", "token": f"fcm-exp-{run}"}, user=frank))
     # When frank asks for an export
     started = _ok(req("POST", "/v1/me/export", user=frank), 202)
     assert started["status"] == "pending"
@@ -338,6 +351,18 @@ def test_an_export_archive_holds_the_users_messages_and_attachments(local_stack:
     texts = [m.get("text") for c in conversations for m in c["messages"]]
     assert "export me" in texts
     assert archive.read(f"attachments/{photo}") == b"\x89PNG frank's photo"
+
+    # And his phone got the push
+    def pushed() -> list[dict[str, Any]]:
+        with urllib.request.urlopen(f"{local_stack.moto_url}/moto-api/data.json", timeout=5) as response:
+            data = json.load(response)
+        endpoints = [
+            e for e in data.get("sns", {}).get("PlatformEndpoint", []) if e.get("token") == f"fcm-exp-{run}"
+        ]
+        messages = [json.loads(m) for e in endpoints for m in (e.get("messages") or {}).values()]
+        return [m for m in messages if "Your data is ready to download" in json.dumps(m)]
+
+    assert _wait(pushed, 20, "the export_ready push")
 
 
 def test_after_delete_every_authenticated_route_answers_401_account_deleted(local_stack: LocalStack) -> None:
