@@ -91,8 +91,6 @@ def product_item(p: Product) -> Item:
         "entity": "product",
         "product_id": p.product_id,
         "seller_id": p.seller_id,
-        # The seller's products, for an account deletion (issue 20).
-        **keys.gsi1(keys.seller_products(p.seller_id), p.product_id),
         "title": p.title,
         "price_cents": p.price_cents,
         "currency": p.currency,
@@ -127,8 +125,6 @@ def pin_item(p: Pin) -> Item:
         "product_id": p.product_id,
         "pin_id": p.pin_id,
         "seller_id": p.seller_id,
-        # The seller's products, for an account deletion (issue 20).
-        **keys.gsi1(keys.seller_products(p.seller_id), p.product_id),
         "title": p.title,
         "price_cents": p.price_cents,
         "flash_price_cents": p.flash_price_cents,
@@ -272,15 +268,15 @@ class DynamoCheckoutRepository:
     # -- account deletion (issue 20)
 
     def products_of(self, seller_id: str) -> list[str]:
-        """Ids of a seller's products (GSI1, paged)."""
+        """Ids of a seller's products (Query ``USER#seller`` begins_with ``PRODUCT#``, paged)."""
+        prefix = keys.seller_product(seller_id, "")
         return [
             str(item["product_id"])
             for item in query_all(
                 self._ddb,
                 TableName=self._table,
-                IndexName=keys.GSI1,
-                KeyConditionExpression="gsi1pk = :pk",
-                ExpressionAttributeValues=values(pk=keys.seller_products(seller_id)),
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
+                ExpressionAttributeValues=values(pk=prefix[keys.PK], p=prefix[keys.SK]),
                 ProjectionExpression="product_id",
             )
         ]
@@ -291,7 +287,7 @@ class DynamoCheckoutRepository:
             self._ddb.update_item,
             TableName=self._table,
             Key=serialize(keys.product(product_id)),
-            UpdateExpression="SET unlisted = :t, updated_at = :u REMOVE gsi1pk, gsi1sk",
+            UpdateExpression="SET unlisted = :t, updated_at = :u",
             ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeValues=values(t=True, u=iso_from_ms(now_ms)),
         )
@@ -325,12 +321,24 @@ class DynamoCheckoutRepository:
         )
 
     def create_product(self, product: Product) -> None:
-        """PutItem (the id is new)."""
-        call(
-            self._ddb.put_item,
-            TableName=self._table,
-            Item=serialize(product_item(product)),
-            ConditionExpression="attribute_not_exists(pk)",
+        """One TransactWriteItems: the product (the id is new) and the seller's pointer to it
+        (``USER#seller / PRODUCT#id``: an account deletion finds the seller's products without
+        an index on the product item, which every order updates)."""
+        pointer = {
+            **keys.seller_product(product.seller_id, product.product_id),
+            "entity": "seller_product",
+            "product_id": product.product_id,
+        }
+        self._transact(
+            [
+                {
+                    "Put": {
+                        "Item": serialize(product_item(product)),
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+                {"Put": {"Item": serialize(pointer)}},
+            ]
         )
 
     def save_product(self, product: Product, expected_version: int) -> None:

@@ -444,6 +444,6 @@ def hosted_streams(user_id: str) -> str:
     return listing(user_id, "STREAMS")
 
 
-def seller_products(user_id: str) -> str:
-    """GSI1 partition of a seller's products."""
-    return listing(user_id, "PRODUCTS")
+def seller_product(seller_id: str, product_id: str) -> Key:
+    """A seller's pointer to one of their products (an account deletion unlists them)."""
+    return key(user_pk(seller_id), f"PRODUCT#{product_id}")

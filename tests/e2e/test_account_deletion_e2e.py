@@ -391,3 +391,67 @@ def test_after_delete_every_authenticated_route_answers_401_account_deleted(loca
             )
             checked.append((method, path))
     assert len(checked) >= 50
+
+
+def test_a_user_with_1000_messages_is_exported_and_erased_within_60_s_each(local_stack: LocalStack) -> None:
+    from functions.core.ddb import batch_put
+    from functions.core.ids import new_ulid
+
+    run = uuid.uuid4().hex[:8]
+    heavy, peer = f"e2e-big-{run}", f"e2e-big-peer-{run}"
+    req = local_stack.request
+    # Given a user with 1,000 messages in a direct conversation (seeded straight into the table)
+    for follower, followee in ((heavy, peer), (peer, heavy)):
+        _ok(req("PUT", f"/v1/users/{followee}/follow", user=follower))
+    cid = _ok(req("POST", "/v1/conversations", {"member_ids": [peer]}, user=heavy))["conversation_id"]
+    base = int(time.time() * 1000) - 3_600_000
+    messages = []
+    for i in range(1000):
+        mid = new_ulid(base + i)
+        messages.append(
+            {
+                **keys.message(cid, mid),
+                "entity": "message",
+                "message_id": mid,
+                "conversation_id": cid,
+                "sender_id": heavy,
+                "type": "text",
+                "text": f"message {i} " + "x" * 80,
+                "sent_at": "2026-12-01T00:00:00.000Z",
+            }
+        )
+    batch_put(local_stack.client("dynamodb"), local_stack.env["TABLE_NAME"], messages)
+    # When they export their data, Then it is ready within 60 s and holds the 1,000 messages
+    started = time.monotonic()
+    export_id = _ok(req("POST", "/v1/me/export", user=heavy), 202)["export_id"]
+    ready = _wait(
+        lambda: (lambda b: b if b["status"] == "ready" else None)(
+            _ok(req("GET", f"/v1/me/exports/{export_id}", user=heavy))
+        ),
+        60,
+        "the export",
+    )
+    export_s = time.monotonic() - started
+    with urllib.request.urlopen(ready["download_url"], timeout=10) as response:
+        archive = zipfile.ZipFile(io.BytesIO(response.read()))
+    conversations = json.loads(archive.read("conversations.json"))
+    assert sum(len(c["messages"]) for c in conversations) == 1000
+    # When they delete the account, Then the erasure is done within 60 s: 1,000 tombstones
+    started = time.monotonic()
+    _ok(req("DELETE", "/v1/me", {"confirm": "DELETE"}, user=heavy), 202)
+    _wait(
+        lambda: (_item(local_stack, keys.account_deletion(heavy)) or {}).get("status") == "done",
+        60,
+        "the erasure",
+    )
+    erase_s = time.monotonic() - started
+    history = []
+    cursor = ""
+    while True:
+        page = _ok(req("GET", f"/v1/conversations/{cid}/messages?limit=100{cursor}", user=peer))
+        history += page["items"]
+        if not page["next_cursor"]:
+            break
+        cursor = f"&cursor={page['next_cursor']}"
+    assert len(history) == 1000 and {m["type"] for m in history} == {"deleted"}
+    print(f"1,000 messages: export ready in {export_s:.1f} s, erasure done in {erase_s:.1f} s")
