@@ -405,8 +405,9 @@ class DomainErasure:
         from functions.checkout import dal as checkout_dal
         from functions.checkout import orders as checkout
         from functions.checkout.models import CANCELLED, PENDING
+        from functions.checkout.payments import provider_from_settings
 
-        repo = checkout_dal.repository()
+        repo, provider = checkout_dal.repository(), provider_from_settings(get_settings())
         partition = _partition(self._client, self._table, user_id)
         roles = [("buyer", oid) for oid in repo.order_ids_of_buyer(user_id)]
         roles += [("seller", oid) for oid in _others(partition, keys.SALE_PREFIX)]
@@ -419,7 +420,8 @@ class DomainErasure:
                 per_buyer_counters.append(keys.pin_buyer(order.stream_id, order.product_id, user_id))
             if order.status == PENDING:
                 checkout.release_order(repo, order, CANCELLED, now_ms)
-                order = repo.get_order(order_id) or order
+                # As the buyer's cancel does: the provider's intent can no longer be confirmed.
+                checkout.abandon_intent(provider, order.payment.payment_intent_id)
             # Kept for bookkeeping (paid, refunded, and the cancelled record): no personal id.
             repo.pseudonymise_order(order_id, role, user_id, pseudonym)
         # The buyer's per-pin purchase counters name the user (their orders are settled now).
