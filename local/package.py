@@ -133,6 +133,13 @@ FUNCTION_ACCESS: dict[str, tuple[str, ...]] = {
     ),
 }
 
+# Event filters of stream consumers that act on a few item types only (Lambda FilterCriteria).
+STREAM_FILTERS: dict[str, list[dict[str, Any]]] = {
+    # Account jobs (issue 20): deletion markers and exports; their own progress updates pass the
+    # filter too and are ignored by the handler.
+    "account_jobs": [{"dynamodb": {"NewImage": {"entity": {"S": ["account_deletion", "account_export"]}}}}],
+}
+
 # Parameters the functions need in AWS (added to the merged template; docs/operations.md).
 FUNCTION_PARAMETERS: dict[str, dict[str, Any]] = {
     "CognitoUserPoolId": {
@@ -525,6 +532,14 @@ def build_merge_template(app: Any, stage: str, infra: dict[str, Any] | None = No
                     }
                 }
             }
+            if config_.name in STREAM_FILTERS:
+                # Lambda drops the other records before invoking (no invocation per table change).
+                resources[function_id]["Properties"]["Events"][event_id]["Properties"]["FilterCriteria"] = {
+                    "Filters": [
+                        {"Pattern": json.dumps(p, separators=(",", ":"))}
+                        for p in STREAM_FILTERS[config_.name]
+                    ]
+                }
         elif isinstance(config_, SNSEventConfig):
             topic = config_.topic.rsplit(":", 1)[-1]
             if topic not in topics:

@@ -570,3 +570,12 @@ def test_infra_template_is_the_one_merged(sam: dict[str, Any]) -> None:
     for logical_id in infra["Resources"]:
         assert logical_id in sam["Resources"]
     assert Path(prod_build() / "merge-template.json").exists()
+
+
+def test_the_account_jobs_see_only_deletion_markers_and_exports(sam: dict[str, Any]) -> None:
+    # Given the account jobs' stream event source (issue 20)
+    events = of_type(sam, "AWS::Serverless::Function")["AccountJobs"]["Properties"]["Events"]
+    (source,) = events.values()
+    # Then Lambda filters the stream down to the two item types it acts on
+    patterns = [json.loads(f["Pattern"]) for f in source["Properties"]["FilterCriteria"]["Filters"]]
+    assert patterns == [{"dynamodb": {"NewImage": {"entity": {"S": ["account_deletion", "account_export"]}}}}]
