@@ -289,10 +289,11 @@ class DomainErasure:
     # --- dm -------------------------------------------------------------------------------
 
     def conversations_of(self, user_id: str) -> list[str]:
-        """``functions.dm.dal.DynamoDmStore.conversations_of``."""
+        """``functions.dm.dal.DynamoDmStore.conversations_of``, with the groups they left (their
+        messages there are tombstoned too; leaving one again is a no-op)."""
         from functions.dm import dal as dm_dal
 
-        return dm_dal.store().conversations_of(user_id)
+        return dm_dal.store().conversations_of(user_id, former=True)
 
     def tombstone_messages(self, conversation_id: str, user_id: str) -> int:
         """dm ``messages_by`` + ``unsend_many`` (100 per transaction)."""

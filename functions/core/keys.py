@@ -171,6 +171,11 @@ def inbox_entry(user_id: str, folder: str, activity_id: str) -> Key:
     return gsi1(inbox(user_id, folder), activity_id)
 
 
+def former_conversation(user_id: str, conversation_id: str) -> Key:
+    """A group the user left or was removed from (their messages stay in it)."""
+    return key(user_pk(user_id), f"LEFT#{conversation_id}")
+
+
 def direct_pair(user_a: str, user_b: str) -> Key:
     """Canonical pointer from an unordered pair to its direct conversation."""
     low, high = sorted((user_a, user_b))

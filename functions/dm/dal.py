@@ -503,6 +503,16 @@ class DynamoDmStore:
                     "ConditionExpression": "attribute_exists(pk)",
                 }
             },
+            # Their messages stay in the group: an account deletion must still find it (issue 20).
+            _put(
+                self._table,
+                {
+                    **keys.former_conversation(user_id, conversation_id),
+                    "entity": "former_member",
+                    "conversation_id": conversation_id,
+                },
+                new=False,
+            ),
         ]
         try:
             call(self._client.transact_write_items, TransactItems=actions)
@@ -556,10 +566,22 @@ class DynamoDmStore:
 
     # --- account deletion (issue 20) -------------------------------------------------------
 
-    def conversations_of(self, user_id: str) -> list[str]:
+    def conversations_of(self, user_id: str, *, former: bool = False) -> list[str]:
         """Every conversation ``user_id`` is a member of: GSI1 Queries of the inbox, requests
-        and hidden folders (paged)."""
+        and hidden folders (paged); with ``former``, also the groups they left (``LEFT#``)."""
         found: list[str] = []
+        if former:
+            prefix = keys.former_conversation(user_id, "")
+            found += [
+                str(item["conversation_id"])
+                for item in query_all(
+                    self._client,
+                    TableName=self._table,
+                    KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
+                    ExpressionAttributeValues=values(pk=prefix[keys.PK], p=prefix[keys.SK]),
+                    ProjectionExpression="conversation_id",
+                )
+            ]
         for folder in (*FOLDERS, HIDDEN_FOLDER):
             for item in query_all(
                 self._client,

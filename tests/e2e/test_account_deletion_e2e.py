@@ -127,6 +127,18 @@ def test_a_deleted_account_is_erased_row_by_row_as_others_see_it(local_stack: Lo
             user=alice,
         )
     )
+    # ... and a group she already left, where her message stays
+    left = _ok(req("POST", "/v1/conversations", {"member_ids": [bob, carol], "title": "old"}, user=alice))
+    left_id = left["conversation_id"]
+    _ok(
+        req(
+            "POST",
+            f"/v1/conversations/{left_id}/messages",
+            {"client_message_id": "o1", "text": "old news"},
+            user=alice,
+        )
+    )
+    _ok(req("DELETE", f"/v1/conversations/{left_id}", user=alice))
     # ... she chats in bob's live stream, where bob pinned a product; she holds a pending order
     # of 2 and a paid order of 1 there
     bob_stream = _ok(req("POST", "/v1/streams", {"title": "bob live"}, user=bob))["stream_id"]
@@ -260,6 +272,9 @@ def test_a_deleted_account_is_erased_row_by_row_as_others_see_it(local_stack: Lo
     assert all(m.get("text") is None for m in history if m["sender_id"] == alice)
     members = _ok(req("GET", f"/v1/conversations/{direct}", user=bob))["members"]
     assert {"user_id": alice, "deleted": True} in members
+    # Her message in the group she had left is a tombstone too
+    old_history = _ok(req("GET", f"/v1/conversations/{left_id}/messages", user=bob))["items"]
+    assert [(m["sender_id"], m["type"]) for m in old_history] == [(alice, "deleted")]
     # She left the group
     group_members = {m["user_id"] for m in _ok(req("GET", f"/v1/conversations/{gid}", user=bob))["members"]}
     assert group_members == {bob, carol}
