@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from chalice import Chalice
 
+from functions.account import api as account_api
+from functions.account import events as account_events
 from functions.apidocs import api as apidocs_api
 from functions.checkout import api as checkout_api
 from functions.checkout import events as checkout_events
@@ -46,5 +48,7 @@ for blueprint in (
     realtime_api.bp,
     realtime_events.bp,
     projection_events.bp,
+    account_api.bp,
+    account_events.bp,
 ):
     app.register_blueprint(blueprint)

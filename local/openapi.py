@@ -97,7 +97,8 @@ ERROR_CODE_DOC = {
     400: "`validation_error` (malformed JSON, wrong types, unknown fields, limits), `invalid_cursor`"
     " (tampered, foreign or malformed cursor), `invalid_signature` (payment webhook), `invalid_code`"
     " (phone verification)",
-    401: "`unauthorized`: missing, malformed, expired or badly signed bearer token",
+    401: "`unauthorized`: missing, malformed, expired or badly signed bearer token; `account_deleted`:"
+    " the account was deleted",
     403: "`forbidden`: the caller may not do this (blocks, host/seller/admin-only actions)",
     404: "`not_found`: unknown, or not visible to the caller",
     409: "`conflict`, `sold_out`, `limit_exceeded`, `stream_ended`, `pin_expired`,"
@@ -142,10 +143,17 @@ PRESENCE = {
         {"type": "integer", "minimum": 0, "description": "Epoch milliseconds of the last activity seen."}
     ),
 }
-MEMBER = obj(
-    {"user_id": USER_ID, "role": string(enum=["admin", "member"])},
-    {"last_read_message_id": nullable(ULID), **PRESENCE},
-)
+# A deleted account stays in a direct conversation as ``{"user_id", "deleted": true}`` (issue 20).
+DELETED_MEMBER = obj({"user_id": USER_ID, "deleted": {"const": True}})
+MEMBER = {
+    "anyOf": [
+        obj(
+            {"user_id": USER_ID, "role": string(enum=["admin", "member"])},
+            {"last_read_message_id": nullable(ULID), **PRESENCE},
+        ),
+        DELETED_MEMBER,
+    ]
+}
 REACTION = obj(
     {
         "emoji": string(1, 32, description="One emoji grapheme."),
@@ -265,7 +273,12 @@ HAND_WRITTEN: dict[str, Schema] = {
             "title": nullable(string(1, 100)),
             "members": {
                 "type": "array",
-                "items": obj({"user_id": USER_ID, "role": string(enum=["admin", "member"])}),
+                "items": {
+                    "anyOf": [
+                        obj({"user_id": USER_ID, "role": string(enum=["admin", "member"])}),
+                        DELETED_MEMBER,
+                    ]
+                },
             },
             "status": string(enum=["active", "request"]),
             "muted": {"type": "boolean"},
@@ -373,6 +386,11 @@ HAND_WRITTEN: dict[str, Schema] = {
     "ShareSuggestions": page_of(
         obj({"user_id": USER_ID, "last_interaction_at": nullable(TIMESTAMP)}),
         description="`next_cursor` is always null: one page of at most `limit` people.",
+    ),
+    "AccountDeletion": obj({"deletion_id": ULID, "status": string(enum=["pending", "done"])}),
+    "AccountExport": obj(
+        {"export_id": ULID, "status": string(enum=["pending", "ready"])},
+        {"download_url": string(min_length=1), "expires_at": TIMESTAMP},
     ),
     "Stream": obj(
         {
@@ -647,6 +665,7 @@ class Op:
 
 def _models() -> dict[str, Any]:
     """Imported lazily: importing the domains is only needed when building the spec."""
+    from functions.account import models as account
     from functions.checkout import models as checkout
     from functions.dm import models as dm
     from functions.live import models as live
@@ -663,6 +682,7 @@ def _models() -> dict[str, Any]:
         "realtime": realtime,
         "live": live,
         "checkout": checkout,
+        "account": account,
     }
 
 
@@ -1151,6 +1171,34 @@ def operations() -> dict[tuple[str, str], Op]:
         ("DELETE", "/v1/me/devices/{device_id}"): Op(
             "Unregister one of the caller's devices", "notify", no_content, errors=(404,)
         ),
+        # --- account ----------------------------------------------------------------------
+        ("DELETE", "/v1/me"): Op(
+            "Delete the caller's account (erased asynchronously)",
+            "account",
+            {
+                202: Resp(
+                    "Deletion recorded; from now on the tokens get 401 `account_deleted`.",
+                    ref("AccountDeletion"),
+                )
+            },
+            body=m["account"].DeleteAccount,
+            body_example={"confirm": "DELETE"},
+            description='Anything but `{"confirm": "DELETE"}` → 400. See docs/privacy.md for what '
+            "is erased, kept or pseudonymised.",
+        ),
+        ("POST", "/v1/me/export"): Op(
+            "Ask for an archive of the caller's data",
+            "account",
+            {202: Resp("Being built.", ref("AccountExport"))},
+            errors=(429,),
+            description="At most one per user per 24 h → 429 with Retry-After.",
+        ),
+        ("GET", "/v1/me/exports/{export_id}"): Op(
+            "One of the caller's exports (a 24 h download URL once ready)",
+            "account",
+            {200: Resp("The export.", ref("AccountExport"))},
+            errors=(404,),
+        ),
         # --- realtime ---------------------------------------------------------------------
         ("GET", "/v1/realtime"): Op(
             "Where to open the WebSocket (append `?token=<jwt>`)",
@@ -1456,7 +1504,10 @@ def drift(routes: Mapping[tuple[str, str], RouteInfo], ops: Mapping[tuple[str, s
                 f"{key[0]} {key[1]}: the route answers {info.status} by default; the spec lists "
                 f"{sorted(op.responses)}"
             )
-        if (op.body is not None or op.raw_body is not None) and key[0] in ("GET", "DELETE"):
+        # OpenAPI 3.1 allows a DELETE body; ``DELETE /v1/me`` needs one (its confirmation, issue 20).
+        deletes_with_body = {("DELETE", "/v1/me")}
+        has_body = op.body is not None or op.raw_body is not None
+        if has_body and (key[0] == "GET" or (key[0] == "DELETE" and key not in deletes_with_body)):
             problems.append(f"{key[0]} {key[1]}: a request body on {key[0]}")
     return problems
 

@@ -112,7 +112,8 @@ def topic_resources(infra: dict[str, Any]) -> dict[str, str]:
 FUNCTION_ACCESS: dict[str, tuple[str, ...]] = {
     # REST API: every route. Attachments: presigned POST/GET + HeadObject under attachments/;
     # live chat poll reads the snapshot; video cards sign thumbnail GETs; device registration.
-    # Phone verification texts codes (SNS Publish to a phone number).
+    # Phone verification texts codes (SNS Publish to a phone number); exports/ reads: the export
+    # status signs the archive's GET.
     "api_handler": (
         "table_rw",
         "attachments_rw",
@@ -120,6 +121,7 @@ FUNCTION_ACCESS: dict[str, tuple[str, ...]] = {
         "thumbnails_read",
         "push_endpoints",
         "sms_send",
+        "exports_read",
     ),
     "websocket_connect": ("table_rw", "connections"),
     "websocket_message": ("table_rw", "connections", "connections_close"),
@@ -139,6 +141,23 @@ FUNCTION_ACCESS: dict[str, tuple[str, ...]] = {
     "project_inbox": ("stream", "table_rw", "attachments_delete"),  # unsend deletes attachments
     "project_live_snapshots": ("stream", "table_rw", "live_rw"),
     "project_share_interactions": ("stream", "table_rw"),
+    # Account erasure and export (issue 20): the owning domains' writes, attachment deletion,
+    # push endpoint deletion, closing sockets, archives under exports/.
+    "account_jobs": (
+        "stream",
+        "table_rw",
+        "media_erase",
+        "exports_rw",
+        "push_endpoints_delete",
+        "connections_close",
+    ),
+}
+
+# Event filters of stream consumers that act on a few item types only (Lambda FilterCriteria).
+STREAM_FILTERS: dict[str, list[dict[str, Any]]] = {
+    # Account jobs (issue 20): deletion markers and exports; their own progress updates pass the
+    # filter too and are ignored by the handler.
+    "account_jobs": [{"dynamodb": {"NewImage": {"entity": {"S": ["account_deletion", "account_export"]}}}}],
 }
 
 # Parameters the functions need in AWS (added to the merged template; docs/operations.md).
@@ -323,6 +342,24 @@ def _grant_statements(grant: str, api_stage: str) -> list[dict[str, Any]]:
                 "Resource": objects("attachments"),
             },
         ],
+        # Account erasure/export: list (only under the two prefixes) and delete every version.
+        "media_erase": [
+            {
+                "Sid": "MediaListUserPrefixes",
+                "Action": ["s3:ListBucket", "s3:ListBucketVersions"],
+                "Resource": {"Fn::Sub": "${MediaBucket.Arn}"},
+                "Condition": {"StringLike": {"s3:prefix": ["attachments/*", "exports/*"]}},
+            },
+            {
+                "Sid": "MediaErase",
+                "Action": ["s3:GetObject", "s3:DeleteObject", "s3:DeleteObjectVersion"],
+                "Resource": [objects("attachments"), objects("exports")],
+            },
+        ],
+        "exports_rw": [
+            {"Sid": "Exports", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": objects("exports")}
+        ],
+        "exports_read": [{"Sid": "ExportsRead", "Action": ["s3:GetObject"], "Resource": objects("exports")}],
         "live_read": [{"Sid": "LiveSnapshotsRead", "Action": ["s3:GetObject"], "Resource": objects("live")}],
         "live_rw": [
             {"Sid": "LiveSnapshots", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": objects("live")}
@@ -361,6 +398,13 @@ def _grant_statements(grant: str, api_stage: str) -> list[dict[str, Any]]:
                 "Effect": "Deny",
                 "Action": ["sns:Publish"],
                 "Resource": {"Fn::Sub": "arn:${AWS::Partition}:sns:*:*:*"},
+            },
+        ],
+        "push_endpoints_delete": [
+            {
+                "Sid": "DeletePushEndpoints",
+                "Action": ["sns:DeleteEndpoint", "sns:GetEndpointAttributes"],
+                "Resource": endpoints,
             },
         ],
         "push_send": [
@@ -891,6 +935,14 @@ def build_merge_template(app: Any, stage: str, infra: dict[str, Any] | None = No
                     }
                 }
             }
+            if config_.name in STREAM_FILTERS:
+                # Lambda drops the other records before invoking (no invocation per table change).
+                resources[function_id]["Properties"]["Events"][event_id]["Properties"]["FilterCriteria"] = {
+                    "Filters": [
+                        {"Pattern": json.dumps(p, separators=(",", ":"))}
+                        for p in STREAM_FILTERS[config_.name]
+                    ]
+                }
         elif isinstance(config_, SNSEventConfig):
             topic = config_.topic.rsplit(":", 1)[-1]
             if topic not in topics:

@@ -369,17 +369,84 @@ class DynamoCheckoutRepository:
     # -- products
 
     def get_product(self, product_id: str) -> Product | None:
-        """GetItem PRODUCT#id."""
+        """GetItem PRODUCT#id (an unlisted product is gone for every reader)."""
         item = self._get(keys.product(product_id))
-        return product_from(item) if item else None
+        return product_from(item) if item and not item.get("unlisted") else None
+
+    # -- account deletion (issue 20)
+
+    def products_of(self, seller_id: str) -> list[str]:
+        """Ids of a seller's products (Query ``USER#seller`` begins_with ``PRODUCT#``, paged)."""
+        prefix = keys.seller_product(seller_id, "")
+        return [
+            str(item["product_id"])
+            for item in query_all(
+                self._ddb,
+                TableName=self._table,
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
+                ExpressionAttributeValues=values(pk=prefix[keys.PK], p=prefix[keys.SK]),
+                ProjectionExpression="product_id",
+            )
+        ]
+
+    def unlist_product(self, product_id: str, now_ms: int) -> None:
+        """UpdateItem ``unlisted = true`` (off the seller index; repeating it is harmless)."""
+        conditional(
+            self._ddb.update_item,
+            TableName=self._table,
+            Key=serialize(keys.product(product_id)),
+            UpdateExpression="SET unlisted = :t, updated_at = :u",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues=values(t=True, u=iso_from_ms(now_ms)),
+        )
+
+    def order_ids_of_buyer(self, buyer_id: str) -> list[str]:
+        """Ids of every order of a buyer (GSI1, paged)."""
+        return [
+            str(item["order_id"])
+            for item in query_all(
+                self._ddb,
+                TableName=self._table,
+                IndexName=keys.GSI1,
+                KeyConditionExpression="gsi1pk = :pk",
+                ExpressionAttributeValues=values(pk=keys.buyer_orders_pk(buyer_id)),
+                ProjectionExpression="order_id",
+            )
+        ]
+
+    def pseudonymise_order(self, order_id: str, role: str, user_id: str, pseudonym: str) -> bool:
+        """Replace the buyer's or seller's id on a kept order by ``pseudonym`` (a buyer's order
+        also leaves the buyer index). False when it was done already."""
+        attribute = "buyer_id" if role == "buyer" else "seller_id"
+        index = " REMOVE gsi1pk, gsi1sk" if role == "buyer" else ""
+        return conditional(
+            self._ddb.update_item,
+            TableName=self._table,
+            Key=serialize(keys.order(order_id)),
+            UpdateExpression=f"SET {attribute} = :p, pseudonymised = :t{index}",
+            ConditionExpression=f"{attribute} = :u",
+            ExpressionAttributeValues=values(p=pseudonym, t=True, u=user_id),
+        )
 
     def create_product(self, product: Product) -> None:
-        """PutItem (the id is new)."""
-        call(
-            self._ddb.put_item,
-            TableName=self._table,
-            Item=serialize(product_item(product)),
-            ConditionExpression="attribute_not_exists(pk)",
+        """One TransactWriteItems: the product (the id is new) and the seller's pointer to it
+        (``USER#seller / PRODUCT#id``: an account deletion finds the seller's products without
+        an index on the product item, which every order updates)."""
+        pointer = {
+            **keys.seller_product(product.seller_id, product.product_id),
+            "entity": "seller_product",
+            "product_id": product.product_id,
+        }
+        self._transact(
+            [
+                {
+                    "Put": {
+                        "Item": serialize(product_item(product)),
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+                {"Put": {"Item": serialize(pointer)}},
+            ]
         )
 
     def save_product(self, product: Product, expected_version: int) -> None:

@@ -195,6 +195,11 @@ def replay_order(
     return order_view(order, buyer_id, now_ms)
 
 
+def abandon_intent(provider: PaymentProvider, intent_id: str) -> None:
+    """Cancel a payment intent, best effort (an account deletion cancels pending orders too)."""
+    _abandon(provider, intent_id)
+
+
 def _abandon(provider: PaymentProvider, intent_id: str) -> None:
     try:
         provider.cancel_intent(intent_id)

@@ -275,7 +275,20 @@ def batch_get(
 def batch_put(client: Any, table: str, items: Iterable[Mapping[str, Any]]) -> None:
     """BatchWriteItem puts of any number of items: 25 per call, unprocessed items retried with
     the same bounded backoff as :func:`batch_get` (no conditions: for idempotent upserts only)."""
-    pending = [{"PutRequest": {"Item": serialize(item)}} for item in items]
+    _batch_write(client, table, [{"PutRequest": {"Item": serialize(item)}} for item in items])
+
+
+def batch_delete(client: Any, table: str, item_keys: Iterable[Mapping[str, Any]]) -> None:
+    """BatchWriteItem deletes of any number of keys (deduplicated), as :func:`batch_put`."""
+    unique = {item_key(k): k for k in item_keys}
+    _batch_write(
+        client,
+        table,
+        [{"DeleteRequest": {"Key": serialize({"pk": pk, "sk": sk})}} for pk, sk in unique],
+    )
+
+
+def _batch_write(client: Any, table: str, pending: list[dict[str, Any]]) -> None:
     for start in range(0, len(pending), BATCH_WRITE_MAX_ITEMS):
         request: dict[str, Any] = {table: pending[start : start + BATCH_WRITE_MAX_ITEMS]}
         for attempt in range(_UNPROCESSED_RETRIES):

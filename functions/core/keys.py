@@ -124,6 +124,11 @@ def contact_match(user_id: str, other: str) -> Key:
     return key(user_pk(user_id), f"{CONTACT_PREFIX}{other}")
 
 
+def matched_by(user_id: str) -> str:
+    """GSI1 partition of the contact matches (on other users' partitions) that name ``user_id``."""
+    return listing(user_id, "MATCHED_BY")
+
+
 def contacts_quota(user_id: str, day: int) -> Key:
     """Per-user daily counter of phone numbers submitted for matching (expires through TTL)."""
     return key(f"RATE#contacts#{user_id}", f"D#{day}")
@@ -194,6 +199,11 @@ def inbox(user_id: str, folder: str) -> str:
 def inbox_entry(user_id: str, folder: str, activity_id: str) -> Key:
     """GSI1 keys of a member item: newest activity (a ULID) sorts first when read backwards."""
     return gsi1(inbox(user_id, folder), activity_id)
+
+
+def former_conversation(user_id: str, conversation_id: str) -> Key:
+    """A group the user left or was removed from (their messages stay in it)."""
+    return key(user_pk(user_id), f"LEFT#{conversation_id}")
 
 
 def direct_pair(user_a: str, user_b: str) -> Key:
@@ -486,3 +496,54 @@ def conversation_members(conversation_id: str) -> Key:
 def typing_throttle(user_id: str, conversation_id: str) -> Key:
     """Short-lived marker: ``user_id`` last relayed typing in a conversation (rate limit)."""
     return key(f"TYPING#{user_id}#{conversation_id}", "TYPING")
+
+
+# --- account ------------------------------------------------------------------------------
+
+
+def account_pk(user_id: str) -> str:
+    """Partition of a user's account lifecycle items (deletion marker, exports). Not ``USER#u``:
+    the erasure empties that partition, and these items must outlive it."""
+    return f"ACCOUNT#{user_id}"
+
+
+def account_deletion(user_id: str) -> Key:
+    """The deletion marker: present = the account is deleted (kept forever; ids are never reused)."""
+    return key(account_pk(user_id), "DELETION")
+
+
+EXPORT_PREFIX = "EXPORT#"
+
+
+def account_export(user_id: str, export_id: str) -> Key:
+    """One data export of a user (its status and archive key)."""
+    return key(account_pk(user_id), f"{EXPORT_PREFIX}{export_id}")
+
+
+def export_quota(user_id: str) -> Key:
+    """When the user last asked for an export (at most one per 24 h)."""
+    return key(account_pk(user_id), "EXPORT_QUOTA")
+
+
+def blocked_by(blocked: str, blocker: str) -> Key:
+    """Mirror of block ``blocker → blocked`` on the blocked user's side (so an account deletion
+    finds the blocks that name it)."""
+    return key(user_pk(blocked), f"BLOCKED_BY#{blocker}")
+
+
+BLOCKED_BY_PREFIX = "BLOCKED_BY#"
+
+
+def user_chat_messages(user_id: str) -> str:
+    """GSI1 partition of a user's live-chat messages (erasure finds them across streams)."""
+    return listing(user_id, "CHAT")
+
+
+def hosted_streams(user_id: str) -> str:
+    """GSI1 partition of the streams a user hosts."""
+    return listing(user_id, "STREAMS")
+
+
+def seller_product(seller_id: str, product_id: str) -> Key:
+    """A seller's pointer to one of their products (an account deletion unlists them)."""
+    return key(user_pk(seller_id), f"PRODUCT#{product_id}")

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from chalice import Blueprint, Response
 
 from functions.core.auth import authenticate
+from functions.core.deleted import ensure_active
 from functions.core.errors import (
     DomainError,
     PayloadTooLargeError,
@@ -315,6 +316,7 @@ class Api:
                     _validate_path_params(path_params)
                     user_id = authenticate(raw.headers.get("authorization")) if auth else ""
                     if user_id:
+                        ensure_active(user_id)  # deleted accounts: 401 account_deleted (issue 20)
                         _note_activity(user_id)
                     result = handler(ApiRequest(raw, user_id, max_body), **path_params)
                     if isinstance(result, Reply):

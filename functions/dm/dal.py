@@ -20,6 +20,7 @@ from functions.core.ddb import (
     ConditionFailed,
     Item,
     TransactionCancelled,
+    batch_delete,
     batch_get,
     call,
     conditional,
@@ -50,6 +51,8 @@ from functions.dm.logic import GroupReplayRecord, SendPlan
 from functions.dm.records import (
     ACTIVE,
     DIRECT,
+    FOLDERS,
+    HIDDEN_FOLDER,
     MAX_DISTINCT_REACTIONS,
     REACTION_EMOJI,
     REACTION_FIRST,
@@ -509,15 +512,17 @@ class DynamoDmStore:
             raise ConflictError("The conversation changed; retry.") from err
 
     def hide(self, conversation_id: str, user_id: str) -> None:
-        """UpdateItem: drop the GSI1 keys (out of the inbox) until the projection sees a new message."""
+        """UpdateItem: move the GSI1 entry to the ``hidden`` folder (out of the inbox, which lists
+        only ``inbox`` and ``requests``) until the projection sees a new message. Still indexed,
+        so an account deletion finds every conversation of the user (issue 20)."""
         try:
             call(
                 self._client.update_item,
                 TableName=self._table,
                 Key=serialize(keys.member(conversation_id, user_id)),
-                UpdateExpression="SET is_hidden = :t REMOVE gsi1pk, gsi1sk",
+                UpdateExpression="SET is_hidden = :t, gsi1pk = :hidden",
                 ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeValues=values(t=True),
+                ExpressionAttributeValues=values(t=True, hidden=keys.inbox(user_id, HIDDEN_FOLDER)),
             )
         except ConditionFailed as err:
             raise ConversationNotFoundError("Conversation not found.") from err
@@ -544,6 +549,16 @@ class DynamoDmStore:
                     "ConditionExpression": "attribute_exists(pk)",
                 }
             },
+            # Their messages stay in the group: an account deletion must still find it (issue 20).
+            _put(
+                self._table,
+                {
+                    **keys.former_conversation(user_id, conversation_id),
+                    "entity": "former_member",
+                    "conversation_id": conversation_id,
+                },
+                new=False,
+            ),
         ]
         try:
             call(self._client.transact_write_items, TransactItems=actions)
@@ -773,6 +788,124 @@ class DynamoDmStore:
                 # The other variant fits the emoji's current count; recompute from what we saw.
                 last = len(message.get(REACTION_USERS + emoji) or ()) <= 1
         raise ConflictError("The reactions changed concurrently; retry.")
+
+    # --- account deletion (issue 20) -------------------------------------------------------
+
+    def conversations_of(self, user_id: str, *, former: bool = False) -> list[str]:
+        """Every conversation ``user_id`` is a member of: GSI1 Queries of the inbox, requests
+        and hidden folders (paged); with ``former``, also the groups they left (``LEFT#``)."""
+        found: list[str] = []
+        if former:
+            prefix = keys.former_conversation(user_id, "")
+            found += [
+                str(item["conversation_id"])
+                for item in query_all(
+                    self._client,
+                    TableName=self._table,
+                    KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
+                    ExpressionAttributeValues=values(pk=prefix[keys.PK], p=prefix[keys.SK]),
+                    ProjectionExpression="conversation_id",
+                )
+            ]
+        for folder in (*FOLDERS, HIDDEN_FOLDER):
+            for item in query_all(
+                self._client,
+                TableName=self._table,
+                IndexName=keys.GSI1,
+                KeyConditionExpression="gsi1pk = :pk",
+                ExpressionAttributeValues=values(pk=keys.inbox(user_id, folder)),
+                ProjectionExpression="conversation_id",
+            ):
+                found.append(str(item["conversation_id"]))
+        return list(dict.fromkeys(found))
+
+    def messages_by(self, conversation_id: str, sender_id: str) -> list[Item]:
+        """The sender's messages in a conversation that are not tombstones yet (paged Query of
+        ``MSG#`` items, filtered on the sender)."""
+        return [
+            _strip(item) or {}
+            for item in query_all(
+                self._client,
+                TableName=self._table,
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :m)",
+                FilterExpression="sender_id = :s AND #type <> :deleted",
+                ExpressionAttributeNames={"#type": "type"},
+                ExpressionAttributeValues=values(
+                    pk=keys.conversation_pk(conversation_id),
+                    m=keys.MESSAGE_PREFIX,
+                    s=sender_id,
+                    deleted="deleted",
+                ),
+                ConsistentRead=True,
+            )
+        ]
+
+    def unsend_many(self, conversation_id: str, sender_id: str, message_ids: Sequence[str]) -> None:
+        """Tombstone a sender's messages as :meth:`unsend` does, 100 per TransactWriteItems (no
+        member check: the sender is leaving). Repeating it is harmless (same tombstone)."""
+        at = now_iso()
+        for start in range(0, len(message_ids), 100):
+            actions = [
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": serialize(keys.message(conversation_id, mid)),
+                        "UpdateExpression": "SET #type = :deleted, deleted_at = :at "
+                        "REMOVE #text, attachment_id, attachment_type, attachment_size, video",
+                        "ConditionExpression": "attribute_exists(pk) AND sender_id = :s",
+                        "ExpressionAttributeNames": {"#type": "type", "#text": "text"},
+                        "ExpressionAttributeValues": values(deleted="deleted", at=at, s=sender_id),
+                    }
+                }
+                for mid in message_ids[start : start + 100]
+            ]
+            call(self._client.transact_write_items, TransactItems=actions)
+
+    def forget_client_message_ids(self, conversation_id: str, sender_id: str) -> int:
+        """Delete the sender's ``CMID#`` guards (they hold a hash of each message's content):
+        one Query ``begins_with CMID#<sender>#`` + BatchWriteItem deletes."""
+        guards = list(
+            query_all(
+                self._client,
+                TableName=self._table,
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :g)",
+                ExpressionAttributeValues=values(
+                    pk=keys.conversation_pk(conversation_id),
+                    g=keys.client_message(conversation_id, sender_id, "")[keys.SK],
+                ),
+                ProjectionExpression="pk, sk",
+            )
+        )
+        batch_delete(self._client, self._table, guards)
+        return len(guards)
+
+    def mark_member_deleted(self, conversation_id: str, user_id: str) -> None:
+        """A deleted account's membership of a direct conversation: the member item keeps only
+        ``deleted`` (out of every folder), META lists the id in ``deleted_member_ids`` so the
+        other member sees ``{"user_id", "deleted": true}``. Idempotent."""
+        call(
+            self._client.transact_write_items,
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": serialize(keys.member(conversation_id, user_id)),
+                        "UpdateExpression": "SET deleted = :t REMOVE gsi1pk, gsi1sk, last_message, "
+                        "muted, is_hidden, read_at, added_by",
+                        "ConditionExpression": "attribute_exists(pk)",
+                        "ExpressionAttributeValues": values(t=True),
+                    }
+                },
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": serialize(keys.conversation(conversation_id)),
+                        "UpdateExpression": "ADD deleted_member_ids :u",
+                        "ExpressionAttributeValues": values(u={user_id}),
+                    }
+                },
+            ],
+        )
 
     # --- inbox ----------------------------------------------------------------------------
 
@@ -1168,7 +1301,16 @@ class DynamoReportStore:
         call(
             self._client.put_item,
             TableName=self._table,
-            Item=serialize({**keys.report(str(report["report_id"])), **report}),
+            # Listed under the reporter (GSI1) so a data export finds the reports filed (issue 20).
+            Item=serialize(
+                {
+                    **keys.report(str(report["report_id"])),
+                    **keys.gsi1(
+                        keys.listing(str(report["reporter_id"]), "REPORTS"), str(report["report_id"])
+                    ),
+                    **report,
+                }
+            ),
             ConditionExpression="attribute_not_exists(pk)",
         )
 

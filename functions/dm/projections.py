@@ -157,6 +157,8 @@ def apply(
     for cid, messages in sent.items():
         ordered = sorted({m["message_id"]: m for m in messages}.values(), key=lambda m: m["message_id"])
         for member in writer.members_of(cid):
+            if member.get("deleted"):  # a deleted account's membership gets no inbox (issue 20)
+                continue
             _project(writer, member, ordered)
     for cid, unsent_messages in unsent.items():
         for mid in unsent_messages:
@@ -164,6 +166,8 @@ def apply(
             writer.hide_reply_previews(cid, mid)  # repeats the unsend route's own fix-up
         # Read after the sends above were projected; recounts only change unread counts.
         for member in writer.members_of(cid):
+            if member.get("deleted"):
+                continue
             last = member.get("last_message_id")
             if last in unsent_messages:  # the write is conditional on it anyway
                 writer.mark_last_deleted(cid, str(member["user_id"]), str(last))

@@ -14,6 +14,8 @@ Item = dict[str, Any]
 ACTIVE, REQUEST = "active", "request"
 DIRECT, GROUP = "direct", "group"
 FOLDERS = {"inbox": ACTIVE, "requests": REQUEST}
+# GSI1 folder of a hidden direct conversation: never listed, but indexed (account deletion).
+HIDDEN_FOLDER = "hidden"
 REQUEST_SEND_LIMIT = 1  # messages a requester may send before the recipient accepts
 
 
@@ -272,7 +274,9 @@ def message_view(message: Item, viewer: str | None = None) -> Item:
 def members_view(state: ConversationState) -> list[Item]:
     """Members with their role and read marker (read receipts), in a stable order."""
     return [
-        {
+        {"user_id": uid, "deleted": True}
+        if m.get("deleted")
+        else {
             "user_id": uid,
             "role": str(m.get("role", "member")),
             "last_read_message_id": m.get("last_read_message_id"),
@@ -299,8 +303,11 @@ def members_from_meta(meta: Item) -> list[Item]:
     """Members of an inbox row, from the META item (roles: a group's creator is its admin)."""
     creator = meta.get("created_by")
     group = meta.get("kind") == GROUP
+    deleted = set(meta.get("deleted_member_ids") or ())
     return [
-        {"user_id": uid, "role": "admin" if group and uid == creator else "member"}
+        {"user_id": uid, "deleted": True}
+        if uid in deleted
+        else {"user_id": uid, "role": "admin" if group and uid == creator else "member"}
         for uid in sorted(meta.get("member_ids") or [])
     ]
 

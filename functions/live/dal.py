@@ -18,6 +18,7 @@ from functions.core.ddb import (
     deserialize,
     get_item,
     item_key,
+    query_all,
     serialize,
     values,
 )
@@ -77,8 +78,12 @@ def stream_from_item(item: dict[str, Any]) -> Stream:
 
 
 def _message_item(stream_id: str, shard: int, message: dict[str, Any], now_s: int) -> dict[str, Any]:
+    # A user's messages are indexed under the user (GSI1) so an account deletion finds them in
+    # every room (issue 20); system messages (type stream_ended, product_pinned) are not.
+    owner = keys.gsi1(keys.user_chat_messages(message["sender_id"]), message["message_id"])
     return {
         **keys.chat_message(stream_id, shard, message["message_id"]),
+        **(owner if message.get("type") == "chat" else {}),
         "entity": "chat_message",
         "stream_id": stream_id,
         "shard": shard,
@@ -111,6 +116,8 @@ class DynamoStreams:
             "slow_mode_seconds": stream.slow_mode_seconds,
             "banned_words": list(stream.banned_words),
             "room_cap": stream.room_cap,
+            # The host's streams, for an account deletion (issue 20).
+            **keys.gsi1(keys.hosted_streams(stream.host_id), stream.stream_id),
         }
         actions: list[dict[str, Any]] = [
             {
@@ -212,6 +219,20 @@ class DynamoStreams:
             stream, "SET shards = :new ADD earlier_shards :old", new=shards, old={stream.shards}
         )
         return [meta, *self._shard_state_puts(stream.stream_id, range(stream.shards, shards))]
+
+    def hosted_by(self, host_id: str) -> list[str]:
+        """Ids of the streams ``host_id`` started (GSI1, paged)."""
+        return [
+            str(item["stream_id"])
+            for item in query_all(
+                self._client,
+                TableName=self._table,
+                IndexName=keys.GSI1,
+                KeyConditionExpression="gsi1pk = :pk",
+                ExpressionAttributeValues=values(pk=keys.hosted_streams(host_id)),
+                ProjectionExpression="stream_id",
+            )
+        ]
 
     def get(self, stream_id: str) -> Stream | None:
         """GetItem META (strongly consistent)."""
@@ -497,6 +518,37 @@ class DynamoChat:
             ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeValues=values(t=True, by=by, at=at),
         )
+
+    def messages_of(self, user_id: str) -> list[dict[str, Any]]:
+        """Every live-chat message of ``user_id`` not yet erased (GSI1, paged)."""
+        return list(
+            query_all(
+                self._client,
+                TableName=self._table,
+                IndexName=keys.GSI1,
+                KeyConditionExpression="gsi1pk = :pk",
+                ExpressionAttributeValues=values(pk=keys.user_chat_messages(user_id)),
+            )
+        )
+
+    def erase_messages(self, messages: Sequence[dict[str, Any]], *, at: str) -> None:
+        """Remove messages from their rooms for good (account deletion): ``deleted``, text and
+        the user index removed, 100 per TransactWriteItems; the snapshot projection drops them."""
+        for start in range(0, len(messages), 100):
+            actions = [
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": serialize({"pk": m["pk"], "sk": m["sk"]}),
+                        "UpdateExpression": "SET deleted = :t, deleted_by = :by, deleted_at = :at "
+                        "REMOVE #text, gsi1pk, gsi1sk",
+                        "ExpressionAttributeNames": {"#text": "text"},
+                        "ExpressionAttributeValues": values(t=True, by="account_deletion", at=at),
+                    }
+                }
+                for m in messages[start : start + 100]
+            ]
+            call(self._client.transact_write_items, TransactItems=actions)
 
     def recent(self, stream_id: str, shards: int, per_shard: int) -> list[ShardPage]:
         """K Queries (one per shard, newest first, ``Limit`` = per_shard)."""

@@ -26,6 +26,7 @@ MAPPERS: tuple[Mapper, ...] | None = None
 
 def default_mappers() -> tuple[Mapper, ...]:
     """The dm, share and checkout outbox mappers."""
+    from functions.account import outbox as account_outbox
     from functions.checkout import outbox as checkout_outbox
     from functions.dm import outbox as dm_outbox
     from functions.share import outbox as share_outbox
@@ -34,6 +35,7 @@ def default_mappers() -> tuple[Mapper, ...]:
         dm_outbox.events_from_change,
         share_outbox.events_from_change,
         checkout_outbox.events_from_change,
+        account_outbox.events_from_change,
     )
 
 

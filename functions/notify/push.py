@@ -28,6 +28,7 @@ PUSH_TYPES = frozenset(
         "order.refunded",
         "order.disputed",
         "reaction.added",
+        "account.export_ready",
     }
 )
 MESSAGE_TYPES = frozenset({"message.sent", "conversation.request", "video.shared", "reaction.added"})
@@ -45,6 +46,7 @@ TITLES = {
     "order.refunded": "Order refunded",
     "order.disputed": "Payment disputed",
     "reaction.added": "New reaction",
+    "account.export_ready": "Your data export",
 }
 # Why checkout refunded on its own (``refund_reason``) → what the buyer is told.
 AUTOMATIC_REFUND_BODIES = {
@@ -52,7 +54,7 @@ AUTOMATIC_REFUND_BODIES = {
     "order_cancelled": "Your payment was refunded: the order was cancelled before it went through",
 }
 # Event data keys copied into the push as custom data, so the app can open the right screen.
-CUSTOM_DATA_KEYS = ("conversation_id", "message_id", "order_id", "video_id", "share_id")
+CUSTOM_DATA_KEYS = ("conversation_id", "message_id", "order_id", "video_id", "share_id", "export_id")
 
 
 class EndpointGoneError(Exception):
@@ -168,6 +170,8 @@ def _pushed_elsewhere(event: DomainEvent) -> bool:
 
 
 def _body(event: DomainEvent, fields: Mapping[str, Any], previews: bool) -> str:
+    if event.type == "account.export_ready":
+        return "Your data is ready to download"
     order_id = _str(fields, "order_id")
     if event.type == "order.paid":
         return f"Order {order_id} has been paid." if order_id else "Your order has been paid."

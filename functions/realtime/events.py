@@ -75,6 +75,7 @@ def realtime_connect(event: WsEvent, context: Any) -> dict[str, Any]:
     until the token's ``exp`` (at most 2 h) or refuse (401)."""
     from functions.core.auth import verifier
     from functions.core.clock import now_ms
+    from functions.core.deleted import ActiveUserVerifier
     from functions.realtime import dal, logic
 
     request_context = event.get("requestContext") or {}
@@ -84,7 +85,7 @@ def realtime_connect(event: WsEvent, context: Any) -> dict[str, Any]:
         query.get("token"),
         _connection_id(event),
         endpoint,
-        verifier=verifier(),
+        verifier=ActiveUserVerifier(verifier()),
         store=dal.connection_store(),
         now=now_ms() // 1000,
     )

@@ -289,6 +289,8 @@ class DynamoGraph:
                 friends_count=-int(both),
             ),
         ]
+        # The mirror on b's side lets an account deletion of b find this block (issue 20).
+        actions.append(self._put(serialize({**keys.blocked_by(b, a), "entity": "blocked_by", "other": a})))
         if a_follows:
             actions.append(self._delete(keys.follower(b, a)))
         if b_follows:
@@ -304,8 +306,9 @@ class DynamoGraph:
         return True
 
     def delete_block(self, a: str, b: str) -> None:
-        """DeleteItem of block ``a → b`` (deleting a missing item is a no-op)."""
-        call(self._client.delete_item, TableName=self._table, Key=serialize(keys.block(a, b)))
+        """One TransactWriteItems deleting block ``a → b`` and its mirror on b's side (deleting
+        a missing item is a no-op)."""
+        self._transact([self._delete(keys.block(a, b)), self._delete(keys.blocked_by(b, a))])
 
     # --- profile ----------------------------------------------------------------------------
 
@@ -517,6 +520,8 @@ class DynamoGraph:
             [
                 {
                     **keys.contact_match(user_id, o),
+                    # Listed under the matched user, so their account deletion finds it (issue 20).
+                    **keys.gsi1(keys.matched_by(o), user_id),
                     "entity": "contact_match",
                     "user_id": user_id,
                     "other": o,

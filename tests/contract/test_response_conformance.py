@@ -5,6 +5,7 @@ its method, path and status. Deterministic, unlike the fuzzer, which rarely gues
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -264,6 +265,27 @@ def test_every_operation_replies_as_the_spec_says(checked: CheckedApi, api: ApiC
     c.call("DELETE", f"/v1/streams/{sid}/pins/{pid}", user=a, expect=204)
     c.call("POST", f"/v1/streams/{sid}/end", user=a, expect=200)
     c.call("POST", f"/v1/streams/{sid}/chat", {"client_message_id": "c9", "text": "late"}, user=d, expect=409)
+
+    # --- account (issue 20)
+    export = c.call("POST", "/v1/me/export", user=b, expect=202)
+    c.call("POST", "/v1/me/export", user=b, expect=429)
+    c.call("GET", f"/v1/me/exports/{export['export_id']}", user=b, expect=200)
+    c.call("GET", f"/v1/me/exports/{export['export_id']}", user=a, expect=404)
+    zed = "rc-zed"
+    c.call("PUT", f"/v1/users/{b}/follow", user=zed, expect=204)
+    c.call("PUT", f"/v1/users/{zed}/follow", user=b, expect=204)
+    zconv = c.call("POST", "/v1/conversations", {"member_ids": [b]}, user=zed, expect=201)
+    c.call("DELETE", "/v1/me", {"confirm": "yes"}, user=zed, expect=400)
+    c.call("DELETE", "/v1/me", {"confirm": "DELETE"}, user=zed, expect=202)
+    c.call("GET", "/v1/me", user=zed, expect=401)
+    from functions.account import dal as account_dal
+    from functions.account import logic as account_logic
+
+    account_logic.erase(account_dal.store(), account_dal.erasure(), zed, secret="s" * 8,
+                        now_ms=lambda: int(time.time() * 1000), sleep=lambda _: None)  # fmt: skip
+    seen_by_b = c.call("GET", f"/v1/conversations/{zconv['conversation_id']}", user=b, expect=200)
+    assert {"user_id": zed, "deleted": True} in seen_by_b["members"]
+    c.call("GET", "/v1/conversations?folder=inbox", user=b, expect=200)
 
     # Then every operation of the spec was exercised with a 2xx reply
     ok = {(m, p) for m, p, s in c.seen if s < 300}

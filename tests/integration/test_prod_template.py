@@ -163,6 +163,7 @@ def test_only_the_stream_consumers_may_read_the_tables_stream(sam: dict[str, Any
         "ProjectInbox",
         "ProjectLiveSnapshots",
         "ProjectShareInteractions",
+        "AccountJobs",  # erasure/export (issue 20): rare INSERTs, filtered by Lambda
     }
 
     # Then exactly they hold stream permissions, scoped to the table's streams
@@ -209,7 +210,10 @@ def test_bucket_permissions_are_limited_to_object_prefixes(sam: dict[str, Any]) 
         "${MediaBucket.Arn}/live/*",
         "${MediaBucket.Arn}/${ThumbnailKeyPrefix}/*",
         "${MediaBucket.Arn}/events/*",
+        "${MediaBucket.Arn}/exports/*",
+        "${MediaBucket.Arn}",  # listing, for the account jobs only, conditioned on s3:prefix
     }
+    assert {k for k, v in granted.items() if "${MediaBucket.Arn}" in v} == {"AccountJobs"}
     assert {k for k, v in granted.items() if v} == {
         "APIHandler",
         "ProjectLiveSnapshots",
@@ -218,6 +222,7 @@ def test_bucket_permissions_are_limited_to_object_prefixes(sam: dict[str, Any]) 
         "NotifyPublishOutbox",
         "NotifyPushEvent",
         "RealtimeDeliver",
+        "AccountJobs",
     }
     claim_check_readers = {k for k, v in granted.items() if "${MediaBucket.Arn}/events/*" in v}
     assert claim_check_readers == {"NotifyPublishOutbox", "NotifyPushEvent", "RealtimeDeliver"}
@@ -229,10 +234,15 @@ def test_sns_permissions_name_the_events_topic_or_the_push_platforms(sam: dict[s
         for function_id in of_type(sam, "AWS::Serverless::Function")
     }
     assert publishers["NotifyPublishOutbox"] == [{"Ref": "EventsTopic"}]
-    for function_id in ("APIHandler", "NotifyPushEvent"):
+    for function_id in ("APIHandler", "NotifyPushEvent", "AccountJobs"):
         text = json.dumps(publishers[function_id])
         assert "PlatformApplicationArn" in text and "EventsTopic" not in text
-    assert {k for k, v in publishers.items() if v} == {"NotifyPublishOutbox", "NotifyPushEvent", "APIHandler"}
+    assert {k for k, v in publishers.items() if v} == {
+        "NotifyPublishOutbox",
+        "NotifyPushEvent",
+        "APIHandler",
+        "AccountJobs",
+    }
 
 
 def test_realtime_functions_may_post_only_to_the_websocket_apis_connections(sam: dict[str, Any]) -> None:
@@ -249,12 +259,14 @@ def test_realtime_functions_may_post_only_to_the_websocket_apis_connections(sam:
         "WebsocketMessage",
         "WebsocketDisconnect",
         "RealtimeDeliver",
+        "AccountJobs",  # closes a deleted account's sockets (DELETE only)
     }
     # Closing connections whose token expired: where delivery happens, and the sweeper
     assert {k for k, v in managing.items() if delete in v} == {
         "WebsocketMessage",
         "RealtimeDeliver",
         "RealtimeSweepExpired",
+        "AccountJobs",
     }
     assert all(set(map(json.dumps, v)) <= {json.dumps(post), json.dumps(delete)} for v in managing.values())
 
@@ -621,3 +633,12 @@ def test_the_snapshot_cdn_enforces_tls_1_2_on_its_own_domain(sam: dict[str, Any]
     # Without them it is the default certificate (CloudFront fixes TLSv1 there: the checkov skip)
     assert default == {"CloudFrontDefaultCertificate": True}
     assert sam["Parameters"]["SnapshotCertificateArn"]["Default"] == ""
+
+
+def test_the_account_jobs_see_only_deletion_markers_and_exports(sam: dict[str, Any]) -> None:
+    # Given the account jobs' stream event source (issue 20)
+    events = of_type(sam, "AWS::Serverless::Function")["AccountJobs"]["Properties"]["Events"]
+    (source,) = events.values()
+    # Then Lambda filters the stream down to the two item types it acts on
+    patterns = [json.loads(f["Pattern"]) for f in source["Properties"]["FilterCriteria"]["Filters"]]
+    assert patterns == [{"dynamodb": {"NewImage": {"entity": {"S": ["account_deletion", "account_export"]}}}}]

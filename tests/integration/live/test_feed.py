@@ -207,6 +207,8 @@ def test_a_post_is_one_aws_call_and_a_poll_is_one_read_whatever_k(
         # Given a room of K = ceil(peak / 500) shards whose settings this container has seen
         stream_id = start_stream(api, expected_peak_msgs_per_second=peak)
         post(api, stream_id, "warm", "up")
+        for user in ("alice", "viewer"):  # seen recently by the container (deleted-account cache)
+            api.get("/v1/me", user=user)
         pump.project()
         for user in ("alice", "viewer"):
             api.get("/v1/me", user=user)  # warm: the caller's once-a-minute activity stamp is written

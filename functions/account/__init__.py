@@ -1,0 +1,1 @@
+"""Account deletion and data export (issue 20)."""

@@ -1,0 +1,47 @@
+"""HTTP routes of the account domain: deletion and data export (issue 20)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Blueprint
+
+from functions.core.web import Api, ApiRequest
+
+bp = Blueprint(__name__)
+api = Api(bp)
+
+
+@api.route("/v1/me", methods=["DELETE"], status=202)
+def account_delete(request: ApiRequest) -> dict[str, str]:
+    """Delete the caller's account: 202, erased asynchronously; the tokens stop working now."""
+    from functions.account import dal, logic
+    from functions.account.models import DeleteAccount
+    from functions.core.clock import now_ms
+    from functions.core.deleted import remember_deleted
+    from functions.core.ids import new_ulid
+
+    request.body(DeleteAccount)
+    now = now_ms()
+    reply = logic.request_deletion(dal.store(), request.user_id, new_ulid(now), now)
+    remember_deleted(request.user_id)
+    return reply
+
+
+@api.route("/v1/me/export", methods=["POST"], status=202)
+def account_export(request: ApiRequest) -> dict[str, str]:
+    """Ask for an archive of the caller's data (at most one per 24 h)."""
+    from functions.account import dal, logic
+    from functions.core.clock import now_ms
+    from functions.core.ids import new_ulid
+
+    now = now_ms()
+    return logic.request_export(dal.store(), request.user_id, new_ulid(now), now)
+
+
+@api.route("/v1/me/exports/{export_id}", methods=["GET"])
+def account_export_status(request: ApiRequest, export_id: str) -> dict[str, Any]:
+    """One of the caller's exports (someone else's → 404)."""
+    from functions.account import dal, logic
+
+    return logic.export_status(dal.store(), dal.archives(), request.user_id, export_id)
