@@ -1,0 +1,60 @@
+"""The transaction builder generates names and values from the expressions' placeholders."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from functions.core import tx
+
+KEY = {"pk": "ORDER#1", "sk": "META"}
+
+
+def test_an_update_names_its_attributes_and_values_from_the_placeholders() -> None:
+    # When an update uses #status and :paid / :pending
+    action = tx.update(
+        "t", KEY, "SET #status = :paid", condition="#status = :pending", paid="paid", pending="p"
+    )
+    # Then the action carries exactly those names and serialised values
+    assert action == {
+        "Update": {
+            "TableName": "t",
+            "Key": {"pk": {"S": "ORDER#1"}, "sk": {"S": "META"}},
+            "UpdateExpression": "SET #status = :paid",
+            "ConditionExpression": "#status = :pending",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": {":paid": {"S": "paid"}, ":pending": {"S": "p"}},
+        }
+    }
+
+
+def test_a_put_without_condition_has_no_placeholder_maps() -> None:
+    action = tx.put("t", {**KEY, "n": 1})
+    assert action == {
+        "Put": {"TableName": "t", "Item": {"pk": {"S": "ORDER#1"}, "sk": {"S": "META"}, "n": {"N": "1"}}}
+    }
+
+
+def test_odd_attribute_names_are_mapped_explicitly_and_old_images_requested() -> None:
+    action = tx.check("t", KEY, "attribute_exists(#u)", names={"#u": "rx:🔥"}, return_old_on_failure=True)
+    body = action["ConditionCheck"]
+    assert body["ExpressionAttributeNames"] == {"#u": "rx:🔥"}
+    assert body["ReturnValuesOnConditionCheckFailure"] == "ALL_OLD"
+    assert "ExpressionAttributeValues" not in body
+
+
+@pytest.mark.parametrize(
+    ("expression", "vals"),
+    [("SET a = :a", {}), ("SET a = :a", {"a": 1, "b": 2})],
+    ids=["missing value", "unused value"],
+)
+def test_a_placeholder_typo_fails_loudly(expression: str, vals: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="value"):
+        tx.update("t", KEY, expression, **vals)
+
+
+def test_single_writes_use_the_same_shapes() -> None:
+    method, kwargs = tx.single(tx.delete("t", KEY, condition="attribute_exists(pk)"))
+    assert method == "delete_item"
+    assert kwargs["ConditionExpression"] == "attribute_exists(pk)"
