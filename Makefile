@@ -17,14 +17,23 @@ DEPLOY_BUCKET ?=
 DEPLOY_PARAMS ?=
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: venv browser run test lint typecheck pytest token package deploy bench fuzz pay dlq redrive sms clean
+.PHONY: venv lock browser run test lint typecheck pytest token package deploy bench fuzz pay dlq redrive sms clean
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+# Installs exactly the locked versions (every package hash-checked). Dependencies are declared in
+# pyproject.toml; `make lock` regenerates the two lock files from it.
+$(VENV)/.installed: requirements-dev.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@$(PY) -m pip install -q -r requirements-dev.txt 2> >(grep -v "is ignored: it is neither" >&2)
+	@$(PY) -m pip install -q --require-hashes -r requirements-dev.lock 2> >(grep -v "is ignored: it is neither" >&2)
 	@touch $@
+
+# requirements.txt: the runtime lock Chalice packages into the Lambda zip (Linux wheels, boto3 included);
+# requirements-dev.lock: runtime + dev tools for this machine.
+UV_COMPILE = $(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.11 --custom-compile-command "make lock"
+lock: venv
+	$(UV_COMPILE) --python-platform x86_64-manylinux2014 pyproject.toml -o requirements.txt
+	$(UV_COMPILE) --extra dev pyproject.toml -o requirements-dev.lock
 
 lint: venv
 	$(BIN)/ruff check $(SRC)
