@@ -7,7 +7,7 @@ CHECKOV_VENV := .venv-checkov
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 # Every directory of Python source, for the linters and the type checker.
-SRC := app.py functions local tests bench
+SRC := app.py functions infra local tests bench
 PORT ?= 8000
 WS_PORT ?= 8001
 MOTO_PORT ?= 4566
@@ -61,7 +61,7 @@ run: venv
 # Then checkov: every failing check is fixed or skipped inline in the template with its reason
 # (docs/operations.md, "Security scan"). --skip-download: no Prisma Cloud look-ups, offline.
 package: venv $(CHECKOV_VENV)/.installed
-	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(PY) -m local.package --stage $(STAGE) --out build
+	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(PY) -m infra.package --stage $(STAGE) --out build
 	$(BIN)/cfn-lint build/sam.json
 	$(CHECKOV_VENV)/bin/checkov -f build/sam.json --framework cloudformation --compact --quiet --skip-download
 

@@ -1,7 +1,7 @@
 """Read-model projectors: one stream consumer per read model.
 
 Each read model has its own Lambda on the table's stream, with its own checkpoint, retries,
-bisection, dead-letter queue and alarms (``local/package.py``, ``infra/delivery.json``): a
+bisection, dead-letter queue and alarms (``infra/package.py``, ``infra/delivery.json``): a
 projector that fails on a record retries and parks only its own work, so the inbox never waits
 for the live snapshot and vice versa. The functions are named ``project_<read model>``.
 

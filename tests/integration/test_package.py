@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from chalice.utils import to_cfn_resource_name
 
-from local.package import STREAM_ARN, package
+from infra.package import STREAM_ARN, package
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -121,7 +121,7 @@ def test_every_stream_consumer_reads_the_tables_stream_from_the_start(sam: dict[
 def test_every_stream_mapping_has_the_delivery_rules_and_its_own_dead_letter_queue(
     sam: dict[str, Any],
 ) -> None:
-    from local.package import DELIVERY
+    from infra.package import DELIVERY
 
     # Given the rules of infra/delivery.json (the local pump applies the same file)
     rules = json.loads(DELIVERY.read_text())["dynamodb_stream"]
@@ -156,7 +156,7 @@ def test_every_stream_mapping_has_the_delivery_rules_and_its_own_dead_letter_que
 def test_every_async_function_has_bounded_retries_and_an_sqs_on_failure_destination(
     sam: dict[str, Any],
 ) -> None:
-    from local.package import DELIVERY
+    from infra.package import DELIVERY
 
     rules = json.loads(DELIVERY.read_text())
     configs = {
@@ -371,7 +371,7 @@ def test_a_new_handler_gets_failure_handling_without_configuration(monkeypatch: 
     from chalice import Chalice
 
     from functions.core.settings import EVENTS_TOPIC_NAME, TABLE_STREAM_ARN_PLACEHOLDER
-    from local import package as pkg
+    from infra import package as pkg
 
     # Given an app with a new stream consumer (reporting item failures) and a new SNS subscriber
     app = Chalice(app_name="probe")
@@ -405,7 +405,7 @@ def test_a_new_handler_gets_failure_handling_without_configuration(monkeypatch: 
 
 
 def test_a_per_function_override_applies_to_its_own_section_only() -> None:
-    from local.package import source_rules
+    from infra.package import source_rules
 
     # Given a delivery file overriding one function's retries (and a key of another section)
     delivery = {

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from local.package import FUNCTION_ACCESS, PackageError, app_functions, build_merge_template
+from infra.package import FUNCTION_ACCESS, PackageError, app_functions, build_merge_template
 from tests.integration.test_package import prod_build
 
 DATA_SERVICES = ("dynamodb", "s3", "sns", "sqs", "kms", "execute-api")
@@ -283,7 +283,7 @@ def test_logs_permissions_name_the_functions_own_log_group(sam: dict[str, Any]) 
 
 
 def test_a_function_without_declared_access_fails_the_build() -> None:
-    # Given an app with a handler that local/package.py does not know
+    # Given an app with a handler that infra/package.py does not know
     app = SimpleNamespace(
         routes={},
         websocket_handlers={},
@@ -609,7 +609,7 @@ def test_the_local_stack_deploys_the_same_template_without_aws_only_resources(aw
 
 
 def test_infra_template_is_the_one_merged(sam: dict[str, Any]) -> None:
-    from local.package import load_infra_template
+    from infra.package import load_infra_template
 
     infra = load_infra_template()
     for logical_id in infra["Resources"]:

@@ -31,7 +31,7 @@
    on-failure destination, every async function an invoke config, every function runs under
    its own role. (``make package`` then runs cfn-lint and checkov.)
 
-``python -m local.package --stage prod --out build``
+``python -m infra.package --stage prod --out build``
 """
 
 from __future__ import annotations
@@ -441,7 +441,7 @@ def function_role(
     """The function's own execution role: its log group, the data key, its own dead-letter
     queue (if it has one), and its grants."""
     if name not in FUNCTION_ACCESS:
-        raise PackageError(f"function {name!r} has no entry in local/package.py FUNCTION_ACCESS")
+        raise PackageError(f"function {name!r} has no entry in infra/package.py FUNCTION_ACCESS")
     statements: list[dict[str, Any]] = [
         {
             "Sid": "OwnLogGroup",
@@ -1055,7 +1055,7 @@ def _package_locked(app: Any, stage: str, out: Path) -> Path:
 
 
 def main() -> None:
-    """``python -m local.package --stage prod --out build``."""
+    """``python -m infra.package --stage prod --out build``."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

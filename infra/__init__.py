@@ -1,0 +1,2 @@
+"""Deployment: the SAM/CloudFormation package generator (``python -m infra.package``),
+IAM per function, parameters, the stateful resources (``template.yaml``) and delivery rules."""
