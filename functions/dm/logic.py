@@ -357,9 +357,12 @@ def get_conversation(
     member carries ``active`` / ``last_active_at`` as the caller may see them (+1 batched read)."""
     view = conversation_view(_require_state(store, conversation_id, caller), caller)
     if presence is not None:
-        ids = [m["user_id"] for m in view["members"]]
+        # A deleted account shows as ``{"user_id", "deleted": true}`` only: no presence.
+        ids = [m["user_id"] for m in view["members"] if not m.get("deleted")]
         shown = statuses(presence, caller, ids, now_ms, with_blocks=True)
-        view["members"] = [{**m, **shown[m["user_id"]].view()} for m in view["members"]]
+        view["members"] = [
+            m if m.get("deleted") else {**m, **shown[m["user_id"]].view()} for m in view["members"]
+        ]
     return view
 
 

@@ -23,9 +23,9 @@ from typing import Any
 
 import pytest
 
-from functions.core.domain_events import CLAIM_CHECK
 from local.strict_aws import add_fault, clear_faults, list_faults
 from tests.support.local_stack import LocalStack
+from tests.support.tap import take_tap_events
 
 pytestmark = pytest.mark.e2e
 
@@ -65,31 +65,8 @@ def _send(
 
 
 def _tap_events(local_stack: LocalStack, conversations: set[str]) -> list[dict[str, Any]]:
-    """Events about ``conversations`` on the tap queue (taken off it; claim checks resolved);
-    other tests' events are made visible again."""
-    sqs, s3 = local_stack.client("sqs"), local_stack.client("s3")
-    url = local_stack.env["EVENTS_TAP_QUEUE_URL"]
-    mine: list[dict[str, Any]] = []
-    others: list[str] = []
-    while True:
-        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30).get(
-            "Messages", []
-        )
-        if not messages:
-            break
-        for m in messages:
-            event = json.loads(m["Body"])
-            if CLAIM_CHECK in event:
-                check = event[CLAIM_CHECK]
-                event = json.loads(s3.get_object(Bucket=check["bucket"], Key=check["key"])["Body"].read())
-            if event.get("data", {}).get("conversation_id") in conversations:
-                mine.append(event)
-                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
-            else:
-                others.append(m["ReceiptHandle"])
-    for handle in others:
-        sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=0)
-    return mine
+    """Events about ``conversations`` on the tap queue, each once (``tests.support.tap``)."""
+    return take_tap_events(local_stack, conversations)
 
 
 def _pushes_to(local_stack: LocalStack, token: str) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.support.local_stack import LocalStack
+from tests.support.tap import take_tap_events
 
 pytestmark = pytest.mark.e2e
 
@@ -19,27 +20,8 @@ DEADLINE_S = 5.0
 
 
 def _tap_events(local_stack: LocalStack, conversation_id: str) -> list[dict[str, Any]]:
-    """Events about ``conversation_id`` on the tap queue. Walks the whole queue (hiding what it
-    has seen so the next receive returns newer messages), then makes other tests' events
-    visible again: the queue is shared by the session."""
-    sqs, url = local_stack.client("sqs"), local_stack.env["EVENTS_TAP_QUEUE_URL"]
-    mine: list[dict[str, Any]] = []
-    others: list[str] = []
-    while True:
-        out = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30)
-        messages = out.get("Messages", [])
-        if not messages:
-            break
-        for m in messages:
-            event = json.loads(m["Body"])
-            if event.get("data", {}).get("conversation_id") == conversation_id:
-                mine.append(event)
-                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
-            else:
-                others.append(m["ReceiptHandle"])
-    for handle in others:
-        sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=0)
-    return mine
+    """Events about ``conversation_id`` on the tap queue, each once (``tests.support.tap``)."""
+    return take_tap_events(local_stack, [conversation_id])
 
 
 def _pushes_to(local_stack: LocalStack, token: str) -> list[dict[str, Any]]:

@@ -259,7 +259,6 @@ def test_realtime_functions_may_post_only_to_the_websocket_apis_connections(sam:
         "WebsocketMessage",
         "WebsocketDisconnect",
         "RealtimeDeliver",
-        "AccountJobs",  # closes a deleted account's sockets (DELETE only)
     }
     # Closing connections whose token expired: where delivery happens, and the sweeper
     assert {k for k, v in managing.items() if delete in v} == {
