@@ -359,7 +359,10 @@ def get_conversation(
     if presence is not None:
         ids = [m["user_id"] for m in view["members"]]
         shown = statuses(presence, caller, ids, now_ms, with_blocks=True)
-        view["members"] = [{**m, **shown[m["user_id"]].view()} for m in view["members"]]
+        # A deleted account stays exactly ``{"user_id", "deleted": true}`` (issue 20).
+        view["members"] = [
+            m if m.get("deleted") else {**m, **shown[m["user_id"]].view()} for m in view["members"]
+        ]
     return view
 
 
