@@ -1,14 +1,10 @@
 """The API contract: renders the OpenAPI 3.1 document from what the routes declare.
 
-``python -m local.openapi`` writes ``openapi.yaml``; ``python -m local.openapi --check`` exits 1
-when the committed file differs from what the code generates (drift).
-
-Nothing is restated here. Each route declares itself (``Api.route(..., response=, errors=,
-body=, params=)`` and its handler's docstring, see :mod:`functions.core.routedoc`): request
-schemas come from the request models, response schemas from the response models
-(``model_json_schema``, ``$defs`` hoisted into ``components/schemas``), error responses from the
-declared statuses, and the error-code table from the :class:`DomainError` subclasses.
-A route without a declaration raises :class:`SpecDriftError`.
+``python -m local.openapi`` writes ``openapi.yaml`` (``--check``: exit 1 when it is stale).
+Nothing is restated here: each route declares its models, statuses and parameters
+(``Api.route``, :mod:`functions.core.routedoc`; the handler's docstring is its text). Schemas are
+the models' ``model_json_schema`` (``$defs`` hoisted into ``components/schemas``); the error-code
+table comes from the :class:`DomainError` subclasses. An undeclared route is a :class:`SpecDriftError`.
 """
 
 from __future__ import annotations
@@ -16,12 +12,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import inspect
-import json
 import pkgutil
 import re
 import sys
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,24 +24,15 @@ from pydantic import BaseModel
 
 from functions.core.routedoc import ATTRIBUTE, Param, RouteDoc
 
-ROOT = Path(__file__).resolve().parent.parent
-SPEC_PATH = ROOT / "openapi.yaml"
+SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"
 REF = "#/components/schemas/{model}"
 Schema = dict[str, Any]
 METHOD_ORDER = ["GET", "PUT", "POST", "PATCH", "DELETE"]
 # Path ids: the characters a URL path segment carries verbatim; anything else → 400 (core/web.py).
 PATH_ID_PATTERN = "^[A-Za-z0-9._~!$&'()*+,;=:@-]+$"
-ERROR_RESPONSE_NAMES = {
-    400: "BadRequest",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "NotFound",
-    409: "Conflict",
-    413: "PayloadTooLarge",
-    422: "Unprocessable",
-    429: "RateLimited",
-    503: "Unavailable",
-}
+ERROR_RESPONSE_NAMES = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound",
+                        409: "Conflict", 413: "PayloadTooLarge", 422: "Unprocessable", 429: "RateLimited",
+                        503: "Unavailable"}  # fmt: skip
 TAGS = {
     "health": "Liveness.",
     "social": "Follows, friends, blocks, DM policy, finding friends from contacts.",
@@ -59,7 +45,6 @@ TAGS = {
     "checkout": "Products, pinned flash sales, orders and payments.",
     "docs": "This reference (local and test stages only).",
 }
-MODULE_TAGS = {"apidocs": "docs"}
 # OpenAPI 3.1 allows a DELETE body; ``DELETE /v1/me`` needs one (its confirmation, issue 20).
 DELETES_WITH_BODY = {("DELETE", "/v1/me")}
 
@@ -90,13 +75,12 @@ class Route:
     module: str
     doc: RouteDoc | None
     returns_none: bool | None = None
-    responses: dict[int, tuple[str, Schema | None, Any]] = field(default_factory=dict)
 
     @property
     def tag(self) -> str:
         """The domain that serves it (``functions.<domain>.api``)."""
         domain = self.module.split(".")[1] if self.module.startswith("functions.") else self.module
-        return MODULE_TAGS.get(domain, domain)
+        return {"apidocs": "docs"}.get(domain, domain)
 
 
 def app_routes(chalice_app: Any) -> dict[tuple[str, str], Route]:
@@ -149,8 +133,7 @@ def drift(routes: Mapping[tuple[str, str], Route]) -> list[str]:
 def model_schema(model: type[BaseModel], mode: str = "validation") -> tuple[Schema, dict[str, Schema]]:
     """The model's JSON schema with ``$defs`` hoisted out (returned separately, for components)."""
     schema = model.model_json_schema(ref_template=REF, mode=mode)  # type: ignore[arg-type]
-    defs = schema.pop("$defs", {})
-    return schema, defs
+    return schema, schema.pop("$defs", {})
 
 
 def error_classes() -> list[type[Any]]:
@@ -160,12 +143,12 @@ def error_classes() -> list[type[Any]]:
 
     for module in pkgutil.walk_packages(functions.__path__, "functions."):
         importlib.import_module(module.name)
-    found, stack = [], [DomainError]
-    while stack:
-        cls = stack.pop(0)
-        found.append(cls)
-        stack.extend(sorted(cls.__subclasses__(), key=lambda c: (c.__module__, c.__name__)))
-    return found[1:]
+
+    def below(cls: type[Any]) -> list[type[Any]]:  # parents before children
+        subs = sorted(cls.__subclasses__(), key=lambda c: (c.__module__, c.__name__))
+        return [c for sub in subs for c in (sub, *below(sub))]
+
+    return below(DomainError)
 
 
 def error_codes() -> dict[int, dict[str, str]]:
@@ -186,17 +169,11 @@ def _error_response(status: int, codes: Mapping[str, str]) -> Schema:
         },
     }
     if status == 429:
-        out["headers"] = {
-            "Retry-After": {
-                "description": "Seconds to wait before retrying.",
-                "required": True,
-                "schema": {"type": "integer", "minimum": 1},
-            }
-        }
+        retry = {"description": "Seconds to wait before retrying.", "required": True}
+        out["headers"] = {"Retry-After": {**retry, "schema": {"type": "integer", "minimum": 1}}}
     if status == 401:
-        out["headers"] = {
-            "WWW-Authenticate": {"description": "The bearer challenge.", "schema": {"type": "string"}}
-        }
+        challenge = {"description": "The bearer challenge.", "schema": {"type": "string"}}
+        out["headers"] = {"WWW-Authenticate": challenge}
     return out
 
 
@@ -220,32 +197,18 @@ def _error_schema(table: Mapping[int, Mapping[str, str]]) -> Schema:
 
 
 def _path_parameter(name: str) -> Schema:
+    schema: Schema = {"type": "string", "minLength": 1, "maxLength": 128}
+    chars = "characters"
+    if name.endswith("_id"):  # ids: URL-safe ASCII only (core/web.py)
+        schema, chars = {**schema, "pattern": PATH_ID_PATTERN}, "of `A-Z a-z 0-9 -._~!$&'()*+,;=:@`"
     what = name.replace("_", " ")
-    if name.endswith("_id"):
-        return {
-            "name": name,
-            "in": "path",
-            "required": True,
-            "description": f"The {what} (1 to 128 of `A-Z a-z 0-9 -._~!$&'()*+,;=:@`).",
-            "schema": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": PATH_ID_PATTERN},
-        }
-    return {
-        "name": name,
-        "in": "path",
-        "required": True,
-        "description": f"The {what} (1 to 128 characters).",
-        "schema": {"type": "string", "minLength": 1, "maxLength": 128},
-    }
+    return {"name": name, "in": "path", "required": True, "description": f"The {what} (1 to 128 {chars}).",
+            "schema": schema}  # fmt: skip
 
 
 def _parameter(param: Param) -> Schema:
-    out: Schema = {
-        "name": param.name,
-        "in": param.location,
-        "required": param.required,
-        "description": param.description,
-        "schema": param.schema,
-    }
+    out: Schema = {"name": param.name, "in": param.location, "required": param.required,
+                   "description": param.description, "schema": param.schema}  # fmt: skip
     if param.example is not None:
         out["example"] = param.example
     return out
@@ -254,16 +217,9 @@ def _parameter(param: Param) -> Schema:
 def error_statuses(path: str, doc: RouteDoc) -> list[int]:
     """Every error status an operation may answer: the wrapper's own plus the route's."""
     found = set(doc.errors)
-    if not doc.wrapped:
-        return sorted(found)
-    if re.search(r"{\w+}", path) or doc.params or doc.body:
-        found.add(400)  # path parameters, query, headers, body
-    if doc.body:
-        found.add(413)  # the wrapper refuses bodies over max_body
-    if doc.auth:
-        found.add(401)
-    if doc.aws:
-        found.add(503)
+    if doc.wrapped:  # 400: bad path, query, headers or body; 413: over max_body; 503: AWS busy
+        has_input = re.search(r"{\w+}", path) or doc.params or doc.body
+        found |= {s for s, on in ((400, has_input), (413, doc.body), (401, doc.auth), (503, doc.aws)) if on}
     return sorted(found)
 
 
@@ -279,6 +235,14 @@ def _success(doc: RouteDoc, status: int, name: str | None) -> Schema:
     return out
 
 
+def _component(dotted: str, mode: str, schemas: dict[str, Schema]) -> str:
+    """Add the model (and the models it uses) to ``schemas``; its component name."""
+    model = load_model(dotted)
+    schema, defs = model_schema(model, mode)
+    schemas.update({**defs, model.__name__: schema})
+    return model.__name__
+
+
 def _operation(route: Route, schemas: dict[str, Schema]) -> Schema:
     doc = route.doc
     assert doc is not None
@@ -291,20 +255,11 @@ def _operation(route: Route, schemas: dict[str, Schema]) -> Schema:
     if params:
         operation["parameters"] = params
     if doc.body is not None:
-        model = load_model(doc.body)
-        schema, defs = model_schema(model)
-        schemas.update(defs)
-        schemas[model.__name__] = schema
-        media: Schema = {"schema": ref(model.__name__)}
+        media: Schema = {"schema": ref(_component(doc.body, "validation", schemas))}
         if doc.example is not None:
             media["example"] = doc.example
         operation["requestBody"] = {"required": True, "content": {"application/json": media}}
-    name = None
-    if doc.response is not None:
-        model = load_model(doc.response)
-        schema, defs = model_schema(model, mode="serialization")
-        schemas.update(defs)
-        schemas[name := model.__name__] = schema
+    name = None if doc.response is None else _component(doc.response, "serialization", schemas)
     responses = {str(s): _success(doc, s, name) for s in statuses(doc)}
     for status in error_statuses(route.path, doc):
         responses[str(status)] = {"$ref": f"#/components/responses/{ERROR_RESPONSE_NAMES[status]}"}
@@ -414,28 +369,6 @@ def load_yaml(path: Path = SPEC_PATH) -> dict[str, Any]:
     import yaml
 
     return dict(yaml.safe_load(path.read_text(encoding="utf-8")))
-
-
-def iter_examples(spec: Mapping[str, Any]) -> Iterable[tuple[str, Schema, Any]]:
-    """``(where, schema, example)`` for every example in the document's operations."""
-    for path, item in spec["paths"].items():
-        for method, operation in item.items():
-            where = f"{method.upper()} {path}"
-            for param in operation.get("parameters", []):
-                if "example" in param:
-                    yield f"{where} parameter {param['name']}", param["schema"], param["example"]
-            body = operation.get("requestBody", {}).get("content", {}).get("application/json", {})
-            if "example" in body:
-                yield f"{where} request body", body["schema"], body["example"]
-            for status, response in operation["responses"].items():
-                media = response.get("content", {}).get("application/json", {})
-                if "example" in media:
-                    yield f"{where} {status} response", media["schema"], media["example"]
-
-
-def spec_json() -> str:
-    """The document as compact JSON."""
-    return json.dumps(build_spec(), separators=(",", ":"))
 
 
 def main(argv: list[str] | None = None, out: Callable[[str], object] = print) -> int:
