@@ -62,7 +62,7 @@ def test_docs_page_renders_the_operations_list(local_stack: LocalStack, tmp_path
     # Then Swagger UI rendered the spec: title, tags and operation blocks with their summaries
     assert "socialvideo API" in dom
     assert dom.count("opblock-summary-description") >= 50
-    assert "Share a video to 1 to 20 people in one call" in dom
+    assert "Share a video to 1 to 20 people and conversations in one call" in dom
     assert "Buy a pinned product" in dom
     assert "opblock-tag" in dom
     assert "Unable to render this definition" not in dom
