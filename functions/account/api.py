@@ -12,9 +12,21 @@ bp = Blueprint(__name__)
 api = Api(bp)
 
 
-@api.route("/v1/me", methods=["DELETE"], status=202)
+@api.route(
+    "/v1/me",
+    methods=["DELETE"],
+    status=202,
+    response="functions.account.models:AccountDeletion",
+    replies={202: "Deletion recorded; from now on the tokens get 401 `account_deleted`."},
+    body="functions.account.models:DeleteAccount",
+    example={"confirm": "DELETE"},
+)
 def account_delete(request: ApiRequest) -> dict[str, str]:
-    """Delete the caller's account: 202, erased asynchronously; the tokens stop working now."""
+    """Delete the caller's account (erased asynchronously)
+
+    Anything but `{"confirm": "DELETE"}` → 400. See docs/privacy.md for what is erased, kept or
+    pseudonymised.
+    """
     from functions.account import dal, logic
     from functions.account.models import DeleteAccount
     from functions.core.clock import now_ms
@@ -28,9 +40,19 @@ def account_delete(request: ApiRequest) -> dict[str, str]:
     return reply
 
 
-@api.route("/v1/me/export", methods=["POST"], status=202)
+@api.route(
+    "/v1/me/export",
+    methods=["POST"],
+    status=202,
+    response="functions.account.models:AccountExport",
+    replies={202: "Being built."},
+    errors=(429,),
+)
 def account_export(request: ApiRequest) -> dict[str, str]:
-    """Ask for an archive of the caller's data (at most one per 24 h)."""
+    """Ask for an archive of the caller's data
+
+    At most one per user per 24 h → 429 with Retry-After.
+    """
     from functions.account import dal, logic
     from functions.core.clock import now_ms
     from functions.core.ids import new_ulid
@@ -39,9 +61,15 @@ def account_export(request: ApiRequest) -> dict[str, str]:
     return logic.request_export(dal.store(), request.user_id, new_ulid(now), now)
 
 
-@api.route("/v1/me/exports/{export_id}", methods=["GET"])
+@api.route(
+    "/v1/me/exports/{export_id}",
+    methods=["GET"],
+    response="functions.account.models:AccountExport",
+    replies={200: "The export."},
+    errors=(404,),
+)
 def account_export_status(request: ApiRequest, export_id: str) -> dict[str, Any]:
-    """One of the caller's exports (someone else's → 404)."""
+    """One of the caller's exports (a 24 h download URL once ready)"""
     from functions.account import dal, logic
 
     return logic.export_status(dal.store(), dal.archives(), request.user_id, export_id)

@@ -1,8 +1,8 @@
 """Routes serving the OpenAPI document and the docs page (local/test stages only).
 
-``GET /v1/openapi.json`` serves the committed ``openapi.yaml`` (the contract the drift test keeps
-equal to the routes); deployed code never imports the dev-only ``local/`` generator, and other
-stages answer 404 anyway. ``GET /v1/docs`` is Swagger UI, whose assets come
+``GET /v1/openapi.json`` serves the committed ``openapi.yaml`` (rendered by ``python -m
+local.openapi`` from the routes' declarations; the deployed code never imports ``local/``, and
+other stages answer 404 anyway). ``GET /v1/docs`` is Swagger UI, whose assets come
 from the ``openapi-ui-bundles`` package and are served by ``GET /v1/docs/assets/{name}``:
 nothing is fetched from a CDN.
 """
@@ -16,6 +16,7 @@ from typing import Any
 from chalice import Blueprint, Response
 
 from functions.core.errors import NotFoundError
+from functions.core.routedoc import describe
 from functions.core.settings import get_settings
 from functions.core.web import Api, ApiRequest, error_response
 
@@ -70,20 +71,18 @@ def _require_docs_stage() -> None:
         raise DocsNotAvailableError("Not found.")
 
 
-# The committed contract, at the repository root next to ``app.py``.
 SPEC_PATH = Path(__file__).resolve().parents[2] / "openapi.yaml"
 
 
 @lru_cache(maxsize=1)
 def _spec() -> dict[str, Any]:
+    """The committed document (YAML is a dev dependency: the docs stages only)."""
     try:
         import yaml
 
-        text = SPEC_PATH.read_text(encoding="utf-8")
-    except (ImportError, OSError) as err:  # not shipped in the deployed package
+        return dict(yaml.safe_load(SPEC_PATH.read_text(encoding="utf-8")))
+    except (ImportError, OSError) as err:
         raise DocsNotAvailableError("Not found.") from err
-    spec: dict[str, Any] = yaml.safe_load(text)
-    return spec
 
 
 @lru_cache(maxsize=8)
@@ -93,16 +92,34 @@ def _asset(name: str) -> str:
     return (Path(swagger_ui.static_path) / name).read_text(encoding="utf-8")
 
 
-@api.route("/v1/openapi.json", methods=["GET"], auth=False)
+@api.route(
+    "/v1/openapi.json",
+    methods=["GET"],
+    auth=False,
+    response="functions.apidocs.models:OpenApiDocument",
+    replies={200: "The OpenAPI 3.1 document."},
+    errors=(404,),
+    aws=False,
+)
 def apidocs_openapi(request: ApiRequest) -> dict[str, Any]:
-    """The OpenAPI 3.1 document of this API: the committed ``openapi.yaml``."""
+    """This OpenAPI document (local and test stages only)"""
     _require_docs_stage()
     return _spec()
 
 
 @bp.route("/v1/docs", methods=["GET"])
+@describe(
+    auth=False,
+    aws=False,
+    errors=(404,),
+    replies={200: "An HTML page."},
+    media={"text/html": {"type": "string"}},
+)
 def apidocs_page() -> Response:
-    """Swagger UI over ``/v1/openapi.json`` (HTML, so not through the JSON route wrapper)."""
+    """Interactive API reference (Swagger UI; local and test stages only)
+
+    Swagger UI over ``/v1/openapi.json`` (HTML, so not through the JSON route wrapper).
+    """
     try:
         _require_docs_stage()
     except DocsNotAvailableError as err:
@@ -111,8 +128,18 @@ def apidocs_page() -> Response:
 
 
 @bp.route("/v1/docs/assets/{name}", methods=["GET"])
+@describe(
+    auth=False,
+    aws=False,
+    errors=(404,),
+    replies={200: "The asset (JavaScript or CSS)."},
+    media={"text/css": {"type": "string"}, "application/javascript": {"type": "string"}},
+)
 def apidocs_asset(name: str) -> Response:
-    """One of the page's Swagger UI files, from the installed ``openapi-ui-bundles`` package."""
+    """A static asset of the API reference page (local and test stages only)
+
+    One of the page's Swagger UI files, from the installed ``openapi-ui-bundles`` package.
+    """
     try:
         _require_docs_stage()
         content_type = ASSETS.get(name)

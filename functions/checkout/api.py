@@ -14,17 +14,46 @@ from chalice import Blueprint
 from functions.core.clock import now_ms
 from functions.core.errors import PayloadTooLargeError, ValidationError
 from functions.core.observability import record_event
+from functions.core.routedoc import CURSOR, IDEMPOTENCY_KEY, LIMIT, Param
 from functions.core.settings import get_settings
 from functions.core.web import Api, ApiRequest, Reply
 
 bp = Blueprint(__name__)
 api = Api(bp)
+
+ROLE = Param(
+    "role",
+    "query",
+    {"type": "string", "enum": ["buyer", "seller"], "default": "buyer"},
+    "`buyer` (default) or `seller`.",
+    example="buyer",
+)
+STRIPE_SIGNATURE = Param(
+    "Stripe-Signature",
+    "header",
+    {"type": "string", "minLength": 1, "maxLength": 8192},
+    "Exactly as Stripe sends it: `t=<unix seconds>,v1=<hex>[,v1=<hex>…][,v0=…]`, each `v1` an "
+    'HMAC-SHA256 of `"<t>.<raw body>"` keyed by an endpoint signing secret (one per active secret '
+    "during a rotation; any match is valid, `v0` is ignored). Verified with the official `stripe` "
+    "SDK, 300 s tolerance. Missing, malformed (non-ASCII, a non-decimal `t`, a non-hex `v1`), stale, "
+    "wrong-secret or tampered → 400 `invalid_signature`.",
+    required=True,
+    example="t=1795000000,v1=5257a869e7ecebeda32affa62cdca3fa51cad7e77a0e56ff536d0ce8e108d8bd",
+)
 MAX_WEBHOOK_BODY = 64 * 1024
 
 
-@api.route("/v1/products", methods=["POST"], status=201)
+@api.route(
+    "/v1/products",
+    methods=["POST"],
+    status=201,
+    response="functions.checkout.replies:Product",
+    replies={201: "Created."},
+    body="functions.checkout.models:ProductCreate",
+    example={"title": "Sneakers", "price_cents": 4999, "currency": "USD", "stock": 100},
+)
 def checkout_create_product(request: ApiRequest) -> dict[str, Any]:
-    """Create a product (the caller is its seller)."""
+    """Create a product (the caller is its seller)"""
     from functions.checkout import catalog
     from functions.checkout.dal import repository
     from functions.checkout.models import ProductCreate
@@ -34,18 +63,32 @@ def checkout_create_product(request: ApiRequest) -> dict[str, Any]:
     return product
 
 
-@api.route("/v1/products/{product_id}", methods=["GET"])
+@api.route(
+    "/v1/products/{product_id}",
+    methods=["GET"],
+    response="functions.checkout.replies:Product",
+    replies={200: "The product."},
+    errors=(404,),
+)
 def checkout_get_product(request: ApiRequest, product_id: str) -> dict[str, Any]:
-    """A product."""
+    """A product"""
     from functions.checkout import catalog
     from functions.checkout.dal import repository
 
     return catalog.get_product(repository(), product_id)
 
 
-@api.route("/v1/products/{product_id}", methods=["PATCH"])
+@api.route(
+    "/v1/products/{product_id}",
+    methods=["PATCH"],
+    response="functions.checkout.replies:Product",
+    replies={200: "The product after the change."},
+    errors=(403, 404),
+    body="functions.checkout.models:ProductPatch",
+    example={"price_cents": 3999},
+)
 def checkout_patch_product(request: ApiRequest, product_id: str) -> dict[str, Any]:
-    """Seller-only change of title, price or stock."""
+    """Change title, price or stock (seller only)"""
     from functions.checkout import catalog
     from functions.checkout.dal import repository
     from functions.checkout.models import ProductPatch
@@ -54,9 +97,23 @@ def checkout_patch_product(request: ApiRequest, product_id: str) -> dict[str, An
     return catalog.patch_product(repository(), request.user_id, product_id, body, now_ms())
 
 
-@api.route("/v1/streams/{stream_id}/pins", methods=["POST"], status=201)
+@api.route(
+    "/v1/streams/{stream_id}/pins",
+    methods=["POST"],
+    status=201,
+    response="functions.live.replies:PinnedProduct",
+    replies={201: "The pin."},
+    errors=(403, 404, 409),
+    body="functions.checkout.models:PinCreate",
+    example={
+        "product_id": "01JDQ3Z5XG8V0M6K2T1R9YB4CN",
+        "flash_stock": 100,
+        "per_user_limit": 1,
+        "expected_peak_orders_per_second": 2000,
+    },
+)
 def checkout_create_pin(request: ApiRequest, stream_id: str) -> dict[str, Any]:
-    """The host pins one of their products on their live stream."""
+    """Pin one of the host's products on their live stream (flash sale)"""
     from functions.checkout import catalog
     from functions.checkout.dal import repository
     from functions.checkout.models import PinCreate
@@ -66,18 +123,37 @@ def checkout_create_pin(request: ApiRequest, stream_id: str) -> dict[str, Any]:
     return pin
 
 
-@api.route("/v1/streams/{stream_id}/pins/{product_id}", methods=["DELETE"])
+@api.route(
+    "/v1/streams/{stream_id}/pins/{product_id}",
+    methods=["DELETE"],
+    errors=(403, 404, 409),
+)
 def checkout_delete_pin(request: ApiRequest, stream_id: str, product_id: str) -> None:
-    """The host unpins a product; unsold units return to the product."""
+    """Unpin a product; unsold units return to it"""
     from functions.checkout import catalog
     from functions.checkout.dal import repository
 
     catalog.unpin(repository(), request.user_id, stream_id, product_id, now_ms())
 
 
-@api.route("/v1/streams/{stream_id}/orders", methods=["POST"], status=201)
+@api.route(
+    "/v1/streams/{stream_id}/orders",
+    methods=["POST"],
+    status=201,
+    response="functions.checkout.replies:Order",
+    replies={201: "The order (a retry with the same key returns the original)."},
+    errors=(404, 409, 422),
+    body="functions.checkout.models:OrderCreate",
+    example={"product_id": "01JDQ3Z5XG8V0M6K2T1R9YB4CN", "quantity": 1},
+    params=(IDEMPOTENCY_KEY,),
+)
 def checkout_place_order(request: ApiRequest, stream_id: str) -> Reply:
-    """Buy a pinned product: 201 with the order and its payment intent (also on a replay)."""
+    """Buy a pinned product: reserves stock for 10 minutes and creates a payment intent
+
+    The price is the pin's; any price field → 400. 409 `sold_out`, `limit_exceeded`, `stream_ended`,
+    `pin_expired`. 503 `unavailable` with `Retry-After` when contention outlasts 3 in-request
+    retries (retry with the same Idempotency-Key).
+    """
     from functions.checkout import orders
     from functions.checkout.dal import repository
     from functions.checkout.models import OrderCreate
@@ -98,18 +174,30 @@ def checkout_place_order(request: ApiRequest, stream_id: str) -> Reply:
     return Reply(order, status=201)
 
 
-@api.route("/v1/orders/{order_id}", methods=["GET"])
+@api.route(
+    "/v1/orders/{order_id}",
+    methods=["GET"],
+    response="functions.checkout.replies:Order",
+    replies={200: "The order (past its hold it reads `expired`)."},
+    errors=(404,),
+)
 def checkout_get_order(request: ApiRequest, order_id: str) -> dict[str, Any]:
-    """An order, for its buyer or seller."""
+    """An order, for its buyer or seller"""
     from functions.checkout import orders
     from functions.checkout.dal import repository
 
     return orders.get_order(repository(), request.user_id, order_id, now_ms())
 
 
-@api.route("/v1/me/orders", methods=["GET"])
+@api.route(
+    "/v1/me/orders",
+    methods=["GET"],
+    response="functions.checkout.replies:OrderPage",
+    replies={200: "One page."},
+    params=(ROLE, LIMIT, CURSOR),
+)
 def checkout_list_my_orders(request: ApiRequest) -> dict[str, Any]:
-    """The caller's orders: ``?role=buyer`` (default) or ``?role=seller``."""
+    """The caller's orders as buyer or seller, newest first"""
     from functions.checkout import orders
     from functions.checkout.dal import repository
 
@@ -128,9 +216,15 @@ def checkout_list_my_orders(request: ApiRequest) -> dict[str, Any]:
     )
 
 
-@api.route("/v1/orders/{order_id}/cancel", methods=["POST"])
+@api.route(
+    "/v1/orders/{order_id}/cancel",
+    methods=["POST"],
+    response="functions.checkout.replies:Order",
+    replies={200: "The cancelled order."},
+    errors=(403, 404, 409),
+)
 def checkout_cancel_order(request: ApiRequest, order_id: str) -> dict[str, Any]:
-    """The buyer cancels a pending order; its units go back on sale."""
+    """The buyer cancels a pending order; its units go back on sale"""
     from functions.checkout import orders
     from functions.checkout.dal import repository
     from functions.checkout.payments import provider_from_settings
@@ -142,9 +236,19 @@ def checkout_cancel_order(request: ApiRequest, order_id: str) -> dict[str, Any]:
     return order
 
 
-@api.route("/v1/orders/{order_id}/refund", methods=["POST"])
+@api.route(
+    "/v1/orders/{order_id}/refund",
+    methods=["POST"],
+    response="functions.checkout.replies:Order",
+    replies={200: "The refunded order (a repeat returns it unchanged)."},
+    errors=(403, 404, 409),
+)
 def checkout_refund_order(request: ApiRequest, order_id: str) -> dict[str, Any]:
-    """The seller refunds a paid (or refund_pending) order in full; a repeat returns it."""
+    """The seller refunds a paid (or refund_pending) order in full
+
+    Only `paid` and `refund_pending` orders can be refunded (else 409 `conflict`). No stock goes
+    back on sale.
+    """
     from functions.checkout import orders
     from functions.checkout.dal import repository
     from functions.checkout.payments import provider_from_settings
@@ -156,9 +260,40 @@ def checkout_refund_order(request: ApiRequest, order_id: str) -> dict[str, Any]:
     return order
 
 
-@api.route("/v1/payments/webhook", methods=["POST"], auth=False)
+@api.route(
+    "/v1/payments/webhook",
+    methods=["POST"],
+    auth=False,
+    response="functions.checkout.replies:WebhookResult",
+    replies={
+        200: "Acknowledged; each event id is applied once. Unknown types, unknown orders and intents that "
+        "are not the order's → `ignored` (nothing changes, Stripe stops retrying)."
+    },
+    errors=(400, 413),
+    body="functions.checkout.replies:WebhookEvent",
+    example={
+        "id": "evt_1PqRsT2eZvKYlo2C0a1b2c3d",
+        "object": "event",
+        "api_version": "2024-06-20",
+        "created": 1795000000,
+        "livemode": False,
+        "type": "payment_intent.succeeded",
+        "data": {
+            "object": {
+                "id": "pi_3PqRsT2eZvKYlo2C1a2b3c4d",
+                "object": "payment_intent",
+                "amount": 999,
+                "amount_received": 999,
+                "currency": "eur",
+                "metadata": {"order_id": "01JDQ3Z5XG8V0M6K2T1R9YB4CN"},
+                "status": "succeeded",
+            }
+        },
+    },
+    params=(STRIPE_SIGNATURE,),
+)
 def checkout_payment_webhook(request: ApiRequest) -> dict[str, Any]:
-    """Stripe events, authenticated by ``Stripe-Signature`` (no JWT)."""
+    """Stripe webhook events (no JWT: authenticated by `Stripe-Signature`)"""
     import time
 
     from functions.checkout import stripe_events, webhooks

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Annotated, Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from functions.core.models import RequestModel
 
@@ -20,6 +20,7 @@ _ISO_4217_CODES = """
     VND VUV WST XAF XCD XOF XPF YER ZAR ZMW ZWL
 """
 ISO_4217 = frozenset(_ISO_4217_CODES.split())
+_CURRENCIES: list[Any] = sorted(ISO_4217)  # the request schema's enum
 
 MAX_PRICE_CENTS = 100_000_000
 MAX_STOCK = 1_000_000
@@ -38,6 +39,12 @@ def _check_currency(value: str) -> str:
 class ProductCreate(RequestModel):
     """``POST /v1/products``."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [{"properties": {"title": {"pattern": "\\S"}, "currency": {"enum": _CURRENCIES}}}]
+        }
+    )
+
     title: Title
     price_cents: Cents
     currency: str
@@ -55,6 +62,23 @@ class ProductCreate(RequestModel):
 
 class ProductPatch(RequestModel):
     """``PATCH /v1/products/{id}`` (seller only): any of title, price, stock."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [
+                {
+                    "description": "At least one of title, price_cents, stock, not null; title not blank.",
+                    "anyOf": [
+                        {"required": [name], "properties": {name: {"not": {"type": "null"}}}}
+                        for name in ("title", "price_cents", "stock")
+                    ],
+                    "properties": {
+                        "title": {"anyOf": [{"type": "string", "pattern": "\\S"}, {"type": "null"}]}
+                    },
+                }
+            ]
+        }
+    )
 
     title: Title | None = None
     price_cents: Cents | None = None

@@ -28,6 +28,8 @@ from functions.core.errors import (
     ValidationError,
 )
 from functions.core.observability import flush_metrics, logger
+from functions.core.routedoc import ATTRIBUTE as ROUTE_DOC
+from functions.core.routedoc import make_doc
 
 if TYPE_CHECKING:
     # pydantic is imported only when a body or query model is validated: ``import app`` (every
@@ -296,11 +298,18 @@ class Api:
         auth: bool = True,
         status: int = 200,
         max_body: int = DEFAULT_MAX_BODY,
+        response: str | None = None,
+        errors: tuple[int, ...] = (),
+        **contract: Any,
     ) -> Callable[[Handler], Handler]:
         """Register ``handler(request: ApiRequest, **path_params)`` for ``path``.
 
         The handler returns a body (dict, model, list) sent with ``status``, a :class:`Reply`,
-        or ``None`` for 204.
+        or ``None`` for 204. ``response`` names the body's pydantic model (``"module:Class"``,
+        imported only by the spec renderer), ``errors`` the statuses the handler's own errors
+        answer; ``contract`` holds the rest of :class:`~functions.core.routedoc.RouteDoc`
+        (``body``, ``params``, ``replies``, ``example``, ``description``...). The handler's
+        docstring is the operation's summary (first paragraph) and description (the rest).
         """
 
         def decorator(handler: Handler) -> Handler:
@@ -349,6 +358,8 @@ class Api:
                 )
                 return response
 
+            doc = make_doc(handler, auth=auth, status=status, response=response, errors=errors, **contract)
+            setattr(view, ROUTE_DOC, doc)
             self.blueprint.route(path, methods=methods, content_types=["*/*"])(view)
             return handler
 

@@ -13,6 +13,7 @@ from chalice import Blueprint
 from functions.core.clock import now_ms
 from functions.core.ids import new_ulid
 from functions.core.observability import record_event
+from functions.core.routedoc import CURSOR, IDEMPOTENCY_KEY, IDEMPOTENCY_KEY_SCHEMA, LIMIT, Param
 from functions.core.settings import get_settings
 from functions.core.web import Api, ApiRequest, Reply
 
@@ -23,6 +24,29 @@ bp = Blueprint(__name__)
 api = Api(bp)
 
 CONVERSATION = "/v1/conversations/{conversation_id}"
+FOLDER = Param(
+    "folder",
+    "query",
+    {"type": "string", "enum": ["inbox", "requests"], "default": "inbox"},
+    "`inbox` (default) or `requests` (message requests).",
+    example="inbox",
+)
+AFTER = Param(
+    "after",
+    "query",
+    {"type": "string", "minLength": 26, "maxLength": 26, "pattern": "^[0-9A-HJKMNP-TV-Z]{26}$",
+     "examples": ["01JDQ3Z5XG8V0M6K2T1R9YB4CN"]},
+    "A message_id: return only newer messages, oldest first (incremental sync).",
+)  # fmt: skip
+OPTIONAL_IDEMPOTENCY_KEY = Param(
+    "Idempotency-Key",
+    "header",
+    IDEMPOTENCY_KEY_SCHEMA,
+    "Optional retry key for creating a group (a direct conversation is idempotent by its pair and "
+    "ignores it): the same key with the same body returns the original group; with a different "
+    "body → 422 `idempotency_key_reused`.",
+    example="6b1f0a52-4c1e-4e8b-8f0d-2a9c7d3e5b11",
+)
 
 
 def _clock() -> logic.Clock:
@@ -39,9 +63,19 @@ def find_chat_message(stream_id: str, message_id: str) -> dict[str, Any] | None:
     return find(stream_id, message_id)
 
 
-@api.route("/v1/conversations", methods=["POST"], status=201)
+@api.route(
+    "/v1/conversations",
+    methods=["POST"],
+    status=201,
+    response="functions.dm.models:Conversation",
+    replies={201: "Created.", 200: "The existing direct conversation of this pair."},
+    errors=(403, 422),
+    body="functions.dm.models:CreateConversation",
+    example={"member_ids": ["demo-bob"]},
+    params=(OPTIONAL_IDEMPOTENCY_KEY,),
+)
 def dm_create_conversation(request: ApiRequest) -> Reply:
-    """Create a group, or create/find the caller's direct conversation with one user."""
+    """Create a group, or create/find the direct conversation with one user"""
     from functions.dm import dal, logic
     from functions.dm.models import CreateConversation
     from functions.social.dal import graph
@@ -59,9 +93,15 @@ def dm_create_conversation(request: ApiRequest) -> Reply:
     return Reply(view, status=201 if created else 200)
 
 
-@api.route("/v1/conversations", methods=["GET"])
+@api.route(
+    "/v1/conversations",
+    methods=["GET"],
+    response="functions.dm.models:InboxPage",
+    replies={200: "One page."},
+    params=(FOLDER, LIMIT, CURSOR),
+)
 def dm_list_conversations(request: ApiRequest) -> dict[str, Any]:
-    """The caller's inbox or requests folder, most recent activity first."""
+    """The caller's inbox or requests folder, most recent activity first"""
     from functions.dm import dal, logic
 
     page = request.page()
@@ -71,34 +111,58 @@ def dm_list_conversations(request: ApiRequest) -> dict[str, Any]:
     )
 
 
-@api.route(CONVERSATION, methods=["GET"])
+@api.route(
+    CONVERSATION,
+    methods=["GET"],
+    response="functions.dm.models:Conversation",
+    replies={200: "The conversation."},
+    errors=(404,),
+)
 def dm_get_conversation(request: ApiRequest, conversation_id: str) -> dict[str, Any]:
-    """One conversation with members, their read markers and "active now"."""
+    """One conversation with its members and read markers"""
     from functions.dm import dal, logic
     from functions.social.dal import graph
 
     return logic.get_conversation(dal.store(), request.user_id, conversation_id, graph(), now_ms())
 
 
-@api.route(CONVERSATION, methods=["DELETE"])
+@api.route(
+    CONVERSATION,
+    methods=["DELETE"],
+    errors=(404,),
+)
 def dm_leave_conversation(request: ApiRequest, conversation_id: str) -> None:
-    """Leave a group / hide a direct conversation."""
+    """Leave a group / hide a direct conversation"""
     from functions.dm import dal, logic
 
     logic.leave_conversation(dal.store(), request.user_id, conversation_id)
 
 
-@api.route(CONVERSATION + "/accept", methods=["POST"])
+@api.route(
+    CONVERSATION + "/accept",
+    methods=["POST"],
+    response="functions.dm.models:Conversation",
+    replies={200: "The conversation, now active."},
+    errors=(404,),
+)
 def dm_accept_request(request: ApiRequest, conversation_id: str) -> dict[str, Any]:
-    """Accept a message request."""
+    """Accept a message request"""
     from functions.dm import dal, logic
 
     return logic.accept_request(dal.store(), request.user_id, conversation_id)
 
 
-@api.route(CONVERSATION + "/mute", methods=["PUT"])
+@api.route(
+    CONVERSATION + "/mute",
+    methods=["PUT"],
+    response="functions.dm.models:MuteState",
+    replies={200: "The new state."},
+    errors=(404,),
+    body="functions.dm.models:SetMuted",
+    example={"muted": True},
+)
 def dm_set_muted(request: ApiRequest, conversation_id: str) -> dict[str, Any]:
-    """Mute or unmute."""
+    """Mute or unmute"""
     from functions.dm import dal, logic
     from functions.dm.models import SetMuted
 
@@ -106,9 +170,20 @@ def dm_set_muted(request: ApiRequest, conversation_id: str) -> dict[str, Any]:
     return logic.set_muted(dal.store(), request.user_id, conversation_id, body.muted)
 
 
-@api.route(CONVERSATION + "/members", methods=["POST"])
+@api.route(
+    CONVERSATION + "/members",
+    methods=["POST"],
+    response="functions.dm.models:Conversation",
+    replies={200: "The conversation; `not_added` lists refused users."},
+    errors=(403, 404, 409),
+    body="functions.dm.models:AddMembers",
+    example={"user_ids": ["demo-carol"]},
+)
 def dm_add_members(request: ApiRequest, conversation_id: str) -> dict[str, Any]:
-    """The admin adds members to a group."""
+    """The group's admin adds members
+
+    A direct conversation's members never change (→ 409 `conflict`).
+    """
     from functions.dm import dal, logic
     from functions.dm.models import AddMembers
     from functions.social.dal import graph
@@ -117,17 +192,48 @@ def dm_add_members(request: ApiRequest, conversation_id: str) -> dict[str, Any]:
     return logic.add_members(dal.store(), graph(), _clock(), request.user_id, conversation_id, body.user_ids)
 
 
-@api.route(CONVERSATION + "/members/{user_id}", methods=["DELETE"])
+@api.route(
+    CONVERSATION + "/members/{user_id}",
+    methods=["DELETE"],
+    errors=(403, 404, 409),
+)
 def dm_remove_member(request: ApiRequest, conversation_id: str, user_id: str) -> None:
-    """The admin removes a member, or a member leaves."""
+    """The admin removes a member, or a member leaves
+
+    A direct conversation's members never change (→ 409 `conflict`).
+    """
     from functions.dm import dal, logic
 
     logic.remove_member(dal.store(), request.user_id, conversation_id, user_id)
 
 
-@api.route(CONVERSATION + "/messages", methods=["POST"], status=201)
+@api.route(
+    CONVERSATION + "/messages",
+    methods=["POST"],
+    status=201,
+    response="functions.dm.models:Message",
+    replies={201: "Sent.", 200: "A retry: the original message for this `client_message_id`."},
+    errors=(403, 404, 422, 429),
+    body="functions.dm.models:SendMessage",
+    example={"client_message_id": "c-7f1e", "text": "See you at 8?"},
+    response_example={
+        "message_id": "01JDQ3Z5XG8V0M6K2T1R9YB4CN",
+        "conversation_id": "01JDQ3Y1M2N3P4Q5R6S7T8V9WX",
+        "sender_id": "demo-alice",
+        "type": "text",
+        "text": "See you at 8?",
+        "client_message_id": "c-7f1e",
+        "sent_at": "2026-11-28T01:02:03.456Z",
+        "reactions": [{"emoji": "👍", "count": 2, "me": True}],
+    },
+)
 def dm_send_message(request: ApiRequest, conversation_id: str) -> Reply:
-    """Send a message (201), or replay the original for a known ``client_message_id`` (200)."""
+    """Send a message (text, attachment or both)
+
+    At most 5 messages/s per sender (burst 10; shares count too) → 429 with Retry-After. A request
+    conversation takes one message before it is accepted (→ 403). An `attachment_id` must be the
+    sender's upload, not yet sent in another message (→ 400).
+    """
     from functions.dm import dal, logic
     from functions.dm.models import SendMessage
 
@@ -139,9 +245,16 @@ def dm_send_message(request: ApiRequest, conversation_id: str) -> Reply:
     return Reply(view, status=201 if created else 200)
 
 
-@api.route(CONVERSATION + "/messages", methods=["GET"])
+@api.route(
+    CONVERSATION + "/messages",
+    methods=["GET"],
+    response="functions.dm.models:MessagePage",
+    replies={200: "One page."},
+    errors=(404,),
+    params=(LIMIT, CURSOR, AFTER),
+)
 def dm_list_messages(request: ApiRequest, conversation_id: str) -> dict[str, Any]:
-    """History newest first, or ``?after=`` sync oldest first."""
+    """History newest first, or `?after=` sync oldest first"""
     from functions.dm import dal, logic
     from functions.share.cards import ShareVideoCards
 
@@ -159,34 +272,62 @@ def dm_list_messages(request: ApiRequest, conversation_id: str) -> dict[str, Any
     )
 
 
-@api.route(CONVERSATION + "/messages/{message_id}", methods=["DELETE"])
+@api.route(
+    CONVERSATION + "/messages/{message_id}",
+    methods=["DELETE"],
+    errors=(403, 404),
+)
 def dm_unsend_message(request: ApiRequest, conversation_id: str, message_id: str) -> None:
-    """Unsend one of the caller's messages."""
+    """Unsend one of the caller's messages (it stays as `type: deleted`)"""
     from functions.dm import dal, logic
 
     logic.unsend(dal.store(), request.user_id, conversation_id, message_id)
 
 
-@api.route(CONVERSATION + "/messages/{message_id}/reactions/{emoji}", methods=["PUT"], status=204)
+@api.route(
+    CONVERSATION + "/messages/{message_id}/reactions/{emoji}",
+    methods=["PUT"],
+    status=204,
+    errors=(403, 404, 409),
+)
 def dm_add_reaction(request: ApiRequest, conversation_id: str, message_id: str, emoji: str) -> None:
-    """React to a message with one emoji (idempotent)."""
+    """React to a message with one emoji (idempotent)
+
+    `{emoji}` is exactly one URL-encoded emoji grapheme (skin tones and ZWJ sequences are one);
+    anything else → 400. At most 30 distinct emoji per message → 409 `too_many_reactions`; an unsent
+    message → 409 `message_deleted`. Non-members → 404.
+    """
     from functions.dm import dal, reactions
 
     reactions.react(dal.store(), request.user_id, conversation_id, message_id, emoji, now_ms())
     record_event("reaction_added")
 
 
-@api.route(CONVERSATION + "/messages/{message_id}/reactions/{emoji}", methods=["DELETE"], status=204)
+@api.route(
+    CONVERSATION + "/messages/{message_id}/reactions/{emoji}",
+    methods=["DELETE"],
+    status=204,
+    errors=(403, 404, 409),
+)
 def dm_remove_reaction(request: ApiRequest, conversation_id: str, message_id: str, emoji: str) -> None:
-    """Take back one's reaction (idempotent)."""
+    """Take back one's reaction (idempotent)
+
+    An unsent message → 409 `message_deleted`. Non-members → 404.
+    """
     from functions.dm import dal, reactions
 
     reactions.unreact(dal.store(), request.user_id, conversation_id, message_id, emoji)
 
 
-@api.route(CONVERSATION + "/read", methods=["POST"])
+@api.route(
+    CONVERSATION + "/read",
+    methods=["POST"],
+    errors=(404, 409),
+    body="functions.dm.models:MarkRead",
+    example={"message_id": "01JDQ3Z5XG8V0M6K2T1R9YB4CN"},
+)
 def dm_mark_read(request: ApiRequest, conversation_id: str) -> None:
-    """Move the caller's read marker forward."""
+    """Move the caller's read marker forward"""
     from functions.dm import dal, logic
     from functions.dm.models import MarkRead
 
@@ -194,9 +335,31 @@ def dm_mark_read(request: ApiRequest, conversation_id: str) -> None:
     logic.mark_read(dal.store(), request.user_id, conversation_id, body.message_id)
 
 
-@api.route("/v1/messages/forward", methods=["POST"], status=201)
+@api.route(
+    "/v1/messages/forward",
+    methods=["POST"],
+    status=201,
+    response="functions.dm.models:ForwardResult",
+    replies={201: "Per-conversation results (a retry returns the original)."},
+    errors=(404, 422, 429),
+    body="functions.dm.models:ForwardMessage",
+    example={
+        "source": {
+            "conversation_id": "01JDQ3Y1M2N3P4Q5R6S7T8V9WX",
+            "message_id": "01JDQ3Z5XG8V0M6K2T1R9YB4CN",
+        },
+        "conversation_ids": ["01JDQ41A2B3C4D5E6F7G8H9J0K"],
+    },
+    params=(IDEMPOTENCY_KEY,),
+)
 def dm_forward_message(request: ApiRequest) -> Reply:
-    """Forward one message into 1..20 conversations (Idempotency-Key required)."""
+    """Forward one message into 1 to 20 conversations
+
+    The caller must see the source (else 404). Each target follows the rules of a send from the
+    caller (active membership, pending requests, blocks); targets it may not send to are
+    `not_allowed`. Copies carry `forwarded: true` and the same attachment or video card. One forward
+    counts as one send for the rate limit.
+    """
     from functions.dm import forward_dal, forwarding
     from functions.dm.models import ForwardMessage
 
@@ -207,9 +370,18 @@ def dm_forward_message(request: ApiRequest) -> Reply:
     return Reply(result, status=201)
 
 
-@api.route("/v1/reports", methods=["POST"], status=201)
+@api.route(
+    "/v1/reports",
+    methods=["POST"],
+    status=201,
+    response="functions.dm.models:ReportCreated",
+    replies={201: "Recorded (the reported content is copied as evidence)."},
+    errors=(404,),
+    body="functions.dm.models:CreateReport",
+    example={"target_type": "user", "target_id": "demo-dave", "reason": "spam"},
+)
 def dm_create_report(request: ApiRequest) -> dict[str, Any]:
-    """Report a message, user, conversation or live-chat message."""
+    """Report a message, user, conversation or live-chat message"""
     from functions.dm import dal, reports
     from functions.dm.models import CreateReport
 
@@ -225,9 +397,24 @@ def dm_create_report(request: ApiRequest) -> dict[str, Any]:
     return result
 
 
-@api.route("/v1/attachments", methods=["POST"], status=201)
+@api.route(
+    "/v1/attachments",
+    methods=["POST"],
+    status=201,
+    response="functions.dm.models:AttachmentUpload",
+    replies={201: "Upload with the form fields within 5 minutes."},
+    errors=(413, 429),
+    body="functions.dm.models:CreateAttachment",
+    example={"content_type": "image/jpeg", "size_bytes": 204800},
+)
 def dm_create_attachment(request: ApiRequest) -> dict[str, Any]:
-    """A presigned upload for one attachment."""
+    """A presigned upload for one attachment
+
+    image/jpeg, image/png, image/webp, image/gif ≤ 10 MB; video/mp4 ≤ 50 MB; other types → 400,
+    larger → 413. At most 200 uploads and 2 GB per user per UTC day → 429 with Retry-After. An
+    upload goes with one message; one not attached to a sent message within 24 hours is deleted, and
+    unsending a message deletes its attachment.
+    """
     from functions.dm import dal, uploads
     from functions.dm.models import CreateAttachment
 

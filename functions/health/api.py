@@ -12,7 +12,14 @@ bp = Blueprint(__name__)
 api = Api(bp)
 
 
-@api.route("/v1/health", methods=["GET"], auth=False)
+@api.route(
+    "/v1/health",
+    methods=["GET"],
+    auth=False,
+    response="functions.health.models:Health",
+    replies={200: "The service is up."},
+    aws=False,
+)
 def health(request: ApiRequest) -> dict[str, Any]:
-    """Liveness probe."""
+    """Liveness probe"""
     return {"status": "ok"}

@@ -13,6 +13,7 @@ from chalice import Blueprint
 from functions.core.clock import now_ms
 from functions.core.ids import new_ulid
 from functions.core.observability import record_event
+from functions.core.routedoc import CURSOR
 from functions.core.settings import get_settings
 from functions.core.web import Api, ApiRequest, Reply
 
@@ -20,9 +21,17 @@ bp = Blueprint(__name__)
 api = Api(bp)
 
 
-@api.route("/v1/streams", methods=["POST"], status=201)
+@api.route(
+    "/v1/streams",
+    methods=["POST"],
+    status=201,
+    response="functions.live.replies:Stream",
+    replies={201: "Live."},
+    body="functions.live.models:StartStreamRequest",
+    example={"title": "Friday flash sale"},
+)
 def live_start_stream(request: ApiRequest) -> dict[str, Any]:
-    """Start a live stream hosted by the caller."""
+    """Start a live stream hosted by the caller"""
     from functions.live import dal, streams
     from functions.live.models import StartStreamRequest
 
@@ -34,10 +43,15 @@ def live_start_stream(request: ApiRequest) -> dict[str, Any]:
     return stream.view()
 
 
-@api.route("/v1/streams/{stream_id}", methods=["GET"])
+@api.route(
+    "/v1/streams/{stream_id}",
+    methods=["GET"],
+    response="functions.live.replies:StreamDetail",
+    replies={200: "The stream."},
+    errors=(404,),
+)
 def live_get_stream(request: ApiRequest, stream_id: str) -> dict[str, Any]:
-    """A stream with its pinned products and where to read its chat (2 calls: one Query of the
-    stream partition for META and the pins, one BatchGetItem of the pins' stock shards)."""
+    """A stream with its pinned products and where to read its chat"""
     from functions.checkout.pins_view import stream_page
     from functions.live import dal
     from functions.live.errors import StreamNotFoundError
@@ -53,9 +67,15 @@ def live_get_stream(request: ApiRequest, stream_id: str) -> dict[str, Any]:
     }
 
 
-@api.route("/v1/streams/{stream_id}/end", methods=["POST"])
+@api.route(
+    "/v1/streams/{stream_id}/end",
+    methods=["POST"],
+    response="functions.live.replies:Stream",
+    replies={200: "The ended stream."},
+    errors=(403, 404),
+)
 def live_end_stream(request: ApiRequest, stream_id: str) -> dict[str, Any]:
-    """End the stream (host only); its chat becomes read-only."""
+    """End the stream (host only); chat becomes read-only"""
     from functions.live import dal, streams
 
     stream = streams.end_stream(
@@ -65,9 +85,22 @@ def live_end_stream(request: ApiRequest, stream_id: str) -> dict[str, Any]:
     return stream.view()
 
 
-@api.route("/v1/streams/{stream_id}/settings", methods=["PATCH"])
+@api.route(
+    "/v1/streams/{stream_id}/settings",
+    methods=["PATCH"],
+    response="functions.live.replies:StreamSettings",
+    replies={200: "The settings after the change."},
+    errors=(403, 404, 409),
+    body="functions.live.models:StreamSettingsRequest",
+    example={"slow_mode_seconds": 5, "banned_words": ["spoiler"]},
+)
 def live_update_settings(request: ApiRequest, stream_id: str) -> dict[str, Any]:
-    """Change slow mode, banned words, the room cap or the room's shard count (host only)."""
+    """Change slow mode, banned words, the room cap or the room's size (host only)
+
+    `expected_peak_msgs_per_second` re-sizes a live room to K = ceil(peak / 500) shards (at most
+    50). K only grows: a smaller peak, or an ended stream, leaves it as it is. Raise `room_cap` with
+    it: each shard admits `room_cap / K` messages per second.
+    """
     from functions.live import dal, streams
     from functions.live.models import StreamSettingsRequest
 
@@ -81,9 +114,13 @@ def live_update_settings(request: ApiRequest, stream_id: str) -> dict[str, Any]:
     }
 
 
-@api.route("/v1/streams/{stream_id}/moderators/{user_id}", methods=["PUT"])
+@api.route(
+    "/v1/streams/{stream_id}/moderators/{user_id}",
+    methods=["PUT"],
+    errors=(403, 404, 409),
+)
 def live_add_moderator(request: ApiRequest, stream_id: str, user_id: str) -> None:
-    """Appoint a moderator (host only)."""
+    """Appoint a moderator (host only)"""
     from functions.live import dal, streams
 
     streams.set_moderator(
@@ -91,9 +128,13 @@ def live_add_moderator(request: ApiRequest, stream_id: str, user_id: str) -> Non
     )
 
 
-@api.route("/v1/streams/{stream_id}/moderators/{user_id}", methods=["DELETE"])
+@api.route(
+    "/v1/streams/{stream_id}/moderators/{user_id}",
+    methods=["DELETE"],
+    errors=(403, 404, 409),
+)
 def live_remove_moderator(request: ApiRequest, stream_id: str, user_id: str) -> None:
-    """Remove a moderator (host only)."""
+    """Remove a moderator (host only)"""
     from functions.live import dal, streams
 
     streams.set_moderator(
@@ -101,9 +142,13 @@ def live_remove_moderator(request: ApiRequest, stream_id: str, user_id: str) -> 
     )
 
 
-@api.route("/v1/streams/{stream_id}/bans/{user_id}", methods=["PUT"])
+@api.route(
+    "/v1/streams/{stream_id}/bans/{user_id}",
+    methods=["PUT"],
+    errors=(403, 404, 409),
+)
 def live_ban_user(request: ApiRequest, stream_id: str, user_id: str) -> None:
-    """Ban a user from the chat (host or moderator)."""
+    """Ban a user from the chat (host or moderator)"""
     from functions.live import dal, streams
 
     streams.set_ban(
@@ -112,9 +157,13 @@ def live_ban_user(request: ApiRequest, stream_id: str, user_id: str) -> None:
     record_event("live_user_banned")
 
 
-@api.route("/v1/streams/{stream_id}/bans/{user_id}", methods=["DELETE"])
+@api.route(
+    "/v1/streams/{stream_id}/bans/{user_id}",
+    methods=["DELETE"],
+    errors=(403, 404, 409),
+)
 def live_unban_user(request: ApiRequest, stream_id: str, user_id: str) -> None:
-    """Lift a ban (host or moderator)."""
+    """Lift a ban (host or moderator)"""
     from functions.live import dal, streams
 
     streams.set_ban(
@@ -122,9 +171,22 @@ def live_unban_user(request: ApiRequest, stream_id: str, user_id: str) -> None:
     )
 
 
-@api.route("/v1/streams/{stream_id}/chat", methods=["POST"], status=201)
+@api.route(
+    "/v1/streams/{stream_id}/chat",
+    methods=["POST"],
+    status=201,
+    response="functions.live.replies:ChatMessage",
+    replies={201: "Posted.", 200: "A retry: the original message for this `client_message_id`."},
+    errors=(403, 404, 409, 422, 429),
+    body="functions.live.models:PostChatRequest",
+    example={"client_message_id": "c-1", "text": "hello room"},
+)
 def live_post_chat(request: ApiRequest, stream_id: str) -> Reply:
-    """Post to the room: 201 with the message, 200 with the original on a replay."""
+    """Post to the room's chat
+
+    Banned → 403; banned word → 422 `rejected_by_moderation`; slow mode or room cap → 429 with
+    Retry-After; ended stream → 409 `stream_ended`.
+    """
     from functions.live import chat, dal
     from functions.live.models import PostChatRequest
 
@@ -142,9 +204,16 @@ def live_post_chat(request: ApiRequest, stream_id: str) -> Reply:
     return Reply(outcome.message, status=201 if outcome.created else 200)
 
 
-@api.route("/v1/streams/{stream_id}/chat", methods=["GET"])
+@api.route(
+    "/v1/streams/{stream_id}/chat",
+    methods=["GET"],
+    response="functions.live.replies:ChatPoll",
+    replies={200: "Messages oldest to newest."},
+    errors=(404,),
+    params=(CURSOR,),
+)
 def live_poll_chat(request: ApiRequest, stream_id: str) -> dict[str, Any]:
-    """Poll the room from its snapshot (one S3 read whatever K is)."""
+    """Poll the room (last 50 messages, or only newer ones with a cursor)"""
     from functions.live import chat, dal
 
     cursor = request.page().cursor
@@ -158,9 +227,13 @@ def live_poll_chat(request: ApiRequest, stream_id: str) -> dict[str, Any]:
     )
 
 
-@api.route("/v1/streams/{stream_id}/chat/{message_id}", methods=["DELETE"])
+@api.route(
+    "/v1/streams/{stream_id}/chat/{message_id}",
+    methods=["DELETE"],
+    errors=(403, 404),
+)
 def live_delete_chat(request: ApiRequest, stream_id: str, message_id: str) -> None:
-    """Hide a message (host or moderator)."""
+    """Hide a chat message (host or moderator)"""
     from functions.live import chat, dal
 
     chat.delete_message(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from functions.core.models import RequestModel
 
@@ -39,6 +39,41 @@ class StreamSettingsRequest(RequestModel):
     ``expected_peak_msgs_per_second`` re-sizes a live room: K only ever grows (a hot room gets
     more shards during the event; shrinking would strand messages in the dropped shards).
     """
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [
+                {
+                    "description": "At least one of the settings, not null; banned words are not blank.",
+                    "anyOf": [
+                        {"required": [name], "properties": {name: {"not": {"type": "null"}}}}
+                        for name in (
+                            "slow_mode_seconds",
+                            "banned_words",
+                            "room_cap",
+                            "expected_peak_msgs_per_second",
+                        )
+                    ],
+                    "properties": {
+                        "banned_words": {
+                            "anyOf": [
+                                {
+                                    "type": "array",
+                                    "items": {
+                                        "type": "string",
+                                        "minLength": 1,
+                                        "maxLength": 50,
+                                        "pattern": "\\S",
+                                    },
+                                },
+                                {"type": "null"},
+                            ]
+                        }
+                    },
+                }
+            ]
+        }
+    )
 
     slow_mode_seconds: int | None = Field(default=None, ge=0, le=SLOW_MODE_MAX_SECONDS)
     banned_words: list[str] | None = Field(default=None, max_length=BANNED_WORDS_MAX)

@@ -21,9 +21,18 @@ bp = Blueprint(__name__)
 api = Api(bp)
 
 
-@api.route("/v1/me/devices", methods=["PUT"], auth=True, max_body=8 * 1024)
+@api.route(
+    "/v1/me/devices",
+    methods=["PUT"],
+    auth=True,
+    max_body=8 * 1024,
+    response="functions.notify.models:RegisteredDeviceOut",
+    replies={201: "A new device.", 200: "The token was already registered."},
+    body="functions.notify.models:RegisterDeviceRequest",
+    example={"platform": "fcm", "token": "fcm-token-123"},
+)
 def notify_register_device(request: ApiRequest) -> Reply:
-    """Register a push token: 201 for a new device, 200 when the token is already registered."""
+    """Register a push token (at most 10 devices; the oldest is replaced)"""
     from functions.notify import dal
     from functions.notify.devices import register_device
     from functions.notify.models import RegisterDeviceRequest, RegisteredDeviceOut
@@ -42,9 +51,15 @@ def notify_register_device(request: ApiRequest) -> Reply:
     return Reply(out, status=201 if created else 200)
 
 
-@api.route("/v1/me/devices", methods=["GET"], auth=True)
+@api.route(
+    "/v1/me/devices",
+    methods=["GET"],
+    auth=True,
+    response="functions.notify.models:DeviceList",
+    replies={200: "All of them."},
+)
 def notify_list_devices(request: ApiRequest) -> DeviceList:
-    """The caller's devices, newest first (at most 10, one page)."""
+    """The caller's devices, newest first"""
     from functions.notify import dal
     from functions.notify.devices import list_devices
     from functions.notify.models import DeviceList, DeviceOut
@@ -55,9 +70,15 @@ def notify_list_devices(request: ApiRequest) -> DeviceList:
     )
 
 
-@api.route("/v1/me/devices/{device_id}", methods=["DELETE"], auth=True, status=204)
+@api.route(
+    "/v1/me/devices/{device_id}",
+    methods=["DELETE"],
+    auth=True,
+    status=204,
+    errors=(404,),
+)
 def notify_delete_device(request: ApiRequest, device_id: str) -> None:
-    """Unregister one of the caller's devices (someone else's → 404)."""
+    """Unregister one of the caller's devices"""
     from functions.notify import dal
     from functions.notify.devices import delete_device
 

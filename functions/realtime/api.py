@@ -17,9 +17,15 @@ bp = Blueprint(__name__)
 api = Api(bp)
 
 
-@api.route("/v1/realtime", methods=["GET"], auth=True)
+@api.route(
+    "/v1/realtime",
+    methods=["GET"],
+    auth=True,
+    response="functions.realtime.models:RealtimeEndpoint",
+    replies={200: "The WebSocket URL."},
+)
 def realtime_discover(request: ApiRequest) -> RealtimeEndpoint:
-    """Where the app opens its WebSocket (``?token=<jwt>`` is appended by the client)."""
+    """Where to open the WebSocket (append `?token=<jwt>`)"""
     from functions.realtime.models import RealtimeEndpoint
 
     url = get_settings().websocket_url

@@ -12,15 +12,23 @@ from chalice import Blueprint
 
 from functions.core.clock import now_iso
 from functions.core.observability import record_event
+from functions.core.routedoc import IDEMPOTENCY_KEY, LIMIT
 from functions.core.web import Api, ApiRequest, Reply
 
 bp = Blueprint(__name__)
 api = Api(bp)
 
 
-@api.route("/v1/videos/{video_id}", methods=["GET"], status=200)
+@api.route(
+    "/v1/videos/{video_id}",
+    methods=["GET"],
+    status=200,
+    response="functions.share.models:Video",
+    replies={200: "The video."},
+    errors=(404,),
+)
 def share_get_video(request: ApiRequest, video_id: str) -> dict[str, Any]:
-    """A video the caller may see (404 otherwise)."""
+    """A video the caller may see"""
     from functions.share import dal
     from functions.share.videos import get_video
     from functions.social.dal import graph
@@ -28,9 +36,27 @@ def share_get_video(request: ApiRequest, video_id: str) -> dict[str, Any]:
     return get_video(dal.videos(), graph(), dal.url_signer(), request.user_id, video_id)
 
 
-@api.route("/v1/videos/{video_id}/shares", methods=["POST"], status=201)
+@api.route(
+    "/v1/videos/{video_id}/shares",
+    methods=["POST"],
+    status=201,
+    response="functions.share.models:ShareResult",
+    replies={201: "Per-recipient results (a retry returns the original)."},
+    errors=(404, 422, 429),
+    body="functions.share.models:ShareRequest",
+    example={"recipient_ids": ["demo-bob", "demo-carol"], "note": "look at this"},
+    params=(IDEMPOTENCY_KEY,),
+)
 def share_create(request: ApiRequest, video_id: str) -> Reply:
-    """Share a video to 1..20 recipients (Idempotency-Key required)."""
+    """Share a video to 1 to 20 people and conversations in one call
+
+    Per target a share is a DM from the caller: recipients it may not reach are `not_allowed` (never
+    says why) — blocks, `no_one`, and the message-request limit (a stranger gets one message in
+    their requests until they accept). It counts in the caller's DM rate limit (5/s, burst 10):
+    while that is used up → 429 with Retry-After. `conversation_ids` (direct or group conversations
+    the caller is an active member of) sit beside `recipient_ids`: 1 to 20 targets in total, one
+    result per target.
+    """
     from functions.share import dal
     from functions.share.logic import share_video
     from functions.share.models import ShareRequest
@@ -49,9 +75,16 @@ def share_create(request: ApiRequest, video_id: str) -> Reply:
     return Reply(response, status=201)
 
 
-@api.route("/v1/me/share-suggestions", methods=["GET"], status=200)
+@api.route(
+    "/v1/me/share-suggestions",
+    methods=["GET"],
+    status=200,
+    response="functions.share.models:ShareSuggestions",
+    replies={200: "One page."},
+    params=(LIMIT,),
+)
 def share_suggestions_list(request: ApiRequest) -> dict[str, Any]:
-    """People to share with: recent interactions first, then friends; never blocked users."""
+    """People to share with: recent interactions first, then friends"""
     from functions.share import dal
     from functions.share.suggestions import share_suggestions
     from functions.social.dal import graph

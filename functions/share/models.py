@@ -1,4 +1,4 @@
-"""Request models and the video-platform event model of the share domain."""
+"""Request and response models and the video-platform event model of the share domain."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from functions.core import models as core
 from functions.core.clock import ms_from_iso
-from functions.core.models import RequestModel
+from functions.core.models import RequestModel, ResponseModel, Timestamp, Url, omitted
 
 MAX_RECIPIENTS = 20
 MAX_NOTE_CHARS = 500
@@ -20,6 +21,29 @@ VideoEventType = Literal["video.published", "video.updated", "video.deleted"]
 
 class ShareRequest(RequestModel):
     """``POST /v1/videos/{video_id}/shares`` body."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [
+                {
+                    "properties": {
+                        "recipient_ids": {"uniqueItems": True, "items": {"minLength": 1, "maxLength": 128}},
+                        "conversation_ids": {
+                            "uniqueItems": True,
+                            "items": {"minLength": 1, "maxLength": 128},
+                        },
+                    },
+                    "anyOf": [
+                        {"required": ["recipient_ids"], "properties": {"recipient_ids": {"minItems": 1}}},
+                        {
+                            "required": ["conversation_ids"],
+                            "properties": {"conversation_ids": {"minItems": 1}},
+                        },
+                    ],
+                }
+            ]
+        }
+    )
 
     recipient_ids: list[str] = Field(default_factory=list, max_length=MAX_RECIPIENTS)
     # Direct or group conversations the sharer is an active member of, beside (or instead of) people.
@@ -84,3 +108,59 @@ class VideoEvent(BaseModel):
     def occurred_ms(self) -> int:
         """``occurred_at`` as epoch milliseconds (the ordering key)."""
         return ms_from_iso(self.occurred_at)
+
+
+# --- replies
+
+ShareStatus = Literal["sent", "request", "not_allowed"]
+
+
+class Video(ResponseModel):
+    """A video the caller may see."""
+
+    video_id: str = Field(min_length=1, max_length=MAX_ID_CHARS)
+    author_id: core.UserId
+    title: str = Field(max_length=MAX_TITLE_CHARS)
+    visibility: Visibility
+    share_count: int = Field(ge=0)
+    thumbnail_url: Url = omitted()
+
+
+class RecipientResult(ResponseModel):
+    """A share to one person."""
+
+    recipient_id: core.UserId
+    status: ShareStatus
+    conversation_id: core.Ulid = omitted()
+    message_id: core.Ulid = omitted()
+
+
+class ConversationResult(ResponseModel):
+    """A share into one conversation."""
+
+    conversation_id: str = Field(min_length=1, max_length=MAX_ID_CHARS)
+    status: ShareStatus
+    message_id: core.Ulid = omitted()
+
+
+class ShareResult(ResponseModel):
+    """Per-target results of one share."""
+
+    share_id: core.Ulid
+    video_id: str = Field(min_length=1, max_length=MAX_ID_CHARS)
+    share_count: int = Field(ge=0)
+    results: list[RecipientResult | ConversationResult]
+
+
+class ShareSuggestion(ResponseModel):
+    """Someone to share with."""
+
+    user_id: core.UserId
+    last_interaction_at: Timestamp | None
+
+
+class ShareSuggestions(ResponseModel):
+    """`next_cursor` is always null: one page of at most `limit` people."""
+
+    items: list[ShareSuggestion]
+    next_cursor: core.NextCursor

@@ -12,6 +12,7 @@ from chalice import Blueprint
 
 from functions.core.clock import now_ms
 from functions.core.observability import record_event
+from functions.core.routedoc import CURSOR, LIMIT
 from functions.core.settings import get_settings
 from functions.core.web import Api, ApiRequest
 
@@ -23,9 +24,14 @@ bp = Blueprint(__name__)
 api = Api(bp)
 
 
-@api.route("/v1/me", methods=["GET"])
+@api.route(
+    "/v1/me",
+    methods=["GET"],
+    response="functions.social.models:Me",
+    replies={200: "The caller."},
+)
 def social_me(request: ApiRequest) -> Me:
-    """The caller's settings and exact follow counters."""
+    """The caller's profile: DM policy, push previews and exact follow counters"""
     from functions.social import logic
     from functions.social.dal import graph
     from functions.social.models import Me
@@ -42,9 +48,20 @@ def social_me(request: ApiRequest) -> Me:
     )
 
 
-@api.route("/v1/me/settings", methods=["PATCH"])
+@api.route(
+    "/v1/me/settings",
+    methods=["PATCH"],
+    response="functions.social.models:SettingsOut",
+    replies={200: "The settings after the change."},
+    body="functions.social.models:SettingsPatch",
+    example={"dm_policy": "everyone"},
+)
 def social_update_settings(request: ApiRequest) -> SettingsOut:
-    """Change the DM policy and/or push previews."""
+    """Change the DM policy, push previews and/or activity status
+
+    `show_activity_status` (default true) off hides one's own "active now" and everyone else's from
+    oneself (reciprocal).
+    """
     from functions.social import logic
     from functions.social.dal import graph
     from functions.social.models import SettingsOut, SettingsPatch
@@ -60,9 +77,16 @@ def social_update_settings(request: ApiRequest) -> SettingsOut:
     )
 
 
-@api.route("/v1/users/{user_id}/follow", methods=["PUT"])
+@api.route(
+    "/v1/users/{user_id}/follow",
+    methods=["PUT"],
+    errors=(403, 409),
+)
 def social_follow(request: ApiRequest, user_id: str) -> None:
-    """Follow ``user_id`` (204, idempotent)."""
+    """Follow a user (idempotent; mutual follows are friends)
+
+    Following yourself → 400; a block either way → 403 (without saying who blocked whom).
+    """
     from functions.social import logic
     from functions.social.dal import graph
 
@@ -70,18 +94,26 @@ def social_follow(request: ApiRequest, user_id: str) -> None:
         record_event("user_followed")
 
 
-@api.route("/v1/users/{user_id}/follow", methods=["DELETE"])
+@api.route(
+    "/v1/users/{user_id}/follow",
+    methods=["DELETE"],
+    errors=(409,),
+)
 def social_unfollow(request: ApiRequest, user_id: str) -> None:
-    """Stop following ``user_id`` (204, idempotent)."""
+    """Unfollow a user (idempotent)"""
     from functions.social import logic
     from functions.social.dal import graph
 
     logic.unfollow(graph(), request.user_id, user_id)
 
 
-@api.route("/v1/users/{user_id}/block", methods=["PUT"])
+@api.route(
+    "/v1/users/{user_id}/block",
+    methods=["PUT"],
+    errors=(409,),
+)
 def social_block(request: ApiRequest, user_id: str) -> None:
-    """Block ``user_id``, removing follows both ways (204, idempotent)."""
+    """Block a user (idempotent); removes follows both ways"""
     from functions.social import logic
     from functions.social.dal import graph
 
@@ -89,18 +121,27 @@ def social_block(request: ApiRequest, user_id: str) -> None:
         record_event("user_blocked")
 
 
-@api.route("/v1/users/{user_id}/block", methods=["DELETE"])
+@api.route(
+    "/v1/users/{user_id}/block",
+    methods=["DELETE"],
+    errors=(409,),
+)
 def social_unblock(request: ApiRequest, user_id: str) -> None:
-    """Lift the caller's block on ``user_id`` (204, idempotent)."""
+    """Lift the caller's block (idempotent)"""
     from functions.social import logic
     from functions.social.dal import graph
 
     logic.unblock(graph(), request.user_id, user_id)
 
 
-@api.route("/v1/users/{user_id}/relationship", methods=["GET"])
+@api.route(
+    "/v1/users/{user_id}/relationship",
+    methods=["GET"],
+    response="functions.social.models:Relationship",
+    replies={200: "`blocked` says only whether the CALLER blocked them."},
+)
 def social_relationship(request: ApiRequest, user_id: str) -> Relationship:
-    """How the caller and ``user_id`` are connected (never reveals a block against the caller)."""
+    """How the caller and a user are connected"""
     from functions.social import logic
     from functions.social.dal import graph
     from functions.social.models import Relationship
@@ -125,10 +166,15 @@ def _list(request: ApiRequest, kind: logic.ListKind) -> dict[str, Any]:
     }
 
 
-@api.route("/v1/me/friends", methods=["GET"])
+@api.route(
+    "/v1/me/friends",
+    methods=["GET"],
+    response="functions.social.models:FriendPage",
+    replies={200: "One page."},
+    params=(LIMIT, CURSOR),
+)
 def social_list_friends(request: ApiRequest) -> dict[str, Any]:
-    """The caller's friends (mutual follows), newest first, each with ``active`` and
-    ``last_active_at`` as the caller may see them (2 calls)."""
+    """The caller's friends (mutual follows), newest first, with "active now" """
     from functions.social import presence
     from functions.social.dal import graph
 
@@ -140,27 +186,60 @@ def social_list_friends(request: ApiRequest) -> dict[str, Any]:
     return page
 
 
-@api.route("/v1/me/following", methods=["GET"])
+@api.route(
+    "/v1/me/following",
+    methods=["GET"],
+    response="functions.social.models:UserPage",
+    replies={200: "One page."},
+    params=(LIMIT, CURSOR),
+)
 def social_list_following(request: ApiRequest) -> dict[str, Any]:
-    """Whom the caller follows, newest first."""
+    """Whom the caller follows, newest first"""
     return _list(request, "following")
 
 
-@api.route("/v1/me/followers", methods=["GET"])
+@api.route(
+    "/v1/me/followers",
+    methods=["GET"],
+    response="functions.social.models:UserPage",
+    replies={200: "One page."},
+    params=(LIMIT, CURSOR),
+)
 def social_list_followers(request: ApiRequest) -> dict[str, Any]:
-    """Who follows the caller, newest first."""
+    """Who follows the caller, newest first"""
     return _list(request, "followers")
 
 
-@api.route("/v1/me/blocks", methods=["GET"])
+@api.route(
+    "/v1/me/blocks",
+    methods=["GET"],
+    response="functions.social.models:UserPage",
+    replies={200: "One page."},
+    params=(LIMIT, CURSOR),
+)
 def social_list_blocks(request: ApiRequest) -> dict[str, Any]:
-    """Whom the caller blocked, newest first."""
+    """Whom the caller blocked, newest first"""
     return _list(request, "blocks")
 
 
-@api.route("/v1/me/phone", methods=["PUT"], status=202)
+@api.route(
+    "/v1/me/phone",
+    methods=["PUT"],
+    status=202,
+    response="functions.social.models:PhoneVerification",
+    replies={202: "A code was texted; verify it within 10 minutes."},
+    errors=(429,),
+    body="functions.social.models:PhoneBody",
+    example={"phone": "+44 20 7946 0000"},
+)
 def social_set_phone(request: ApiRequest) -> dict[str, Any]:
-    """Text a 6-digit code to the number (the same 202 whether or not anyone holds it)."""
+    """Text a 6-digit code to the caller's number (it is not theirs until verified)
+
+    The same 202 whether or not the number belongs to someone (no registration oracle). The number
+    must be in international form (`+` and country code; spaces, dashes, brackets and `(0)` are
+    fine) and valid. At most 5 codes per user and 5 per number per UTC day → 429 `rate_limited` with
+    Retry-After. Only keyed hashes of the number and code are stored.
+    """
     from functions.core.ids import new_ulid
     from functions.social import logic_phone
     from functions.social.dal import sms, verifications
@@ -178,9 +257,20 @@ def social_set_phone(request: ApiRequest) -> dict[str, Any]:
     )
 
 
-@api.route("/v1/me/phone/verify", methods=["POST"])
+@api.route(
+    "/v1/me/phone/verify",
+    methods=["POST"],
+    errors=(404, 429),
+    body="functions.social.models:PhoneVerifyBody",
+    example={"verification_id": "01JDQ7X3K5V8M2N4P6R8T0W2Y4", "code": "123456"},
+)
 def social_verify_phone(request: ApiRequest) -> None:
-    """The code texted to the number: the number becomes the caller's (204)."""
+    """Enter the texted code: the number becomes the caller's
+
+    Right code → 204, and the number is the caller's; a previous holder loses it silently (numbers
+    get recycled). Wrong code → 400 `invalid_code`; unknown, expired (10 minutes) or someone else's
+    verification → 404; the 5th wrong code ends it → 429.
+    """
     from functions.social import logic_phone
     from functions.social.dal import verifications
     from functions.social.models import PhoneVerifyBody
@@ -196,18 +286,35 @@ def social_verify_phone(request: ApiRequest) -> None:
     )
 
 
-@api.route("/v1/me/phone", methods=["DELETE"])
+@api.route(
+    "/v1/me/phone",
+    methods=["DELETE"],
+)
 def social_clear_phone(request: ApiRequest) -> None:
-    """Opt out of phone discovery (idempotent)."""
+    """Opt out of phone discovery (idempotent)"""
     from functions.social import logic_contacts
     from functions.social.dal import graph
 
     logic_contacts.clear_phone(graph(), request.user_id)
 
 
-@api.route("/v1/me/contacts/match", methods=["POST"])
+@api.route(
+    "/v1/me/contacts/match",
+    methods=["POST"],
+    response="functions.social.models:ContactMatches",
+    replies={200: "The matches."},
+    errors=(429,),
+    body="functions.social.models:ContactsMatchBody",
+    example={"phones": ["(212) 555-0123", "+44 (0)20 7946 0000"], "region": "US"},
+)
 def social_match_contacts(request: ApiRequest) -> dict[str, Any]:
-    """Which of the uploaded numbers belong to opted-in users the caller may see."""
+    """Which numbers of a phone book belong to verified users (invalid numbers are skipped)
+
+    Numbers as people write them: national ones are read in `region` (ISO 3166-1 alpha-2), or
+    without it in the region of the caller's verified number, else only international ones (`+…`)
+    are read; international prefixes (`0044`, `011 44`) and `+44 (0)20…` are understood. At most
+    1,000 submitted numbers per user per day → 429. Numbers are not stored.
+    """
     from functions.social import logic_contacts
     from functions.social.dal import graph
     from functions.social.models import ContactsMatchBody
@@ -224,9 +331,15 @@ def social_match_contacts(request: ApiRequest) -> dict[str, Any]:
     return {"items": [{"phone": m.phone, "user_id": m.user_id} for m in matches]}
 
 
-@api.route("/v1/me/suggestions", methods=["GET"])
+@api.route(
+    "/v1/me/suggestions",
+    methods=["GET"],
+    response="functions.social.models:FollowSuggestions",
+    replies={200: "Suggestions."},
+    params=(LIMIT,),
+)
 def social_suggestions(request: ApiRequest) -> dict[str, Any]:
-    """People to follow: contact matches first, then friends of friends."""
+    """People to follow: contact matches first, then friends of friends"""
     from functions.social import logic_contacts
     from functions.social.dal import graph
     from functions.social.models import SuggestionsParams

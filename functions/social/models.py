@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from functions.core.models import RequestModel, ResponseModel
+from functions.core.models import NextCursor, RequestModel, ResponseModel, Timestamp, UserId
 
 DmPolicy = Literal["everyone", "friends", "no_one"]
 MAX_CONTACTS_PER_REQUEST = 500
@@ -14,6 +14,21 @@ MAX_CONTACTS_PER_REQUEST = 500
 
 class SettingsPatch(RequestModel):
     """``PATCH /v1/me/settings``: at least one of the settings."""
+
+    # What the validator enforces, said in JSON Schema (the spec's request body).
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [
+                {
+                    "description": "At least one of the settings, not null.",
+                    "anyOf": [
+                        {"required": [name], "properties": {name: {"not": {"type": "null"}}}}
+                        for name in ("dm_policy", "push_previews", "show_activity_status")
+                    ],
+                }
+            ]
+        }
+    )
 
     dm_policy: DmPolicy | None = None
     push_previews: bool | None = None
@@ -28,6 +43,17 @@ class SettingsPatch(RequestModel):
 
 class PhoneBody(RequestModel):
     """``PUT /v1/me/phone``: the caller's number in international form ("+44 20 7946 0000")."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [
+                {
+                    "description": "International form: `+`, the country code and the number.",
+                    "properties": {"phone": {"pattern": "^\\+"}},
+                }
+            ]
+        }
+    )
 
     phone: str = Field(min_length=1, max_length=32)
 
@@ -80,3 +106,76 @@ class Relationship(ResponseModel):
     followed_by: bool
     friends: bool
     blocked: bool
+
+
+class Presence(ResponseModel):
+    """ "Active now" of another user, as the caller may see it."""
+
+    active: bool = Field(
+        description="Active now: an open WebSocket, or an authenticated request in the last 5 minutes. "
+        "False (and `last_active_at` null) when either side turned `show_activity_status` off or a "
+        "block separates them."
+    )
+    last_active_at: int | None = Field(ge=0, description="Epoch milliseconds of the last activity seen.")
+
+
+class UserSince(ResponseModel):
+    """A user in a follow or block list, and since when."""
+
+    user_id: UserId
+    since: Timestamp
+
+
+class UserPage(ResponseModel):
+    """One page of users, newest first."""
+
+    items: list[UserSince]
+    next_cursor: NextCursor
+
+
+class Friend(Presence):
+    """A friend (mutual follow) with "active now"."""
+
+    user_id: UserId
+    since: Timestamp
+
+
+class FriendPage(ResponseModel):
+    """One page of friends, newest first."""
+
+    items: list[Friend]
+    next_cursor: NextCursor
+
+
+class PhoneVerification(ResponseModel):
+    """A texted code is waiting for ``POST /v1/me/phone/verify``."""
+
+    verification_id: str = Field(description="Send it back with the code.")
+    expires_at: Timestamp
+
+
+class ContactMatch(ResponseModel):
+    """A phone-book number that belongs to a verified user."""
+
+    phone: str = Field(description="The number as uploaded.")
+    user_id: UserId
+
+
+class ContactMatches(ResponseModel):
+    """Reply of ``POST /v1/me/contacts/match``."""
+
+    items: list[ContactMatch]
+
+
+class FollowSuggestion(ResponseModel):
+    """Someone to follow, and why."""
+
+    user_id: UserId
+    reason: Literal["contact", "friends_of_friends"]
+    mutual_friends: int = Field(ge=0)
+
+
+class FollowSuggestions(ResponseModel):
+    """Reply of ``GET /v1/me/suggestions``."""
+
+    items: list[FollowSuggestion]

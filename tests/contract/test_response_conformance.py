@@ -21,6 +21,15 @@ from tests.support import stripe_events
 SPEC = openapi.load_yaml()
 
 
+def _routes() -> dict[tuple[str, str], openapi.Route]:
+    from app import app
+
+    return openapi.app_routes(app)
+
+
+ROUTES = _routes()
+
+
 class CheckedApi:
     """An :class:`ApiClient` that validates every reply against the spec (and records coverage)."""
 
@@ -73,6 +82,10 @@ class CheckedApi:
             )
             errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(payload)]
             assert errors == [], (method, template, expect, payload)
+            doc = ROUTES[(method, template)].doc
+            if doc is not None and doc.response is not None and expect < 300:
+                # And the route's declared model describes it (the view's dict validates into it)
+                openapi.load_model(doc.response).model_validate(payload)
         self.seen.add((method, template, expect))
         return payload
 

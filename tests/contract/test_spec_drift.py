@@ -8,7 +8,7 @@ import pytest
 from chalice import Blueprint, Chalice
 
 from local import openapi
-from local.openapi import Op, Resp, SpecDriftError
+from local.openapi import SpecDriftError
 
 PUBLIC = {("GET", "/v1/health"), ("POST", "/v1/payments/webhook")}
 DOCS = {("GET", "/v1/openapi.json"), ("GET", "/v1/docs"), ("GET", "/v1/docs/assets/{name}")}
@@ -32,17 +32,16 @@ def _operations(spec: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
     return {(m.upper(), p): op for p, item in spec["paths"].items() for m, op in item.items()}
 
 
-def test_every_route_is_in_the_table_and_the_reverse(chalice_app: Chalice) -> None:
-    # Given the routes the app serves and the operation table
+def test_every_route_declares_its_contract(chalice_app: Chalice) -> None:
+    # Given the routes the app serves
     routes = openapi.app_routes(chalice_app)
-    table = openapi.operations()
 
-    # When they are compared
-    problems = openapi.drift(routes, table)
+    # When their declarations are checked against the handlers
+    problems = openapi.drift(routes)
 
-    # Then nothing is missing on either side, and auth / default statuses agree
+    # Then every route declares one, and bodies / 204s / default statuses agree
     assert problems == []
-    assert set(routes) == set(table)
+    assert all(route.doc is not None for route in routes.values())
 
 
 def test_the_spec_describes_exactly_the_app_routes(chalice_app: Chalice, spec: dict[str, Any]) -> None:
@@ -81,7 +80,9 @@ def test_check_mode_exits_non_zero_on_drift(tmp_path: Any) -> None:
 
 
 def test_request_model_components_equal_the_models_json_schema(spec: dict[str, Any]) -> None:
-    # Given every request model the table uses
+    # Given every request model the routes declare
+    from functions.core.models import RequestModel
+
     models = openapi.request_models()
     assert len(models) >= 15
 
@@ -92,12 +93,15 @@ def test_request_model_components_equal_the_models_json_schema(spec: dict[str, A
 
         # Then the spec's component is identical (same limits, enums, additionalProperties: false)
         assert spec["components"]["schemas"][name] == expected, name
-        assert spec["components"]["schemas"][name]["additionalProperties"] is False, name
+        if issubclass(model, RequestModel):  # (the webhook's Stripe event is read raw, not validated)
+            assert spec["components"]["schemas"][name]["additionalProperties"] is False, name
 
 
 def test_response_model_components_equal_the_models_json_schema(spec: dict[str, Any]) -> None:
-    # Given every response model the domains declare
-    for name, model in openapi.response_models().items():
+    # Given every response model the routes declare
+    models = openapi.response_models()
+    assert len(models) >= 30
+    for name, model in models.items():
         # When its serialisation schema is produced
         expected = model.model_json_schema(ref_template="#/components/schemas/{model}", mode="serialization")
         expected.pop("$defs", None)
@@ -106,18 +110,32 @@ def test_response_model_components_equal_the_models_json_schema(spec: dict[str, 
         assert spec["components"]["schemas"][name] == expected, name
 
 
-def test_operations_with_a_body_reference_their_model(spec: dict[str, Any]) -> None:
-    # Given the table's operations that take a pydantic body
+def test_operations_with_a_body_reference_their_model(chalice_app: Chalice, spec: dict[str, Any]) -> None:
+    # Given the routes that declare a pydantic body
     operations = _operations(spec)
-    for key, op in openapi.operations().items():
-        if op.body is None:
+    for key, route in openapi.app_routes(chalice_app).items():
+        if route.doc is None or route.doc.body is None:
             continue
         # When the spec's request body is read
         schema = operations[key]["requestBody"]["content"]["application/json"]["schema"]
-        refs = [schema.get("$ref")] + [part.get("$ref") for part in schema.get("allOf", [])]
 
-        # Then it is the model's component (possibly with extra rules the validators enforce)
-        assert f"#/components/schemas/{op.body.__name__}" in refs, key
+        # Then it is the model's component
+        assert schema == {"$ref": f"#/components/schemas/{route.doc.body.rsplit(':', 1)[1]}"}, key
+
+
+def test_operations_reply_with_their_declared_models(chalice_app: Chalice, spec: dict[str, Any]) -> None:
+    # Given the routes that declare a response model
+    operations = _operations(spec)
+    for key, route in openapi.app_routes(chalice_app).items():
+        if route.doc is None or route.doc.response is None:
+            continue
+        # When the spec's success responses are read
+        name = route.doc.response.rsplit(":", 1)[1]
+        for status in openapi.statuses(route.doc):
+            media = operations[key]["responses"][str(status)]["content"]["application/json"]
+
+            # Then each is the model's component
+            assert media["schema"] == {"$ref": f"#/components/schemas/{name}"}, (key, status)
 
 
 def test_bearer_auth_everywhere_except_health_webhook_and_docs(spec: dict[str, Any]) -> None:
@@ -186,57 +204,76 @@ def test_lists_document_limit_and_cursor(spec: dict[str, Any]) -> None:
     assert params["cursor"]["schema"]["type"] == "string"
 
 
-def _toy_app(extra_route: bool) -> Chalice:
+def test_the_error_table_is_derived_from_the_error_classes(spec: dict[str, Any]) -> None:
+    # Given the error classes of the domains (each with a status and a code)
+    from functions.core.deleted import AccountDeletedError
+    from functions.dm.errors import TooManyReactionsError
+    from functions.social.logic_phone import InvalidCodeError
+
+    responses = spec["components"]["responses"]
+
+    # Then each code is documented under its status
+    for cls in (AccountDeletedError, TooManyReactionsError, InvalidCodeError):
+        name = openapi.ERROR_RESPONSE_NAMES[cls.status]
+        assert f"`{cls.code}`" in responses[name]["description"], cls
+    assert openapi.error_codes()[409]["sold_out"]
+
+
+def _toy_app(*, undeclared: bool = False, body_on_204: bool = False) -> Chalice:
     from functions.core.web import Api, ApiRequest
 
     app = Chalice(app_name="toy")
     bp = Blueprint("toy")
     api = Api(bp)
 
-    @api.route("/v1/health", methods=["GET"], auth=False)
+    @api.route("/v1/health", methods=["GET"], auth=False, response="functions.health.models:Health")
     def toy_health(request: ApiRequest) -> dict[str, str]:
         """Health."""
         return {"status": "ok"}
 
-    if extra_route:
+    if undeclared:
 
-        @api.route("/v1/secret", methods=["GET"])
-        def toy_secret(request: ApiRequest) -> dict[str, str]:
-            """Not in the table."""
+        @bp.route("/v1/secret", methods=["GET"])
+        def toy_secret() -> dict[str, str]:
+            """Declared with Blueprint.route and nothing else."""
             return {}
+
+    if body_on_204:
+
+        @api.route("/v1/nothing", methods=["PUT"], response="functions.health.models:Health")
+        def toy_nothing(request: ApiRequest) -> None:
+            """Returns nothing but declares a body."""
 
     app.register_blueprint(bp)
     return app
 
 
-def test_a_route_missing_from_the_table_fails_the_build() -> None:
-    # Given an app with a route the table does not know
-    table = {("GET", "/v1/health"): Op("Health", "health", {200: Resp("ok", {"type": "object"})}, auth=False)}
-
+def test_a_route_that_declares_nothing_fails_the_build() -> None:
+    # Given an app with a route that declares no contract
     # When the spec is built
     # Then it fails, naming the route
-    with pytest.raises(SpecDriftError, match="GET /v1/secret is served by the app but missing"):
-        openapi.build_spec(_toy_app(extra_route=True), table)
+    with pytest.raises(SpecDriftError, match="route GET /v1/secret declares no contract"):
+        openapi.build_spec(_toy_app(undeclared=True))
 
 
-def test_a_table_entry_without_a_route_fails_the_build() -> None:
-    # Given a table entry for a route the app does not serve
-    table = {
-        ("GET", "/v1/health"): Op("Health", "health", {200: Resp("ok", {"type": "object"})}, auth=False),
-        ("GET", "/v1/gone"): Op("Gone", "health", {200: Resp("ok", {"type": "object"})}),
+def test_a_204_handler_declaring_a_body_fails_the_build() -> None:
+    # Given a handler annotated ``-> None`` that declares a response model
+    # When the spec is built
+    # Then it fails on the disagreement
+    with pytest.raises(SpecDriftError, match="PUT /v1/nothing: the handler returns None"):
+        openapi.build_spec(_toy_app(body_on_204=True))
+
+
+def test_auth_and_status_come_from_the_route() -> None:
+    # Given a public route declared with its model
+    spec = openapi.build_spec(_toy_app())
+
+    # When its operation is read
+    op = spec["paths"]["/v1/health"]["get"]
+
+    # Then it is public, answers 200 with the model, and says so in its summary
+    assert op["security"] == [] and "401" not in op["responses"]
+    assert op["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Health"
     }
-
-    # When the spec is built
-    # Then it fails, naming the entry
-    with pytest.raises(SpecDriftError, match="spec table has GET /v1/gone but the app serves no such route"):
-        openapi.build_spec(_toy_app(extra_route=False), table)
-
-
-def test_auth_mismatch_fails_the_build() -> None:
-    # Given a table that claims the public health route needs a token
-    table = {("GET", "/v1/health"): Op("Health", "health", {200: Resp("ok", {"type": "object"})}, auth=True)}
-
-    # When the spec is built
-    # Then it fails on the auth disagreement
-    with pytest.raises(SpecDriftError, match="auth=False, the spec says auth=True"):
-        openapi.build_spec(_toy_app(extra_route=False), table)
+    assert op["summary"] == "Health."

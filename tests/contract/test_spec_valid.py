@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -51,9 +52,26 @@ def _reroot(value: Any) -> Any:
     return value
 
 
+def iter_examples(spec: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any], Any]]:
+    """``(where, schema, example)`` for every example in the document's operations."""
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            where = f"{method.upper()} {path}"
+            for param in operation.get("parameters", []):
+                if "example" in param:
+                    yield f"{where} parameter {param['name']}", param["schema"], param["example"]
+            body = operation.get("requestBody", {}).get("content", {}).get("application/json", {})
+            if "example" in body:
+                yield f"{where} request body", body["schema"], body["example"]
+            for status, response in operation["responses"].items():
+                media = response.get("content", {}).get("application/json", {})
+                if "example" in media:
+                    yield f"{where} {status} response", media["schema"], media["example"]
+
+
 def test_every_example_satisfies_its_schema(committed: dict[str, Any]) -> None:
     # Given every example of parameters, request bodies and responses
-    examples = list(openapi.iter_examples(committed))
+    examples = list(iter_examples(committed))
     assert len(examples) >= 30
 
     for where, schema, example in examples:
