@@ -290,7 +290,8 @@ class Harness:
         """Count AWS calls made while ``call`` runs; the row fails on an error status (other than
         ``expected_status``, for a measured refusal).
 
-        Known callers' "active now" stamps and deleted-account gate entries are warm (written at most once a minute per user: the
+        Known callers' "active now" stamps and deleted-account gate entries are warm (stamps are
+        written at most once a minute per user: the
         ``activity stamp`` row measures that write on its own)."""
         from functions.core import deleted
         from functions.core.clock import now_ms
