@@ -16,8 +16,9 @@ from typing import Any
 from chalice import Blueprint, Response
 
 from functions.core.errors import NotFoundError
+from functions.core.middleware import maps_errors
 from functions.core.settings import get_settings
-from functions.core.web import Api, ApiRequest, error_response
+from functions.core.web import Api, ApiRequest
 
 bp = Blueprint(__name__)
 api = Api(bp)
@@ -95,28 +96,26 @@ def apidocs_openapi(request: ApiRequest) -> dict[str, Any]:
 
 
 @bp.route("/v1/docs", methods=["GET"])
+@maps_errors
 def apidocs_page() -> Response:
-    """Swagger UI over ``/v1/openapi.json`` (HTML, so not through the JSON route wrapper)."""
-    try:
-        _require_docs_stage()
-    except DocsNotAvailableError as err:
-        return error_response(err)
+    """Swagger UI over ``/v1/openapi.json`` (HTML, so not through the JSON route wrapper; errors
+    are answered by the one middleware's table)."""
+    _require_docs_stage()
     return Response(body=PAGE, status_code=200, headers={"Content-Type": "text/html; charset=utf-8"})
 
 
 @bp.route("/v1/docs/assets/{name}", methods=["GET"])
+@maps_errors
 def apidocs_asset(name: str) -> Response:
     """One of the page's Swagger UI files, from the installed ``openapi-ui-bundles`` package."""
+    _require_docs_stage()
+    content_type = ASSETS.get(name)
+    if content_type is None:
+        raise NotFoundError("No such asset.")
     try:
-        _require_docs_stage()
-        content_type = ASSETS.get(name)
-        if content_type is None:
-            raise NotFoundError("No such asset.")
         body = _asset(name)
-    except NotFoundError as err:
-        return error_response(err)
-    except (ImportError, OSError):
-        return error_response(NotFoundError("The API reference assets are not installed."))
+    except (ImportError, OSError) as err:
+        raise NotFoundError("The API reference assets are not installed.") from err
     return Response(
         body=body,
         status_code=200,

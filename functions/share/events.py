@@ -9,7 +9,7 @@ from typing import Any
 
 from chalice import Blueprint
 
-from functions.core.observability import flush_metrics, logger, record_event
+from functions.core.observability import logger, record_event
 from functions.core.settings import VIDEO_EVENTS_TOPIC_NAME
 
 bp = Blueprint(__name__)
@@ -21,12 +21,9 @@ def share_video_events(event: Any) -> None:
     from functions.share import dal
     from functions.share.videos import apply_video_event
 
-    try:
-        outcome = apply_video_event(dal.videos(), event.message)
-        if outcome == "dropped":
-            logger.warning("malformed video event dropped", extra={"body": str(event.message)[:500]})
-        else:
-            logger.info("video event", extra={"outcome": outcome})
-            record_event(f"video_event_{outcome}")
-    finally:
-        flush_metrics()
+    outcome = apply_video_event(dal.videos(), event.message)
+    if outcome == "dropped":
+        logger.warning("malformed video event dropped", extra={"body": str(event.message)[:500]})
+    else:
+        logger.info("video event", extra={"outcome": outcome})
+        record_event(f"video_event_{outcome}")
