@@ -11,10 +11,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from functions.core.errors import NotFoundError, UnavailableError, ValidationError
 from functions.core.observability import logger
+from functions.notify.ports import DeviceStore, EndpointRegistry
 
 MAX_DEVICES = 10
 # Optimistic-lock retries: two registrations of one user racing is rare; three rounds is plenty.
@@ -86,46 +86,6 @@ class Registration:
     claim: TokenClaim
     previous_claim: TokenClaim | None
     evicted: tuple[Device, ...] = field(default_factory=tuple)
-
-
-class DeviceStore(Protocol):
-    """Persistence of device sets and token claims."""
-
-    def load(self, user_id: str) -> DeviceSet:
-        """The user's devices (an empty set with version 0 when none)."""
-        ...
-
-    def load_with_claim(
-        self, user_id: str, platform: str, token_hash: str
-    ) -> tuple[DeviceSet, TokenClaim | None]:
-        """The user's devices and the token's current claim, in one read."""
-        ...
-
-    def save_registration(self, registration: Registration) -> None:
-        """Write the new set, the claim, the previous owner's loss and evicted claims atomically;
-        raise :class:`DeviceSetConflictError` if anything changed since it was read."""
-        ...
-
-    def remove(self, user_id: str, device: Device, expected_version: int) -> None:
-        """Remove one device and its claim; :class:`DeviceSetConflictError` on a lost race."""
-        ...
-
-    def remove_if_endpoint(self, user_id: str, device: Device) -> bool:
-        """Remove the device only if it still points at ``device.endpoint_arn``; True if removed."""
-        ...
-
-
-class EndpointRegistry(Protocol):
-    """The push service's endpoints (SNS platform endpoints)."""
-
-    def create(self, platform: str, token: str) -> str:
-        """Create (or get, idempotently per token) the endpoint of a token; return its ARN.
-        Raise :class:`PushTokenRejectedError` when the token is not acceptable."""
-        ...
-
-    def delete(self, endpoint_arn: str) -> None:
-        """Delete an endpoint (idempotent)."""
-        ...
 
 
 def token_hash(platform: str, token: str) -> str:

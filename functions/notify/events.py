@@ -80,6 +80,7 @@ def notify_push_event(event: Any) -> None:
     """Send the mobile pushes a domain event implies (other event types are ignored)."""
     from pydantic import ValidationError as PydanticValidationError
 
+    from functions.core.clock import now_ms
     from functions.core.event_bodies import EventBodyGoneError, event_from_message
     from functions.notify import dal
     from functions.notify.push import deliver_event
@@ -90,7 +91,7 @@ def notify_push_event(event: Any) -> None:
         # A malformed message will never parse: drop it rather than retry forever.
         logger.warning("malformed domain event dropped", extra={"sns_message": event.message[:500]})
         return
-    outcome = deliver_event(domain_event, dal.push_services())
+    outcome = deliver_event(domain_event, dal.push_services(), now_ms())
     if outcome.sent:
         record_event("push_sent", outcome.sent)
     logger.debug(

@@ -18,10 +18,11 @@ bp = Blueprint(__name__)
 @bp.on_sns_message(topic=VIDEO_EVENTS_TOPIC_NAME)
 def share_video_events(event: Any) -> None:
     """Apply one video event; malformed ones are logged and dropped (never retried forever)."""
+    from functions.core.clock import now_ms
     from functions.share import dal
     from functions.share.videos import apply_video_event
 
-    outcome = apply_video_event(dal.videos(), event.message)
+    outcome = apply_video_event(dal.videos(), event.message, now_ms())
     if outcome == "dropped":
         logger.warning("malformed video event dropped", extra={"body": str(event.message)[:500]})
     else:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from functions.core.clock import now_ms
 from tests.support.env import functions_environment
 from tests.support.moto import moto_server
 
@@ -72,7 +73,7 @@ def test_concurrent_retries_share_once(stack: str, recipient_count: int) -> None
 
     # Given a public video and alice's friends (20 → the two-transaction path)
     video_id = f"vc{recipient_count}"
-    apply_video_event(dal.videos(), video_event(video_id))
+    apply_video_event(dal.videos(), video_event(video_id), now_ms())
     friends = [f"c{recipient_count}-{i:02d}" for i in range(recipient_count)]
     for f in friends:
         befriend("alice", f)
@@ -99,7 +100,7 @@ def test_concurrent_different_bodies_with_one_key_share_once(stack: str) -> None
     from functions.share.videos import apply_video_event
     from tests.integration.share.world import befriend, video_event
 
-    apply_video_event(dal.videos(), video_event("vd"))
+    apply_video_event(dal.videos(), video_event("vd"), now_ms())
     befriend("alice", "dd")
     store = _shares()
     barrier = Barrier(RETRIES)
@@ -135,7 +136,7 @@ def test_five_concurrent_shares_from_a_stranger_leave_one_request_message(stack:
     from functions.share.videos import apply_video_event
     from tests.integration.share.world import messages_in, video_event
 
-    apply_video_event(dal.videos(), video_event("vs"))
+    apply_video_event(dal.videos(), video_event("vs"), now_ms())
     store = _shares()
     barrier = Barrier(RETRIES)
 
