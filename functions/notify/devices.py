@@ -12,6 +12,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from functions.core.clock import iso_from_ms
 from functions.core.errors import NotFoundError, UnavailableError, ValidationError
 from functions.core.observability import logger
 from functions.notify.ports import DeviceStore, EndpointRegistry
@@ -108,7 +109,7 @@ def register_device(
     platform: str,
     token: str,
     *,
-    now_iso: str,
+    now_ms: int,
     new_id: Callable[[], str],
     max_devices: int = MAX_DEVICES,
 ) -> tuple[Device, bool]:
@@ -127,7 +128,7 @@ def register_device(
         if endpoint_arn is None:
             # A claimed token already has its endpoint (one per token); otherwise create it.
             endpoint_arn = claim.endpoint_arn if claim is not None else endpoints.create(platform, token)
-        device = Device(new_id(), platform, endpoint_arn, digest, now_iso)
+        device = Device(new_id(), platform, endpoint_arn, digest, iso_from_ms(now_ms))
         kept = sorted(
             (d for d in current.devices if not (d.platform == platform and d.token_hash == digest)),
             key=lambda d: (d.created_at, d.device_id),

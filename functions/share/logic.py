@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from functions.core.clock import ms_from_iso
+from functions.core.clock import Clock, ms_from_iso
 from functions.core.errors import IdempotencyKeyReusedError, RateLimitedError, UnavailableError
 from functions.core.idempotency import fingerprint
 from functions.core.ids import new_ulid
@@ -213,7 +213,7 @@ def share_video(
     video_id: str,
     request: ShareRequest,
     idem_key: str,
-    now_iso: Callable[[], str],
+    clock: Clock,
     new_id: Callable[[], str] = new_ulid,
 ) -> dict[str, Any]:
     """``POST /v1/videos/{id}/shares``: send the video to every reachable recipient, once.
@@ -234,7 +234,7 @@ def share_video(
                 request=request,
                 idem_key=idem_key,
                 fp=fp,
-                sent_at=now_iso(),
+                sent_at=clock.now_iso(),
                 new_id=new_id,
             )
             store.commit(plan)
