@@ -12,6 +12,7 @@ from functions.account import events as account_events
 from functions.apidocs import api as apidocs_api
 from functions.checkout import api as checkout_api
 from functions.checkout import events as checkout_events
+from functions.core import middleware
 from functions.dm import api as dm_api
 from functions.dm import events as dm_events
 from functions.health import api as health_api
@@ -29,6 +30,8 @@ from functions.social import events as social_events
 
 app = Chalice(app_name="socialvideo")
 app.experimental_feature_flags.update(["WEBSOCKETS"])
+# One middleware for HTTP, WebSocket and event handlers: log context, errors, metrics.
+middleware.register(app)
 
 for blueprint in (
     health_api.bp,

@@ -295,13 +295,13 @@ class DomainErasure:
 
         return dm_dal.store().conversations_of(user_id, former=True)
 
-    def tombstone_messages(self, conversation_id: str, user_id: str) -> int:
+    def tombstone_messages(self, conversation_id: str, user_id: str, now_ms: int) -> int:
         """dm ``messages_by`` + ``unsend_many`` (100 per transaction)."""
         from functions.dm import dal as dm_dal
 
         store = dm_dal.store()
         ids = [str(m["message_id"]) for m in store.messages_by(conversation_id, user_id)]
-        store.unsend_many(conversation_id, user_id, ids)
+        store.unsend_many(conversation_id, user_id, ids, now_ms)
         store.forget_client_message_ids(conversation_id, user_id)
         return len(ids)
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from chalice import Blueprint
 
-from functions.core.observability import flush_metrics, logger, record_event
+from functions.core.observability import logger, record_event
 from functions.core.settings import TABLE_STREAM_ARN_PLACEHOLDER
 from functions.core.streams import change_from_record
 
@@ -24,19 +24,16 @@ bp = Blueprint(__name__)
 )
 def account_jobs(event: Any) -> None:
     """Erasures and exports started in this batch (other changes are ignored)."""
-    try:
-        for record in event:
-            change = change_from_record(record.to_dict())
-            if change.new is None:
-                continue
-            if change.entity() == "account_deletion" and _starts_erasure(
-                change.event_name, change.new, change.old
-            ):
-                _erase(str(change.new["user_id"]))
-            elif change.event_name == "INSERT" and change.entity() == "account_export":
-                _export(str(change.new["user_id"]), str(change.new["export_id"]))
-    finally:
-        flush_metrics()
+    for record in event:
+        change = change_from_record(record.to_dict())
+        if change.new is None:
+            continue
+        if change.entity() == "account_deletion" and _starts_erasure(
+            change.event_name, change.new, change.old
+        ):
+            _erase(str(change.new["user_id"]))
+        elif change.event_name == "INSERT" and change.entity() == "account_export":
+            _export(str(change.new["user_id"]), str(change.new["export_id"]))
 
 
 def _starts_erasure(event_name: str, new: dict[str, Any], old: dict[str, Any] | None) -> bool:

@@ -124,7 +124,7 @@ def _run_step(step: str, erasure: Erasure, user_id: str, secret: str, now: int) 
         erasure.clear_phone(user_id)
     elif step == "messages":
         for cid in erasure.conversations_of(user_id):
-            erasure.tombstone_messages(cid, user_id)
+            erasure.tombstone_messages(cid, user_id, now)
     elif step == "attachments":
         erasure.delete_attachments(user_id)
     elif step == "conversations":

@@ -103,7 +103,7 @@ class Erasure(Protocol):
         """Every conversation the user is a member of."""
         ...
 
-    def tombstone_messages(self, conversation_id: str, user_id: str) -> int:
+    def tombstone_messages(self, conversation_id: str, user_id: str, now_ms: int) -> int:
         """Tombstone the user's messages in a conversation; returns how many."""
         ...
 

@@ -16,9 +16,10 @@ from typing import Any
 from chalice import Blueprint, Response
 
 from functions.core.errors import NotFoundError
+from functions.core.middleware import maps_errors
 from functions.core.routedoc import describe
 from functions.core.settings import get_settings
-from functions.core.web import Api, ApiRequest, error_response
+from functions.core.web import Api, ApiRequest
 
 bp = Blueprint(__name__)
 api = Api(bp)
@@ -115,15 +116,14 @@ def apidocs_openapi(request: ApiRequest) -> dict[str, Any]:
     replies={200: "An HTML page."},
     media={"text/html": {"type": "string"}},
 )
+@maps_errors
 def apidocs_page() -> Response:
     """Interactive API reference (Swagger UI; local and test stages only)
 
-    Swagger UI over ``/v1/openapi.json`` (HTML, so not through the JSON route wrapper).
+    Swagger UI over ``/v1/openapi.json`` (HTML, so not through the JSON route wrapper; errors
+    are answered by the one middleware's table).
     """
-    try:
-        _require_docs_stage()
-    except DocsNotAvailableError as err:
-        return error_response(err)
+    _require_docs_stage()
     return Response(body=PAGE, status_code=200, headers={"Content-Type": "text/html; charset=utf-8"})
 
 
@@ -135,21 +135,20 @@ def apidocs_page() -> Response:
     replies={200: "The asset (JavaScript or CSS)."},
     media={"text/css": {"type": "string"}, "application/javascript": {"type": "string"}},
 )
+@maps_errors
 def apidocs_asset(name: str) -> Response:
     """A static asset of the API reference page (local and test stages only)
 
     One of the page's Swagger UI files, from the installed ``openapi-ui-bundles`` package.
     """
+    _require_docs_stage()
+    content_type = ASSETS.get(name)
+    if content_type is None:
+        raise NotFoundError("No such asset.")
     try:
-        _require_docs_stage()
-        content_type = ASSETS.get(name)
-        if content_type is None:
-            raise NotFoundError("No such asset.")
         body = _asset(name)
-    except NotFoundError as err:
-        return error_response(err)
-    except (ImportError, OSError):
-        return error_response(NotFoundError("The API reference assets are not installed."))
+    except (ImportError, OSError) as err:
+        raise NotFoundError("The API reference assets are not installed.") from err
     return Response(
         body=body,
         status_code=200,

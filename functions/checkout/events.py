@@ -10,7 +10,7 @@ from typing import Any
 from chalice import Blueprint
 
 from functions.core.clock import now_ms
-from functions.core.observability import flush_metrics, logger, record_event
+from functions.core.observability import logger, record_event
 
 bp = Blueprint(__name__)
 
@@ -33,5 +33,4 @@ def checkout_expire_orders(event: Any) -> dict[str, int]:
     if refunded:
         logger.info("automatic refunds retried", extra={"count": refunded})
         record_event("order_refunded_late", refunded)
-    flush_metrics()
     return {"expired": expired, "refunded": refunded}

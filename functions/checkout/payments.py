@@ -4,40 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Any, Protocol
+from typing import Any
 
 from functions.checkout.models import PaymentIntent
+from functions.checkout.ports import PaymentProvider
 from functions.core.errors import UnavailableError
 from functions.core.observability import logger
 from functions.core.settings import Settings
-
-
-class PaymentProvider(Protocol):
-    """Creates (and abandons) payment intents and refunds them; the provider's idempotency key
-    is the order id."""
-
-    name: str
-
-    def create_intent(
-        self, *, order_id: str, amount_cents: int, currency: str, metadata: dict[str, str]
-    ) -> PaymentIntent:
-        """Create (or, for the same ``order_id``, return again) the intent of an order."""
-        ...
-
-    def cancel_intent(self, payment_intent_id: str) -> None:
-        """Best-effort: abandon an intent whose order was never stored, was cancelled, or whose
-        hold ended (the buyer can no longer pay it)."""
-        ...
-
-    def refund(self, payment_intent_id: str, amount_cents: int, *, idempotency_key: str) -> str:
-        """Refund ``amount_cents`` of a succeeded intent; returns the refund id. The same
-        ``idempotency_key`` (the order id) returns the same refund, never a second one."""
-        ...
-
-    def order_id_of(self, payment_intent_id: str) -> str | None:
-        """The order an intent was created for (its ``metadata.order_id``), or None; used for
-        events whose object does not carry our metadata (disputes)."""
-        ...
 
 
 class SimulatorProvider:

@@ -3,8 +3,14 @@ DynamoDB; unit tests use an in-memory fake with the same transaction semantics).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from functions.checkout.models import PaymentIntent
+
+
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Literal
 
 from functions.checkout.models import IdempotencyRecord, Order, OrderPage, Pin, Product, StockShard, Stream
 
@@ -164,4 +170,32 @@ class CheckoutRepository(Protocol):
 
     def refund_pending_orders(self) -> list[Order]:
         """Orders whose automatic refund has not gone through yet."""
+        ...
+
+
+class PaymentProvider(Protocol):
+    """Creates (and abandons) payment intents and refunds them; the provider's idempotency key
+    is the order id."""
+
+    name: str
+
+    def create_intent(
+        self, *, order_id: str, amount_cents: int, currency: str, metadata: dict[str, str]
+    ) -> PaymentIntent:
+        """Create (or, for the same ``order_id``, return again) the intent of an order."""
+        ...
+
+    def cancel_intent(self, payment_intent_id: str) -> None:
+        """Best-effort: abandon an intent whose order was never stored, was cancelled, or whose
+        hold ended (the buyer can no longer pay it)."""
+        ...
+
+    def refund(self, payment_intent_id: str, amount_cents: int, *, idempotency_key: str) -> str:
+        """Refund ``amount_cents`` of a succeeded intent; returns the refund id. The same
+        ``idempotency_key`` (the order id) returns the same refund, never a second one."""
+        ...
+
+    def order_id_of(self, payment_intent_id: str) -> str | None:
+        """The order an intent was created for (its ``metadata.order_id``), or None; used for
+        events whose object does not carry our metadata (disputes)."""
         ...

@@ -18,17 +18,11 @@ logger = Logger(service=SERVICE)
 
 @lru_cache(maxsize=1)
 def metrics() -> Metrics:
-    """The process-wide metrics buffer (flushed at the end of each invocation)."""
+    """The process-wide metrics buffer (flushed at the end of each invocation by
+    ``functions.core.middleware``, the only place that flushes it)."""
     return Metrics(namespace=NAMESPACE, service=SERVICE)
 
 
 def record_event(name: str, value: float = 1) -> None:
     """Count one business event (``message_sent``, ``order_placed``...)."""
     metrics().add_metric(name=name, unit=MetricUnit.Count, value=value)
-
-
-def flush_metrics() -> None:
-    """Emit buffered metrics as one EMF line, if any were recorded."""
-    m = metrics()
-    if m.metric_set:
-        m.flush_metrics()

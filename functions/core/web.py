@@ -1,8 +1,10 @@
 """The HTTP edge shared by every Blueprint: auth, body parsing, error mapping, replies.
 
 Routes are declared with :class:`Api` (a thin wrapper around ``Blueprint.route``). The wrapper
-authenticates the caller, maps every :class:`DomainError` to ``{"code", "message"}`` with its
-status (one place, never by message text), sets the log correlation id and flushes metrics.
+authenticates the caller and answers every exception with the one error table
+(``functions.core.middleware.error_reply``: view exceptions never reach Chalice middleware).
+The log context, correlation id and metrics flush are the middleware's
+(``functions.core.middleware``), as for every other handler.
 """
 
 from __future__ import annotations
@@ -19,15 +21,9 @@ from chalice import Blueprint, Response
 
 from functions.core.auth import authenticate
 from functions.core.deleted import ensure_active
-from functions.core.errors import (
-    DomainError,
-    PayloadTooLargeError,
-    RateLimitedError,
-    UnauthorizedError,
-    UnavailableError,
-    ValidationError,
-)
-from functions.core.observability import flush_metrics, logger
+from functions.core.errors import PayloadTooLargeError, ValidationError
+from functions.core.middleware import error_reply
+from functions.core.observability import logger
 from functions.core.routedoc import ATTRIBUTE as ROUTE_DOC
 from functions.core.routedoc import make_doc
 
@@ -83,15 +79,10 @@ def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | Non
     )
 
 
-def error_response(err: DomainError) -> Response:
-    """The one mapping from domain errors to HTTP."""
-    headers: dict[str, str] = {}
-    if isinstance(err, RateLimitedError | UnavailableError):
-        # 429 and 503 tell the client when to try again (RFC 9110 §10.2.3).
-        headers["Retry-After"] = str(err.retry_after)
-    if isinstance(err, UnauthorizedError):
-        headers["WWW-Authenticate"] = 'Bearer realm="socialvideo"'
-    return json_response({"code": err.code, "message": err.message}, err.status, headers)
+def error_response(err: BaseException, *, where: str = "") -> Response:
+    """An exception as an HTTP response, by the one error table (``middleware.error_reply``)."""
+    reply = error_reply(err, where=where)
+    return json_response(reply.body(), reply.status, reply.headers)
 
 
 def _pydantic_message(err: PydanticValidationError) -> str:
@@ -106,23 +97,6 @@ def _parse_number(text: str) -> float | int:
     """JSON has one number type: ``4999.0`` is the integer 4999 (as JSON Schema's ``integer``)."""
     value = float(text)
     return int(value) if value.is_integer() else value
-
-
-# Error codes meaning "AWS is busy", whatever the service (a dal that does not translate them).
-_BUSY_CODES = frozenset(
-    {
-        "Throttling",
-        "ThrottlingException",
-        "ThrottledException",
-        "ProvisionedThroughputExceededException",
-        "RequestLimitExceeded",
-        "RequestThrottled",
-        "SlowDown",
-        "ServiceUnavailable",
-        "InternalError",
-        "InternalServerError",
-    }
-)
 
 
 # Characters of a path id: those a URL path segment carries verbatim (RFC 3986 unreserved,
@@ -148,18 +122,6 @@ def json_depth_exceeds(value: Any, limit: int) -> bool:
         children = current.values() if isinstance(current, dict) else current
         stack.extend((child, depth + 1) for child in children)
     return False
-
-
-def _is_transient_aws_error(err: Exception) -> bool:
-    """A timeout, a connection failure, throttling or a 5xx from AWS: the client may retry
-    (503 with Retry-After, not 500)."""
-    from botocore.exceptions import ClientError, HTTPClientError
-    from botocore.exceptions import ConnectionError as BotoConnectionError
-
-    if isinstance(err, ClientError):
-        status = int(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-        return status >= 500 or err.response.get("Error", {}).get("Code") in _BUSY_CODES
-    return isinstance(err, BotoConnectionError | HTTPClientError)
 
 
 class ApiRequest:
@@ -317,9 +279,6 @@ class Api:
             def view(**path_params: str) -> Response:
                 raw = self.blueprint.current_request
                 started = time.perf_counter()
-                # API Gateway's request id, set before auth so that its failures correlate too.
-                request_id = str((raw.context or {}).get("requestId", ""))
-                logger.set_correlation_id(request_id or None)
                 response: Response
                 try:
                     _validate_path_params(path_params)
@@ -334,19 +293,8 @@ class Api:
                         response = json_response(None, 204)
                     else:
                         response = json_response(result, status)
-                except DomainError as err:
-                    response = error_response(err)
                 except Exception as err:
-                    if _is_transient_aws_error(err):
-                        logger.warning("AWS unavailable", extra={"route": path, "error": repr(err)})
-                        response = error_response(UnavailableError("A dependency is unavailable; retry."))
-                    else:
-                        logger.exception("unhandled error", extra={"route": path})
-                        response = json_response(
-                            {"code": "internal_error", "message": "Something went wrong; retry later."}, 500
-                        )
-                finally:
-                    flush_metrics()
+                    response = error_response(err, where=path)
                 logger.info(
                     "request",
                     extra={

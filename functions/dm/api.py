@@ -281,7 +281,7 @@ def dm_unsend_message(request: ApiRequest, conversation_id: str, message_id: str
     """Unsend one of the caller's messages (it stays as `type: deleted`)"""
     from functions.dm import dal, logic
 
-    logic.unsend(dal.store(), request.user_id, conversation_id, message_id)
+    logic.unsend(dal.store(), request.user_id, conversation_id, message_id, now_ms())
 
 
 @api.route(
@@ -332,7 +332,7 @@ def dm_mark_read(request: ApiRequest, conversation_id: str) -> None:
     from functions.dm.models import MarkRead
 
     body = request.body(MarkRead)
-    logic.mark_read(dal.store(), request.user_id, conversation_id, body.message_id)
+    logic.mark_read(dal.store(), request.user_id, conversation_id, body.message_id, now_ms())
 
 
 @api.route(

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from functions.core import clients, keys
-from functions.core.clock import iso_from_ms, now_iso
+from functions.core.clock import iso_from_ms
 from functions.core.ddb import (
     ConditionFailed,
     Item,
@@ -451,7 +451,13 @@ class DynamoDmStore:
         )
 
     def set_read(
-        self, conversation_id: str, user_id: str, message_id: str, unread: int, watermark: str | None
+        self,
+        conversation_id: str,
+        user_id: str,
+        message_id: str,
+        unread: int,
+        watermark: str | None,
+        now_ms: int,
     ) -> bool:
         """Conditional UpdateItem: forward-only marker, unchanged projection watermark."""
         (mark,), named = _unchanged({"last_message_id": watermark}, "last_message_id")
@@ -462,7 +468,7 @@ class DynamoDmStore:
             UpdateExpression="SET last_read_message_id = :mid, unread_count = :n, read_at = :at",
             ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(last_read_message_id) "
             f"OR last_read_message_id < :mid) AND {mark}",
-            ExpressionAttributeValues=values(mid=message_id, n=unread, at=now_iso(), **named),
+            ExpressionAttributeValues=values(mid=message_id, n=unread, at=iso_from_ms(now_ms), **named),
         )
 
     def set_muted(self, conversation_id: str, user_id: str, muted: bool) -> bool:
@@ -578,8 +584,9 @@ class DynamoDmStore:
             }
         }
 
-    def unsend(self, conversation_id: str, message_id: str, caller: str) -> None:
+    def unsend(self, conversation_id: str, message_id: str, caller: str, now_ms: int) -> None:
         """One transaction: the caller is a member, and the message is theirs → tombstone."""
+        at = iso_from_ms(now_ms)
         actions = [
             {
                 "ConditionCheck": {
@@ -596,7 +603,7 @@ class DynamoDmStore:
                     "REMOVE #text, attachment_id, attachment_type, attachment_size, video",
                     "ConditionExpression": "attribute_exists(pk) AND sender_id = :caller",
                     "ExpressionAttributeNames": {"#type": "type", "#text": "text"},
-                    "ExpressionAttributeValues": values(deleted="deleted", at=now_iso(), caller=caller),
+                    "ExpressionAttributeValues": values(deleted="deleted", at=at, caller=caller),
                     "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                 }
             },
@@ -840,10 +847,12 @@ class DynamoDmStore:
             )
         ]
 
-    def unsend_many(self, conversation_id: str, sender_id: str, message_ids: Sequence[str]) -> None:
+    def unsend_many(
+        self, conversation_id: str, sender_id: str, message_ids: Sequence[str], now_ms: int
+    ) -> None:
         """Tombstone a sender's messages as :meth:`unsend` does, 100 per TransactWriteItems (no
         member check: the sender is leaving). Repeating it is harmless (same tombstone)."""
-        at = now_iso()
+        at = iso_from_ms(now_ms)
         for start in range(0, len(message_ids), 100):
             actions = [
                 {

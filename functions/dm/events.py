@@ -10,7 +10,7 @@ from typing import Any
 from chalice import Blueprint
 
 from functions.core.clock import now_ms
-from functions.core.observability import flush_metrics, logger, record_event
+from functions.core.observability import logger, record_event
 
 bp = Blueprint(__name__)
 
@@ -25,5 +25,4 @@ def dm_sweep_uploads(event: Any) -> dict[str, int]:
     if deleted:
         logger.info("deleted unsent uploads", extra={"count": deleted})
         record_event("upload_expired", deleted)
-    flush_metrics()
     return {"deleted": deleted}

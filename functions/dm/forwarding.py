@@ -8,15 +8,14 @@ Calls: 1 or 2 BatchGetItem + 1 TransactWriteItems, for 1 target as for 20.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from functions.core.errors import IdempotencyKeyReusedError, UnavailableError
 from functions.core.idempotency import IDEMPOTENCY_TTL_SECONDS, fingerprint
 from functions.dm.errors import ForwardReplayError, MessageNotFoundError
 from functions.dm.logic import RATE_LIMIT, RATE_WINDOW_MS, Clock
 from functions.dm.models import ForwardMessage
+from functions.dm.ports import ForwardStore
 from functions.dm.records import ACTIVE, Item, message_record
 from functions.dm.targets import NOT_ALLOWED, Target
 
@@ -47,21 +46,6 @@ class ForwardPlan:
     window_expires_s: int
     rate_limit: int
     retry_after_s: int
-
-
-class ForwardStore(Protocol):
-    """Reads and the transaction of a forward (``dal.DynamoForwardStore``)."""
-
-    def load(
-        self, caller: str, source_cid: str, source_mid: str, targets: Sequence[str], idem_key: str
-    ) -> ForwardSnapshot:
-        """Record, source message, caller's source membership, targets decided (≤ 2 batched reads)."""
-        ...
-
-    def commit(self, plan: ForwardPlan) -> None:
-        """One transaction; raises ``ForwardReplayError``, ``SendRateLimitedError`` or
-        ``ConflictError`` (a target changed since it was read)."""
-        ...
 
 
 def _attachment(source: Item) -> Item | None:

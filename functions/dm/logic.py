@@ -6,10 +6,10 @@ Plain Python: repositories arrive as Protocols, limits and time as values. The d
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
 
+from functions.core.clock import Clock
 from functions.core.cursor import decode_cursor, encode_cursor
 from functions.core.errors import ConflictError, IdempotencyKeyReusedError, ValidationError
 from functions.core.idempotency import IDEMPOTENCY_TTL_SECONDS, fingerprint
@@ -25,6 +25,7 @@ from functions.dm.errors import (
     NotAdminError,
 )
 from functions.dm.models import MAX_MEMBERS, CreateConversation, SendMessage
+from functions.dm.ports import DmStore, Media, VideoCards
 from functions.dm.records import (
     ACTIVE,
     DIRECT,
@@ -33,7 +34,6 @@ from functions.dm.records import (
     REQUEST,
     ConversationState,
     Item,
-    Shape,
     conversation_view,
     direct_records,
     inbox_row,
@@ -85,149 +85,6 @@ class SendPlan:
     # with one message, and the sweeper leaves it alone from then on).
     attachment_id: str | None = None
     reply_of: str | None = None  # the quoted message: a pointer lets its unsend update the preview
-
-
-class DmStore(Protocol):
-    """Conversation, member and message persistence (``dal.DynamoDmStore``)."""
-
-    def find_direct(self, user_a: str, user_b: str) -> str | None:
-        """Conversation id of the pair's direct conversation, if any."""
-        ...
-
-    def create_conversation(
-        self,
-        meta: Item,
-        members: Sequence[Item],
-        pair: tuple[str, str] | None,
-        replay: GroupReplayRecord | None = None,
-    ) -> None:
-        """Write META and members atomically (raise ``DirectExistsError`` if the pair won a race,
-        ``GroupReplayError`` if ``replay``'s key was used before)."""
-        ...
-
-    def load(self, conversation_id: str) -> ConversationState | None:
-        """META and members (one Query), or None."""
-        ...
-
-    def shape(self, conversation_id: str) -> Shape | None:
-        """Kind and (direct) members; immutable, so implementations may cache it."""
-        ...
-
-    def send(self, plan: SendPlan) -> None:
-        """The one send transaction; raises domain errors or ``DuplicateClientMessageError``."""
-        ...
-
-    def get_message(self, conversation_id: str, message_id: str) -> Item | None:
-        """One message."""
-        ...
-
-    def get_member(self, conversation_id: str, user_id: str) -> Item | None:
-        """One member item (consistent read)."""
-        ...
-
-    def history(
-        self, conversation_id: str, limit: int, start_after: str | None, newer_than: str | None
-    ) -> tuple[list[Item], str | None]:
-        """Messages newest first, or (``newer_than``) oldest first after that id; plus the next position."""
-        ...
-
-    def read_context(self, conversation_id: str, user_id: str, message_id: str) -> tuple[Item | None, bool]:
-        """The member item and whether the message exists (one batched read)."""
-        ...
-
-    def count_from_others(
-        self, conversation_id: str, user_id: str, after_id: str | None, through_id: str
-    ) -> int:
-        """Messages in (after_id, through_id] not sent by ``user_id`` (unsent ones excluded)."""
-        ...
-
-    def set_read(
-        self, conversation_id: str, user_id: str, message_id: str, unread: int, watermark: str | None
-    ) -> bool:
-        """Move the read marker forward if the projection watermark is still ``watermark``."""
-        ...
-
-    def set_muted(self, conversation_id: str, user_id: str, muted: bool) -> bool:
-        """Set ``muted``; False when the caller is not a member."""
-        ...
-
-    def accept(self, conversation_id: str, user_id: str, other_ids: Sequence[str]) -> None:
-        """Make the member active and lift the request limit of the others."""
-        ...
-
-    def hide(self, conversation_id: str, user_id: str) -> None:
-        """Take a direct conversation out of the member's inbox until the next message."""
-        ...
-
-    def add_members(self, conversation_id: str, old_ids: Sequence[str], new_members: Sequence[Item]) -> None:
-        """Add members if the member list is still ``old_ids`` (else ``ConflictError``)."""
-        ...
-
-    def remove_member(self, conversation_id: str, user_id: str, old_ids: Sequence[str]) -> None:
-        """Remove a member if the member list is still ``old_ids``."""
-        ...
-
-    def unsend(self, conversation_id: str, message_id: str, caller: str) -> None:
-        """Turn the caller's message into a ``deleted`` tombstone."""
-        ...
-
-    def hide_reply_previews(self, conversation_id: str, message_id: str) -> int:
-        """Replace the quote of ``message_id`` in every reply by the deleted preview."""
-        ...
-
-    def inbox(
-        self, user_id: str, folder: str, limit: int, start_after: dict[str, Any] | None
-    ) -> tuple[list[Item], dict[str, Any] | None]:
-        """Member items of the folder, newest activity first."""
-        ...
-
-    def metas(self, conversation_ids: Sequence[str]) -> dict[str, Item]:
-        """META items by id (one batched read)."""
-        ...
-
-    def metas_and_messages(
-        self, conversation_ids: Sequence[str], messages: Sequence[tuple[str, str]]
-    ) -> tuple[dict[str, Item], dict[str, Item]]:
-        """META items by conversation id and messages by message id, in one batched read."""
-        ...
-
-
-class Media(Protocol):
-    """The media bucket (``dal.S3Media``)."""
-
-    def head(self, owner_id: str, attachment_id: str) -> tuple[str, int] | None:
-        """(content type, size) of an uploaded attachment, or None."""
-        ...
-
-    def presign_upload(
-        self, owner_id: str, attachment_id: str, content_type: str, size_bytes: int, expires_s: int
-    ) -> Item:
-        """``{"url", "fields"}`` of a presigned POST."""
-        ...
-
-    def download_url(self, owner_id: str, attachment_id: str, expires_s: int) -> str:
-        """A presigned GET URL."""
-        ...
-
-    def delete(self, owner_id: str, attachment_id: str) -> None:
-        """Delete the uploaded object, every version of it (idempotent)."""
-        ...
-
-
-class VideoCards(Protocol):
-    """Re-checks shared videos when a reader fetches them (implemented by the share domain)."""
-
-    def cards(self, viewer_id: str, videos: Sequence[Item]) -> dict[str, Item]:
-        """The card to show for each ``video_id`` (e.g. ``{"video_id", "unavailable": true}``)."""
-        ...
-
-
-@dataclass(frozen=True)
-class Clock:
-    """Time and id sources (injected so tests are deterministic)."""
-
-    now_ms: Callable[[], int]
-    new_id: Callable[[int], str]
 
 
 # --- conversations ------------------------------------------------------------------------
@@ -555,17 +412,17 @@ def list_messages(
     }
 
 
-def unsend(store: DmStore, caller: str, conversation_id: str, message_id: str) -> None:
+def unsend(store: DmStore, caller: str, conversation_id: str, message_id: str, now_ms: int) -> None:
     """The sender unsends a message: it stays in place as ``{"type": "deleted"}``."""
     if not is_ulid(conversation_id) or not is_ulid(message_id):
         raise MessageNotFoundError("Message not found.")
-    store.unsend(conversation_id, message_id, caller)
+    store.unsend(conversation_id, message_id, caller, now_ms)
     # Replies quoting it show ``{"message_id", "deleted": true}`` from now on (the inbox
     # projection repeats this from the stream, so a crash here heals).
     store.hide_reply_previews(conversation_id, message_id)
 
 
-def mark_read(store: DmStore, caller: str, conversation_id: str, message_id: str) -> None:
+def mark_read(store: DmStore, caller: str, conversation_id: str, message_id: str, now_ms: int) -> None:
     """Move the caller's read marker to ``message_id`` (never backwards) and recount unread messages.
 
     ``unread_count`` is exact: messages from others after the marker up to the projection's
@@ -587,7 +444,7 @@ def mark_read(store: DmStore, caller: str, conversation_id: str, message_id: str
         unread = 0
         if watermark is not None and watermark > message_id:
             unread = store.count_from_others(conversation_id, caller, message_id, watermark)
-        if store.set_read(conversation_id, caller, message_id, unread, watermark):
+        if store.set_read(conversation_id, caller, message_id, unread, watermark, now_ms):
             return
     raise ConflictError("The read marker changed concurrently; retry.")
 

@@ -12,46 +12,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from typing import Protocol
 
 from functions.core.streams import StreamChange
+from functions.dm.ports import AttachmentDeleter, InboxWriter
 from functions.dm.records import Item, is_unsend, last_message_summary
 
 MAX_ATTEMPTS = 5
-
-
-class InboxWriter(Protocol):
-    """What the projection needs from the table (``dal.DynamoDmStore``)."""
-
-    def members_of(self, conversation_id: str) -> list[Item]:
-        """Member items of a conversation (consistent)."""
-        ...
-
-    def get_member(self, conversation_id: str, user_id: str) -> Item | None:
-        """One member item (consistent)."""
-        ...
-
-    def project_member(self, member: Item, *, last_message: Item, unread_increment: int) -> bool:
-        """Conditional forward move; False when the member changed since it was read."""
-        ...
-
-    def mark_last_deleted(self, conversation_id: str, user_id: str | None, message_id: str) -> None:
-        """Show an unsent last message as deleted (META when ``user_id`` is None)."""
-        ...
-
-    def count_from_others(
-        self, conversation_id: str, user_id: str, after_id: str | None, through_id: str
-    ) -> int:
-        """Messages from others (not unsent) in (after, through]."""
-        ...
-
-    def set_unread(self, member: Item, unread: int) -> bool:
-        """Store a recount; False when the member's marker or watermark moved meanwhile."""
-        ...
-
-    def hide_reply_previews(self, conversation_id: str, message_id: str) -> int:
-        """Replies quoting an unsent message show it as deleted (idempotent)."""
-        ...
 
 
 def _retry(writer: InboxWriter, member: Item, attempt: Callable[[Item], bool], what: str) -> None:
@@ -112,14 +78,6 @@ def _recount_after_unsend(writer: InboxWriter, member: Item, unsent: Mapping[str
         return writer.set_unread(current, unread)
 
     _retry(writer, member, attempt, "unread recount")
-
-
-class AttachmentDeleter(Protocol):
-    """Deletes an unsent message's attachment object (``dal.S3Media``)."""
-
-    def delete(self, owner_id: str, attachment_id: str) -> None:
-        """Delete every version of the object (idempotent)."""
-        ...
 
 
 def apply(

@@ -8,30 +8,14 @@ transaction, so history shows exact counts without reading the reaction items.
 
 from __future__ import annotations
 
-from typing import Protocol
 from urllib.parse import unquote
 
 from functions.core.errors import ValidationError
 from functions.core.ids import is_ulid
 from functions.dm.errors import MessageNotFoundError
+from functions.dm.ports import ReactionStore
 
 MAX_EMOJI_CHARS = 32  # the longest emoji ZWJ sequences are ~10 code points; anything longer is not one
-
-
-class ReactionStore(Protocol):
-    """Reaction writes (``dal.DynamoDmStore``)."""
-
-    def add_reaction(
-        self, conversation_id: str, message_id: str, emoji: str, user_id: str, now_ms: int
-    ) -> None:
-        """One transaction: the member is active, the reaction item, the message's aggregate.
-        Idempotent; raises ``ConversationNotFoundError``, ``MessageNotFoundError``,
-        ``MessageDeletedError`` or ``TooManyReactionsError``."""
-        ...
-
-    def remove_reaction(self, conversation_id: str, message_id: str, emoji: str, user_id: str) -> None:
-        """Undo ``add_reaction`` (idempotent: no reaction → nothing to do)."""
-        ...
 
 
 def parse_emoji(raw: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
 
 from functions.core.clock import iso_from_ms
 from functions.core.errors import ValidationError
@@ -11,17 +10,10 @@ from functions.core.ids import is_ulid
 from functions.dm.errors import ReportTargetNotFoundError
 from functions.dm.logic import Clock, DmStore
 from functions.dm.models import CreateReport
+from functions.dm.ports import ReportStore
 from functions.dm.records import Item, message_view
 
 ChatLookup = Callable[[str, str], "Item | None"]
-
-
-class ReportStore(Protocol):
-    """Where reports are written (``dal.DynamoReportStore``)."""
-
-    def put_report(self, report: Item) -> None:
-        """Write a new report item."""
-        ...
 
 
 def _evidence_of_message(store: DmStore, caller: str, conversation_id: str, message_id: str) -> Item:

@@ -10,12 +10,12 @@ from the stream projection (off the request path).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
 
 from functions.core.clock import iso_from_ms
 from functions.dm.errors import AttachmentInvalidError, AttachmentTooLargeError, UploadRateLimitedError
 from functions.dm.logic import ATTACHMENT_TYPES, Clock, Media
 from functions.dm.models import CreateAttachment
+from functions.dm.ports import UploadStore
 from functions.dm.records import Item
 
 UPLOAD_EXPIRES_SECONDS = 300
@@ -33,34 +33,6 @@ class PendingUpload:
 
     owner_id: str
     attachment_id: str
-
-
-class UploadStore(Protocol):
-    """Upload records and quotas (``dal.DynamoUploads``)."""
-
-    def record(
-        self,
-        owner_id: str,
-        attachment_id: str,
-        size_bytes: int,
-        *,
-        day: int,
-        max_uploads: int,
-        max_bytes: int,
-        due_hour: int,
-        now_ms: int,
-    ) -> bool:
-        """Charge the day's quota (count and bytes) and record the pending upload, atomically;
-        False (nothing written) when the quota would be passed."""
-        ...
-
-    def due(self, hour: int) -> list[PendingUpload]:
-        """Pending uploads whose 24 hours were up in ``hour`` (epoch hours)."""
-        ...
-
-    def forget(self, upload: PendingUpload) -> bool:
-        """Drop the record if still pending; False when a message attached it meanwhile."""
-        ...
 
 
 def due_hour_of(created_ms: int) -> int:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from functions.core import clients, keys
+from functions.core.clock import ms_from_iso
 from functions.core.ddb import (
     ConditionFailed,
     TransactionCancelled,
@@ -281,7 +282,7 @@ class DynamoStreams:
                     }
                 }
             )
-        now_s = int(time.time())
+        now_s = ms_from_iso(ended_at) // 1000  # the edge's clock, as the message's sent_at
         actions.append(
             {
                 "Put": {

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from chalice import Blueprint
 
-from functions.core.clock import now_iso
+from functions.core.clock import now_ms
 from functions.core.ids import new_ulid
 from functions.core.web import Api, ApiRequest, Reply
 
@@ -44,7 +44,7 @@ def notify_register_device(request: ApiRequest) -> Reply:
         request.user_id,
         body.platform,
         body.token,
-        now_iso=now_iso(),
+        now_ms=now_ms(),
         new_id=new_ulid,
     )
     out = RegisteredDeviceOut(device_id=device.device_id, platform=body.platform)

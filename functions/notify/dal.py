@@ -6,7 +6,6 @@ push path (batched). SNS: platform endpoints, the events topic (outbox) and endp
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -438,12 +437,12 @@ class DynamoRecipientReader(_Table):
 class DynamoPushMarkers(_Table):
     """``PUSHED#<event_id>`` markers (conditional put; TTL two days)."""
 
-    def claim(self, event_id: str) -> bool:
+    def claim(self, event_id: str, now_ms: int) -> bool:
         """Conditional PutItem: True the first time, False if already pushed."""
         item = {
             **keys.push_marker(event_id),
             "entity": "push_marker",
-            keys.TTL: int(time.time()) + PUSH_MARKER_TTL_SECONDS,
+            keys.TTL: now_ms // 1000 + PUSH_MARKER_TTL_SECONDS,
         }
         return conditional(
             self._client.put_item,

@@ -11,10 +11,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
 
+from functions.core.clock import iso_from_ms
 from functions.core.errors import NotFoundError, UnavailableError, ValidationError
 from functions.core.observability import logger
+from functions.notify.ports import DeviceStore, EndpointRegistry
 
 MAX_DEVICES = 10
 # Optimistic-lock retries: two registrations of one user racing is rare; three rounds is plenty.
@@ -88,46 +89,6 @@ class Registration:
     evicted: tuple[Device, ...] = field(default_factory=tuple)
 
 
-class DeviceStore(Protocol):
-    """Persistence of device sets and token claims."""
-
-    def load(self, user_id: str) -> DeviceSet:
-        """The user's devices (an empty set with version 0 when none)."""
-        ...
-
-    def load_with_claim(
-        self, user_id: str, platform: str, token_hash: str
-    ) -> tuple[DeviceSet, TokenClaim | None]:
-        """The user's devices and the token's current claim, in one read."""
-        ...
-
-    def save_registration(self, registration: Registration) -> None:
-        """Write the new set, the claim, the previous owner's loss and evicted claims atomically;
-        raise :class:`DeviceSetConflictError` if anything changed since it was read."""
-        ...
-
-    def remove(self, user_id: str, device: Device, expected_version: int) -> None:
-        """Remove one device and its claim; :class:`DeviceSetConflictError` on a lost race."""
-        ...
-
-    def remove_if_endpoint(self, user_id: str, device: Device) -> bool:
-        """Remove the device only if it still points at ``device.endpoint_arn``; True if removed."""
-        ...
-
-
-class EndpointRegistry(Protocol):
-    """The push service's endpoints (SNS platform endpoints)."""
-
-    def create(self, platform: str, token: str) -> str:
-        """Create (or get, idempotently per token) the endpoint of a token; return its ARN.
-        Raise :class:`PushTokenRejectedError` when the token is not acceptable."""
-        ...
-
-    def delete(self, endpoint_arn: str) -> None:
-        """Delete an endpoint (idempotent)."""
-        ...
-
-
 def token_hash(platform: str, token: str) -> str:
     """A stable digest of a token: the table never stores tokens themselves."""
     return hashlib.sha256(f"{platform}:{token}".encode()).hexdigest()
@@ -148,7 +109,7 @@ def register_device(
     platform: str,
     token: str,
     *,
-    now_iso: str,
+    now_ms: int,
     new_id: Callable[[], str],
     max_devices: int = MAX_DEVICES,
 ) -> tuple[Device, bool]:
@@ -167,7 +128,7 @@ def register_device(
         if endpoint_arn is None:
             # A claimed token already has its endpoint (one per token); otherwise create it.
             endpoint_arn = claim.endpoint_arn if claim is not None else endpoints.create(platform, token)
-        device = Device(new_id(), platform, endpoint_arn, digest, now_iso)
+        device = Device(new_id(), platform, endpoint_arn, digest, iso_from_ms(now_ms))
         kept = sorted(
             (d for d in current.devices if not (d.platform == platform and d.token_hash == digest)),
             key=lambda d: (d.created_at, d.device_id),

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalice import Blueprint
 
-from functions.core.observability import flush_metrics, logger, record_event
+from functions.core.observability import logger, record_event
 from functions.core.settings import EVENTS_TOPIC_NAME, TABLE_STREAM_ARN_PLACEHOLDER
 from functions.core.streams import change_from_record
 
@@ -65,17 +65,14 @@ def notify_publish_outbox(event: Any) -> dict[str, list[dict[str, str]]]:
     from functions.notify.outbox import publish_changes
 
     changes = [change_from_record(record.to_dict()) for record in event]
-    try:
-        mappers = MAPPERS if MAPPERS is not None else default_mappers()
-        result = publish_changes(changes, mappers, dal.event_publisher(), retry_window(event))
-        if result.published:
-            record_event("events_published", result.published)
-        if result.failed_sequence_number is not None:
-            # The "failed event publishes" alarm watches this metric.
-            record_event("events_publish_failed")
-        return result.batch_item_failures()
-    finally:
-        flush_metrics()
+    mappers = MAPPERS if MAPPERS is not None else default_mappers()
+    result = publish_changes(changes, mappers, dal.event_publisher(), retry_window(event))
+    if result.published:
+        record_event("events_published", result.published)
+    if result.failed_sequence_number is not None:
+        # The "failed event publishes" alarm watches this metric.
+        record_event("events_publish_failed")
+    return result.batch_item_failures()
 
 
 @bp.on_sns_message(topic=EVENTS_TOPIC_NAME)
@@ -83,6 +80,7 @@ def notify_push_event(event: Any) -> None:
     """Send the mobile pushes a domain event implies (other event types are ignored)."""
     from pydantic import ValidationError as PydanticValidationError
 
+    from functions.core.clock import now_ms
     from functions.core.event_bodies import EventBodyGoneError, event_from_message
     from functions.notify import dal
     from functions.notify.push import deliver_event
@@ -93,13 +91,10 @@ def notify_push_event(event: Any) -> None:
         # A malformed message will never parse: drop it rather than retry forever.
         logger.warning("malformed domain event dropped", extra={"sns_message": event.message[:500]})
         return
-    try:
-        outcome = deliver_event(domain_event, dal.push_services())
-        if outcome.sent:
-            record_event("push_sent", outcome.sent)
-        logger.debug(
-            "push delivered",
-            extra={"event_id": domain_event.event_id, "sent": outcome.sent, "failed": outcome.failed},
-        )
-    finally:
-        flush_metrics()
+    outcome = deliver_event(domain_event, dal.push_services(), now_ms())
+    if outcome.sent:
+        record_event("push_sent", outcome.sent)
+    logger.debug(
+        "push delivered",
+        extra={"event_id": domain_event.event_id, "sent": outcome.sent, "failed": outcome.failed},
+    )

@@ -15,22 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 from functions.core.domain_events import DomainEvent
 from functions.core.observability import logger
 from functions.core.streams import StreamChange
+from functions.notify.ports import EventPublisher
 
 Mapper = Callable[[StreamChange], list[DomainEvent]]
-
-
-class EventPublisher(Protocol):
-    """Publishes domain events to the events topic."""
-
-    def publish(self, events: Sequence[DomainEvent], retry_window_s: float = 0.0) -> set[int]:
-        """Publish ``events`` in order (as many calls as SNS's limits need); return the indexes
-        not published (parked events count as done)."""
-        ...
 
 
 @dataclass(frozen=True)

@@ -24,10 +24,11 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from functions.core.domain_events import CLAIM_CHECK, DomainEvent
 from functions.core.observability import logger
+from functions.notify.ports import Transport
 
 MAX_BATCH_ENTRIES = 10
 # SNS's limit for one message and for the sum of a PublishBatch's entries (256 KiB).
@@ -147,18 +148,6 @@ class EntryFailure:
     code: str
     sender_fault: bool
     message: str = ""
-
-
-class Transport(Protocol):
-    """The topic and the dead-letter queue."""
-
-    def publish_batch(self, envelopes: Sequence[Envelope]) -> list[EntryFailure]:
-        """One PublishBatch; the entries SNS refused (raises :class:`PublishError`)."""
-        ...
-
-    def park(self, envelope: Envelope, code: str, message: str) -> None:
-        """Send an event SNS refused for good to the dead-letter queue (raises on failure)."""
-        ...
 
 
 @dataclass

@@ -9,13 +9,14 @@ device only, and one failing device never stops the others.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from functions.core.domain_events import DomainEvent
 from functions.core.observability import logger
 from functions.notify.devices import Device, DeviceStore, EndpointRegistry, forget_dead_device
+from functions.notify.ports import PushMarkers, PushSender, RecipientReader
 from functions.social.access import GraphReader
 
 PUSH_TYPES = frozenset(
@@ -73,34 +74,6 @@ class RecipientContext:
     push_previews: bool = True
     muted: bool = False
     unread_count: int | None = None
-
-
-class RecipientReader(Protocol):
-    """Reads recipients' push context; implementations batch (not one call per recipient)."""
-
-    def contexts(self, user_ids: Sequence[str], conversation_id: str | None) -> dict[str, RecipientContext]:
-        """Context of each user (a default context for unknown users)."""
-        ...
-
-
-class PushMarkers(Protocol):
-    """At-most-once guard per event id (SNS delivers at least once)."""
-
-    def claim(self, event_id: str) -> bool:
-        """True the first time for an event id, False for a redelivery."""
-        ...
-
-    def release(self, event_id: str) -> None:
-        """Forget a claim so that a retry of a failed delivery pushes again."""
-        ...
-
-
-class PushSender(Protocol):
-    """Sends one rendered push to one endpoint."""
-
-    def send(self, endpoint_arn: str, message: str) -> None:
-        """Publish; raise :class:`EndpointGoneError` or :class:`PushDeliveryError`."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -268,8 +241,8 @@ def _audience(event: DomainEvent, recipients: list[str], graph: GraphReader) -> 
     return [r for r in recipients if r not in blocked], blocked
 
 
-def deliver_event(event: DomainEvent, services: PushServices) -> PushOutcome:
-    """Send the pushes ``event`` implies, once per event id.
+def deliver_event(event: DomainEvent, services: PushServices, now_ms: int) -> PushOutcome:
+    """Send the pushes ``event`` implies, once per event id (``now_ms``: the edge's clock).
 
     If a read fails the claim is released and the error propagates, so the SNS retry pushes.
     """
@@ -279,7 +252,7 @@ def deliver_event(event: DomainEvent, services: PushServices) -> PushOutcome:
     recipients = _recipients(event)
     if not recipients:  # no marker write for an event nobody gets
         return outcome
-    if not services.markers.claim(event.event_id):
+    if not services.markers.claim(event.event_id, now_ms):
         outcome.duplicate = True
         return outcome
     try:

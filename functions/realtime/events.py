@@ -6,6 +6,8 @@ handler is registered (and deployed: the Lambda handler string is
 ``functions.realtime.events.<name>``) as the plain function. These handlers therefore take the
 raw API Gateway event ``(event, context)`` and return ``{"statusCode": ...}`` — the same
 contract in AWS, in ``chalice.test`` and in the local gateway (``local/ws_gateway.py``).
+Chalice applies no middleware to them either: ``websocket_handler`` runs each through the app's
+one middleware (``functions.core.middleware``: log context, correlation id, errors, metrics).
 
 Frames to sockets never go through ``app.websocket_api``: ``functions.realtime.dal`` posts to
 the ``@connections`` endpoint, ``WEBSOCKET_MANAGEMENT_URL`` when set (locally), otherwise
@@ -14,51 +16,21 @@ the ``@connections`` endpoint, ``WEBSOCKET_MANAGEMENT_URL`` when set (locally), 
 
 from __future__ import annotations
 
-import functools
-import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from chalice import Blueprint
 from chalice.app import SNSEvent
 
-from functions.core.errors import DomainError, UnauthorizedError
-from functions.core.observability import flush_metrics, logger, record_event
+from functions.core.errors import UnauthorizedError
+from functions.core.middleware import websocket_handler
+from functions.core.observability import logger, record_event
 from functions.core.settings import EVENTS_TOPIC_NAME
 
 bp = Blueprint(__name__)
 
 WsEvent = Mapping[str, Any]
-WsHandler = Callable[[WsEvent, Any], dict[str, Any]]
 _OK = {"statusCode": 200}
-
-
-def _reply(status: int, code: str, message: str) -> dict[str, Any]:
-    return {
-        "statusCode": status,
-        "headers": {"Content-Type": "application/json"},
-        "body": json.dumps({"code": code, "message": message}),
-    }
-
-
-def _websocket_route(handler: WsHandler) -> WsHandler:
-    """Correlation id, one log line per invocation, metrics flush, errors → status codes."""
-
-    @functools.wraps(handler)
-    def wrapper(event: WsEvent, context: Any) -> dict[str, Any]:
-        request_context = event.get("requestContext") or {}
-        logger.set_correlation_id(str(request_context.get("requestId", "")) or None)
-        try:
-            return handler(event, context)
-        except DomainError as err:
-            return _reply(err.status, err.code, err.message)
-        except Exception:
-            logger.exception("websocket handler failed", extra={"route": request_context.get("routeKey")})
-            return _reply(500, "internal_error", "Something went wrong; retry later.")
-        finally:
-            flush_metrics()
-
-    return wrapper
 
 
 def _connection_id(event: WsEvent) -> str:
@@ -69,7 +41,7 @@ def _connection_id(event: WsEvent) -> str:
 
 
 @bp.on_ws_connect(name="realtime_connect")
-@_websocket_route
+@websocket_handler
 def realtime_connect(event: WsEvent, context: Any) -> dict[str, Any]:
     """``$connect``: verify ``?token=`` (an access token); store the connection under the user
     until the token's ``exp`` (at most 2 h) or refuse (401)."""
@@ -107,7 +79,7 @@ def _socket_presence(user_id: str, delta: int) -> None:
 
 
 @bp.on_ws_disconnect(name="realtime_disconnect")
-@_websocket_route
+@websocket_handler
 def realtime_disconnect(event: WsEvent, context: Any) -> dict[str, Any]:
     """``$disconnect``: forget the connection."""
     from functions.realtime import dal, logic
@@ -119,7 +91,7 @@ def realtime_disconnect(event: WsEvent, context: Any) -> dict[str, Any]:
 
 
 @bp.on_ws_message(name="realtime_message")
-@_websocket_route
+@websocket_handler
 def realtime_message(event: WsEvent, context: Any) -> dict[str, Any]:
     """``$default``: ``ping`` → ``pong``; ``typing`` → relayed to the other members."""
     import base64
@@ -158,35 +130,32 @@ def realtime_deliver(event: SNSEvent) -> None:
     from functions.realtime import dal, logic
     from functions.social.dal import graph
 
-    try:
-        records = event.to_dict().get("Records") or []
-        for record in records:
-            try:
-                # Inline or claim-checked (a body over 256 KiB is read from S3).
-                domain_event = event_from_message(record["Sns"]["Message"])
-            except (PydanticValidationError, ValueError, KeyError, TypeError, EventBodyGoneError):
-                logger.warning("ignoring a malformed event on the events topic")
-                continue
-            report = logic.deliver_event(
-                domain_event,
-                store=dal.connection_store(),
-                sender=dal.frame_sender(),
-                blocks=graph(),
-                now=now_ms() // 1000,
+    records = event.to_dict().get("Records") or []
+    for record in records:
+        try:
+            # Inline or claim-checked (a body over 256 KiB is read from S3).
+            domain_event = event_from_message(record["Sns"]["Message"])
+        except (PydanticValidationError, ValueError, KeyError, TypeError, EventBodyGoneError):
+            logger.warning("ignoring a malformed event on the events topic")
+            continue
+        report = logic.deliver_event(
+            domain_event,
+            store=dal.connection_store(),
+            sender=dal.frame_sender(),
+            blocks=graph(),
+            now=now_ms() // 1000,
+        )
+        if report.sent:
+            record_event("realtime_frames_delivered", report.sent)
+        if report.gone:
+            record_event("realtime_stale_connections_removed", len(report.gone))
+        if report.expired:
+            record_event("realtime_expired_connections_closed", len(report.expired))
+        if report.failed:
+            logger.warning(
+                "frames not delivered",
+                extra={"event_id": domain_event.event_id, "connections": report.failed},
             )
-            if report.sent:
-                record_event("realtime_frames_delivered", report.sent)
-            if report.gone:
-                record_event("realtime_stale_connections_removed", len(report.gone))
-            if report.expired:
-                record_event("realtime_expired_connections_closed", len(report.expired))
-            if report.failed:
-                logger.warning(
-                    "frames not delivered",
-                    extra={"event_id": domain_event.event_id, "connections": report.failed},
-                )
-    finally:
-        flush_metrics()
 
 
 @bp.schedule("rate(1 minute)", name="realtime_sweep_expired")
@@ -195,13 +164,10 @@ def realtime_sweep_expired(event: Any) -> dict[str, int]:
     from functions.core.clock import now_ms
     from functions.realtime import dal, logic
 
-    try:
-        report = logic.sweep_expired(dal.connection_store(), dal.frame_sender(), now_ms() // 1000)
-        if report.expired:
-            logger.info("closed expired connections", extra={"count": len(report.expired)})
-            record_event("realtime_expired_connections_closed", len(report.expired))
-        if report.failed:
-            logger.warning("expired connections not closed", extra={"connections": report.failed})
-        return {"closed": len(report.expired), "failed": len(report.failed)}
-    finally:
-        flush_metrics()
+    report = logic.sweep_expired(dal.connection_store(), dal.frame_sender(), now_ms() // 1000)
+    if report.expired:
+        logger.info("closed expired connections", extra={"count": len(report.expired)})
+        record_event("realtime_expired_connections_closed", len(report.expired))
+    if report.failed:
+        logger.warning("expired connections not closed", extra={"connections": report.failed})
+    return {"closed": len(report.expired), "failed": len(report.failed)}

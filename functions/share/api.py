@@ -10,7 +10,7 @@ from typing import Any
 
 from chalice import Blueprint
 
-from functions.core.clock import now_iso
+from functions.core.clock import Clock, now_ms
 from functions.core.observability import record_event
 from functions.core.routedoc import IDEMPOTENCY_KEY, LIMIT
 from functions.core.web import Api, ApiRequest, Reply
@@ -69,7 +69,7 @@ def share_create(request: ApiRequest, video_id: str) -> Reply:
         video_id=video_id,
         request=body,
         idem_key=idem_key,
-        now_iso=now_iso,
+        clock=Clock(now_ms=now_ms),
     )
     record_event("video_shared")
     return Reply(response, status=201)

@@ -9,18 +9,11 @@ visible to the viewer shows as ``{"video_id", "unavailable": true}``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
-from functions.share.videos import UrlSigner, Video, can_see, needs_friendship
+from functions.share.ports import VideoBatchReader
+from functions.share.videos import UrlSigner, can_see, needs_friendship
 from functions.social.access import GraphReader
-
-
-class VideoBatchReader(Protocol):
-    """Reads many videos at once."""
-
-    def get_many(self, video_ids: Sequence[str]) -> dict[str, Video]:
-        """Found videos by id (one batched read)."""
-        ...
 
 
 def _unavailable(video_id: str) -> dict[str, Any]:

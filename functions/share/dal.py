@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from functions.core import clients, keys
-from functions.core.clock import ms_from_iso, now_iso
+from functions.core.clock import iso_from_ms, ms_from_iso
 from functions.core.ddb import (
     BATCH_GET_MAX_KEYS,
     TransactionCancelled,
@@ -81,7 +81,7 @@ class DynamoVideos:
         videos = (video_from_item(item) for item in found.values())
         return {video.video_id: video for video in videos}
 
-    def apply(self, event: VideoEvent) -> bool:
+    def apply(self, event: VideoEvent, now_ms: int) -> bool:
         """One conditional UpdateItem: newest ``occurred_at`` wins, a tombstone is final.
 
         ``share_count`` is never touched by events (it is this service's own counter).
@@ -92,7 +92,7 @@ class DynamoVideos:
             "video_id": event.video_id,
             "occurred_at": event.occurred_at,
             "occurred_ms": event.occurred_ms,
-            "updated_at": now_iso(),
+            "updated_at": iso_from_ms(now_ms),
         }
         if event.type == "video.deleted":
             fields = {**common, "deleted": True}

@@ -9,7 +9,7 @@ from typing import Any
 
 from chalice import Blueprint
 
-from functions.core.observability import flush_metrics, logger, record_event
+from functions.core.observability import logger, record_event
 from functions.core.settings import VIDEO_EVENTS_TOPIC_NAME
 
 bp = Blueprint(__name__)
@@ -18,15 +18,13 @@ bp = Blueprint(__name__)
 @bp.on_sns_message(topic=VIDEO_EVENTS_TOPIC_NAME)
 def share_video_events(event: Any) -> None:
     """Apply one video event; malformed ones are logged and dropped (never retried forever)."""
+    from functions.core.clock import now_ms
     from functions.share import dal
     from functions.share.videos import apply_video_event
 
-    try:
-        outcome = apply_video_event(dal.videos(), event.message)
-        if outcome == "dropped":
-            logger.warning("malformed video event dropped", extra={"body": str(event.message)[:500]})
-        else:
-            logger.info("video event", extra={"outcome": outcome})
-            record_event(f"video_event_{outcome}")
-    finally:
-        flush_metrics()
+    outcome = apply_video_event(dal.videos(), event.message, now_ms())
+    if outcome == "dropped":
+        logger.warning("malformed video event dropped", extra={"body": str(event.message)[:500]})
+    else:
+        logger.info("video event", extra={"outcome": outcome})
+        record_event(f"video_event_{outcome}")

@@ -11,11 +11,11 @@ refused (429) while that window is full, and a large share fills it for what fol
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-from functions.core.clock import ms_from_iso
+from functions.core.clock import Clock, ms_from_iso
 from functions.core.errors import IdempotencyKeyReusedError, RateLimitedError, UnavailableError
 from functions.core.idempotency import fingerprint
 from functions.core.ids import new_ulid
@@ -23,6 +23,7 @@ from functions.dm.logic import RATE_LIMIT, RATE_WINDOW_MS
 from functions.dm.rules import NOT_ALLOWED, SenderSide, direct_outcome
 from functions.dm.targets import Target
 from functions.share.models import ShareRequest
+from functions.share.ports import ShareStore
 from functions.share.videos import Video, VideoNotFoundError, can_see
 from functions.social.access import PairState
 
@@ -108,32 +109,6 @@ class ShareRecordExistsError(Exception):
 
 class StaleReadError(Exception):
     """Something the plan relied on changed before the write (e.g. a conversation was created)."""
-
-
-class ShareStore(Protocol):
-    """Batched reads and transactional writes of a share."""
-
-    def load(
-        self,
-        sharer: str,
-        video_id: str,
-        recipients: Sequence[str],
-        idem_key: str,
-        conversation_ids: Sequence[str] = (),
-    ) -> ShareSnapshot:
-        """Read the video, the record, pair states, author friendships and direct pointers, and
-        decide the conversation targets (``functions.dm.targets``)."""
-        ...
-
-    def commit(self, plan: SharePlan) -> None:
-        """Write the plan atomically (per transaction); raise ShareRecordExistsError,
-        VideoNotFoundError (video gone), ShareRateLimitedError (the sharer's message window is
-        full) or StaleReadError."""
-        ...
-
-    def resume(self, sharer: str, video_id: str, idem_key: str, record: ShareRecord) -> None:
-        """Finish a share whose second transaction did not commit (idempotent)."""
-        ...
 
 
 def request_fingerprint(video_id: str, request: ShareRequest) -> str:
@@ -238,7 +213,7 @@ def share_video(
     video_id: str,
     request: ShareRequest,
     idem_key: str,
-    now_iso: Callable[[], str],
+    clock: Clock,
     new_id: Callable[[], str] = new_ulid,
 ) -> dict[str, Any]:
     """``POST /v1/videos/{id}/shares``: send the video to every reachable recipient, once.
@@ -259,7 +234,7 @@ def share_video(
                 request=request,
                 idem_key=idem_key,
                 fp=fp,
-                sent_at=now_iso(),
+                sent_at=clock.now_iso(),
                 new_id=new_id,
             )
             store.commit(plan)

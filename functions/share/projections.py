@@ -8,21 +8,9 @@ forward in time, so replayed batches change nothing.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
 
 from functions.core.streams import StreamChange
-
-
-class InteractionStore(Protocol):
-    """Where interactions live."""
-
-    def direct_partners(self, conversation_ids: Sequence[str]) -> dict[str, list[str]]:
-        """Members of each direct conversation among ``conversation_ids`` (groups are omitted)."""
-        ...
-
-    def touch(self, user_id: str, other: str, at_iso: str) -> None:
-        """Record that ``user_id`` interacted with ``other`` at ``at_iso`` (monotonic)."""
-        ...
+from functions.share.ports import InteractionStore
 
 
 def latest_sends(changes: Sequence[StreamChange]) -> dict[tuple[str, str], str]:

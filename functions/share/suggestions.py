@@ -4,30 +4,12 @@ their friends; blocked users (either way) never appear. Plain logic over reposit
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
+
+from functions.share.ports import BlockReader, SuggestionSource
 
 BLOCK_CHUNK = 50  # both block keys per candidate: 100 keys, one BatchGetItem per chunk
 INTERACTIONS_SCANNED = 100
-
-
-class SuggestionSource(Protocol):
-    """Reads the caller's interactions and friends."""
-
-    def recent_interactions(self, user_id: str, limit: int) -> list[tuple[str, str]]:
-        """``(other, last_interaction_at)`` pairs, newest first."""
-        ...
-
-    def friends(self, user_id: str) -> list[str]:
-        """The caller's friends (mutual follows), in a stable order."""
-        ...
-
-
-class BlockReader(Protocol):
-    """Reads blocks between one user and many others (batched)."""
-
-    def blocked_either_way(self, user_id: str, others: Sequence[str]) -> set[str]:
-        """Those of ``others`` that ``user_id`` blocked or that blocked ``user_id``."""
-        ...
 
 
 def _chunks(items: Sequence[str], size: int) -> list[Sequence[str]]:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from pydantic import ValidationError as PydanticValidationError
 
 from functions.core.errors import NotFoundError
 from functions.share.models import VideoEvent
+from functions.share.ports import UrlSigner, VideoRepository
 from functions.social.access import GraphReader
 
 Outcome = Literal["applied", "stale", "dropped"]
@@ -39,29 +40,6 @@ class Video:
     deleted: bool = False
 
 
-class VideoRepository(Protocol):
-    """Reads and conditionally writes the video projection."""
-
-    def get(self, video_id: str) -> Video | None:
-        """The projection (tombstones included), or None."""
-        ...
-
-    def apply(self, event: VideoEvent) -> bool:
-        """Write the event if it is newer than what is stored and the video is not deleted.
-
-        Returns False when the stored state is newer (or a tombstone): the event is stale.
-        """
-        ...
-
-
-class UrlSigner(Protocol):
-    """Presigns media URLs."""
-
-    def thumbnail_url(self, key: str) -> str:
-        """A short-lived GET URL for a thumbnail object."""
-        ...
-
-
 def parse_video_event(raw: str | bytes | dict[str, Any]) -> VideoEvent | None:
     """Parse one video-platform message; None when it is malformed (callers log and drop it)."""
     try:
@@ -73,12 +51,13 @@ def parse_video_event(raw: str | bytes | dict[str, Any]) -> VideoEvent | None:
         return None
 
 
-def apply_video_event(videos: VideoRepository, raw: str | bytes | dict[str, Any]) -> Outcome:
-    """Apply one message to the projection: ``applied``, ``stale`` (older/duplicate) or ``dropped``."""
+def apply_video_event(videos: VideoRepository, raw: str | bytes | dict[str, Any], now_ms: int) -> Outcome:
+    """Apply one message to the projection: ``applied``, ``stale`` (older/duplicate) or ``dropped``
+    (``now_ms``: the edge's clock)."""
     event = parse_video_event(raw)
     if event is None:
         return "dropped"
-    return "applied" if videos.apply(event) else "stale"
+    return "applied" if videos.apply(event, now_ms) else "stale"
 
 
 def can_see(video: Video, viewer: str, viewer_is_author_friend: bool) -> bool:

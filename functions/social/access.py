@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+
+from functions.social.ports import GraphReader
 
 DM_POLICIES = ("everyone", "friends", "no_one")
 DEFAULT_DM_POLICY = "friends"
@@ -42,23 +43,6 @@ class PairState:
     def blocked(self) -> bool:
         """A block either way cuts contact both ways."""
         return self.sender_blocked_recipient or self.recipient_blocked_sender
-
-
-class GraphReader(Protocol):
-    """Reads pair states; implementations must batch (never one round trip per recipient)."""
-
-    def pair_states(self, sender: str, recipients: Sequence[str]) -> dict[str, PairState]:
-        """State of (sender, r) for every recipient r."""
-        ...
-
-
-class BlockReader(Protocol):
-    """Reads blocks between one user and many others, batched (``DynamoGraph`` implements it:
-    both block keys per user, one BatchGetItem per 50 users)."""
-
-    def blocked_either_way(self, user_id: str, others: Sequence[str]) -> set[str]:
-        """Those of ``others`` that ``user_id`` blocked or that blocked ``user_id``."""
-        ...
 
 
 def decide(state: PairState) -> Reach:

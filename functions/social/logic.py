@@ -7,13 +7,13 @@ edges changed in between (:class:`StateChangedError`), read again and retry a fe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from functions.core.cursor import decode_cursor, encode_cursor
 from functions.core.errors import ConflictError, ForbiddenError, ValidationError
-from functions.social.access import DEFAULT_DM_POLICY, PairState
+from functions.social.access import DEFAULT_DM_POLICY
+from functions.social.ports import GraphStore
 
 MAX_ATTEMPTS = 5
 ListKind = Literal["following", "followers", "friends", "blocks"]
@@ -77,58 +77,6 @@ class ListPage:
 
     items: list[Listed]
     next_position: dict[str, Any] | None
-
-
-class GraphStore(Protocol):
-    """Persistence of the graph. Each write is one atomic, conditional operation."""
-
-    def edges(self, a: str, b: str) -> Edges:
-        """Both follow edges and both blocks between ``a`` and ``b``."""
-        ...
-
-    def write_follow(self, a: str, b: str, *, reverse: bool, at_ms: int) -> bool:
-        """Create ``a → b`` assuming ``b → a`` exists iff ``reverse`` (then also the friend markers).
-
-        Returns False when ``a → b`` already exists; raises :class:`StateChangedError` when
-        ``b → a`` changed and :class:`BlockedError` when a block appeared.
-        """
-        ...
-
-    def write_unfollow(self, a: str, b: str, *, reverse: bool) -> bool:
-        """Remove ``a → b`` (and friend markers when ``reverse``); False when it did not exist."""
-        ...
-
-    def write_block(self, a: str, b: str, *, a_follows: bool, b_follows: bool, at_ms: int) -> bool:
-        """Create block ``a → b`` removing the follows that exist; False when already blocked."""
-        ...
-
-    def delete_block(self, a: str, b: str) -> None:
-        """Remove block ``a → b`` if present."""
-        ...
-
-    def profile(self, user_id: str) -> Profile:
-        """The user's profile (defaults when absent)."""
-        ...
-
-    def update_settings(
-        self,
-        user_id: str,
-        dm_policy: str | None,
-        push_previews: bool | None,
-        show_activity_status: bool | None = None,
-    ) -> Settings:
-        """Set the given settings, leave the others; returns the settings after the write."""
-        ...
-
-    def list_edges(
-        self, user_id: str, kind: ListKind, limit: int, position: dict[str, Any] | None
-    ) -> ListPage:
-        """One page of a user's list, newest first."""
-        ...
-
-    def pair_states(self, sender: str, recipients: Sequence[str]) -> dict[str, PairState]:
-        """Pair state of (sender, r) for each recipient (one batched read)."""
-        ...
 
 
 def _not_self(actor: str, target: str, verb: str) -> None:

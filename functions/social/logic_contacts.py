@@ -12,9 +12,10 @@ import hmac
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal
 
 from functions.core.errors import RateLimitedError, ValidationError
+from functions.social.ports import PhoneStore, SuggestionStore
 
 DAILY_CONTACTS_LIMIT = 1000
 MATCH_RETENTION_SECONDS = 30 * 24 * 3600
@@ -35,54 +36,6 @@ class ContactsRateLimitedError(RateLimitedError):
 def phone_hash(secret: str, e164: str) -> str:
     """HMAC-SHA256 of a normalised number: what we store instead of the number."""
     return hmac.new(secret.encode(), e164.encode(), hashlib.sha256).hexdigest()
-
-
-class PhoneStore(Protocol):
-    """Persistence of phone opt-ins, contact quotas and remembered matches."""
-
-    def home_region(self, user_id: str) -> str | None:
-        """The region of the user's verified number (stored beside its hash), if any."""
-        ...
-
-    def clear_phone(self, user_id: str) -> None:
-        """Remove the user's opt-in, if any."""
-        ...
-
-    def charge_contacts(self, user_id: str, day: int, count: int, limit: int, expires_at: int) -> bool:
-        """Add ``count`` to the user's counter of ``day`` unless it would exceed ``limit``."""
-        ...
-
-    def owners(self, hashes: Sequence[str]) -> dict[str, str]:
-        """Opted-in user of each known hash."""
-        ...
-
-    def blocked_either_way(self, user_id: str, others: Sequence[str]) -> set[str]:
-        """Those of ``others`` that ``user_id`` blocked or that blocked ``user_id``."""
-        ...
-
-    def remember_matches(self, user_id: str, others: Sequence[str], expires_at: int) -> None:
-        """Keep ``others`` as contact matches of the user until ``expires_at`` (epoch seconds)."""
-        ...
-
-
-class SuggestionStore(Protocol):
-    """Reads behind suggestions (each method is one or a few batched calls)."""
-
-    def contact_matches(self, user_id: str, now_s: int, limit: int) -> list[str]:
-        """Remembered, unexpired contact matches of the user."""
-        ...
-
-    def recent_friends(self, user_id: str, limit: int) -> list[str]:
-        """The user's most recent friends, newest first."""
-        ...
-
-    def friends_of(self, users: Sequence[str], per_user: int) -> dict[str, list[str]]:
-        """Up to ``per_user`` most recent friends of each user."""
-        ...
-
-    def excluded(self, user_id: str, candidates: Sequence[str]) -> set[str]:
-        """Candidates the user already follows or that are blocked either way."""
-        ...
 
 
 def clear_phone(store: PhoneStore, user_id: str) -> None:

@@ -17,11 +17,11 @@ import hmac
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 from functions.core.clock import iso_from_ms
 from functions.core.errors import NotFoundError, RateLimitedError, ValidationError
 from functions.social.logic_contacts import phone_hash
+from functions.social.ports import SmsSender, VerificationStore
 
 CODE_DIGITS = 6
 VERIFICATION_SECONDS = 10 * 60
@@ -63,38 +63,6 @@ class Verification:
     expires_at_s: int
     attempts: int = 0
     region: str | None = None  # of the number (e.g. "GB"): how the holder's phone book is read
-
-
-class VerificationStore(Protocol):
-    """Persistence of verifications, daily code quotas and number holders."""
-
-    def start(
-        self, verification: Verification, day: int, user_limit: int, number_limit: int, quota_expires_s: int
-    ) -> bool:
-        """Write the verification and count one code for the user and for the number today,
-        atomically; False (nothing written) when either daily quota is used up."""
-        ...
-
-    def get(self, verification_id: str) -> Verification | None:
-        """The verification (None when absent)."""
-        ...
-
-    def wrong_code(self, verification: Verification, limit: int) -> int:
-        """Count one wrong attempt (only while below ``limit``); returns the attempts made."""
-        ...
-
-    def claim(self, verification: Verification) -> None:
-        """Consume the verification and make its number the user's: previous holder loses it,
-        the user's previous number is released. Raises VerificationChangedError on a race."""
-        ...
-
-
-class SmsSender(Protocol):
-    """Text messages (SNS ``Publish`` with ``PhoneNumber``)."""
-
-    def send(self, e164: str, text: str) -> None:
-        """Send one SMS."""
-        ...
 
 
 def keyed_hash(secret: str, value: str) -> str:

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
+
+from functions.social.ports import ActivityWriter, PresenceReader
 
 ACTIVE_WINDOW_MS = 5 * 60 * 1000
 WRITE_EVERY_MS = 60 * 1000
@@ -35,16 +37,6 @@ class Status:
 
 
 HIDDEN = Status(active=False, last_active_at=None)
-
-
-class PresenceReader(Protocol):
-    """Profiles and blocks in one batched read (``functions.social.dal.DynamoGraph``)."""
-
-    def presence_context(
-        self, viewer: str, others: Sequence[str], *, with_blocks: bool
-    ) -> tuple[Item, dict[str, Item], set[str]]:
-        """(viewer's profile, others' profiles by id, others blocked either way)."""
-        ...
 
 
 def shows_status(profile: Mapping[str, Any]) -> bool:
@@ -98,14 +90,6 @@ def statuses(
 
 
 # --- recording -----------------------------------------------------------------------------
-
-
-class ActivityWriter(Protocol):
-    """The conditional stamp write (``functions.social.dal.DynamoGraph.touch_activity``)."""
-
-    def touch_activity(self, user_id: str, now_ms: int, min_gap_ms: int) -> bool:
-        """Set ``last_active_at`` unless it is younger than ``min_gap_ms``; False when skipped."""
-        ...
 
 
 class ActivityThrottle:

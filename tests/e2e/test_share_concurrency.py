@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from functions.core.clock import now_ms
 from tests.support.env import functions_environment
 from tests.support.moto import moto_server
 
@@ -43,7 +44,7 @@ def _shares() -> Any:
 
 
 def _share_concurrently(video_id: str, recipients: list[str], key: str, note: str | None = None) -> list[Any]:
-    from functions.core.clock import now_iso
+    from functions.core.clock import Clock
     from functions.share.logic import share_video
     from functions.share.models import ShareRequest
 
@@ -55,7 +56,7 @@ def _share_concurrently(video_id: str, recipients: list[str], key: str, note: st
         barrier.wait()
         try:
             return share_video(
-                store, sharer="alice", video_id=video_id, request=request, idem_key=key, now_iso=now_iso
+                store, sharer="alice", video_id=video_id, request=request, idem_key=key, clock=Clock()
             )
         except Exception as err:
             return err
@@ -72,7 +73,7 @@ def test_concurrent_retries_share_once(stack: str, recipient_count: int) -> None
 
     # Given a public video and alice's friends (20 → the two-transaction path)
     video_id = f"vc{recipient_count}"
-    apply_video_event(dal.videos(), video_event(video_id))
+    apply_video_event(dal.videos(), video_event(video_id), now_ms())
     friends = [f"c{recipient_count}-{i:02d}" for i in range(recipient_count)]
     for f in friends:
         befriend("alice", f)
@@ -91,7 +92,7 @@ def test_concurrent_retries_share_once(stack: str, recipient_count: int) -> None
 
 
 def test_concurrent_different_bodies_with_one_key_share_once(stack: str) -> None:
-    from functions.core.clock import now_iso
+    from functions.core.clock import Clock
     from functions.core.errors import IdempotencyKeyReusedError
     from functions.share import dal
     from functions.share.logic import share_video
@@ -99,7 +100,7 @@ def test_concurrent_different_bodies_with_one_key_share_once(stack: str) -> None
     from functions.share.videos import apply_video_event
     from tests.integration.share.world import befriend, video_event
 
-    apply_video_event(dal.videos(), video_event("vd"))
+    apply_video_event(dal.videos(), video_event("vd"), now_ms())
     befriend("alice", "dd")
     store = _shares()
     barrier = Barrier(RETRIES)
@@ -113,7 +114,7 @@ def test_concurrent_different_bodies_with_one_key_share_once(stack: str) -> None
                 video_id="vd",
                 request=ShareRequest(recipient_ids=["dd"], note=f"note {i}"),
                 idem_key="one-key",
-                now_iso=now_iso,
+                clock=Clock(),
             )
         except IdempotencyKeyReusedError as err:
             return err
@@ -128,14 +129,14 @@ def test_concurrent_different_bodies_with_one_key_share_once(stack: str) -> None
 
 def test_five_concurrent_shares_from_a_stranger_leave_one_request_message(stack: str) -> None:
     # Given mallory, a stranger to victor, shares five times at once with five different keys
-    from functions.core.clock import now_iso
+    from functions.core.clock import Clock
     from functions.share import dal
     from functions.share.logic import share_video
     from functions.share.models import ShareRequest
     from functions.share.videos import apply_video_event
     from tests.integration.share.world import messages_in, video_event
 
-    apply_video_event(dal.videos(), video_event("vs"))
+    apply_video_event(dal.videos(), video_event("vs"), now_ms())
     store = _shares()
     barrier = Barrier(RETRIES)
 
@@ -148,7 +149,7 @@ def test_five_concurrent_shares_from_a_stranger_leave_one_request_message(stack:
                 video_id="vs",
                 request=ShareRequest(recipient_ids=["victor"], note="buy now"),
                 idem_key=f"spam-{i}",
-                now_iso=now_iso,
+                clock=Clock(),
             )
         except Exception as err:
             return err

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from functions.core import keys
+from functions.core.clock import ms_from_iso
 from tests.conftest import ApiClient, body_of
 from tests.integration.share.world import befriend, block, get_item, messages_in, publish, set_dm_policy
 
@@ -113,7 +114,7 @@ def test_shares_count_in_the_sharers_dm_rate_window(api: ApiClient, monkeypatch:
     # Given a frozen clock (one rate window) and ten friends of mallory
     from functions.share import api as share_api
 
-    monkeypatch.setattr(share_api, "now_iso", lambda: "2026-11-28T01:00:00.100Z")
+    monkeypatch.setattr(share_api, "now_ms", lambda: ms_from_iso("2026-11-28T01:00:00.100Z"))
     publish(api, "v1")
     friends = [f"f{i}" for i in range(10)]
     for f in friends:

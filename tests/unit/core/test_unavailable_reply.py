@@ -8,7 +8,8 @@ import json
 from botocore.exceptions import ClientError
 
 from functions.core.errors import UnavailableError
-from functions.core.web import _is_transient_aws_error, error_response
+from functions.core.middleware import is_transient_aws_error as _is_transient_aws_error
+from functions.core.web import error_response
 
 
 def test_an_unavailable_error_answers_503_with_retry_after() -> None:

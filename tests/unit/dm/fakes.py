@@ -180,7 +180,13 @@ class FakeStore:
         )
 
     def set_read(
-        self, conversation_id: str, user_id: str, message_id: str, unread: int, watermark: str | None
+        self,
+        conversation_id: str,
+        user_id: str,
+        message_id: str,
+        unread: int,
+        watermark: str | None,
+        now_ms: int,
     ) -> bool:
         """Conditional marker move."""
         member = self.members[conversation_id].get(user_id)
@@ -223,7 +229,7 @@ class FakeStore:
         self.members[conversation_id].pop(user_id)
         self.metas_[conversation_id]["member_ids"] = [m for m in old_ids if m != user_id]
 
-    def unsend(self, conversation_id: str, message_id: str, caller: str) -> None:
+    def unsend(self, conversation_id: str, message_id: str, caller: str, now_ms: int) -> None:
         """Tombstone."""
         if caller not in self.members.get(conversation_id, {}):
             raise ConversationNotFoundError()

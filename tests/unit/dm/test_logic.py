@@ -189,11 +189,11 @@ def test_mark_read_counts_exactly_what_is_left(world: Any) -> None:
     projections.apply(_inserts(store, cid), writer=store)
     assert store.members[cid]["bob"]["unread_count"] == 4
     # When bob reads the second one
-    logic.mark_read(store, "bob", cid, sent[1]["message_id"])
+    logic.mark_read(store, "bob", cid, sent[1]["message_id"], T0)
     # Then two of alice's are left (his own message never counts)
     assert store.members[cid]["bob"]["unread_count"] == 2
     # And re-reading an older one changes nothing
-    logic.mark_read(store, "bob", cid, sent[0]["message_id"])
+    logic.mark_read(store, "bob", cid, sent[0]["message_id"], T0)
     assert store.members[cid]["bob"]["last_read_message_id"] == sent[1]["message_id"]
 
 
@@ -220,7 +220,7 @@ def test_unsend_of_an_unread_message_is_recounted_once_even_when_replayed(world:
     projections.apply(_inserts(store, cid), writer=store)
     # When alice unsends the first, and the MODIFY record is delivered twice
     before = dict(store.messages[cid][sent[0]["message_id"]])
-    logic.unsend(store, "alice", cid, sent[0]["message_id"])
+    logic.unsend(store, "alice", cid, sent[0]["message_id"], T0)
     unsend = StreamChange(
         event_id="u1",
         event_name="MODIFY",
@@ -242,7 +242,7 @@ def _unsends(store: FakeStore, cid: str, unsent: list[tuple[str, str]]) -> list[
     changes = []
     for sender, mid in unsent:
         before = dict(store.messages[cid][mid])
-        logic.unsend(store, sender, cid, mid)
+        logic.unsend(store, sender, cid, mid, T0)
         changes.append(
             StreamChange(
                 event_id=f"u-{mid}",
@@ -416,7 +416,7 @@ def test_unsending_deletes_the_attachment_object(world: Any) -> None:
         store, media, clock, "alice", cid, SendMessage(client_message_id="a", attachment_id=att)
     )
     old = dict(store.messages[cid][view["message_id"]])
-    logic.unsend(store, "alice", cid, view["message_id"])
+    logic.unsend(store, "alice", cid, view["message_id"], T0)
     change = StreamChange("e1", "MODIFY", "1", {}, dict(store.messages[cid][view["message_id"]]), old, 0)
     projections.apply([change], writer=store, media=media)
     projections.apply([change], writer=store, media=media)  # a replay is harmless

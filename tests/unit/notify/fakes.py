@@ -224,7 +224,7 @@ class FakeMarkers:
 
     claimed: set[str] = field(default_factory=set)
 
-    def claim(self, event_id: str) -> bool:
+    def claim(self, event_id: str, now_ms: int) -> bool:
         if event_id in self.claimed:
             return False
         self.claimed.add(event_id)

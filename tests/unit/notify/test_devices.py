@@ -6,7 +6,6 @@ import itertools
 
 import pytest
 
-from functions.core.clock import iso_from_ms
 from functions.notify.devices import (
     Device,
     DeviceNotFoundError,
@@ -31,7 +30,7 @@ def _register(
         user,
         platform,
         token,
-        now_iso=iso_from_ms(1_767_225_600_000 + next(_clock)),  # strictly increasing
+        now_ms=1_767_225_600_000 + next(_clock),  # strictly increasing
         new_id=lambda: f"DEV{next(_ids):05d}",
     )
 

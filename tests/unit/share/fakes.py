@@ -65,7 +65,7 @@ class FakeVideos:
         """Seed a video."""
         self.items[video.video_id] = (0, video)
 
-    def apply(self, event: VideoEvent) -> bool:
+    def apply(self, event: VideoEvent, now_ms: int) -> bool:
         """Conditional write."""
         current = self.items.get(event.video_id)
         if current and (

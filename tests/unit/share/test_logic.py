@@ -6,6 +6,7 @@ import itertools
 
 import pytest
 
+from functions.core.clock import Clock, ms_from_iso
 from functions.core.errors import IdempotencyKeyReusedError
 from functions.share.logic import ShareRecord, request_fingerprint, share_video
 from functions.share.models import ShareRequest
@@ -13,6 +14,7 @@ from functions.share.videos import VideoNotFoundError
 from tests.unit.share.fakes import FakeGraph, FakeShareStore, FakeVideos, video
 
 NOW = "2026-11-28T01:02:03.456Z"
+CLOCK = Clock(now_ms=lambda: ms_from_iso(NOW))
 
 
 def world(visibility: str = "public") -> FakeShareStore:
@@ -40,7 +42,7 @@ def run(
         video_id="v1",
         request=ShareRequest(recipient_ids=recipients, note=note),
         idem_key=key,
-        now_iso=lambda: NOW,
+        clock=CLOCK,
         new_id=lambda: next(ids),
     )
 
@@ -80,7 +82,7 @@ def test_a_sharer_who_cannot_see_the_video_gets_404() -> None:
             video_id="nope",
             request=ShareRequest(recipient_ids=["bob"]),
             idem_key="k",
-            now_iso=lambda: NOW,
+            clock=CLOCK,
         )
 
 
@@ -117,7 +119,7 @@ def test_a_stranger_gets_one_request_per_recipient_then_not_allowed() -> None:
             video_id="v1",
             request=ShareRequest(recipient_ids=["dave"], note="hey"),
             idem_key=f"k{n}",
-            now_iso=lambda: NOW,
+            clock=CLOCK,
             new_id=lambda: next(ids),
         )
         for n in range(5)
@@ -135,7 +137,7 @@ def test_a_stranger_gets_one_request_per_recipient_then_not_allowed() -> None:
         video_id="v1",
         request=ShareRequest(recipient_ids=["dave"]),
         idem_key="after-accept",
-        now_iso=lambda: NOW,
+        clock=CLOCK,
         new_id=lambda: next(ids),
     )
     assert again["results"][0]["status"] == "sent"

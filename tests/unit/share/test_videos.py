@@ -10,6 +10,7 @@ from functions.share.videos import VideoNotFoundError, apply_video_event, can_se
 from tests.unit.share.fakes import FakeGraph, FakeUrls, FakeVideos, video
 
 T1, T2 = "2026-11-28T01:00:00.000Z", "2026-11-28T02:00:00.000Z"
+NOW = 1_800_000_000_000  # the edge's clock, epoch ms
 
 
 def event(kind: str = "video.published", at: str = T1, **kw: object) -> dict[str, object]:
@@ -40,15 +41,15 @@ def event(kind: str = "video.published", at: str = T1, **kw: object) -> dict[str
 )
 def test_malformed_events_are_dropped(raw: str) -> None:
     videos = FakeVideos()
-    assert apply_video_event(videos, raw) == "dropped"
+    assert apply_video_event(videos, raw, NOW) == "dropped"
     assert videos.get("v1") is None
 
 
 def test_newest_event_wins_and_duplicates_are_stale() -> None:
     videos = FakeVideos()
-    assert apply_video_event(videos, json.dumps(event("video.updated", T2, title="new"))) == "applied"
-    assert apply_video_event(videos, json.dumps(event(at=T1, title="old"))) == "stale"
-    assert apply_video_event(videos, json.dumps(event("video.updated", T2, title="new"))) == "stale"
+    assert apply_video_event(videos, json.dumps(event("video.updated", T2, title="new")), NOW) == "applied"
+    assert apply_video_event(videos, json.dumps(event(at=T1, title="old")), NOW) == "stale"
+    assert apply_video_event(videos, json.dumps(event("video.updated", T2, title="new")), NOW) == "stale"
     stored = videos.get("v1")
     assert stored is not None and stored.title == "new"
 
@@ -56,9 +57,10 @@ def test_newest_event_wins_and_duplicates_are_stale() -> None:
 def test_a_deleted_video_only_needs_id_and_time_and_stays_deleted() -> None:
     videos = FakeVideos()
     assert (
-        apply_video_event(videos, {"type": "video.deleted", "video_id": "v1", "occurred_at": T1}) == "applied"
+        apply_video_event(videos, {"type": "video.deleted", "video_id": "v1", "occurred_at": T1}, NOW)
+        == "applied"
     )
-    assert apply_video_event(videos, event("video.updated", T2)) == "stale"
+    assert apply_video_event(videos, event("video.updated", T2), NOW) == "stale"
     with pytest.raises(VideoNotFoundError):
         get_video(videos, FakeGraph(), FakeUrls(), "carol", "v1")
 
