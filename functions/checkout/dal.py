@@ -591,9 +591,7 @@ class DynamoCheckoutRepository:
             },
             {
                 "Put": {
-                    "Item": serialize(
-                        {**keys.chat_message(pin.stream_id, 0, message["message_id"]), **message}
-                    ),
+                    "Item": serialize(message),  # live's item (its builder gave the key and TTL)
                     "ConditionExpression": "attribute_not_exists(pk)",
                 }
             },

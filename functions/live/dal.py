@@ -25,6 +25,7 @@ from functions.core.ddb import (
 from functions.core.errors import IdempotencyKeyReusedError, UnavailableError
 from functions.core.idempotency import IDEMPOTENCY_TTL_SECONDS
 from functions.core.settings import get_settings
+from functions.live.chat import message_item as _message_item
 from functions.live.chat import shard_for
 from functions.live.errors import (
     BannedError,
@@ -50,7 +51,6 @@ CONFIG_TTL_SECONDS = 5.0
 _CONFIG_CACHE_MAX = 1000
 _config_cache: dict[tuple[str, str], tuple[float, Stream]] = {}
 
-CHAT_MESSAGE_TTL_SECONDS = 30 * 24 * 3600
 CHATTER_TTL_SECONDS = 24 * 3600
 RATE_WINDOW_TTL_SECONDS = 120
 
@@ -75,21 +75,6 @@ def _stream_from_item(item: dict[str, Any]) -> Stream:
 def stream_from_item(item: dict[str, Any]) -> Stream:
     """A stored META item as a Stream (for a caller that read META in its own Query)."""
     return _stream_from_item(item)
-
-
-def _message_item(stream_id: str, shard: int, message: dict[str, Any], now_s: int) -> dict[str, Any]:
-    # A user's messages are indexed under the user (GSI1) so an account deletion finds them in
-    # every room (issue 20); system messages (type stream_ended, product_pinned) are not.
-    owner = keys.gsi1(keys.user_chat_messages(message["sender_id"]), message["message_id"])
-    return {
-        **keys.chat_message(stream_id, shard, message["message_id"]),
-        **(owner if message.get("type") == "chat" else {}),
-        "entity": "chat_message",
-        "stream_id": stream_id,
-        "shard": shard,
-        **message,
-        keys.TTL: now_s + CHAT_MESSAGE_TTL_SECONDS,
-    }
 
 
 class DynamoStreams:
