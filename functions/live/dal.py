@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from functions.core import clients, keys
+from functions.core import clients, idempotency, keys
 from functions.core.ddb import (
     ConditionFailed,
     TransactionCancelled,
@@ -22,8 +22,8 @@ from functions.core.ddb import (
     serialize,
     values,
 )
-from functions.core.errors import IdempotencyKeyReusedError, UnavailableError
-from functions.core.idempotency import IDEMPOTENCY_TTL_SECONDS
+from functions.core.errors import UnavailableError
+from functions.core.idempotency import FINGERPRINT, IDEMPOTENCY_TTL_SECONDS, replay_or_reject
 from functions.core.settings import get_settings
 from functions.live.chat import message_item as _message_item
 from functions.live.chat import shard_for
@@ -384,22 +384,16 @@ class DynamoChat:
                     "ConditionExpression": "attribute_not_exists(pk)",
                 }
             },
-            "guard": {
-                "Put": {
-                    "Item": serialize(
-                        {
-                            **keys.chat_client_message(stream_id, sender, plan.client_message_id),
-                            "entity": "chat_client_message",
-                            "stream_id": stream_id,
-                            "sender_id": sender,
-                            "fingerprint": plan.fingerprint,
-                            "message": plan.message,
-                            keys.TTL: ttl_guard,
-                        }
-                    ),
-                    "ConditionExpression": "attribute_not_exists(pk)",
-                }
-            },
+            "guard": idempotency.record(  # the client_message_id guard
+                self._table,
+                keys.chat_client_message(stream_id, sender, plan.client_message_id),
+                plan.fingerprint,
+                expires_s=ttl_guard,
+                entity="chat_client_message",
+                stream_id=stream_id,
+                sender_id=sender,
+                message=plan.message,
+            )[0],
         }
         if plan.slow_mode_ms > 0:
             actions["chatter"] = {
@@ -457,9 +451,10 @@ class DynamoChat:
         original message; then ended, banned, slow mode, room cap."""
         if "guard" in failed:
             original = failed["guard"] or {}
-            if original.get("fingerprint") != plan.fingerprint:
-                raise IdempotencyKeyReusedError("client_message_id was already used for another message.")
-            return PostOutcome(message=dict(original.get("message") or {}), created=False)
+            message = replay_or_reject(
+                str(original.get(FINGERPRINT, "")), plan.fingerprint, original.get("message")
+            )
+            return PostOutcome(message=dict(message or {}), created=False)
         if "state" in failed:
             if failed["state"] is None:
                 raise StreamNotFoundError("No such stream.")
