@@ -81,8 +81,8 @@ class DynamoForwardStore:
         try:
             call(self._client.transact_write_items, TransactItems=actions)
         except TransactionCancelled as err:
-            old = err.item(0)
-            if err.failed(0) and old is not None:
+            old = idempotency.existing_record(err, 0)
+            if old is not None:
                 raise ForwardReplayError(str(old["fingerprint"]), dict(old["response"])) from err
             if err.failed(1):
                 raise SendRateLimitedError(
