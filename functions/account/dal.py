@@ -229,25 +229,25 @@ class DomainErasure:
 
     def unfollow(self, actor: str, target: str) -> None:
         """``functions.social.logic.unfollow``."""
-        from functions.social import dal as social_dal
+        from functions.social import graph as social_repos
         from functions.social import logic as social
 
-        social.unfollow(social_dal.graph(), actor, target)
+        social.unfollow(social_repos.graph(), actor, target)
 
     def unblock(self, actor: str, target: str) -> None:
         """``functions.social.logic.unblock``."""
-        from functions.social import dal as social_dal
+        from functions.social import graph as social_repos
         from functions.social import logic as social
 
-        social.unblock(social_dal.graph(), actor, target)
+        social.unblock(social_repos.graph(), actor, target)
 
     def clear_phone(self, user_id: str) -> None:
         """``functions.social.logic_contacts.clear_phone``, then the contact matches other users
         remembered of this one (GSI1 ``USER#u#MATCHED_BY``, BatchWriteItem deletes)."""
-        from functions.social import dal as social_dal
+        from functions.social import graph as social_repos
         from functions.social import logic_contacts
 
-        logic_contacts.clear_phone(social_dal.graph(), user_id)
+        logic_contacts.clear_phone(social_repos.graph(), user_id)
         matches = query_all(
             self._client,
             TableName=self._table,
@@ -263,10 +263,10 @@ class DomainErasure:
     def remove_devices(self, user_id: str) -> None:
         """Endpoints first (a crash after that leaves registrations to retry, never orphans),
         then ``functions.notify.devices.delete_device`` per device."""
-        from functions.notify import dal as notify_dal
         from functions.notify import devices as notify
+        from functions.notify import repositories as notify_repos
 
-        store, endpoints = notify_dal.device_store(), notify_dal.endpoint_registry()
+        store, endpoints = notify_repos.device_store(), notify_repos.endpoint_registry()
         current = store.load(user_id)
         for device in current.devices:
             endpoints.delete(device.endpoint_arn)
@@ -276,9 +276,9 @@ class DomainErasure:
 
     def close_connections(self, user_id: str) -> None:
         """``DeleteConnection`` + the realtime store's ``remove`` per open socket."""
-        from functions.realtime import dal as realtime_dal
+        from functions.realtime import repositories as realtime_repos
 
-        store, sender = realtime_dal.connection_store(), realtime_dal.frame_sender()
+        store, sender = realtime_repos.connection_store(), realtime_repos.frame_sender()
         for connection in store.connections_of([user_id], 0):
             try:
                 sender.close(connection)
@@ -291,15 +291,15 @@ class DomainErasure:
     def conversations_of(self, user_id: str) -> list[str]:
         """``functions.dm.dal.DynamoDmStore.conversations_of``, with the groups they left (their
         messages there are tombstoned too; leaving one again is a no-op)."""
-        from functions.dm import dal as dm_dal
+        from functions.dm import repositories as dm_repos
 
-        return dm_dal.store().conversations_of(user_id, former=True)
+        return dm_repos.store().conversations_of(user_id, former=True)
 
     def tombstone_messages(self, conversation_id: str, user_id: str, now_ms: int) -> int:
         """dm ``messages_by`` + ``unsend_many`` (100 per transaction)."""
-        from functions.dm import dal as dm_dal
+        from functions.dm import repositories as dm_repos
 
-        store = dm_dal.store()
+        store = dm_repos.store()
         ids = [str(m["message_id"]) for m in store.messages_by(conversation_id, user_id)]
         store.unsend_many(conversation_id, user_id, ids, now_ms)
         store.forget_client_message_ids(conversation_id, user_id)
@@ -308,11 +308,11 @@ class DomainErasure:
     def leave_conversation(self, conversation_id: str, user_id: str) -> None:
         """A group: ``remove_member`` (retried on a concurrent member change); a direct one:
         ``mark_member_deleted``."""
-        from functions.dm import dal as dm_dal
+        from functions.dm import repositories as dm_repos
         from functions.dm.errors import ConversationNotFoundError
         from functions.dm.records import DIRECT
 
-        store = dm_dal.store()
+        store = dm_repos.store()
         for _ in range(5):
             state = store.load(conversation_id)
             if state is None or user_id not in state.members:
@@ -364,9 +364,9 @@ class DomainErasure:
 
     def erase_live_chat(self, user_id: str, now_ms: int) -> int:
         """live ``messages_of`` + ``erase_messages`` (100 per transaction)."""
-        from functions.live import dal as live_dal
+        from functions.live import repositories as live_repos
 
-        chat = live_dal.chat()
+        chat = live_repos.chat()
         messages = chat.messages_of(user_id)
         chat.erase_messages(messages, at=iso_from_ms(now_ms))
         return len(messages)
@@ -375,14 +375,14 @@ class DomainErasure:
         """Per hosted stream: checkout ``unpin`` of every active pin (stock back to the
         product), then live ``end_stream`` (a no-op on an ended stream)."""
         from functions.checkout import catalog
-        from functions.checkout import dal as checkout_dal
+        from functions.checkout import repositories as checkout_repos
         from functions.checkout.errors import PinNotFoundError
         from functions.checkout.models import PIN_ACTIVE
         from functions.core.ids import new_ulid
-        from functions.live import dal as live_dal
+        from functions.live import repositories as live_repos
         from functions.live import streams as live
 
-        streams, repo = live_dal.streams(), checkout_dal.repository()
+        streams, repo = live_repos.streams(), checkout_repos.repository()
         for stream_id in streams.hosted_by(user_id):
             for pin in repo.list_pins(stream_id):
                 if pin.status == PIN_ACTIVE:
@@ -394,21 +394,21 @@ class DomainErasure:
 
     def unlist_products(self, user_id: str, now_ms: int) -> None:
         """checkout ``products_of`` + ``unlist_product``."""
-        from functions.checkout import dal as checkout_dal
+        from functions.checkout import repositories as checkout_repos
 
-        repo = checkout_dal.repository()
+        repo = checkout_repos.repository()
         for product_id in repo.products_of(user_id):
             repo.unlist_product(product_id, now_ms)
 
     def settle_orders(self, user_id: str, pseudonym: str, now_ms: int) -> None:
         """Orders as buyer (GSI1) and as seller (``SALE#``): pending → checkout
         ``release_order`` (cancelled, stock back); any other → pseudonymised."""
-        from functions.checkout import dal as checkout_dal
         from functions.checkout import orders as checkout
+        from functions.checkout import repositories as checkout_repos
         from functions.checkout.models import CANCELLED, PENDING
         from functions.checkout.payments import provider_from_settings
 
-        repo, provider = checkout_dal.repository(), provider_from_settings(get_settings())
+        repo, provider = checkout_repos.repository(), provider_from_settings(get_settings())
         partition = _partition(self._client, self._table, user_id)
         roles = [("buyer", oid) for oid in repo.order_ids_of_buyer(user_id)]
         roles += [("seller", oid) for oid in _others(partition, keys.SALE_PREFIX)]
@@ -468,7 +468,7 @@ class DynamoExportReader:
     def collect(self, user_id: str) -> dict[str, Any]:
         """profile, graph, conversations (messages the user can see), orders, devices (no
         tokens), contact matches (ids only), reports filed."""
-        from functions.dm import dal as dm_dal
+        from functions.dm import repositories as dm_repos
         from functions.dm.records import message_view
 
         items = _partition(self._client, self._table, user_id)
@@ -476,7 +476,7 @@ class DynamoExportReader:
         profile = by_sk.get("PROFILE", {})
         counters = [i for i in items if str(i["sk"]).startswith("COUNTERS#")]
         devices = by_sk.get("DEVICES", {}).get("devices") or {}
-        dm = dm_dal.store()
+        dm = dm_repos.store()
         conversations = []
         for cid in dm.conversations_of(user_id):
             state = dm.load(cid)

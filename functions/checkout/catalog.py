@@ -28,6 +28,7 @@ from functions.checkout.views import pin_view, product_view
 from functions.core.clock import iso_from_ms
 from functions.core.errors import ConflictError, ForbiddenError, UnavailableError
 from functions.core.ids import new_ulid
+from functions.live.chat import pinned_product_message
 
 RETRIES = 5
 
@@ -139,15 +140,11 @@ def create_pin(
     ]
     view = pin_view(pin)
     message_id = new_id()
-    message = {
-        "entity": "chat_message",
-        "stream_id": stream_id,
-        "message_id": message_id,
-        "sender_id": stream.host_id,
-        "text": "",
-        "sent_at": iso_from_ms(now_ms),
-        "type": "product_pinned",
-        "product": {
+    message = pinned_product_message(
+        stream_id,
+        stream.host_id,
+        message_id,
+        {
             "product_id": pin.product_id,
             "title": pin.title,
             "price_cents": pin.unit_price_cents,
@@ -155,7 +152,8 @@ def create_pin(
             "remaining": pin.remaining,
             "ends_at": view["ends_at"],
         },
-    }
+        now_ms,
+    )
     repo.create_pin(pin, stock, message)
     return view
 

@@ -49,7 +49,7 @@ from functions.checkout.models import (
 )
 from functions.checkout.ports import OrderContext, Role, SettleMode
 from functions.checkout.stock_shards import home_shard
-from functions.core import clients, keys
+from functions.core import clients, idempotency, keys
 from functions.core.clock import iso_from_ms
 from functions.core.ddb import (
     ConditionFailed,
@@ -591,9 +591,7 @@ class DynamoCheckoutRepository:
             },
             {
                 "Put": {
-                    "Item": serialize(
-                        {**keys.chat_message(pin.stream_id, 0, message["message_id"]), **message}
-                    ),
+                    "Item": serialize(message),  # live's item (its builder gave the key and TTL)
                     "ConditionExpression": "attribute_not_exists(pk)",
                 }
             },
@@ -768,21 +766,15 @@ class DynamoCheckoutRepository:
         [5] seller's pointer. The pin item is not written (it would cap the sale at one item's
         1,000 WCU/s)."""
         q = order.quantity
-        idem = {
-            **keys.idempotency(order.buyer_id, "order", idem_key),
-            "entity": "idempotency",
-            "fingerprint": fingerprint,
-            "order_id": order.order_id,
-            "ttl": now_ms // 1000 + IDEMPOTENCY_TTL_SECONDS,
-        }
+        put_record, _ = idempotency.record(
+            self._table,
+            keys.idempotency(order.buyer_id, "order", idem_key),
+            fingerprint,
+            expires_s=now_ms // 1000 + IDEMPOTENCY_TTL_SECONDS,
+            order_id=order.order_id,
+        )
         actions = [
-            {
-                "Put": {
-                    "Item": serialize(idem),
-                    "ConditionExpression": "attribute_not_exists(pk)",
-                    "ReturnValuesOnConditionCheckFailure": ALL_OLD,
-                }
-            },
+            put_record,
             {
                 "Update": {
                     "Key": serialize(keys.pin_stock_shard(order.stream_id, order.product_id, order.shard)),

@@ -46,8 +46,8 @@ from functions.checkout.ports import CheckoutRepository, Role
 from functions.checkout.views import order_view
 from functions.core.clock import iso_from_ms
 from functions.core.cursor import decode_cursor, encode_cursor
-from functions.core.errors import ForbiddenError, IdempotencyKeyReusedError, UnavailableError
-from functions.core.idempotency import fingerprint
+from functions.core.errors import ForbiddenError, UnavailableError
+from functions.core.idempotency import ensure_same_request, fingerprint
 from functions.core.ids import new_ulid
 from functions.core.observability import logger
 
@@ -187,8 +187,7 @@ def replay_order(
     repo: CheckoutRepository, buyer_id: str, stored_fp: str, order_id: str, fp: str, now_ms: int
 ) -> dict[str, Any]:
     """Same key + same body → the original order (as it is now); different body → 422."""
-    if stored_fp != fp:
-        raise IdempotencyKeyReusedError("This Idempotency-Key was used with a different request.")
+    ensure_same_request(stored_fp, fp)
     order = repo.get_order(order_id)
     if order is None:  # written in the same transaction as the record: cannot happen
         raise UnavailableError("The original order is not readable yet; retry.")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functions.core.clock import iso_from_ms
-from functions.core.domain_events import DomainEvent, stable_event_id
+from functions.core.domain_events import DomainEvent, event_from_change
 from functions.core.streams import StreamChange
 
 # New order status → (event type, who is told).
@@ -46,17 +46,15 @@ def events_from_change(change: StreamChange) -> list[DomainEvent]:
     if change.entity() != "order" or change.new is None:
         return []
     order = change.new
-    pk, sk = str(change.keys.get("pk", "")), str(change.keys.get("sk", ""))
     events = []
     for event_type, recipient_fields in _kinds(order, change.old or {}):
         recipients = list(dict.fromkeys(str(order[f]) for f in recipient_fields if order.get(f)))
         events.append(
-            DomainEvent(
-                event_id=stable_event_id(event_type, pk, sk, change.sequence_number),
-                type=event_type,
+            event_from_change(
+                change,
+                event_type,
                 occurred_at=str(order.get("updated_at") or iso_from_ms(change.approximate_ms)),
-                actor_id=None,
-                recipient_ids=recipients,
+                recipients=recipients,
                 data={
                     "order_id": order.get("order_id"),
                     "status": order.get("status"),

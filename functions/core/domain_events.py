@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
+
+if TYPE_CHECKING:
+    from functions.core.streams import StreamChange
 
 
 class DomainEvent(BaseModel):
@@ -29,6 +32,29 @@ def stable_event_id(event_type: str, *parts: str) -> str:
     """A deterministic id for an event derived from a change (e.g. type + item key + sequence)."""
     digest = hashlib.sha256("|".join((event_type, *parts)).encode()).hexdigest()
     return f"evt_{digest[:32]}"
+
+
+def event_from_change(
+    change: StreamChange,
+    event_type: str,
+    data: Mapping[str, Any] | None = None,
+    *,
+    occurred_at: str,
+    actor: str | None = None,
+    recipients: Iterable[str] = (),
+) -> DomainEvent:
+    """The one way an outbox mapper turns a stream change into a :class:`DomainEvent`: its id is
+    derived from the event type, the item's key and the change's sequence number, so a replayed
+    stream record yields the same id."""
+    pk, sk = str(change.keys.get("pk", "")), str(change.keys.get("sk", ""))
+    return DomainEvent(
+        event_id=stable_event_id(event_type, pk, sk, change.sequence_number),
+        type=event_type,
+        occurred_at=occurred_at,
+        actor_id=actor,
+        recipient_ids=list(recipients),
+        data=dict(data or {}),
+    )
 
 
 # A message on the events topic whose body was too big for SNS carries this key instead of

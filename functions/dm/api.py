@@ -78,7 +78,7 @@ def dm_create_conversation(request: ApiRequest) -> Reply:
     """Create a group, or create/find the direct conversation with one user"""
     from functions.dm import dal, logic
     from functions.dm.models import CreateConversation
-    from functions.social.dal import graph
+    from functions.social.graph import graph
 
     view, created = logic.create_conversation(
         dal.store(),
@@ -121,7 +121,7 @@ def dm_list_conversations(request: ApiRequest) -> dict[str, Any]:
 def dm_get_conversation(request: ApiRequest, conversation_id: str) -> dict[str, Any]:
     """One conversation with its members and read markers"""
     from functions.dm import dal, logic
-    from functions.social.dal import graph
+    from functions.social.graph import graph
 
     return logic.get_conversation(dal.store(), request.user_id, conversation_id, graph(), now_ms())
 
@@ -186,7 +186,7 @@ def dm_add_members(request: ApiRequest, conversation_id: str) -> dict[str, Any]:
     """
     from functions.dm import dal, logic
     from functions.dm.models import AddMembers
-    from functions.social.dal import graph
+    from functions.social.graph import graph
 
     body = request.body(AddMembers)
     return logic.add_members(dal.store(), graph(), _clock(), request.user_id, conversation_id, body.user_ids)
@@ -255,14 +255,13 @@ def dm_send_message(request: ApiRequest, conversation_id: str) -> Reply:
 )
 def dm_list_messages(request: ApiRequest, conversation_id: str) -> dict[str, Any]:
     """History newest first, or `?after=` sync oldest first"""
-    from functions.dm import dal, logic
-    from functions.share.cards import ShareVideoCards
+    from functions.dm import dal, logic, wiring
 
     page = request.page()
     return logic.list_messages(
         dal.store(),
         dal.media(),
-        ShareVideoCards(),
+        wiring.video_cards(),
         get_settings().cursor_secret,
         request.user_id,
         conversation_id,

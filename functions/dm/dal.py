@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from functions.core import clients, keys
+from functions.core import clients, idempotency, keys
 from functions.core.clock import iso_from_ms
 from functions.core.ddb import (
     ConditionFailed,
@@ -178,14 +178,15 @@ class DynamoDmStore:
         if pair is not None:
             actions.append(_put(self._table, pair_item(pair[0], pair[1], cid), new=True, all_old=True))
         elif replay is not None:
-            record = {
-                **keys.idempotency(str(meta["created_by"]), "dm.group", replay.idem_key),
-                "entity": "idempotency",
-                "fingerprint": replay.fingerprint,
-                "response": replay.response,
-                keys.TTL: replay.expires_s,
-            }
-            actions.append(_put(self._table, record, new=True, all_old=True))
+            record_key = keys.idempotency(str(meta["created_by"]), "dm.group", replay.idem_key)
+            put_record, _ = idempotency.record(
+                self._table,
+                record_key,
+                replay.fingerprint,
+                expires_s=replay.expires_s,
+                response=replay.response,
+            )
+            actions.append(put_record)
         actions.append(_put(self._table, {**keys.conversation(cid), **meta}, new=True))
         actions += [_put(self._table, member_item(m), new=True) for m in members]
         try:
@@ -269,17 +270,14 @@ class DynamoDmStore:
                     "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                 }
             },
-            _put(
+            idempotency.record(  # the client_message_id guard (kept without TTL, as before)
                 self._table,
-                {
-                    **keys.client_message(cid, sender, str(msg["client_message_id"])),
-                    "entity": "client_message",
-                    "message_id": msg["message_id"],
-                    "fingerprint": plan.fingerprint,
-                },
-                new=True,
-                all_old=True,
-            ),
+                keys.client_message(cid, sender, str(msg["client_message_id"])),
+                plan.fingerprint,
+                expires_s=None,
+                entity="client_message",
+                message_id=msg["message_id"],
+            )[0],
             {
                 "Update": {
                     "TableName": self._table,

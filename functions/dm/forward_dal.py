@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from functions.core import clients, keys
+from functions.core import clients, idempotency, keys
 from functions.core.ddb import TransactionCancelled, batch_get, call, item_key, serialize, values
 from functions.core.errors import UnavailableError
 from functions.core.settings import get_settings
-from functions.dm.dal import _put, _strip
+from functions.dm.dal import _strip
 from functions.dm.errors import ForwardReplayError, SendRateLimitedError
 from functions.dm.forwarding import ForwardPlan, ForwardSnapshot, StaleTargetsError
 from functions.dm.targets import block_keys, decide_targets, direct_peers, post_actions, target_keys
@@ -54,15 +54,15 @@ class DynamoForwardStore:
     def commit(self, plan: ForwardPlan) -> None:
         """ONE TransactWriteItems: 0 the Idempotency-Key record, 1 the rate window (one forward
         is one send), then 3 actions per target (member, message, META) — ≤ 62 actions."""
-        record = {
-            **keys.idempotency(plan.sender_id, SCOPE, plan.idem_key),
-            "entity": "idempotency",
-            "fingerprint": plan.fingerprint,
-            "response": plan.response,
-            keys.TTL: plan.expires_s,
-        }
+        put_record, _ = idempotency.record(
+            self._table,
+            keys.idempotency(plan.sender_id, SCOPE, plan.idem_key),
+            plan.fingerprint,
+            expires_s=plan.expires_s,
+            response=plan.response,
+        )
         actions: list[dict[str, Any]] = [
-            _put(self._table, record, new=True, all_old=True),
+            put_record,
             {
                 "Update": {
                     "TableName": self._table,
@@ -81,8 +81,8 @@ class DynamoForwardStore:
         try:
             call(self._client.transact_write_items, TransactItems=actions)
         except TransactionCancelled as err:
-            old = err.item(0)
-            if err.failed(0) and old is not None:
+            old = idempotency.existing_record(err, 0)
+            if old is not None:
                 raise ForwardReplayError(str(old["fingerprint"]), dict(old["response"])) from err
             if err.failed(1):
                 raise SendRateLimitedError(

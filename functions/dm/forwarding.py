@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from functions.core.errors import IdempotencyKeyReusedError, UnavailableError
-from functions.core.idempotency import IDEMPOTENCY_TTL_SECONDS, fingerprint
+from functions.core.errors import UnavailableError
+from functions.core.idempotency import IDEMPOTENCY_TTL_SECONDS, fingerprint, replay_or_reject
 from functions.dm.errors import ForwardReplayError, MessageNotFoundError
 from functions.dm.logic import RATE_LIMIT, RATE_WINDOW_MS, Clock
 from functions.dm.models import ForwardMessage
@@ -107,9 +107,7 @@ def _plan(snapshot: ForwardSnapshot, clock: Clock, caller: str, idem_key: str, f
 
 def _replay(record: tuple[str, Item], fp: str) -> Item:
     stored_fp, response = record
-    if stored_fp != fp:
-        raise IdempotencyKeyReusedError("This Idempotency-Key was used with a different request.")
-    return dict(response)
+    return replay_or_reject(stored_fp, fp, dict(response))
 
 
 def forward(store: ForwardStore, clock: Clock, caller: str, req: ForwardMessage, idem_key: str) -> Item:

@@ -11,8 +11,13 @@ from dataclasses import dataclass
 
 from functions.core.clock import Clock
 from functions.core.cursor import decode_cursor, encode_cursor
-from functions.core.errors import ConflictError, IdempotencyKeyReusedError, ValidationError
-from functions.core.idempotency import IDEMPOTENCY_TTL_SECONDS, fingerprint
+from functions.core.errors import ConflictError, ValidationError
+from functions.core.idempotency import (
+    IDEMPOTENCY_TTL_SECONDS,
+    ensure_same_request,
+    fingerprint,
+    replay_or_reject,
+)
 from functions.core.ids import is_ulid
 from functions.dm.errors import (
     AttachmentInvalidError,
@@ -195,11 +200,7 @@ def _create_group(
     try:
         store.create_conversation(meta, members, None, replay)
     except GroupReplayError as done:
-        if done.fingerprint != print_:
-            raise IdempotencyKeyReusedError(
-                "This Idempotency-Key was used with a different request."
-            ) from done
-        return dict(done.response)
+        return replay_or_reject(done.fingerprint, print_, dict(done.response))
     return view
 
 
@@ -351,10 +352,7 @@ def send_message(
     try:
         store.send(plan)
     except DuplicateClientMessageError as dup:
-        if dup.fingerprint != print_:
-            raise IdempotencyKeyReusedError(
-                "This client_message_id was already used for a different message."
-            ) from dup
+        ensure_same_request(dup.fingerprint, print_)
         original = store.get_message(conversation_id, dup.message_id)
         if original is None:  # the guard is written with the message; absence means it was never sent
             raise MessageNotFoundError("The original message was not found.") from dup

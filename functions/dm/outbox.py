@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from functions.core.clock import iso_from_ms
-from functions.core.domain_events import DomainEvent, stable_event_id
+from functions.core.domain_events import DomainEvent, event_from_change
 from functions.core.streams import StreamChange
 from functions.dm.records import REQUEST, Item, is_unsend, message_view, preview_of
 
@@ -30,37 +30,27 @@ def _default_author_of(conversation_id: str, message_id: str) -> str | None:
     return str(message["sender_id"]) if message else None
 
 
-def _event(change: StreamChange, kind: str, occurred_at: str, **fields: object) -> DomainEvent:
-    pk, sk = str(change.keys.get("pk", "")), str(change.keys.get("sk", ""))
-    return DomainEvent(
-        event_id=stable_event_id(kind, pk, sk, change.sequence_number),
-        type=kind,
-        occurred_at=occurred_at,
-        **fields,  # type: ignore[arg-type]
-    )
-
-
 def _message_events(change: StreamChange, new: Item, members_of: MembersOf) -> list[DomainEvent]:
     cid, sender = str(new["conversation_id"]), str(new["sender_id"])
     if change.event_name == "INSERT":
         return [
-            _event(
+            event_from_change(
                 change,
                 "message.sent",
-                str(new["sent_at"]),
-                actor_id=sender,
-                recipient_ids=[m for m in members_of(cid) if m != sender],
+                occurred_at=str(new["sent_at"]),
+                actor=sender,
+                recipients=[m for m in members_of(cid) if m != sender],
                 data={"conversation_id": cid, "message": message_view(new), "preview": preview_of(new)},
             )
         ]
     if is_unsend(new, change.old):
         return [
-            _event(
+            event_from_change(
                 change,
                 "message.deleted",
-                str(new.get("deleted_at") or new["sent_at"]),
-                actor_id=sender,
-                recipient_ids=[m for m in members_of(cid) if m != sender],
+                occurred_at=str(new.get("deleted_at") or new["sent_at"]),
+                actor=sender,
+                recipients=[m for m in members_of(cid) if m != sender],
                 data={"conversation_id": cid, "message_id": new["message_id"]},
             )
         ]
@@ -71,24 +61,24 @@ def _member_events(change: StreamChange, new: Item, members_of: MembersOf) -> li
     cid, uid = str(new["conversation_id"]), str(new["user_id"])
     if change.event_name == "INSERT" and new.get("status") == REQUEST:
         return [
-            _event(
+            event_from_change(
                 change,
                 "conversation.request",
-                str(new.get("joined_at", "")),
-                actor_id=new.get("added_by"),
-                recipient_ids=[uid],
+                occurred_at=str(new.get("joined_at", "")),
+                actor=new.get("added_by"),
+                recipients=[uid],
                 data={"conversation_id": cid, "from_user_id": new.get("added_by")},
             )
         ]
     marker = new.get("last_read_message_id")
     if change.event_name == "MODIFY" and marker and marker != (change.old or {}).get("last_read_message_id"):
         return [
-            _event(
+            event_from_change(
                 change,
                 "conversation.read",
-                str(new.get("read_at", "")),
-                actor_id=uid,
-                recipient_ids=[m for m in members_of(cid) if m != uid],
+                occurred_at=str(new.get("read_at", "")),
+                actor=uid,
+                recipients=[m for m in members_of(cid) if m != uid],
                 data={"conversation_id": cid, "user_id": uid, "message_id": marker},
             )
         ]
@@ -99,11 +89,11 @@ def _report_events(change: StreamChange, new: Item) -> list[DomainEvent]:
     if change.event_name != "INSERT":
         return []
     return [
-        _event(
+        event_from_change(
             change,
             "report.created",
-            str(new["created_at"]),
-            actor_id=new.get("reporter_id"),
+            occurred_at=str(new["created_at"]),
+            actor=new.get("reporter_id"),
             data={
                 k: new.get(k)
                 for k in ("report_id", "target_type", "target_id", "conversation_id", "stream_id", "reason")
@@ -122,12 +112,12 @@ def _reaction_events(change: StreamChange, members_of: MembersOf, author_of: Aut
     kind = "reaction.added" if change.event_name == "INSERT" else "reaction.removed"
     occurred_ms = int(item.get("reacted_at") or 0) if kind == "reaction.added" else change.approximate_ms
     return [
-        _event(
+        event_from_change(
             change,
             kind,
-            iso_from_ms(occurred_ms or change.approximate_ms),
-            actor_id=user,
-            recipient_ids=[m for m in members_of(cid) if m != user],
+            occurred_at=iso_from_ms(occurred_ms or change.approximate_ms),
+            actor=user,
+            recipients=[m for m in members_of(cid) if m != user],
             data={
                 "conversation_id": cid,
                 "message_id": mid,

@@ -52,9 +52,9 @@ def live_start_stream(request: ApiRequest) -> dict[str, Any]:
 )
 def live_get_stream(request: ApiRequest, stream_id: str) -> dict[str, Any]:
     """A stream with its pinned products and where to read its chat"""
-    from functions.checkout.pins_view import stream_page
     from functions.live import dal
     from functions.live.errors import StreamNotFoundError
+    from functions.live.wiring import stream_page
 
     meta, pinned = stream_page(stream_id)
     if meta is None:

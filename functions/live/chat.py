@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
+from functions.core import keys
 from functions.core.clock import iso_from_ms
 from functions.core.cursor import decode_cursor, encode_cursor
 from functions.core.errors import InvalidCursorError
@@ -24,6 +25,41 @@ from functions.live.ports import ChatRepository, SnapshotStore, StreamRepository
 from functions.live.snapshots import empty_snapshot, poll_after_ms
 
 BACKFILL = 50
+CHAT_MESSAGE_TTL_SECONDS = 30 * 24 * 3600
+SYSTEM_SHARD = 0  # system messages (stream_ended, product_pinned) live on shard 0
+
+
+def message_item(stream_id: str, shard: int, message: dict[str, Any], now_s: int) -> dict[str, Any]:
+    """The stored item of a chat message (live owns it): its shard's key, ``shard``, and the
+    30-day ``ttl`` every chat message gets."""
+    # A user's messages are indexed under the user (GSI1) so an account deletion finds them in
+    # every room (issue 20); system messages (type stream_ended, product_pinned) are not.
+    owner = keys.gsi1(keys.user_chat_messages(message["sender_id"]), message["message_id"])
+    return {
+        **keys.chat_message(stream_id, shard, message["message_id"]),
+        **(owner if message.get("type") == "chat" else {}),
+        "entity": "chat_message",
+        "stream_id": stream_id,
+        "shard": shard,
+        **message,
+        keys.TTL: now_s + CHAT_MESSAGE_TTL_SECONDS,
+    }
+
+
+def pinned_product_message(
+    stream_id: str, host_id: str, message_id: str, product: dict[str, Any], now_ms: int
+) -> dict[str, Any]:
+    """The ``product_pinned`` system message another domain (checkout) writes in its own
+    transaction: a chat item on the system shard with live's shard field and TTL."""
+    message = {
+        "message_id": message_id,
+        "sender_id": host_id,
+        "text": "",
+        "sent_at": iso_from_ms(now_ms),
+        "type": "product_pinned",
+        "product": product,
+    }
+    return message_item(stream_id, SYSTEM_SHARD, message, now_ms // 1000)
 
 
 def shard_for(message_id: str, shards: int) -> int:

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from functions.core import clients, keys
+from functions.core import clients, idempotency, keys
 from functions.core.clock import ms_from_iso
 from functions.core.ddb import (
     ConditionFailed,
@@ -23,9 +23,10 @@ from functions.core.ddb import (
     serialize,
     values,
 )
-from functions.core.errors import IdempotencyKeyReusedError, UnavailableError
-from functions.core.idempotency import IDEMPOTENCY_TTL_SECONDS
+from functions.core.errors import UnavailableError
+from functions.core.idempotency import FINGERPRINT, IDEMPOTENCY_TTL_SECONDS, replay_or_reject
 from functions.core.settings import get_settings
+from functions.live.chat import message_item as _message_item
 from functions.live.chat import shard_for
 from functions.live.errors import (
     BannedError,
@@ -51,7 +52,6 @@ CONFIG_TTL_SECONDS = 5.0
 _CONFIG_CACHE_MAX = 1000
 _config_cache: dict[tuple[str, str], tuple[float, Stream]] = {}
 
-CHAT_MESSAGE_TTL_SECONDS = 30 * 24 * 3600
 CHATTER_TTL_SECONDS = 24 * 3600
 RATE_WINDOW_TTL_SECONDS = 120
 
@@ -76,21 +76,6 @@ def _stream_from_item(item: dict[str, Any]) -> Stream:
 def stream_from_item(item: dict[str, Any]) -> Stream:
     """A stored META item as a Stream (for a caller that read META in its own Query)."""
     return _stream_from_item(item)
-
-
-def _message_item(stream_id: str, shard: int, message: dict[str, Any], now_s: int) -> dict[str, Any]:
-    # A user's messages are indexed under the user (GSI1) so an account deletion finds them in
-    # every room (issue 20); system messages (type stream_ended, product_pinned) are not.
-    owner = keys.gsi1(keys.user_chat_messages(message["sender_id"]), message["message_id"])
-    return {
-        **keys.chat_message(stream_id, shard, message["message_id"]),
-        **(owner if message.get("type") == "chat" else {}),
-        "entity": "chat_message",
-        "stream_id": stream_id,
-        "shard": shard,
-        **message,
-        keys.TTL: now_s + CHAT_MESSAGE_TTL_SECONDS,
-    }
 
 
 class DynamoStreams:
@@ -400,22 +385,16 @@ class DynamoChat:
                     "ConditionExpression": "attribute_not_exists(pk)",
                 }
             },
-            "guard": {
-                "Put": {
-                    "Item": serialize(
-                        {
-                            **keys.chat_client_message(stream_id, sender, plan.client_message_id),
-                            "entity": "chat_client_message",
-                            "stream_id": stream_id,
-                            "sender_id": sender,
-                            "fingerprint": plan.fingerprint,
-                            "message": plan.message,
-                            keys.TTL: ttl_guard,
-                        }
-                    ),
-                    "ConditionExpression": "attribute_not_exists(pk)",
-                }
-            },
+            "guard": idempotency.record(  # the client_message_id guard
+                self._table,
+                keys.chat_client_message(stream_id, sender, plan.client_message_id),
+                plan.fingerprint,
+                expires_s=ttl_guard,
+                entity="chat_client_message",
+                stream_id=stream_id,
+                sender_id=sender,
+                message=plan.message,
+            )[0],
         }
         if plan.slow_mode_ms > 0:
             actions["chatter"] = {
@@ -473,9 +452,10 @@ class DynamoChat:
         original message; then ended, banned, slow mode, room cap."""
         if "guard" in failed:
             original = failed["guard"] or {}
-            if original.get("fingerprint") != plan.fingerprint:
-                raise IdempotencyKeyReusedError("client_message_id was already used for another message.")
-            return PostOutcome(message=dict(original.get("message") or {}), created=False)
+            message = replay_or_reject(
+                str(original.get(FINGERPRINT, "")), plan.fingerprint, original.get("message")
+            )
+            return PostOutcome(message=dict(message or {}), created=False)
         if "state" in failed:
             if failed["state"] is None:
                 raise StreamNotFoundError("No such stream.")

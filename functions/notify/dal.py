@@ -25,6 +25,7 @@ from functions.core.domain_events import DomainEvent
 from functions.core.errors import UnavailableError
 from functions.core.observability import logger, record_event
 from functions.core.settings import get_settings
+from functions.dm.members import member_key, push_settings
 from functions.notify.devices import (
     Device,
     DeviceSet,
@@ -42,7 +43,7 @@ from functions.notify.publishing import (
     publish_events,
 )
 from functions.notify.push import EndpointGoneError, PushDeliveryError, PushServices, RecipientContext
-from functions.social.dal import graph
+from functions.social.graph import graph
 
 PUSH_MARKER_TTL_SECONDS = 2 * 24 * 3600
 # SNS error codes meaning "this endpoint will never deliver again".
@@ -417,19 +418,20 @@ class DynamoRecipientReader(_Table):
         for user_id in user_ids:
             wanted += [keys.devices(user_id), keys.profile(user_id)]
             if conversation_id:
-                wanted.append(keys.member(conversation_id, user_id))
+                wanted.append(member_key(conversation_id, user_id))
         found = self.batch_get(wanted)
         contexts: dict[str, RecipientContext] = {}
         for user_id in user_ids:
             devices = device_set_from_item(user_id, found.get(item_key(keys.devices(user_id)))).devices
             profile = found.get(item_key(keys.profile(user_id)), {})
-            member = found.get(item_key(keys.member(conversation_id, user_id)), {}) if conversation_id else {}
-            unread = member.get("unread_count")
+            member = push_settings(
+                found.get(item_key(member_key(conversation_id, user_id))) if conversation_id else None
+            )
             contexts[user_id] = RecipientContext(
                 devices=devices,
                 push_previews=profile.get("push_previews", True) is not False,
-                muted=member.get("muted", False) is True,
-                unread_count=int(unread) if isinstance(unread, int) else None,
+                muted=member.muted,
+                unread_count=member.unread_count,
             )
         return contexts
 

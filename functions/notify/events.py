@@ -25,18 +25,10 @@ MAPPERS: tuple[Mapper, ...] | None = None
 
 
 def default_mappers() -> tuple[Mapper, ...]:
-    """The dm, share and checkout outbox mappers."""
-    from functions.account import outbox as account_outbox
-    from functions.checkout import outbox as checkout_outbox
-    from functions.dm import outbox as dm_outbox
-    from functions.share import outbox as share_outbox
+    """Every domain's outbox mapper, as the composition root (app.py) wired them."""
+    from functions.notify.wiring import mappers
 
-    return (
-        dm_outbox.events_from_change,
-        share_outbox.events_from_change,
-        checkout_outbox.events_from_change,
-        account_outbox.events_from_change,
-    )
+    return mappers()
 
 
 # Throttling and SNS outages are retried inside the invocation up to this long (and within the

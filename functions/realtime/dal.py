@@ -22,6 +22,7 @@ from typing import Any
 from functions.core import clients, keys
 from functions.core.ddb import Item, call, conditional, get_item, query_all, serialize, values
 from functions.core.settings import get_settings
+from functions.dm.members import member_ids
 from functions.realtime.logic import ConnectionGoneError, DeliveryFailedError
 from functions.realtime.models import Connection
 
@@ -141,16 +142,8 @@ class DynamoMemberDirectory:
         self._table = table
 
     def members(self, conversation_id: str) -> list[str]:
-        """Query ``CONV#{id}`` / ``begins_with MEMBER#`` (one call per 1 MB page)."""
-        prefix = keys.conversation_members(conversation_id)
-        items = query_all(
-            self._ddb,
-            TableName=self._table,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-            ExpressionAttributeValues=values(pk=prefix[keys.PK], prefix=prefix[keys.SK]),
-            ProjectionExpression="user_id",
-        )
-        return [user_id for item in items if isinstance(user_id := item.get("user_id"), str)]
+        """Query ``CONV#{id}`` / ``begins_with MEMBER#`` (one call per 1 MB page), through dm's port."""
+        return member_ids(self._ddb, self._table, conversation_id)
 
 
 class DynamoTypingThrottle:

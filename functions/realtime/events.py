@@ -70,7 +70,7 @@ def realtime_connect(event: WsEvent, context: Any) -> dict[str, Any]:
 def _socket_presence(user_id: str, delta: int) -> None:
     """Presence ("active now") while a socket is open (best effort: never refuses or fails the socket)."""
     from functions.core.clock import now_ms
-    from functions.social.dal import graph
+    from functions.social.graph import graph
 
     try:
         graph().socket_changed(user_id, now_ms(), delta)
@@ -98,7 +98,7 @@ def realtime_message(event: WsEvent, context: Any) -> dict[str, Any]:
 
     from functions.core.clock import now_ms
     from functions.realtime import dal, logic
-    from functions.social.dal import graph
+    from functions.social.graph import graph
 
     body: str | bytes | None = event.get("body")
     if event.get("isBase64Encoded") and isinstance(body, str):
@@ -128,7 +128,7 @@ def realtime_deliver(event: SNSEvent) -> None:
     from functions.core.clock import now_ms
     from functions.core.event_bodies import EventBodyGoneError, event_from_message
     from functions.realtime import dal, logic
-    from functions.social.dal import graph
+    from functions.social.graph import graph
 
     records = event.to_dict().get("Records") or []
     for record in records:

@@ -31,7 +31,7 @@ def share_get_video(request: ApiRequest, video_id: str) -> dict[str, Any]:
     """A video the caller may see"""
     from functions.share import dal
     from functions.share.videos import get_video
-    from functions.social.dal import graph
+    from functions.social.graph import graph
 
     return get_video(dal.videos(), graph(), dal.url_signer(), request.user_id, video_id)
 
@@ -87,7 +87,7 @@ def share_suggestions_list(request: ApiRequest) -> dict[str, Any]:
     """People to share with: recent interactions first, then friends"""
     from functions.share import dal
     from functions.share.suggestions import share_suggestions
-    from functions.social.dal import graph
+    from functions.social.graph import graph
 
     page = request.page()
     items = share_suggestions(dal.suggestion_source(), graph(), request.user_id, page.limit)

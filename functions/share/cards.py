@@ -57,7 +57,7 @@ class ShareVideoCards:
     def cards(self, viewer_id: str, videos: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         """The card ``viewer_id`` may see now, by ``video_id`` (one batched read of the videos)."""
         from functions.share import dal
-        from functions.social.dal import graph
+        from functions.social.graph import graph
 
         return video_cards(
             viewer_id, [str(v["video_id"]) for v in videos], dal.videos(), graph(), dal.url_signer()

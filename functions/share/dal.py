@@ -9,7 +9,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from functions.core import clients, keys
+from functions.core import clients, idempotency, keys
 from functions.core.clock import iso_from_ms, ms_from_iso
 from functions.core.ddb import (
     BATCH_GET_MAX_KEYS,
@@ -28,10 +28,18 @@ from functions.core.errors import UnavailableError
 from functions.core.idempotency import IDEMPOTENCY_TTL_SECONDS
 from functions.core.observability import logger
 from functions.core.settings import get_settings
-from functions.dm.dal import direct_pair_key, direct_share_write, sender_member_key
-from functions.dm.records import message_record
-from functions.dm.rules import SenderSide
-from functions.dm.targets import block_keys, decide_targets, direct_peers, post_actions, target_keys
+from functions.dm.writes import (
+    SenderSide,
+    block_keys,
+    decide_targets,
+    direct_pair_key,
+    direct_peers,
+    direct_share_write,
+    message_record,
+    post_actions,
+    sender_member_key,
+    target_keys,
+)
 from functions.share.logic import (
     ConversationDelivery,
     Delivery,
@@ -45,7 +53,7 @@ from functions.share.logic import (
 from functions.share.models import VideoEvent
 from functions.share.videos import Video, VideoNotFoundError
 from functions.social.access import PairState
-from functions.social.dal import pair_state_keys, pair_states_from
+from functions.social.graph import pair_state_keys, pair_states_from
 
 THUMBNAIL_URL_SECONDS = 15 * 60
 
@@ -322,25 +330,28 @@ class DynamoShares:
         actions.append(self._put(interaction))
         return actions
 
-    def _record_item(self, plan: SharePlan, at_ms: int, pending_actions: str | None) -> dict[str, Any]:
-        return {
-            **keys.share_idempotency(plan.sharer, plan.video.video_id, plan.idem_key),
-            "entity": "share",
-            "share_id": plan.share_id,
-            "sharer_id": plan.sharer,
-            "video_id": plan.video.video_id,
-            "title": plan.video.title,
-            "author_id": plan.video.author_id,
-            "fingerprint": plan.fingerprint,
-            "response": plan.response,
-            "recipient_ids": [d.recipient_id for d in plan.deliveries],
-            "conversation_ids": [d.conversation_id for d in plan.deliveries]
+    def _record_put(self, plan: SharePlan, at_ms: int, pending_actions: str | None) -> dict[str, Any]:
+        """The share record (the Idempotency-Key record, carrying the share) as a Put."""
+        action, _ = idempotency.record(
+            self._table,
+            keys.share_idempotency(plan.sharer, plan.video.video_id, plan.idem_key),
+            plan.fingerprint,
+            expires_s=at_ms // 1000 + IDEMPOTENCY_TTL_SECONDS,
+            entity="share",
+            share_id=plan.share_id,
+            sharer_id=plan.sharer,
+            video_id=plan.video.video_id,
+            title=plan.video.title,
+            author_id=plan.video.author_id,
+            response=plan.response,
+            recipient_ids=[d.recipient_id for d in plan.deliveries],
+            conversation_ids=[d.conversation_id for d in plan.deliveries]
             + [d.conversation_id for d in plan.conversation_deliveries],
-            "state": "pending" if pending_actions else "complete",
-            "pending_actions": pending_actions,
-            "created_at": plan.sent_at,
-            keys.TTL: at_ms // 1000 + IDEMPOTENCY_TTL_SECONDS,
-        }
+            state="pending" if pending_actions else "complete",
+            pending_actions=pending_actions,
+            created_at=plan.sent_at,
+        )
+        return action
 
     def _complete_action(self, sharer: str, video_id: str, idem_key: str) -> dict[str, Any]:
         return {
@@ -398,8 +409,7 @@ class DynamoShares:
             else:
                 second += group
         pending = json.dumps(second, separators=(",", ":")) if second else None
-        record = self._put(self._record_item(plan, at_ms, pending), "attribute_not_exists(pk)")
-        record["Put"]["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        record = self._record_put(plan, at_ms, pending)
         try:
             self._transact([record, video_update, rate_update, *first])
         except TransactionCancelled as cancelled:

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from functions.core.clock import Clock, ms_from_iso
-from functions.core.errors import IdempotencyKeyReusedError, RateLimitedError, UnavailableError
-from functions.core.idempotency import fingerprint
+from functions.core.errors import RateLimitedError, UnavailableError
+from functions.core.idempotency import ensure_same_request, fingerprint
 from functions.core.ids import new_ulid
 from functions.dm.logic import RATE_LIMIT, RATE_WINDOW_MS
 from functions.dm.rules import NOT_ALLOWED, SenderSide, direct_outcome
@@ -121,8 +121,7 @@ def request_fingerprint(video_id: str, request: ShareRequest) -> str:
 def _replay(
     store: ShareStore, record: ShareRecord, fp: str, sharer: str, video_id: str, idem_key: str
 ) -> dict[str, Any]:
-    if record.fingerprint != fp:
-        raise IdempotencyKeyReusedError("This Idempotency-Key was already used with a different request.")
+    ensure_same_request(record.fingerprint, fp)
     if record.pending:
         store.resume(sharer, video_id, idem_key, record)
     return record.response

@@ -7,8 +7,7 @@ one ``video.shared`` event per share; its id is stable across stream replays.
 
 from __future__ import annotations
 
-from functions.core import keys
-from functions.core.domain_events import DomainEvent, stable_event_id
+from functions.core.domain_events import DomainEvent, event_from_change
 from functions.core.streams import StreamChange
 
 VIDEO_SHARED = "video.shared"
@@ -25,17 +24,12 @@ def events_from_change(change: StreamChange) -> list[DomainEvent]:
     if not recipients:
         return []
     return [
-        DomainEvent(
-            event_id=stable_event_id(
-                VIDEO_SHARED,
-                str(change.keys.get(keys.PK, "")),
-                str(change.keys.get(keys.SK, "")),
-                change.sequence_number,
-            ),
-            type=VIDEO_SHARED,
+        event_from_change(
+            change,
+            VIDEO_SHARED,
             occurred_at=str(new.get("created_at", "")),
-            actor_id=str(new.get("sharer_id", "")),
-            recipient_ids=recipients,
+            actor=str(new.get("sharer_id", "")),
+            recipients=recipients,
             data={
                 "share_id": new.get("share_id"),
                 "video_id": new.get("video_id"),

@@ -290,6 +290,36 @@ def test_pinning_rules_and_the_pinned_chat_message(api: ApiClient, clock: Clock)
     assert body_of(api.get(f"/v1/streams/{stream_id}", user="v"))["pinned"] == []
 
 
+def test_the_pinned_product_message_is_a_live_chat_item_that_expires_like_other_chat(
+    api: ApiClient, clock: Clock
+) -> None:
+    # Given a host pins a product on her stream
+    from functions.live.chat import CHAT_MESSAGE_TTL_SECONDS, SYSTEM_SHARD
+
+    stream_id = start_stream(api, "hana")
+    product_id = create_product(api, "hana", stock=2)
+    assert pin(api, "hana", stream_id, product_id).status_code == 201
+    # When the chat's system shard is read
+    (item,) = [i for i in _shard_items(stream_id) if i.get("type") == "product_pinned"]
+    # Then the message carries live's shard field and the 30-day TTL of every chat message
+    assert item["entity"] == "chat_message" and item["shard"] == SYSTEM_SHARD
+    assert item["ttl"] == clock.ms // 1000 + CHAT_MESSAGE_TTL_SECONDS
+    assert item["sender_id"] == "hana" and item["product"]["product_id"] == product_id
+
+
+def _shard_items(stream_id: str) -> list[dict[str, Any]]:
+    from functions.core import clients, keys
+    from functions.core.ddb import deserialize, values
+    from functions.core.settings import get_settings
+
+    out = clients.dynamodb().query(
+        TableName=get_settings().table_name,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues=values(pk=keys.chat_shard_pk(stream_id, 0)),
+    )
+    return [deserialize(i) or {} for i in out["Items"]]
+
+
 def _pinned_messages(stream_id: str) -> list[dict[str, object]]:
     from functions.core import clients, keys
     from functions.core.ddb import deserialize, values

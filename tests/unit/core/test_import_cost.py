@@ -70,7 +70,8 @@ def _may_load_at_import(module: str) -> bool:
         return True
     if parts[1] == "core":
         return module not in HEAVY_CORE
-    return parts[-1] in ("api", "events")  # a domain's route and event-handler modules
+    # a domain's route and event-handler modules, and the slots app.py plugs services into
+    return parts[-1] in ("api", "events", "wiring")
 
 
 def test_import_app_loads_no_domain_internals(fresh_import: dict[str, Any]) -> None:
