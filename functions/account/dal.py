@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from functions.account.ports import DONE, ERASING, PENDING, READY, Deletion, Export, Item
-from functions.core import clients, keys
+from functions.core import clients, keys, tx
 from functions.core.clock import iso_from_ms
 from functions.core.ddb import (
     ConditionFailed,
@@ -129,40 +129,32 @@ class DynamoAccountStore:
         """One TransactWriteItems: the quota item (only if the last request is older than
         ``not_before_ms``) and the export item."""
         try:
-            call(
-                self._client.transact_write_items,
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self._table,
-                            "Item": serialize(
-                                {
-                                    **keys.export_quota(export.user_id),
-                                    "entity": "export_quota",
-                                    "requested_at_ms": export.requested_at_ms,
-                                }
-                            ),
-                            "ConditionExpression": "attribute_not_exists(pk) OR requested_at_ms < :nb",
-                            "ExpressionAttributeValues": values(nb=not_before_ms),
-                            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                        }
-                    },
-                    {
-                        "Put": {
-                            "TableName": self._table,
-                            "Item": serialize(
-                                {
-                                    **keys.account_export(export.user_id, export.export_id),
-                                    "entity": "account_export",
-                                    "user_id": export.user_id,
-                                    "export_id": export.export_id,
-                                    "status": PENDING,
-                                    "requested_at_ms": export.requested_at_ms,
-                                }
-                            ),
-                            "ConditionExpression": "attribute_not_exists(pk)",
-                        }
-                    },
+            tx.transact(
+                self._client,
+                [
+                    tx.put(
+                        self._table,
+                        {
+                            **keys.export_quota(export.user_id),
+                            "entity": "export_quota",
+                            "requested_at_ms": export.requested_at_ms,
+                        },
+                        condition="attribute_not_exists(pk) OR requested_at_ms < :nb",
+                        return_old_on_failure=True,
+                        nb=not_before_ms,
+                    ),
+                    tx.put(
+                        self._table,
+                        {
+                            **keys.account_export(export.user_id, export.export_id),
+                            "entity": "account_export",
+                            "user_id": export.user_id,
+                            "export_id": export.export_id,
+                            "status": PENDING,
+                            "requested_at_ms": export.requested_at_ms,
+                        },
+                        condition="attribute_not_exists(pk)",
+                    ),
                 ],
             )
         except TransactionCancelled as err:
