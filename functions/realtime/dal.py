@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-from functions.core import clients, keys
-from functions.core.ddb import Item, call, conditional, get_item, query_all, serialize, values
+from functions.core import clients, keys, tx
+from functions.core.ddb import Item, conditional, get_item, query_all, serialize, values
 from functions.core.settings import get_settings
 from functions.realtime.logic import ConnectionGoneError, DeliveryFailedError
 from functions.realtime.models import Connection
@@ -60,13 +60,7 @@ class DynamoConnectionStore:
             "entity": OWNER_ENTITY,
             **common,
         }
-        call(
-            self._ddb.transact_write_items,
-            TransactItems=[
-                {"Put": {"TableName": self._table, "Item": serialize(item)}},
-                {"Put": {"TableName": self._table, "Item": serialize(owner)}},
-            ],
-        )
+        tx.transact(self._ddb, [tx.put(self._table, item), tx.put(self._table, owner)])
 
     def owner(self, connection_id: str) -> Connection | None:
         """The connection behind an id (strongly consistent GetItem on the reverse lookup)."""
@@ -75,21 +69,11 @@ class DynamoConnectionStore:
 
     def remove(self, connection: Connection) -> None:
         """Delete both items (deleting a missing item is not an error)."""
-        call(
-            self._ddb.transact_write_items,
-            TransactItems=[
-                {
-                    "Delete": {
-                        "TableName": self._table,
-                        "Key": serialize(keys.connection(connection.user_id, connection.connection_id)),
-                    }
-                },
-                {
-                    "Delete": {
-                        "TableName": self._table,
-                        "Key": serialize(keys.connection_owner(connection.connection_id)),
-                    }
-                },
+        tx.transact(
+            self._ddb,
+            [
+                tx.delete(self._table, keys.connection(connection.user_id, connection.connection_id)),
+                tx.delete(self._table, keys.connection_owner(connection.connection_id)),
             ],
         )
 
