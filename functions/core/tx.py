@@ -18,11 +18,14 @@ loudly in the unit tests instead of at DynamoDB).
 
 from __future__ import annotations
 
+import random
 import re
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from functions.core.ddb import call, serialize, to_av
+from functions.core.errors import UnavailableError
 
 Action = dict[str, Any]
 
@@ -148,6 +151,28 @@ def check(
 def transact(client: Any, actions: Sequence[Action]) -> None:
     """ONE TransactWriteItems (≤ 100 actions), errors translated (``TransactionCancelled``…)."""
     call(client.transact_write_items, TransactItems=list(actions))
+
+
+def transact_retrying(
+    client: Any,
+    actions: Sequence[Action],
+    *,
+    attempts: int,
+    backoff_s: float,
+    sleep: Callable[[float], None] = time.sleep,
+    jitter: Callable[[float, float], float] = random.uniform,
+) -> None:
+    """:func:`transact`, retried up to ``attempts`` times with full jitter (``backoff_s`` doubled
+    per attempt) while DynamoDB reports a conflict or throttling (``UnavailableError``). Safe only
+    for transactions whose conditions make a repeat a no-op (hot items: counters, aggregates)."""
+    for attempt in range(attempts):
+        try:
+            transact(client, actions)
+            return
+        except UnavailableError:
+            if attempt == attempts - 1:
+                raise
+            sleep(jitter(0.0, backoff_s * 2**attempt))
 
 
 def single(action: Action) -> tuple[str, dict[str, Any]]:

@@ -8,13 +8,11 @@ inbox folder. See ``docs/data-model.md (dm section)`` for every access pattern a
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from functions.core import clients, keys
+from functions.core import clients, keys, tx
 from functions.core.clock import iso_from_ms, now_iso
 from functions.core.ddb import (
     ConditionFailed,
@@ -101,29 +99,21 @@ def message_item(record: Item) -> Item:
     return {**keys.message(record["conversation_id"], record["message_id"]), **record}
 
 
-def _put(table: str, item: Item, *, new: bool, all_old: bool = False) -> dict[str, Any]:
-    """A transaction Put (``new``: only if the key is free; ``all_old``: return what was there)."""
-    put: dict[str, Any] = {"TableName": table, "Item": serialize(item)}
-    if new:
-        put["ConditionExpression"] = "attribute_not_exists(pk)"
-    if all_old:
-        put["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
-    return {"Put": put}
+# A Put only if the key is free.
+NEW_ITEM = "attribute_not_exists(pk)"
 
 
 def _last_message_update(table: str, message: Item) -> dict[str, Any]:
     """A transaction Update of META: ``message`` becomes the conversation's last message."""
-    return {
-        "Update": {
-            "TableName": table,
-            "Key": serialize(keys.conversation(message["conversation_id"])),
-            "UpdateExpression": "SET last_message = :lm, last_message_id = :mid, updated_at = :at",
-            "ConditionExpression": "attribute_exists(pk)",
-            "ExpressionAttributeValues": values(
-                lm=last_message_summary(message), mid=message["message_id"], at=message["sent_at"]
-            ),
-        }
-    }
+    return tx.update(
+        table,
+        keys.conversation(message["conversation_id"]),
+        "SET last_message = :lm, last_message_id = :mid, updated_at = :at",
+        condition="attribute_exists(pk)",
+        lm=last_message_summary(message),
+        mid=message["message_id"],
+        at=message["sent_at"],
+    )
 
 
 # Placeholders of the member attributes that optimistic writes check (see ``_unchanged``).
@@ -176,7 +166,14 @@ class DynamoDmStore:
         cid = meta["conversation_id"]
         actions: list[dict[str, Any]] = []
         if pair is not None:
-            actions.append(_put(self._table, pair_item(pair[0], pair[1], cid), new=True, all_old=True))
+            actions.append(
+                tx.put(
+                    self._table,
+                    pair_item(pair[0], pair[1], cid),
+                    condition=NEW_ITEM,
+                    return_old_on_failure=True,
+                )
+            )
         elif replay is not None:
             record = {
                 **keys.idempotency(str(meta["created_by"]), "dm.group", replay.idem_key),
@@ -185,11 +182,11 @@ class DynamoDmStore:
                 "response": replay.response,
                 keys.TTL: replay.expires_s,
             }
-            actions.append(_put(self._table, record, new=True, all_old=True))
-        actions.append(_put(self._table, {**keys.conversation(cid), **meta}, new=True))
-        actions += [_put(self._table, member_item(m), new=True) for m in members]
+            actions.append(tx.put(self._table, record, condition=NEW_ITEM, return_old_on_failure=True))
+        actions.append(tx.put(self._table, {**keys.conversation(cid), **meta}, condition=NEW_ITEM))
+        actions += [tx.put(self._table, member_item(m), condition=NEW_ITEM) for m in members]
         try:
-            call(self._client.transact_write_items, TransactItems=actions)
+            tx.transact(self._client, actions)
         except TransactionCancelled as err:
             existing = err.item(0) if (pair is not None or replay is not None) and err.failed(0) else None
             if existing is not None and pair is not None:
@@ -256,20 +253,18 @@ class DynamoDmStore:
         """
         cid, sender, msg = plan.conversation_id, plan.sender_id, plan.message
         actions: list[dict[str, Any]] = [
-            {
-                "Update": {
-                    "TableName": self._table,
-                    "Key": serialize(keys.member(cid, sender)),
-                    "UpdateExpression": "ADD sent_count :one",
-                    "ConditionExpression": "attribute_exists(pk) AND #status = :active AND "
-                    "(attribute_not_exists(send_limit) OR attribute_not_exists(sent_count) "
-                    "OR sent_count < send_limit)",
-                    "ExpressionAttributeNames": {"#status": "status"},
-                    "ExpressionAttributeValues": values(one=1, active=ACTIVE),
-                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                }
-            },
-            _put(
+            tx.update(
+                self._table,
+                keys.member(cid, sender),
+                "ADD sent_count :one",
+                condition="attribute_exists(pk) AND #status = :active AND "
+                "(attribute_not_exists(send_limit) OR attribute_not_exists(sent_count) "
+                "OR sent_count < send_limit)",
+                return_old_on_failure=True,
+                one=1,
+                active=ACTIVE,
+            ),
+            tx.put(
                 self._table,
                 {
                     **keys.client_message(cid, sender, str(msg["client_message_id"])),
@@ -277,66 +272,56 @@ class DynamoDmStore:
                     "message_id": msg["message_id"],
                     "fingerprint": plan.fingerprint,
                 },
-                new=True,
-                all_old=True,
+                condition=NEW_ITEM,
+                return_old_on_failure=True,
             ),
-            {
-                "Update": {
-                    "TableName": self._table,
-                    "Key": serialize(keys.rate_window("dm_send", sender, plan.window)),
-                    "UpdateExpression": "ADD n :one SET #ttl = :ttl, entity = :entity",
-                    "ConditionExpression": "attribute_not_exists(n) OR n < :limit",
-                    "ExpressionAttributeNames": {"#ttl": keys.TTL},
-                    "ExpressionAttributeValues": values(
-                        one=1, ttl=plan.window_expires_s, limit=plan.rate_limit, entity="rate_window"
-                    ),
-                }
-            },
-            _put(self._table, message_item(msg), new=True),
+            tx.update(
+                self._table,
+                keys.rate_window("dm_send", sender, plan.window),
+                "ADD n :one SET #ttl = :ttl, entity = :entity",
+                condition="attribute_not_exists(n) OR n < :limit",
+                names={"#ttl": keys.TTL},
+                one=1,
+                ttl=plan.window_expires_s,
+                limit=plan.rate_limit,
+                entity="rate_window",
+            ),
+            tx.put(self._table, message_item(msg), condition=NEW_ITEM),
             _last_message_update(self._table, msg),
         ]
         upload_at: int | None = None
         reply_pointer = None
         if plan.reply_of is not None:
-            reply_pointer = _put(
+            reply_pointer = tx.put(
                 self._table,
                 {
                     **keys.reply_pointer(cid, plan.reply_of, str(msg["message_id"])),
                     "entity": "reply_pointer",
                     "message_id": msg["message_id"],
                 },
-                new=False,
             )
         if plan.peer_id is not None:
             for blocker, blocked in ((sender, plan.peer_id), (plan.peer_id, sender)):
                 actions.append(
-                    {
-                        "ConditionCheck": {
-                            "TableName": self._table,
-                            "Key": serialize(keys.block(blocker, blocked)),
-                            "ConditionExpression": "attribute_not_exists(pk)",
-                        }
-                    }
+                    tx.check(self._table, keys.block(blocker, blocked), "attribute_not_exists(pk)")
                 )
         if plan.attachment_id is not None:
             # The upload goes with this one message: the sweeper stops counting it as pending.
             upload_at = len(actions)
             actions.append(
-                {
-                    "Update": {
-                        "TableName": self._table,
-                        "Key": serialize(keys.upload(sender, plan.attachment_id)),
-                        "UpdateExpression": "SET message_id = :mid, conversation_id = :cid "
-                        "REMOVE gsi2pk, gsi2sk",
-                        "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(message_id)",
-                        "ExpressionAttributeValues": values(mid=msg["message_id"], cid=cid),
-                    }
-                }
+                tx.update(
+                    self._table,
+                    keys.upload(sender, plan.attachment_id),
+                    "SET message_id = :mid, conversation_id = :cid REMOVE gsi2pk, gsi2sk",
+                    condition="attribute_exists(pk) AND attribute_not_exists(message_id)",
+                    mid=msg["message_id"],
+                    cid=cid,
+                )
             )
         if reply_pointer is not None:  # last, so the reasons' indexes above stay put
             actions.append(reply_pointer)
         try:
-            call(self._client.transact_write_items, TransactItems=actions)
+            tx.transact(self._client, actions)
         except TransactionCancelled as err:
             self._explain_send_failure(err, plan, upload_at)
 
@@ -479,33 +464,28 @@ class DynamoDmStore:
     def accept(self, conversation_id: str, user_id: str, other_ids: Sequence[str]) -> None:
         """One transaction: the member becomes active (inbox folder), the others lose their send limit."""
         actions: list[dict[str, Any]] = [
-            {
-                "Update": {
-                    "TableName": self._table,
-                    "Key": serialize(keys.member(conversation_id, user_id)),
-                    "UpdateExpression": "SET #status = :active, gsi1pk = :inbox, "
-                    "gsi1sk = if_not_exists(last_message_id, :cid) REMOVE is_hidden",
-                    "ConditionExpression": "attribute_exists(pk)",
-                    "ExpressionAttributeNames": {"#status": "status"},
-                    "ExpressionAttributeValues": values(
-                        active=ACTIVE, inbox=keys.inbox(user_id, "inbox"), cid=conversation_id
-                    ),
-                }
-            }
+            tx.update(
+                self._table,
+                keys.member(conversation_id, user_id),
+                "SET #status = :active, gsi1pk = :inbox, "
+                "gsi1sk = if_not_exists(last_message_id, :cid) REMOVE is_hidden",
+                condition="attribute_exists(pk)",
+                active=ACTIVE,
+                inbox=keys.inbox(user_id, "inbox"),
+                cid=conversation_id,
+            )
         ]
         for other in other_ids:
             actions.append(
-                {
-                    "Update": {
-                        "TableName": self._table,
-                        "Key": serialize(keys.member(conversation_id, other)),
-                        "UpdateExpression": "REMOVE send_limit",
-                        "ConditionExpression": "attribute_exists(pk)",
-                    }
-                }
+                tx.update(
+                    self._table,
+                    keys.member(conversation_id, other),
+                    "REMOVE send_limit",
+                    condition="attribute_exists(pk)",
+                )
             )
         try:
-            call(self._client.transact_write_items, TransactItems=actions)
+            tx.transact(self._client, actions)
         except TransactionCancelled as err:
             if err.failed(0):
                 raise ConversationNotFoundError("Conversation not found.") from err
@@ -531,9 +511,9 @@ class DynamoDmStore:
         """One transaction: META's member list (optimistic on the old list) and the new member items."""
         new_ids = [*old_ids, *(m["user_id"] for m in new_members)]
         actions = [self._set_member_ids(conversation_id, old_ids, new_ids)]
-        actions += [_put(self._table, member_item(m), new=True) for m in new_members]
+        actions += [tx.put(self._table, member_item(m), condition=NEW_ITEM) for m in new_members]
         try:
-            call(self._client.transact_write_items, TransactItems=actions)
+            tx.transact(self._client, actions)
         except TransactionCancelled as err:
             raise ConflictError("The group's members changed; retry.") from err
 
@@ -542,67 +522,52 @@ class DynamoDmStore:
         new_ids = [m for m in old_ids if m != user_id]
         actions = [
             self._set_member_ids(conversation_id, old_ids, new_ids),
-            {
-                "Delete": {
-                    "TableName": self._table,
-                    "Key": serialize(keys.member(conversation_id, user_id)),
-                    "ConditionExpression": "attribute_exists(pk)",
-                }
-            },
+            tx.delete(self._table, keys.member(conversation_id, user_id), condition="attribute_exists(pk)"),
             # Their messages stay in the group: an account deletion must still find it (issue 20).
-            _put(
+            tx.put(
                 self._table,
                 {
                     **keys.former_conversation(user_id, conversation_id),
                     "entity": "former_member",
                     "conversation_id": conversation_id,
                 },
-                new=False,
             ),
         ]
         try:
-            call(self._client.transact_write_items, TransactItems=actions)
+            tx.transact(self._client, actions)
         except TransactionCancelled as err:
             if err.failed(1):
                 raise ConversationNotFoundError("No such member in this conversation.") from err
             raise ConflictError("The group's members changed; retry.") from err
 
     def _set_member_ids(self, cid: str, old_ids: Sequence[str], new_ids: Sequence[str]) -> dict[str, Any]:
-        return {
-            "Update": {
-                "TableName": self._table,
-                "Key": serialize(keys.conversation(cid)),
-                "UpdateExpression": "SET member_ids = :new",
-                "ConditionExpression": "member_ids = :old",
-                "ExpressionAttributeValues": values(new=list(new_ids), old=list(old_ids)),
-            }
-        }
+        return tx.update(
+            self._table,
+            keys.conversation(cid),
+            "SET member_ids = :new",
+            condition="member_ids = :old",
+            new=list(new_ids),
+            old=list(old_ids),
+        )
 
     def unsend(self, conversation_id: str, message_id: str, caller: str) -> None:
         """One transaction: the caller is a member, and the message is theirs → tombstone."""
         actions = [
-            {
-                "ConditionCheck": {
-                    "TableName": self._table,
-                    "Key": serialize(keys.member(conversation_id, caller)),
-                    "ConditionExpression": "attribute_exists(pk)",
-                }
-            },
-            {
-                "Update": {
-                    "TableName": self._table,
-                    "Key": serialize(keys.message(conversation_id, message_id)),
-                    "UpdateExpression": "SET #type = :deleted, deleted_at = :at "
-                    "REMOVE #text, attachment_id, attachment_type, attachment_size, video",
-                    "ConditionExpression": "attribute_exists(pk) AND sender_id = :caller",
-                    "ExpressionAttributeNames": {"#type": "type", "#text": "text"},
-                    "ExpressionAttributeValues": values(deleted="deleted", at=now_iso(), caller=caller),
-                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                }
-            },
+            tx.check(self._table, keys.member(conversation_id, caller), "attribute_exists(pk)"),
+            tx.update(
+                self._table,
+                keys.message(conversation_id, message_id),
+                "SET #type = :deleted, deleted_at = :at "
+                "REMOVE #text, attachment_id, attachment_type, attachment_size, video",
+                condition="attribute_exists(pk) AND sender_id = :caller",
+                return_old_on_failure=True,
+                deleted="deleted",
+                at=now_iso(),
+                caller=caller,
+            ),
         ]
         try:
-            call(self._client.transact_write_items, TransactItems=actions)
+            tx.transact(self._client, actions)
         except TransactionCancelled as err:
             if err.failed(0):
                 raise ConversationNotFoundError("Conversation not found.") from err
@@ -637,28 +602,18 @@ class DynamoDmStore:
     # --- reactions ------------------------------------------------------------------------
 
     def _active_member_check(self, conversation_id: str, user_id: str) -> dict[str, Any]:
-        return {
-            "ConditionCheck": {
-                "TableName": self._table,
-                "Key": serialize(keys.member(conversation_id, user_id)),
-                "ConditionExpression": "attribute_exists(pk) AND #status = :active",
-                "ExpressionAttributeNames": {"#status": "status"},
-                "ExpressionAttributeValues": values(active=ACTIVE),
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            }
-        }
+        return tx.check(
+            self._table,
+            keys.member(conversation_id, user_id),
+            "attribute_exists(pk) AND #status = :active",
+            return_old_on_failure=True,
+            active=ACTIVE,
+        )
 
     def _transact_retrying(self, actions: list[dict[str, Any]]) -> None:
         """TransactWriteItems, retried with jitter when DynamoDB reports a conflict or throttling
         (``UnavailableError``): reactions to one hot message race on its aggregate."""
-        for attempt in range(REACTION_ATTEMPTS):
-            try:
-                call(self._client.transact_write_items, TransactItems=actions)
-                return
-            except UnavailableError:
-                if attempt == REACTION_ATTEMPTS - 1:
-                    raise
-                time.sleep(random.uniform(0, 0.02 * 2**attempt))
+        tx.transact_retrying(self._client, actions, attempts=REACTION_ATTEMPTS, backoff_s=0.02)
 
     @staticmethod
     def _explain_reaction_failure(err: TransactionCancelled) -> Item | None:
@@ -698,32 +653,26 @@ class DynamoDmStore:
         }
         actions = [
             self._active_member_check(conversation_id, user_id),
-            _put(self._table, reaction, new=True),
-            {
-                "Update": {
-                    "TableName": self._table,
-                    "Key": serialize(keys.message(conversation_id, message_id)),
-                    "UpdateExpression": "ADD #users :me, #present :emojis "
-                    "SET #first = if_not_exists(#first, :now)",
-                    "ConditionExpression": "attribute_exists(pk) AND #type <> :deleted AND "
-                    "(attribute_not_exists(#present) OR contains(#present, :emoji) OR size(#present) < :max)",
-                    "ExpressionAttributeNames": {
-                        "#users": REACTION_USERS + emoji,
-                        "#first": REACTION_FIRST + emoji,
-                        "#present": REACTION_EMOJI,
-                        "#type": "type",
-                    },
-                    "ExpressionAttributeValues": values(
-                        me={user_id},
-                        emojis={emoji},
-                        emoji=emoji,
-                        now=now_ms,
-                        deleted="deleted",
-                        max=MAX_DISTINCT_REACTIONS,
-                    ),
-                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                }
-            },
+            tx.put(self._table, reaction, condition=NEW_ITEM),
+            tx.update(
+                self._table,
+                keys.message(conversation_id, message_id),
+                "ADD #users :me, #present :emojis SET #first = if_not_exists(#first, :now)",
+                condition="attribute_exists(pk) AND #type <> :deleted AND "
+                "(attribute_not_exists(#present) OR contains(#present, :emoji) OR size(#present) < :max)",
+                names={
+                    "#users": REACTION_USERS + emoji,
+                    "#first": REACTION_FIRST + emoji,
+                    "#present": REACTION_EMOJI,
+                },
+                return_old_on_failure=True,
+                me={user_id},
+                emojis={emoji},
+                emoji=emoji,
+                now=now_ms,
+                deleted="deleted",
+                max=MAX_DISTINCT_REACTIONS,
+            ),
         ]
         try:
             self._transact_retrying(actions)
@@ -749,32 +698,28 @@ class DynamoDmStore:
                 update = "DELETE #users :me, #present :emojis REMOVE #first"
                 condition = "attribute_exists(pk) AND #type <> :deleted AND size(#users) = :one"
                 attr_names = {**names, "#present": REACTION_EMOJI, "#first": REACTION_FIRST + emoji}
-                vals = values(me={user_id}, emojis={emoji}, deleted="deleted", one=1)
+                vals: dict[str, Any] = {"me": {user_id}, "emojis": {emoji}, "deleted": "deleted", "one": 1}
             else:
                 update = "DELETE #users :me"
                 condition = "attribute_exists(pk) AND #type <> :deleted AND size(#users) > :one"
                 attr_names = names
-                vals = values(me={user_id}, deleted="deleted", one=1)
+                vals = {"me": {user_id}, "deleted": "deleted", "one": 1}
             actions = [
                 self._active_member_check(conversation_id, user_id),
-                {
-                    "Delete": {
-                        "TableName": self._table,
-                        "Key": serialize(keys.reaction(conversation_id, message_id, emoji, user_id)),
-                        "ConditionExpression": "attribute_exists(pk)",
-                    }
-                },
-                {
-                    "Update": {
-                        "TableName": self._table,
-                        "Key": serialize(keys.message(conversation_id, message_id)),
-                        "UpdateExpression": update,
-                        "ConditionExpression": condition,
-                        "ExpressionAttributeNames": attr_names,
-                        "ExpressionAttributeValues": vals,
-                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                    }
-                },
+                tx.delete(
+                    self._table,
+                    keys.reaction(conversation_id, message_id, emoji, user_id),
+                    condition="attribute_exists(pk)",
+                ),
+                tx.update(
+                    self._table,
+                    keys.message(conversation_id, message_id),
+                    update,
+                    condition=condition,
+                    names=attr_names,
+                    return_old_on_failure=True,
+                    **vals,
+                ),
             ]
             try:
                 self._transact_retrying(actions)
@@ -846,20 +791,19 @@ class DynamoDmStore:
         at = now_iso()
         for start in range(0, len(message_ids), 100):
             actions = [
-                {
-                    "Update": {
-                        "TableName": self._table,
-                        "Key": serialize(keys.message(conversation_id, mid)),
-                        "UpdateExpression": "SET #type = :deleted, deleted_at = :at "
-                        "REMOVE #text, attachment_id, attachment_type, attachment_size, video",
-                        "ConditionExpression": "attribute_exists(pk) AND sender_id = :s",
-                        "ExpressionAttributeNames": {"#type": "type", "#text": "text"},
-                        "ExpressionAttributeValues": values(deleted="deleted", at=at, s=sender_id),
-                    }
-                }
+                tx.update(
+                    self._table,
+                    keys.message(conversation_id, mid),
+                    "SET #type = :deleted, deleted_at = :at "
+                    "REMOVE #text, attachment_id, attachment_type, attachment_size, video",
+                    condition="attribute_exists(pk) AND sender_id = :s",
+                    deleted="deleted",
+                    at=at,
+                    s=sender_id,
+                )
                 for mid in message_ids[start : start + 100]
             ]
-            call(self._client.transact_write_items, TransactItems=actions)
+            tx.transact(self._client, actions)
 
     def forget_client_message_ids(self, conversation_id: str, sender_id: str) -> int:
         """Delete the sender's ``CMID#`` guards (they hold a hash of each message's content):
@@ -886,24 +830,17 @@ class DynamoDmStore:
         call(
             self._client.transact_write_items,
             TransactItems=[
-                {
-                    "Update": {
-                        "TableName": self._table,
-                        "Key": serialize(keys.member(conversation_id, user_id)),
-                        "UpdateExpression": "SET deleted = :t REMOVE gsi1pk, gsi1sk, last_message, "
-                        "muted, is_hidden, read_at, added_by",
-                        "ConditionExpression": "attribute_exists(pk)",
-                        "ExpressionAttributeValues": values(t=True),
-                    }
-                },
-                {
-                    "Update": {
-                        "TableName": self._table,
-                        "Key": serialize(keys.conversation(conversation_id)),
-                        "UpdateExpression": "ADD deleted_member_ids :u",
-                        "ExpressionAttributeValues": values(u={user_id}),
-                    }
-                },
+                tx.update(
+                    self._table,
+                    keys.member(conversation_id, user_id),
+                    "SET deleted = :t REMOVE gsi1pk, gsi1sk, last_message, "
+                    "muted, is_hidden, read_at, added_by",
+                    condition="attribute_exists(pk)",
+                    t=True,
+                ),
+                tx.update(
+                    self._table, keys.conversation(conversation_id), "ADD deleted_member_ids :u", u={user_id}
+                ),
             ],
         )
 
@@ -1034,18 +971,16 @@ def sender_member_key(conversation_id: str, sender_id: str) -> keys.Key:
 def _sender_send_update(table: str, conversation_id: str, sender_id: str) -> dict[str, Any]:
     """A transaction Update counting one more message from the sender, under the same condition
     as a DM send: an active member within any request limit (so racing shares cannot pass it)."""
-    return {
-        "Update": {
-            "TableName": table,
-            "Key": serialize(keys.member(conversation_id, sender_id)),
-            "UpdateExpression": "ADD sent_count :one",
-            "ConditionExpression": "attribute_exists(pk) AND #status = :active AND "
-            "(attribute_not_exists(send_limit) OR attribute_not_exists(sent_count) "
-            "OR sent_count < send_limit)",
-            "ExpressionAttributeNames": {"#status": "status"},
-            "ExpressionAttributeValues": values(one=1, active=ACTIVE),
-        }
-    }
+    return tx.update(
+        table,
+        keys.member(conversation_id, sender_id),
+        "ADD sent_count :one",
+        condition="attribute_exists(pk) AND #status = :active AND "
+        "(attribute_not_exists(send_limit) OR attribute_not_exists(sent_count) "
+        "OR sent_count < send_limit)",
+        one=1,
+        active=ACTIVE,
+    )
 
 
 @dataclass(frozen=True)
@@ -1103,15 +1038,15 @@ def direct_share_write(
             last_message=last_message_summary(msg), last_message_id=message_id, updated_at=msg["sent_at"]
         )
         actions += [
-            _put(table, pair_item(sender_id, recipient_id, cid), new=True),
-            _put(table, {**keys.conversation(cid), **meta}, new=True),
-            _put(table, member_item(sender | {"sent_count": 1}), new=True),
-            _put(table, member_item(recipient), new=True),
+            tx.put(table, pair_item(sender_id, recipient_id, cid), condition=NEW_ITEM),
+            tx.put(table, {**keys.conversation(cid), **meta}, condition=NEW_ITEM),
+            tx.put(table, member_item(sender | {"sent_count": 1}), condition=NEW_ITEM),
+            tx.put(table, member_item(recipient), condition=NEW_ITEM),
         ]
     else:
         actions.append(_last_message_update(table, msg))
         actions.append(_sender_send_update(table, cid, sender_id))
-    actions.append(_put(table, message_item(msg), new=True))
+    actions.append(tx.put(table, message_item(msg), condition=NEW_ITEM))
     return DirectShareWrite(cid, message_id, existing_conversation_id is None, actions, msg)
 
 
@@ -1224,29 +1159,24 @@ class DynamoUploads:
             keys.TTL: (due_hour * HOUR_MS) // 1000 + 7 * 86_400,
         }
         actions = [
-            {
-                "Update": {
-                    "TableName": self._table,
-                    "Key": serialize(keys.upload_quota(owner_id, day)),
-                    "UpdateExpression": "ADD uploads :one, bytes_used :size "
-                    "SET entity = :entity, #ttl = :ttl",
-                    "ConditionExpression": "(attribute_not_exists(uploads) OR uploads < :max_n) AND "
-                    "(attribute_not_exists(bytes_used) OR bytes_used <= :room)",
-                    "ExpressionAttributeNames": {"#ttl": keys.TTL},
-                    "ExpressionAttributeValues": values(
-                        one=1,
-                        size=size_bytes,
-                        entity="upload_quota",
-                        ttl=quota_ttl,
-                        max_n=max_uploads,
-                        room=max_bytes - size_bytes,
-                    ),
-                }
-            },
-            _put(self._table, record, new=True),
+            tx.update(
+                self._table,
+                keys.upload_quota(owner_id, day),
+                "ADD uploads :one, bytes_used :size SET entity = :entity, #ttl = :ttl",
+                condition="(attribute_not_exists(uploads) OR uploads < :max_n) AND "
+                "(attribute_not_exists(bytes_used) OR bytes_used <= :room)",
+                names={"#ttl": keys.TTL},
+                one=1,
+                size=size_bytes,
+                entity="upload_quota",
+                ttl=quota_ttl,
+                max_n=max_uploads,
+                room=max_bytes - size_bytes,
+            ),
+            tx.put(self._table, record, condition=NEW_ITEM),
         ]
         try:
-            call(self._client.transact_write_items, TransactItems=actions)
+            tx.transact(self._client, actions)
         except TransactionCancelled as err:
             if err.failed(0):
                 return False

@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from functions.core import clients, keys
-from functions.core.ddb import TransactionCancelled, batch_get, call, item_key, serialize, values
+from functions.core import clients, keys, tx
+from functions.core.ddb import TransactionCancelled, batch_get, item_key
 from functions.core.errors import UnavailableError
 from functions.core.settings import get_settings
-from functions.dm.dal import _put, _strip
+from functions.dm.dal import NEW_ITEM, _strip
 from functions.dm.errors import ForwardReplayError, SendRateLimitedError
 from functions.dm.forwarding import ForwardPlan, ForwardSnapshot, StaleTargetsError
 from functions.dm.targets import block_keys, decide_targets, direct_peers, post_actions, target_keys
@@ -62,24 +62,23 @@ class DynamoForwardStore:
             keys.TTL: plan.expires_s,
         }
         actions: list[dict[str, Any]] = [
-            _put(self._table, record, new=True, all_old=True),
-            {
-                "Update": {
-                    "TableName": self._table,
-                    "Key": serialize(keys.rate_window("dm_send", plan.sender_id, plan.window)),
-                    "UpdateExpression": "ADD n :one SET #ttl = :ttl, entity = :entity",
-                    "ConditionExpression": "attribute_not_exists(n) OR n < :limit",
-                    "ExpressionAttributeNames": {"#ttl": keys.TTL},
-                    "ExpressionAttributeValues": values(
-                        one=1, ttl=plan.window_expires_s, limit=plan.rate_limit, entity="rate_window"
-                    ),
-                }
-            },
+            tx.put(self._table, record, condition=NEW_ITEM, return_old_on_failure=True),
+            tx.update(
+                self._table,
+                keys.rate_window("dm_send", plan.sender_id, plan.window),
+                "ADD n :one SET #ttl = :ttl, entity = :entity",
+                condition="attribute_not_exists(n) OR n < :limit",
+                names={"#ttl": keys.TTL},
+                one=1,
+                ttl=plan.window_expires_s,
+                limit=plan.rate_limit,
+                entity="rate_window",
+            ),
         ]
         for message in plan.messages:
             actions += post_actions(self._table, plan.sender_id, message)
         try:
-            call(self._client.transact_write_items, TransactItems=actions)
+            tx.transact(self._client, actions)
         except TransactionCancelled as err:
             old = err.item(0)
             if err.failed(0) and old is not None:
