@@ -253,17 +253,7 @@ class DynamoDmStore:
         """
         cid, sender, msg = plan.conversation_id, plan.sender_id, plan.message
         actions: list[dict[str, Any]] = [
-            tx.update(
-                self._table,
-                keys.member(cid, sender),
-                "ADD sent_count :one",
-                condition="attribute_exists(pk) AND #status = :active AND "
-                "(attribute_not_exists(send_limit) OR attribute_not_exists(sent_count) "
-                "OR sent_count < send_limit)",
-                return_old_on_failure=True,
-                one=1,
-                active=ACTIVE,
-            ),
+            _sender_send_update(self._table, cid, sender, return_old_on_failure=True),
             tx.put(
                 self._table,
                 {
@@ -275,17 +265,7 @@ class DynamoDmStore:
                 condition=NEW_ITEM,
                 return_old_on_failure=True,
             ),
-            tx.update(
-                self._table,
-                keys.rate_window("dm_send", sender, plan.window),
-                "ADD n :one SET #ttl = :ttl, entity = :entity",
-                condition="attribute_not_exists(n) OR n < :limit",
-                names={"#ttl": keys.TTL},
-                one=1,
-                ttl=plan.window_expires_s,
-                limit=plan.rate_limit,
-                entity="rate_window",
-            ),
+            _send_window_update(self._table, sender, plan.window, plan.window_expires_s, plan.rate_limit),
             tx.put(self._table, message_item(msg), condition=NEW_ITEM),
             _last_message_update(self._table, msg),
         ]
@@ -968,7 +948,9 @@ def sender_member_key(conversation_id: str, sender_id: str) -> keys.Key:
     return keys.member(conversation_id, sender_id)
 
 
-def _sender_send_update(table: str, conversation_id: str, sender_id: str) -> dict[str, Any]:
+def _sender_send_update(
+    table: str, conversation_id: str, sender_id: str, *, return_old_on_failure: bool = False
+) -> dict[str, Any]:
     """A transaction Update counting one more message from the sender, under the same condition
     as a DM send: an active member within any request limit (so racing shares cannot pass it)."""
     return tx.update(
@@ -978,8 +960,25 @@ def _sender_send_update(table: str, conversation_id: str, sender_id: str) -> dic
         condition="attribute_exists(pk) AND #status = :active AND "
         "(attribute_not_exists(send_limit) OR attribute_not_exists(sent_count) "
         "OR sent_count < send_limit)",
+        return_old_on_failure=return_old_on_failure,
         one=1,
         active=ACTIVE,
+    )
+
+
+def _send_window_update(table: str, sender_id: str, window: int, expires_s: int, limit: int) -> tx.Action:
+    """A transaction Update counting one more message in the sender's DM rate window, refused
+    while the window is full."""
+    return tx.update(
+        table,
+        keys.rate_window("dm_send", sender_id, window),
+        "ADD n :one SET #ttl = :ttl, entity = :entity",
+        condition="attribute_not_exists(n) OR n < :limit",
+        names={"#ttl": keys.TTL},
+        one=1,
+        ttl=expires_s,
+        limit=limit,
+        entity="rate_window",
     )
 
 

@@ -13,7 +13,7 @@ from functions.core import clients, keys, tx
 from functions.core.ddb import TransactionCancelled, batch_get, item_key
 from functions.core.errors import UnavailableError
 from functions.core.settings import get_settings
-from functions.dm.dal import NEW_ITEM, _strip
+from functions.dm.dal import NEW_ITEM, _send_window_update, _strip
 from functions.dm.errors import ForwardReplayError, SendRateLimitedError
 from functions.dm.forwarding import ForwardPlan, ForwardSnapshot, StaleTargetsError
 from functions.dm.targets import block_keys, decide_targets, direct_peers, post_actions, target_keys
@@ -63,16 +63,8 @@ class DynamoForwardStore:
         }
         actions: list[dict[str, Any]] = [
             tx.put(self._table, record, condition=NEW_ITEM, return_old_on_failure=True),
-            tx.update(
-                self._table,
-                keys.rate_window("dm_send", plan.sender_id, plan.window),
-                "ADD n :one SET #ttl = :ttl, entity = :entity",
-                condition="attribute_not_exists(n) OR n < :limit",
-                names={"#ttl": keys.TTL},
-                one=1,
-                ttl=plan.window_expires_s,
-                limit=plan.rate_limit,
-                entity="rate_window",
+            _send_window_update(
+                self._table, plan.sender_id, plan.window, plan.window_expires_s, plan.rate_limit
             ),
         ]
         for message in plan.messages:

@@ -85,20 +85,16 @@ def decide_targets(found: Found, sender: str, conversation_ids: Sequence[str]) -
 
 def post_actions(table: str, sender: str, message: Item) -> list[dict[str, Any]]:
     """The 3 actions posting ``message`` (a ``message_record``) into its conversation."""
-    from functions.dm.dal import NEW_ITEM, _last_message_update, message_item  # dal's own builders
+    from functions.dm.dal import (  # dal's own builders
+        NEW_ITEM,
+        _last_message_update,
+        _sender_send_update,
+        message_item,
+    )
 
     cid = str(message["conversation_id"])
     return [
-        tx.update(
-            table,
-            keys.member(cid, sender),
-            "ADD sent_count :one",
-            condition="attribute_exists(pk) AND #status = :active AND "
-            "(attribute_not_exists(send_limit) OR attribute_not_exists(sent_count) "
-            "OR sent_count < send_limit)",
-            one=1,
-            active=ACTIVE,
-        ),
+        _sender_send_update(table, cid, sender),
         tx.put(table, message_item(message), condition=NEW_ITEM),
         _last_message_update(table, message),
     ]
