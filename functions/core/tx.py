@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from functions.core.ddb import call, serialize, to_av
+from functions.core.ddb import call, conditional, serialize, to_av
 from functions.core.errors import UnavailableError
 
 Action = dict[str, Any]
@@ -188,3 +188,10 @@ def write(client: Any, action: Action, **extra: Any) -> Any:
     errors translated (``ConditionFailed``…)."""
     method, kwargs = single(action)
     return call(getattr(client, method), **kwargs, **extra)
+
+
+def write_if(client: Any, action: Action) -> bool:
+    """Run one conditional Put/Update/Delete alone: True when applied, False when its condition
+    failed (a refusal that is an expected outcome, not an error)."""
+    method, kwargs = single(action)
+    return conditional(getattr(client, method), **kwargs)

@@ -15,11 +15,8 @@ from functions.core.ddb import (
     Item,
     TransactionCancelled,
     batch_get,
-    call,
-    conditional,
     get_item,
     item_key,
-    serialize,
 )
 from functions.core.domain_events import DomainEvent
 from functions.core.errors import UnavailableError
@@ -436,16 +433,11 @@ class DynamoPushMarkers(_Table):
             "entity": "push_marker",
             keys.TTL: int(time.time()) + PUSH_MARKER_TTL_SECONDS,
         }
-        return conditional(
-            self._client.put_item,
-            TableName=self._table,
-            Item=serialize(item),
-            ConditionExpression="attribute_not_exists(pk)",
-        )
+        return tx.write_if(self._client, tx.put(self._table, item, condition="attribute_not_exists(pk)"))
 
     def release(self, event_id: str) -> None:
         """DeleteItem of the marker (so a retried delivery pushes)."""
-        call(self._client.delete_item, TableName=self._table, Key=serialize(keys.push_marker(event_id)))
+        tx.write(self._client, tx.delete(self._table, keys.push_marker(event_id)))
 
 
 # --- factories (plain functions: tests swap endpoints; clients underneath are cached) ---------

@@ -20,7 +20,7 @@ from functools import lru_cache
 from typing import Any
 
 from functions.core import clients, keys, tx
-from functions.core.ddb import Item, conditional, get_item, query_all, serialize, values
+from functions.core.ddb import Item, get_item, query_all, values
 from functions.core.settings import get_settings
 from functions.realtime.logic import ConnectionGoneError, DeliveryFailedError
 from functions.realtime.models import Connection
@@ -152,13 +152,9 @@ class DynamoTypingThrottle:
             "until": now_ms + window_ms,
             keys.TTL: (now_ms + window_ms) // 1000 + THROTTLE_TTL_SLACK_S,
         }
-        return conditional(
-            self._ddb.put_item,
-            TableName=self._table,
-            Item=serialize(item),
-            ConditionExpression="attribute_not_exists(pk) OR #until <= :now",
-            ExpressionAttributeNames={"#until": "until"},
-            ExpressionAttributeValues=values(now=now_ms),
+        return tx.write_if(
+            self._ddb,
+            tx.put(self._table, item, condition="attribute_not_exists(pk) OR #until <= :now", now=now_ms),
         )
 
 

@@ -96,3 +96,27 @@ def test_a_transaction_still_throttled_after_its_attempts_is_unavailable() -> No
     with pytest.raises(UnavailableError):
         tx.transact_retrying(client, [tx.put("t", KEY)], attempts=2, backoff_s=0.0, sleep=lambda _: None)
     assert len(client.calls) == 2
+
+
+class _RefusingClient:
+    """A client whose PutItem always fails its condition."""
+
+    def __init__(self) -> None:
+        self.puts: list[dict[str, Any]] = []
+
+    def put_item(self, **kwargs: Any) -> dict[str, Any]:
+        from botocore.exceptions import ClientError
+
+        self.puts.append(kwargs)
+        raise ClientError({"Error": {"Code": "ConditionalCheckFailedException"}}, "PutItem")
+
+
+def test_a_refused_conditional_single_write_is_false_not_an_error() -> None:
+    # Given a put whose condition fails
+    client = _RefusingClient()
+    action = tx.put("t", KEY, condition="attribute_not_exists(pk)")
+    # When it runs alone as a conditional write
+    applied = tx.write_if(client, action)
+    # Then it reports False, after one PutItem of exactly the action's body
+    assert applied is False
+    assert client.puts == [action["Put"]]
