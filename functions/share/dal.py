@@ -493,12 +493,14 @@ class DynamoInteractions:
             "last_interaction_at": at_iso,
         }
         # Refused when already as recent: a replayed or older change, nothing to do.
-        conditional(
-            self._client.put_item,
-            TableName=self._table,
-            Item=serialize(item),
-            ConditionExpression="attribute_not_exists(pk) OR last_interaction_at < :at",
-            ExpressionAttributeValues=values(at=at_iso),
+        tx.write_if(
+            self._client,
+            tx.put(
+                self._table,
+                item,
+                condition="attribute_not_exists(pk) OR last_interaction_at < :at",
+                at=at_iso,
+            ),
         )
 
 

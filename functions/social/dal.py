@@ -321,13 +321,15 @@ class DynamoGraph:
             "push_previews": push_previews,
             "show_activity_status": show_activity_status,
         }
-        sets = {name: v for name, v in sets.items() if v is not None}
-        out = call(
-            self._client.update_item,
-            TableName=self._table,
-            Key=serialize(keys.profile(user_id)),
-            UpdateExpression="SET " + ", ".join(f"{name} = :{name}" for name in sets),
-            ExpressionAttributeValues=values(**sets),
+        given: dict[str, Any] = {name: v for name, v in sets.items() if v is not None}
+        out = tx.write(
+            self._client,
+            tx.update(
+                self._table,
+                keys.profile(user_id),
+                "SET " + ", ".join(f"{name} = :{name}" for name in given),
+                **given,
+            ),
             ReturnValues="ALL_NEW",
         )
         return _settings(deserialize(out.get("Attributes")))
@@ -337,13 +339,18 @@ class DynamoGraph:
     def touch_activity(self, user_id: str, now_ms: int, min_gap_ms: int) -> bool:
         """Conditional UpdateItem of the profile's ``last_active_at`` (skipped when younger than
         ``min_gap_ms``; the profile is created with defaults when absent)."""
-        return conditional(
-            self._client.update_item,
-            TableName=self._table,
-            Key=serialize(keys.profile(user_id)),
-            UpdateExpression="SET last_active_at = :now, entity = :e, user_id = :u",
-            ConditionExpression="attribute_not_exists(last_active_at) OR last_active_at < :cutoff",
-            ExpressionAttributeValues=values(now=now_ms, cutoff=now_ms - min_gap_ms, e="profile", u=user_id),
+        return tx.write_if(
+            self._client,
+            tx.update(
+                self._table,
+                keys.profile(user_id),
+                "SET last_active_at = :now, entity = :e, user_id = :u",
+                condition="attribute_not_exists(last_active_at) OR last_active_at < :cutoff",
+                now=now_ms,
+                cutoff=now_ms - min_gap_ms,
+                e="profile",
+                u=user_id,
+            ),
         )
 
     def socket_changed(self, user_id: str, now_ms: int, delta: int) -> None:
@@ -446,15 +453,18 @@ class DynamoGraph:
 
     def charge_contacts(self, user_id: str, day: int, count: int, limit: int, expires_at: int) -> bool:
         """One conditional UpdateItem (ADD) on the day's counter; False when it would pass ``limit``."""
-        return conditional(
-            self._client.update_item,
-            TableName=self._table,
-            Key=serialize(keys.contacts_quota(user_id, day)),
-            UpdateExpression="SET entity = :entity, #ttl = :ttl ADD used :n",
-            ConditionExpression="attribute_not_exists(used) OR used <= :max",
-            ExpressionAttributeNames={"#ttl": keys.TTL},
-            ExpressionAttributeValues=values(
-                entity="contacts_quota", ttl=expires_at, n=count, max=limit - count
+        return tx.write_if(
+            self._client,
+            tx.update(
+                self._table,
+                keys.contacts_quota(user_id, day),
+                "SET entity = :entity, #ttl = :ttl ADD used :n",
+                condition="attribute_not_exists(used) OR used <= :max",
+                names={"#ttl": keys.TTL},
+                entity="contacts_quota",
+                ttl=expires_at,
+                n=count,
+                max=limit - count,
             ),
         )
 
@@ -623,13 +633,16 @@ class DynamoVerifications(DynamoGraph):
     def wrong_code(self, verification: Verification, limit: int) -> int:
         """One UpdateItem (ADD attempts, only below ``limit``); ``limit`` when it already ended."""
         try:
-            out = call(
-                self._client.update_item,
-                TableName=self._table,
-                Key=serialize(keys.phone_verification(verification.verification_id)),
-                UpdateExpression="ADD attempts :one",
-                ConditionExpression="attribute_exists(pk) AND attempts < :limit",
-                ExpressionAttributeValues=values(one=1, limit=limit),
+            out = tx.write(
+                self._client,
+                tx.update(
+                    self._table,
+                    keys.phone_verification(verification.verification_id),
+                    "ADD attempts :one",
+                    condition="attribute_exists(pk) AND attempts < :limit",
+                    one=1,
+                    limit=limit,
+                ),
                 ReturnValues="UPDATED_NEW",
             )
         except ConditionFailed:
