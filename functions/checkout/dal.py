@@ -392,13 +392,16 @@ class DynamoCheckoutRepository:
 
     def unlist_product(self, product_id: str, now_ms: int) -> None:
         """UpdateItem ``unlisted = true`` (off the seller index; repeating it is harmless)."""
-        conditional(
-            self._ddb.update_item,
-            TableName=self._table,
-            Key=serialize(keys.product(product_id)),
-            UpdateExpression="SET unlisted = :t, updated_at = :u",
-            ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeValues=values(t=True, u=iso_from_ms(now_ms)),
+        tx.write_if(
+            self._ddb,
+            tx.update(
+                self._table,
+                keys.product(product_id),
+                "SET unlisted = :t, updated_at = :u",
+                condition="attribute_exists(pk)",
+                t=True,
+                u=iso_from_ms(now_ms),
+            ),
         )
 
     def order_ids_of_buyer(self, buyer_id: str) -> list[str]:
@@ -420,13 +423,17 @@ class DynamoCheckoutRepository:
         also leaves the buyer index). False when it was done already."""
         attribute = "buyer_id" if role == "buyer" else "seller_id"
         index = " REMOVE gsi1pk, gsi1sk" if role == "buyer" else ""
-        return conditional(
-            self._ddb.update_item,
-            TableName=self._table,
-            Key=serialize(keys.order(order_id)),
-            UpdateExpression=f"SET {attribute} = :p, pseudonymised = :t{index}",
-            ConditionExpression=f"{attribute} = :u",
-            ExpressionAttributeValues=values(p=pseudonym, t=True, u=user_id),
+        return tx.write_if(
+            self._ddb,
+            tx.update(
+                self._table,
+                keys.order(order_id),
+                f"SET {attribute} = :p, pseudonymised = :t{index}",
+                condition=f"{attribute} = :u",
+                p=pseudonym,
+                t=True,
+                u=user_id,
+            ),
         )
 
     def create_product(self, product: Product) -> None:
@@ -570,6 +577,8 @@ class DynamoCheckoutRepository:
             tx.put(
                 self._table,
                 pin_item(pin),
+                # A previous pin of this product may be replaced once it is unpinned (its
+                # shards that are overwritten must hold nothing: see _shard_puts).
                 condition="attribute_not_exists(pk) OR #status = :unpinned",
                 unpinned=PIN_UNPINNED,
             ),

@@ -21,7 +21,6 @@ from functions.core.ddb import (
     batch_delete,
     batch_get,
     call,
-    conditional,
     deserialize,
     get_item,
     query_all,
@@ -406,13 +405,16 @@ class DynamoDmStore:
     def set_unread(self, member: Item, unread: int) -> bool:
         """Conditional UpdateItem: the recount holds only if marker and watermark are unchanged."""
         conditions, named = _unchanged(member, "last_message_id", "last_read_message_id")
-        return conditional(
-            self._client.update_item,
-            TableName=self._table,
-            Key=serialize(keys.member(str(member["conversation_id"]), str(member["user_id"]))),
-            UpdateExpression="SET unread_count = :n",
-            ConditionExpression=" AND ".join(conditions),
-            ExpressionAttributeValues=values(n=unread, **named),
+        return tx.write_if(
+            self._client,
+            tx.update(
+                self._table,
+                keys.member(str(member["conversation_id"]), str(member["user_id"])),
+                "SET unread_count = :n",
+                condition=" AND ".join(conditions),
+                n=unread,
+                **named,
+            ),
         )
 
     def set_read(
@@ -420,25 +422,32 @@ class DynamoDmStore:
     ) -> bool:
         """Conditional UpdateItem: forward-only marker, unchanged projection watermark."""
         (mark,), named = _unchanged({"last_message_id": watermark}, "last_message_id")
-        return conditional(
-            self._client.update_item,
-            TableName=self._table,
-            Key=serialize(keys.member(conversation_id, user_id)),
-            UpdateExpression="SET last_read_message_id = :mid, unread_count = :n, read_at = :at",
-            ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(last_read_message_id) "
-            f"OR last_read_message_id < :mid) AND {mark}",
-            ExpressionAttributeValues=values(mid=message_id, n=unread, at=now_iso(), **named),
+        return tx.write_if(
+            self._client,
+            tx.update(
+                self._table,
+                keys.member(conversation_id, user_id),
+                "SET last_read_message_id = :mid, unread_count = :n, read_at = :at",
+                condition="attribute_exists(pk) AND (attribute_not_exists(last_read_message_id) "
+                f"OR last_read_message_id < :mid) AND {mark}",
+                mid=message_id,
+                n=unread,
+                at=now_iso(),
+                **named,
+            ),
         )
 
     def set_muted(self, conversation_id: str, user_id: str, muted: bool) -> bool:
         """Conditional UpdateItem (member must exist)."""
-        return conditional(
-            self._client.update_item,
-            TableName=self._table,
-            Key=serialize(keys.member(conversation_id, user_id)),
-            UpdateExpression="SET muted = :m",
-            ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeValues=values(m=muted),
+        return tx.write_if(
+            self._client,
+            tx.update(
+                self._table,
+                keys.member(conversation_id, user_id),
+                "SET muted = :m",
+                condition="attribute_exists(pk)",
+                m=muted,
+            ),
         )
 
     def accept(self, conversation_id: str, user_id: str, other_ids: Sequence[str]) -> None:
@@ -476,13 +485,16 @@ class DynamoDmStore:
         only ``inbox`` and ``requests``) until the projection sees a new message. Still indexed,
         so an account deletion finds every conversation of the user (issue 20)."""
         try:
-            call(
-                self._client.update_item,
-                TableName=self._table,
-                Key=serialize(keys.member(conversation_id, user_id)),
-                UpdateExpression="SET is_hidden = :t, gsi1pk = :hidden",
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeValues=values(t=True, hidden=keys.inbox(user_id, HIDDEN_FOLDER)),
+            tx.write(
+                self._client,
+                tx.update(
+                    self._table,
+                    keys.member(conversation_id, user_id),
+                    "SET is_hidden = :t, gsi1pk = :hidden",
+                    condition="attribute_exists(pk)",
+                    t=True,
+                    hidden=keys.inbox(user_id, HIDDEN_FOLDER),
+                ),
             )
         except ConditionFailed as err:
             raise ConversationNotFoundError("Conversation not found.") from err
@@ -569,13 +581,15 @@ class DynamoDmStore:
             )
         )
         for pointer in pointers:
-            conditional(
-                self._client.update_item,
-                TableName=self._table,
-                Key=serialize(keys.message(conversation_id, str(pointer["message_id"]))),
-                UpdateExpression="SET reply_to = :gone",
-                ConditionExpression="attribute_exists(reply_to)",
-                ExpressionAttributeValues=values(gone={"message_id": message_id, "deleted": True}),
+            tx.write_if(
+                self._client,
+                tx.update(
+                    self._table,
+                    keys.message(conversation_id, str(pointer["message_id"])),
+                    "SET reply_to = :gone",
+                    condition="attribute_exists(reply_to)",
+                    gone={"message_id": message_id, "deleted": True},
+                ),
             )
         return len(pointers)
 
@@ -807,9 +821,9 @@ class DynamoDmStore:
         """A deleted account's membership of a direct conversation: the member item keeps only
         ``deleted`` (out of every folder), META lists the id in ``deleted_member_ids`` so the
         other member sees ``{"user_id", "deleted": true}``. Idempotent."""
-        call(
-            self._client.transact_write_items,
-            TransactItems=[
+        tx.transact(
+            self._client,
+            [
                 tx.update(
                     self._table,
                     keys.member(conversation_id, user_id),
@@ -891,14 +905,14 @@ class DynamoDmStore:
         cid, uid = member["conversation_id"], member["user_id"]
         mid = last_message["message_id"]
         conditions, named = _unchanged(member, "last_message_id", "last_read_message_id")
-        return conditional(
-            self._client.update_item,
-            TableName=self._table,
-            Key=serialize(keys.member(cid, uid)),
-            UpdateExpression="SET last_message = :lm, last_message_id = :mid, updated_at = :at, "
-            "gsi1pk = :gpk, gsi1sk = :mid REMOVE is_hidden ADD unread_count :inc",
-            ConditionExpression=" AND ".join(["attribute_exists(pk)", *conditions]),
-            ExpressionAttributeValues=values(
+        return tx.write_if(
+            self._client,
+            tx.update(
+                self._table,
+                keys.member(cid, uid),
+                "SET last_message = :lm, last_message_id = :mid, updated_at = :at, "
+                "gsi1pk = :gpk, gsi1sk = :mid REMOVE is_hidden ADD unread_count :inc",
+                condition=" AND ".join(["attribute_exists(pk)", *conditions]),
                 lm=last_message,
                 mid=mid,
                 at=last_message["sent_at"],
@@ -911,14 +925,17 @@ class DynamoDmStore:
     def mark_last_deleted(self, conversation_id: str, user_id: str | None, message_id: str) -> None:
         """If ``message_id`` is the shown last message (of META or a member), show it as deleted."""
         key = keys.conversation(conversation_id) if user_id is None else keys.member(conversation_id, user_id)
-        conditional(
-            self._client.update_item,
-            TableName=self._table,
-            Key=serialize(key),
-            UpdateExpression="SET last_message.#type = :d, last_message.preview = :empty",
-            ConditionExpression="last_message_id = :mid",
-            ExpressionAttributeNames={"#type": "type"},
-            ExpressionAttributeValues=values(d="deleted", empty="", mid=message_id),
+        tx.write_if(
+            self._client,
+            tx.update(
+                self._table,
+                key,
+                "SET last_message.#type = :d, last_message.preview = :empty",
+                condition="last_message_id = :mid",
+                d="deleted",
+                empty="",
+                mid=message_id,
+            ),
         )
 
     # --- helpers --------------------------------------------------------------------------
@@ -1195,11 +1212,13 @@ class DynamoUploads:
 
     def forget(self, upload: PendingUpload) -> bool:
         """DeleteItem of the record, only while no message attached it."""
-        return conditional(
-            self._client.delete_item,
-            TableName=self._table,
-            Key=serialize(keys.upload(upload.owner_id, upload.attachment_id)),
-            ConditionExpression="attribute_exists(pk) AND attribute_not_exists(message_id)",
+        return tx.write_if(
+            self._client,
+            tx.delete(
+                self._table,
+                keys.upload(upload.owner_id, upload.attachment_id),
+                condition="attribute_exists(pk) AND attribute_not_exists(message_id)",
+            ),
         )
 
 
@@ -1227,20 +1246,20 @@ class DynamoReportStore:
 
     def put_report(self, report: Item) -> None:
         """PutItem (new id, so no condition is needed beyond uniqueness)."""
-        call(
-            self._client.put_item,
-            TableName=self._table,
-            # Listed under the reporter (GSI1) so a data export finds the reports filed (issue 20).
-            Item=serialize(
+        tx.write(
+            self._client,
+            tx.put(
+                self._table,
+                # Listed under the reporter (GSI1) so a data export finds the reports filed (issue 20).
                 {
                     **keys.report(str(report["report_id"])),
                     **keys.gsi1(
                         keys.listing(str(report["reporter_id"]), "REPORTS"), str(report["report_id"])
                     ),
                     **report,
-                }
+                },
+                condition="attribute_not_exists(pk)",
             ),
-            ConditionExpression="attribute_not_exists(pk)",
         )
 
 

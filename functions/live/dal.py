@@ -14,7 +14,6 @@ from functions.core.ddb import (
     TransactionCancelled,
     batch_get,
     call,
-    conditional,
     deserialize,
     get_item,
     item_key,
@@ -350,9 +349,9 @@ class DynamoStreams:
                 "banned_by": by,
                 "banned_at": at,
             }
-            call(self._client.put_item, TableName=self._table, Item=serialize(item))
+            tx.write(self._client, tx.put(self._table, item))
         else:
-            call(self._client.delete_item, TableName=self._table, Key=serialize(key))
+            tx.write(self._client, tx.delete(self._table, key))
 
 
 class DynamoChat:
@@ -484,13 +483,17 @@ class DynamoChat:
     def mark_deleted(self, stream_id: str, shard: int, message_id: str, *, by: str, at: str) -> None:
         """UpdateItem ``deleted = true`` (condition: the message exists)."""
         # Refused = gone already (TTL): nothing to hide.
-        conditional(
-            self._client.update_item,
-            TableName=self._table,
-            Key=serialize(keys.chat_message(stream_id, shard, message_id)),
-            UpdateExpression="SET deleted = :t, deleted_by = :by, deleted_at = :at",
-            ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeValues=values(t=True, by=by, at=at),
+        tx.write_if(
+            self._client,
+            tx.update(
+                self._table,
+                keys.chat_message(stream_id, shard, message_id),
+                "SET deleted = :t, deleted_by = :by, deleted_at = :at",
+                condition="attribute_exists(pk)",
+                t=True,
+                by=by,
+                at=at,
+            ),
         )
 
     def messages_of(self, user_id: str) -> list[dict[str, Any]]:
@@ -551,26 +554,33 @@ class DynamoSnapshotMarkers:
 
     def try_acquire(self, stream_id: str, now_ms: int, min_interval_ms: int) -> bool:
         """Conditional UpdateItem ``snapshot_at <= now - interval``; clears ``pending_ms``."""
-        return conditional(
-            self._client.update_item,
-            TableName=self._table,
-            Key=serialize(keys.chat_snapshot_marker(stream_id)),
-            UpdateExpression="SET snapshot_at = :now, entity = :e, stream_id = :s REMOVE pending_ms",
-            ConditionExpression="attribute_not_exists(snapshot_at) OR snapshot_at <= :threshold",
-            ExpressionAttributeValues=values(
-                now=now_ms, e="chat_snapshot", s=stream_id, threshold=now_ms - min_interval_ms
+        return tx.write_if(
+            self._client,
+            tx.update(
+                self._table,
+                keys.chat_snapshot_marker(stream_id),
+                "SET snapshot_at = :now, entity = :e, stream_id = :s REMOVE pending_ms",
+                condition="attribute_not_exists(snapshot_at) OR snapshot_at <= :threshold",
+                now=now_ms,
+                e="chat_snapshot",
+                s=stream_id,
+                threshold=now_ms - min_interval_ms,
             ),
         )
 
     def mark_pending(self, stream_id: str, now_ms: int) -> None:
         """UpdateItem ``pending_ms = now``: its stream record brings the room back to the
         projector, which writes the snapshot once the second has passed."""
-        call(
-            self._client.update_item,
-            TableName=self._table,
-            Key=serialize(keys.chat_snapshot_marker(stream_id)),
-            UpdateExpression="SET pending_ms = :now, entity = :e, stream_id = :s",
-            ExpressionAttributeValues=values(now=now_ms, e="chat_snapshot", s=stream_id),
+        tx.write(
+            self._client,
+            tx.update(
+                self._table,
+                keys.chat_snapshot_marker(stream_id),
+                "SET pending_ms = :now, entity = :e, stream_id = :s",
+                now=now_ms,
+                e="chat_snapshot",
+                s=stream_id,
+            ),
         )
 
 
