@@ -13,16 +13,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from functions.account.ports import DONE, ERASING, PENDING, READY, Deletion, Export, Item
-from functions.core import clients, keys
+from functions.core import clients, keys, tx
 from functions.core.clock import iso_from_ms
 from functions.core.ddb import (
     ConditionFailed,
     TransactionCancelled,
     batch_delete,
-    call,
     get_item,
     query_all,
-    serialize,
     values,
 )
 from functions.core.errors import ConflictError
@@ -75,12 +73,9 @@ class DynamoAccountStore:
             "requested_at": iso_from_ms(deletion.requested_at_ms),
         }
         try:
-            call(
-                self._client.put_item,
-                TableName=self._table,
-                Item=serialize(item),
-                ConditionExpression="attribute_not_exists(pk)",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            tx.write(
+                self._client,
+                tx.put(self._table, item, condition="attribute_not_exists(pk)", return_old_on_failure=True),
             )
         except ConditionFailed as err:
             if err.item is None:
@@ -95,74 +90,73 @@ class DynamoAccountStore:
 
     def mark_step(self, user_id: str, step: str) -> None:
         """UpdateItem ``ADD done_steps``."""
-        call(
-            self._client.update_item,
-            TableName=self._table,
-            Key=serialize(keys.account_deletion(user_id)),
-            UpdateExpression="SET #st = :erasing ADD done_steps :s",
-            ExpressionAttributeNames={"#st": "status"},
-            ExpressionAttributeValues=values(erasing=ERASING, s={step}),
+        tx.write(
+            self._client,
+            tx.update(
+                self._table,
+                keys.account_deletion(user_id),
+                "SET #status = :erasing ADD done_steps :s",
+                erasing=ERASING,
+                s={step},
+            ),
         )
 
     def finish_deletion(self, user_id: str, now_ms: int) -> None:
         """UpdateItem status → done."""
-        call(
-            self._client.update_item,
-            TableName=self._table,
-            Key=serialize(keys.account_deletion(user_id)),
-            UpdateExpression="SET #st = :done, erased_at = :at",
-            ExpressionAttributeNames={"#st": "status"},
-            ExpressionAttributeValues=values(done=DONE, at=iso_from_ms(now_ms)),
+        tx.write(
+            self._client,
+            tx.update(
+                self._table,
+                keys.account_deletion(user_id),
+                "SET #status = :done, erased_at = :at",
+                done=DONE,
+                at=iso_from_ms(now_ms),
+            ),
         )
 
     def mark_swept(self, user_id: str, now_ms: int) -> None:
         """UpdateItem ``swept = true``."""
-        call(
-            self._client.update_item,
-            TableName=self._table,
-            Key=serialize(keys.account_deletion(user_id)),
-            UpdateExpression="SET swept = :t, swept_at = :at",
-            ExpressionAttributeValues=values(t=True, at=iso_from_ms(now_ms)),
+        tx.write(
+            self._client,
+            tx.update(
+                self._table,
+                keys.account_deletion(user_id),
+                "SET swept = :t, swept_at = :at",
+                t=True,
+                at=iso_from_ms(now_ms),
+            ),
         )
 
     def create_export(self, export: Export, not_before_ms: int) -> int | None:
         """One TransactWriteItems: the quota item (only if the last request is older than
         ``not_before_ms``) and the export item."""
         try:
-            call(
-                self._client.transact_write_items,
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self._table,
-                            "Item": serialize(
-                                {
-                                    **keys.export_quota(export.user_id),
-                                    "entity": "export_quota",
-                                    "requested_at_ms": export.requested_at_ms,
-                                }
-                            ),
-                            "ConditionExpression": "attribute_not_exists(pk) OR requested_at_ms < :nb",
-                            "ExpressionAttributeValues": values(nb=not_before_ms),
-                            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                        }
-                    },
-                    {
-                        "Put": {
-                            "TableName": self._table,
-                            "Item": serialize(
-                                {
-                                    **keys.account_export(export.user_id, export.export_id),
-                                    "entity": "account_export",
-                                    "user_id": export.user_id,
-                                    "export_id": export.export_id,
-                                    "status": PENDING,
-                                    "requested_at_ms": export.requested_at_ms,
-                                }
-                            ),
-                            "ConditionExpression": "attribute_not_exists(pk)",
-                        }
-                    },
+            tx.transact(
+                self._client,
+                [
+                    tx.put(
+                        self._table,
+                        {
+                            **keys.export_quota(export.user_id),
+                            "entity": "export_quota",
+                            "requested_at_ms": export.requested_at_ms,
+                        },
+                        condition="attribute_not_exists(pk) OR requested_at_ms < :nb",
+                        return_old_on_failure=True,
+                        nb=not_before_ms,
+                    ),
+                    tx.put(
+                        self._table,
+                        {
+                            **keys.account_export(export.user_id, export.export_id),
+                            "entity": "account_export",
+                            "user_id": export.user_id,
+                            "export_id": export.export_id,
+                            "status": PENDING,
+                            "requested_at_ms": export.requested_at_ms,
+                        },
+                        condition="attribute_not_exists(pk)",
+                    ),
                 ],
             )
         except TransactionCancelled as err:
@@ -179,13 +173,16 @@ class DynamoAccountStore:
 
     def export_ready(self, user_id: str, export_id: str, archive_key: str, now_ms: int) -> None:
         """UpdateItem status → ready (the outbox turns it into ``account.export_ready``)."""
-        call(
-            self._client.update_item,
-            TableName=self._table,
-            Key=serialize(keys.account_export(user_id, export_id)),
-            UpdateExpression="SET #st = :ready, archive_key = :k, ready_at_ms = :at",
-            ExpressionAttributeNames={"#st": "status"},
-            ExpressionAttributeValues=values(ready=READY, k=archive_key, at=now_ms),
+        tx.write(
+            self._client,
+            tx.update(
+                self._table,
+                keys.account_export(user_id, export_id),
+                "SET #status = :ready, archive_key = :k, ready_at_ms = :at",
+                ready=READY,
+                k=archive_key,
+                at=now_ms,
+            ),
         )
 
 

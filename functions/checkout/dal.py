@@ -49,7 +49,7 @@ from functions.checkout.models import (
 )
 from functions.checkout.ports import OrderContext, Role, SettleMode
 from functions.checkout.stock_shards import home_shard
-from functions.core import clients, idempotency, keys
+from functions.core import clients, idempotency, keys, tx
 from functions.core.clock import iso_from_ms
 from functions.core.ddb import (
     ConditionFailed,
@@ -355,16 +355,17 @@ class DynamoCheckoutRepository:
         from the translation) is retried up to 3 times with full-jitter backoff (every checkout
         transaction is idempotent: conditions make a repeat fail, not double-apply), then
         raised as 503 ``unavailable`` with ``Retry-After: 1``."""
-        for action in actions:
-            next(iter(action.values()))["TableName"] = self._table
-        for attempt in range(CONFLICT_RETRIES + 1):
-            try:
-                call(self._ddb.transact_write_items, TransactItems=actions)
-                return
-            except UnavailableError as err:
-                if attempt == CONFLICT_RETRIES:
-                    raise UnavailableError("The sale is busy right now; retry.") from err
-                self._sleep(self._jitter(0.0, BACKOFF_BASE_S * 2**attempt))
+        try:
+            tx.transact_retrying(
+                self._ddb,
+                actions,
+                attempts=CONFLICT_RETRIES + 1,
+                backoff_s=BACKOFF_BASE_S,
+                sleep=self._sleep,
+                jitter=self._jitter,
+            )
+        except UnavailableError as err:
+            raise UnavailableError("The sale is busy right now; retry.") from err
 
     # -- products
 
@@ -391,13 +392,16 @@ class DynamoCheckoutRepository:
 
     def unlist_product(self, product_id: str, now_ms: int) -> None:
         """UpdateItem ``unlisted = true`` (off the seller index; repeating it is harmless)."""
-        conditional(
-            self._ddb.update_item,
-            TableName=self._table,
-            Key=serialize(keys.product(product_id)),
-            UpdateExpression="SET unlisted = :t, updated_at = :u",
-            ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeValues=values(t=True, u=iso_from_ms(now_ms)),
+        tx.write_if(
+            self._ddb,
+            tx.update(
+                self._table,
+                keys.product(product_id),
+                "SET unlisted = :t, updated_at = :u",
+                condition="attribute_exists(pk)",
+                t=True,
+                u=iso_from_ms(now_ms),
+            ),
         )
 
     def order_ids_of_buyer(self, buyer_id: str) -> list[str]:
@@ -419,13 +423,17 @@ class DynamoCheckoutRepository:
         also leaves the buyer index). False when it was done already."""
         attribute = "buyer_id" if role == "buyer" else "seller_id"
         index = " REMOVE gsi1pk, gsi1sk" if role == "buyer" else ""
-        return conditional(
-            self._ddb.update_item,
-            TableName=self._table,
-            Key=serialize(keys.order(order_id)),
-            UpdateExpression=f"SET {attribute} = :p, pseudonymised = :t{index}",
-            ConditionExpression=f"{attribute} = :u",
-            ExpressionAttributeValues=values(p=pseudonym, t=True, u=user_id),
+        return tx.write_if(
+            self._ddb,
+            tx.update(
+                self._table,
+                keys.order(order_id),
+                f"SET {attribute} = :p, pseudonymised = :t{index}",
+                condition=f"{attribute} = :u",
+                p=pseudonym,
+                t=True,
+                u=user_id,
+            ),
         )
 
     def create_product(self, product: Product) -> None:
@@ -439,13 +447,8 @@ class DynamoCheckoutRepository:
         }
         self._transact(
             [
-                {
-                    "Put": {
-                        "Item": serialize(product_item(product)),
-                        "ConditionExpression": "attribute_not_exists(pk)",
-                    }
-                },
-                {"Put": {"Item": serialize(pointer)}},
+                tx.put(self._table, product_item(product), condition="attribute_not_exists(pk)"),
+                tx.put(self._table, pointer),
             ]
         )
 
@@ -559,42 +562,35 @@ class DynamoCheckoutRepository:
         first, rest = shards[:PIN_TX_SHARDS], shards[PIN_TX_SHARDS:]
         units = sum(s.units for s in first)
         actions = [
-            {
-                "Update": {
-                    "Key": serialize(keys.product(pin.product_id)),
-                    "UpdateExpression": "SET #stock = #stock - :n, updated_at = :u ADD #ver :one",
-                    "ConditionExpression": "attribute_exists(pk) AND seller_id = :seller AND #stock >= :all",
-                    "ExpressionAttributeNames": _names("#stock #ver"),
-                    "ExpressionAttributeValues": values(
-                        n=units, all=pin.pinned, u=pin.created_at, one=1, seller=pin.seller_id
-                    ),
-                    "ReturnValuesOnConditionCheckFailure": ALL_OLD,
-                }
-            },
-            {
-                "Put": {
-                    "Item": serialize(pin_item(pin)),
-                    # A previous pin of this product may be replaced once it is unpinned (its
-                    # shards that are overwritten must hold nothing: see _shard_puts).
-                    "ConditionExpression": "attribute_not_exists(pk) OR #st = :unpinned",
-                    "ExpressionAttributeNames": _names("#st"),
-                    "ExpressionAttributeValues": values(unpinned=PIN_UNPINNED),
-                }
-            },
-            {
-                "ConditionCheck": {
-                    "Key": serialize(keys.stream(pin.stream_id)),
-                    "ConditionExpression": "#st = :live AND host_id = :host",
-                    "ExpressionAttributeNames": _names("#st"),
-                    "ExpressionAttributeValues": values(live="live", host=pin.seller_id),
-                }
-            },
-            {
-                "Put": {
-                    "Item": serialize(message),  # live's item (its builder gave the key and TTL)
-                    "ConditionExpression": "attribute_not_exists(pk)",
-                }
-            },
+            tx.update(
+                self._table,
+                keys.product(pin.product_id),
+                "SET #stock = #stock - :n, updated_at = :u ADD #version :one",
+                condition="attribute_exists(pk) AND seller_id = :seller AND #stock >= :all",
+                return_old_on_failure=True,
+                n=units,
+                all=pin.pinned,
+                u=pin.created_at,
+                one=1,
+                seller=pin.seller_id,
+            ),
+            tx.put(
+                self._table,
+                pin_item(pin),
+                # A previous pin of this product may be replaced once it is unpinned (its
+                # shards that are overwritten must hold nothing: see _shard_puts).
+                condition="attribute_not_exists(pk) OR #status = :unpinned",
+                unpinned=PIN_UNPINNED,
+            ),
+            tx.check(
+                self._table,
+                keys.stream(pin.stream_id),
+                "#status = :live AND host_id = :host",
+                live="live",
+                host=pin.seller_id,
+            ),
+            # live's item (its builder gave the key, shard and TTL)
+            tx.put(self._table, message, condition="attribute_not_exists(pk)"),
             *self._shard_puts(pin, first),
         ]
         try:
@@ -615,14 +611,13 @@ class DynamoCheckoutRepository:
 
     def _shard_puts(self, pin: Pin, shards: list[StockShard]) -> list[dict[str, Any]]:
         return [
-            {
-                "Put": {
-                    "Item": serialize(stock_shard_item(pin, s)),
-                    "ConditionExpression": "attribute_not_exists(pk) OR (#st = :unpinned AND #held = :zero)",
-                    "ExpressionAttributeNames": _names("#st #held"),
-                    "ExpressionAttributeValues": values(unpinned=PIN_UNPINNED, zero=0),
-                }
-            }
+            tx.put(
+                self._table,
+                stock_shard_item(pin, s),
+                condition="attribute_not_exists(pk) OR (#status = :unpinned AND #held = :zero)",
+                unpinned=PIN_UNPINNED,
+                zero=0,
+            )
             for s in shards
         ]
 
@@ -631,15 +626,14 @@ class DynamoCheckoutRepository:
         pin then simply has fewer units (orders hashing there fall over)."""
         units = sum(s.units for s in shards)
         actions = [
-            {
-                "Update": {
-                    "Key": serialize(keys.product(pin.product_id)),
-                    "UpdateExpression": "SET #stock = #stock - :n ADD #ver :one",
-                    "ConditionExpression": "attribute_exists(pk) AND #stock >= :n",
-                    "ExpressionAttributeNames": _names("#stock #ver"),
-                    "ExpressionAttributeValues": values(n=units, one=1),
-                }
-            },
+            tx.update(
+                self._table,
+                keys.product(pin.product_id),
+                "SET #stock = #stock - :n ADD #version :one",
+                condition="attribute_exists(pk) AND #stock >= :n",
+                n=units,
+                one=1,
+            ),
             *self._shard_puts(pin, shards),
         ]
         try:
@@ -661,34 +655,32 @@ class DynamoCheckoutRepository:
     def _unpin_chunk(self, pin: Pin, shards: list[StockShard], now_ms: int, close_pin: bool) -> None:
         now = iso_from_ms(now_ms)
         actions: list[dict[str, Any]] = [
-            {
-                "Update": {
-                    "Key": serialize(keys.pin_stock_shard(pin.stream_id, pin.product_id, s.shard)),
-                    "UpdateExpression": (
-                        "SET #st = :unpinned, #units = #units - :r, #rem = :zero, unpinned_at = :u"
-                    ),
-                    "ConditionExpression": "#st = :active AND pin_id = :pin AND #rem = :r",
-                    "ExpressionAttributeNames": _names("#st #units #rem"),
-                    "ExpressionAttributeValues": values(
-                        unpinned=PIN_UNPINNED, r=s.remaining, zero=0, u=now, active=PIN_ACTIVE, pin=pin.pin_id
-                    ),
-                }
-            }
+            tx.update(
+                self._table,
+                keys.pin_stock_shard(pin.stream_id, pin.product_id, s.shard),
+                "SET #status = :unpinned, #units = #units - :r, #remaining = :zero, unpinned_at = :u",
+                condition="#status = :active AND pin_id = :pin AND #remaining = :r",
+                unpinned=PIN_UNPINNED,
+                r=s.remaining,
+                zero=0,
+                u=now,
+                active=PIN_ACTIVE,
+                pin=pin.pin_id,
+            )
             for s in shards
         ]
         if close_pin:
             actions.append(
-                {
-                    "Update": {
-                        "Key": serialize(keys.pin(pin.stream_id, pin.product_id)),
-                        "UpdateExpression": "SET #st = :unpinned, unpinned_at = :u",
-                        "ConditionExpression": "#st = :active AND pin_id = :pin",
-                        "ExpressionAttributeNames": _names("#st"),
-                        "ExpressionAttributeValues": values(
-                            unpinned=PIN_UNPINNED, u=now, active=PIN_ACTIVE, pin=pin.pin_id
-                        ),
-                    }
-                }
+                tx.update(
+                    self._table,
+                    keys.pin(pin.stream_id, pin.product_id),
+                    "SET #status = :unpinned, unpinned_at = :u",
+                    condition="#status = :active AND pin_id = :pin",
+                    unpinned=PIN_UNPINNED,
+                    u=now,
+                    active=PIN_ACTIVE,
+                    pin=pin.pin_id,
+                )
             )
         returned = sum(s.remaining for s in shards)
         if returned:
@@ -716,15 +708,15 @@ class DynamoCheckoutRepository:
         )
 
     def _return_to_product(self, product_id: str, units: int, now_ms: int) -> dict[str, Any]:
-        return {
-            "Update": {
-                "Key": serialize(keys.product(product_id)),
-                "UpdateExpression": "SET updated_at = :u ADD #stock :n, #ver :one",
-                "ConditionExpression": "attribute_exists(pk)",
-                "ExpressionAttributeNames": _names("#stock #ver"),
-                "ExpressionAttributeValues": values(u=iso_from_ms(now_ms), n=units, one=1),
-            }
-        }
+        return tx.update(
+            self._table,
+            keys.product(product_id),
+            "SET updated_at = :u ADD #stock :n, #version :one",
+            condition="attribute_exists(pk)",
+            u=iso_from_ms(now_ms),
+            n=units,
+            one=1,
+        )
 
     # -- orders
 
@@ -775,56 +767,40 @@ class DynamoCheckoutRepository:
         )
         actions = [
             put_record,
-            {
-                "Update": {
-                    "Key": serialize(keys.pin_stock_shard(order.stream_id, order.product_id, order.shard)),
-                    "UpdateExpression": "SET #rem = #rem - :q, #held = #held + :q",
-                    "ConditionExpression": (
-                        "#st = :active AND pin_id = :pin AND #rem >= :q"
-                        " AND (attribute_not_exists(ends_at_ms) OR ends_at_ms > :now)"
-                    ),
-                    "ExpressionAttributeNames": _names("#rem #held #st"),
-                    "ExpressionAttributeValues": values(q=q, active=PIN_ACTIVE, pin=order.pin_id, now=now_ms),
-                    "ReturnValuesOnConditionCheckFailure": ALL_OLD,
-                }
-            },
-            {
-                "ConditionCheck": {
-                    "Key": serialize(keys.stream(order.stream_id)),
-                    "ConditionExpression": "#st = :live",
-                    "ExpressionAttributeNames": _names("#st"),
-                    "ExpressionAttributeValues": values(live="live"),
-                }
-            },
-            {
-                "Update": {
-                    "Key": serialize(keys.pin_buyer(order.stream_id, order.product_id, order.buyer_id)),
-                    "UpdateExpression": "SET entity = :e ADD #units :q",
-                    "ConditionExpression": "attribute_not_exists(#units) OR #units <= :room",
-                    "ExpressionAttributeNames": _names("#units"),
-                    "ExpressionAttributeValues": values(e="pin_buyer", q=q, room=per_user_limit - q),
-                }
-            },
-            {
-                "Put": {
-                    "Item": serialize(order_item(order)),
-                    "ConditionExpression": "attribute_not_exists(pk)",
-                }
-            },
-            {
-                "Put": {
-                    "Item": serialize(
-                        {
-                            **keys.sale(order.seller_id, order.order_id),
-                            "entity": "sale",
-                            "order_id": order.order_id,
-                            "buyer_id": order.buyer_id,
-                            "created_at": order.created_at,
-                        }
-                    ),
-                    "ConditionExpression": "attribute_not_exists(pk)",
-                }
-            },
+            tx.update(
+                self._table,
+                keys.pin_stock_shard(order.stream_id, order.product_id, order.shard),
+                "SET #remaining = #remaining - :q, #held = #held + :q",
+                condition="#status = :active AND pin_id = :pin AND #remaining >= :q"
+                " AND (attribute_not_exists(ends_at_ms) OR ends_at_ms > :now)",
+                return_old_on_failure=True,
+                q=q,
+                active=PIN_ACTIVE,
+                pin=order.pin_id,
+                now=now_ms,
+            ),
+            tx.check(self._table, keys.stream(order.stream_id), "#status = :live", live="live"),
+            tx.update(
+                self._table,
+                keys.pin_buyer(order.stream_id, order.product_id, order.buyer_id),
+                "SET entity = :e ADD #units :q",
+                condition="attribute_not_exists(#units) OR #units <= :room",
+                e="pin_buyer",
+                q=q,
+                room=per_user_limit - q,
+            ),
+            tx.put(self._table, order_item(order), condition="attribute_not_exists(pk)"),
+            tx.put(
+                self._table,
+                {
+                    **keys.sale(order.seller_id, order.order_id),
+                    "entity": "sale",
+                    "order_id": order.order_id,
+                    "buyer_id": order.buyer_id,
+                    "created_at": order.created_at,
+                },
+                condition="attribute_not_exists(pk)",
+            ),
         ]
         try:
             self._transact(actions)
@@ -915,15 +891,16 @@ class DynamoCheckoutRepository:
             if why is not None:
                 update += ", refund_reason = :why"
                 extra["why"] = why
-        return {
-            "Update": {
-                "Key": serialize(keys.order(order.order_id)),
-                "UpdateExpression": update,
-                "ConditionExpression": condition,
-                "ExpressionAttributeNames": _names("#st"),
-                "ExpressionAttributeValues": values(new=new_status, u=iso_from_ms(now_ms), **extra),
-            }
-        }
+        return tx.update(
+            self._table,
+            keys.order(order.order_id),
+            update,
+            condition=condition,
+            names=NAMES,
+            new=new_status,
+            u=iso_from_ms(now_ms),
+            **extra,
+        )
 
     def _event_marker(self, event_id: str, order_id: str, now_ms: int) -> dict[str, Any]:
         item = {
@@ -933,7 +910,7 @@ class DynamoCheckoutRepository:
             "order_id": order_id,
             "ttl": now_ms // 1000 + PAYMENT_EVENT_TTL_SECONDS,
         }
-        return {"Put": {"Item": serialize(item), "ConditionExpression": "attribute_not_exists(pk)"}}
+        return tx.put(self._table, item, condition="attribute_not_exists(pk)")
 
     def release(
         self, order: Order, new_status: str, shard: StockShard | None, now_ms: int, event_id: str | None
@@ -954,44 +931,44 @@ class DynamoCheckoutRepository:
         actions: list[dict[str, Any]] = [
             self._order_transition(order, new_status, condition, now_ms, **extra)
         ]
-        shard_key = serialize(keys.pin_stock_shard(order.stream_id, order.product_id, order.shard))
+        shard_key = keys.pin_stock_shard(order.stream_id, order.product_id, order.shard)
         if shard is not None and shard.status == PIN_ACTIVE:
             actions.append(
-                {
-                    "Update": {
-                        "Key": shard_key,
-                        "UpdateExpression": "SET #rem = #rem + :q, #held = #held - :q",
-                        "ConditionExpression": "#st = :active AND pin_id = :pin",
-                        "ExpressionAttributeNames": _names("#rem #held #st"),
-                        "ExpressionAttributeValues": values(q=q, active=PIN_ACTIVE, pin=order.pin_id),
-                    }
-                }
+                tx.update(
+                    self._table,
+                    shard_key,
+                    "SET #remaining = #remaining + :q, #held = #held - :q",
+                    condition="#status = :active AND pin_id = :pin",
+                    q=q,
+                    active=PIN_ACTIVE,
+                    pin=order.pin_id,
+                )
             )
             # Units are back: clear the flag, and bump ``returns`` so a sold-out decision made
             # from an earlier read cannot set it again (flag_sold_out's condition).
             actions.append(
-                {
-                    "Update": {
-                        "Key": serialize(keys.pin(order.stream_id, order.product_id)),
-                        "UpdateExpression": "SET sold_out = :f ADD #ret :one",
-                        "ConditionExpression": "pin_id = :pin",
-                        "ExpressionAttributeNames": _names("#ret"),
-                        "ExpressionAttributeValues": values(f=False, one=1, pin=order.pin_id),
-                    }
-                }
+                tx.update(
+                    self._table,
+                    keys.pin(order.stream_id, order.product_id),
+                    "SET sold_out = :f ADD #returns :one",
+                    condition="pin_id = :pin",
+                    f=False,
+                    one=1,
+                    pin=order.pin_id,
+                )
             )
         else:
             if shard is not None:  # unpinned: the shard forgets the units, the product gets them
                 actions.append(
-                    {
-                        "Update": {
-                            "Key": shard_key,
-                            "UpdateExpression": "SET #held = #held - :q, #units = #units - :q",
-                            "ConditionExpression": "#st = :unpinned AND pin_id = :pin",
-                            "ExpressionAttributeNames": _names("#held #units #st"),
-                            "ExpressionAttributeValues": values(q=q, unpinned=PIN_UNPINNED, pin=order.pin_id),
-                        }
-                    }
+                    tx.update(
+                        self._table,
+                        shard_key,
+                        "SET #held = #held - :q, #units = #units - :q",
+                        condition="#status = :unpinned AND pin_id = :pin",
+                        q=q,
+                        unpinned=PIN_UNPINNED,
+                        pin=order.pin_id,
+                    )
                 )
             actions.append(self._return_to_product(order.product_id, q, now_ms))
         actions.append(self._counter_change(order, -q))
@@ -1007,14 +984,13 @@ class DynamoCheckoutRepository:
             raise StaleWriteError("The shard changed; retry.") from err
 
     def _counter_change(self, order: Order, delta: int) -> dict[str, Any]:
-        return {
-            "Update": {
-                "Key": serialize(keys.pin_buyer(order.stream_id, order.product_id, order.buyer_id)),
-                "UpdateExpression": "SET entity = :e ADD #units :d",
-                "ExpressionAttributeNames": _names("#units"),
-                "ExpressionAttributeValues": values(e="pin_buyer", d=delta),
-            }
-        }
+        return tx.update(
+            self._table,
+            keys.pin_buyer(order.stream_id, order.product_id, order.buyer_id),
+            "SET entity = :e ADD #units :d",
+            e="pin_buyer",
+            d=delta,
+        )
 
     def settle(
         self, order: Order, mode: SettleMode, now_ms: int, event_id: str, *, reason: str | None = None
@@ -1024,7 +1000,7 @@ class DynamoCheckoutRepository:
         ``refund`` (→ refund_pending, indexed for the sweeper's retry, with the refund's
         ``reason``); always with the event marker."""
         q = order.quantity
-        pin_key = serialize(keys.pin_stock_shard(order.stream_id, order.product_id, order.shard))
+        pin_key = keys.pin_stock_shard(order.stream_id, order.product_id, order.shard)
         expected = PENDING if mode == "held" else order.status
         new_status = REFUND_PENDING if mode == "refund" else PAID
         index = keys.refund_pending_order(order.order_id) if mode == "refund" else None
@@ -1035,27 +1011,26 @@ class DynamoCheckoutRepository:
         ]
         if mode == "held":
             actions.append(
-                {
-                    "Update": {
-                        "Key": pin_key,
-                        "UpdateExpression": "SET #held = #held - :q, #sold = #sold + :q",
-                        "ConditionExpression": "pin_id = :pin",
-                        "ExpressionAttributeNames": _names("#held #sold"),
-                        "ExpressionAttributeValues": values(q=q, pin=order.pin_id),
-                    }
-                }
+                tx.update(
+                    self._table,
+                    pin_key,
+                    "SET #held = #held - :q, #sold = #sold + :q",
+                    condition="pin_id = :pin",
+                    q=q,
+                    pin=order.pin_id,
+                )
             )
         elif mode == "reserve":
             actions.append(
-                {
-                    "Update": {
-                        "Key": pin_key,
-                        "UpdateExpression": "SET #rem = #rem - :q, #sold = #sold + :q",
-                        "ConditionExpression": "#st = :active AND pin_id = :pin AND #rem >= :q",
-                        "ExpressionAttributeNames": _names("#rem #sold #st"),
-                        "ExpressionAttributeValues": values(q=q, active=PIN_ACTIVE, pin=order.pin_id),
-                    }
-                }
+                tx.update(
+                    self._table,
+                    pin_key,
+                    "SET #remaining = #remaining - :q, #sold = #sold + :q",
+                    condition="#status = :active AND pin_id = :pin AND #remaining >= :q",
+                    q=q,
+                    active=PIN_ACTIVE,
+                    pin=order.pin_id,
+                )
             )
             actions.append(self._counter_change(order, q))
         actions.append(self._event_marker(event_id, order.order_id, now_ms))
@@ -1093,22 +1068,19 @@ class DynamoCheckoutRepository:
             update += ", refund_reason = :why"
             extra["why"] = reason
         actions: list[dict[str, Any]] = [
-            {
-                "Update": {
-                    "Key": serialize(keys.order(order.order_id)),
-                    "UpdateExpression": update + " REMOVE gsi2pk, gsi2sk",
-                    "ConditionExpression": "#st = :expected",
-                    "ExpressionAttributeNames": _names("#st"),
-                    "ExpressionAttributeValues": values(
-                        new=REFUNDED,
-                        u=now,
-                        r=refund_id,
-                        c=order.amount_cents,
-                        expected=order.status,
-                        **extra,
-                    ),
-                }
-            }
+            tx.update(
+                self._table,
+                keys.order(order.order_id),
+                update + " REMOVE gsi2pk, gsi2sk",
+                condition="#st = :expected",
+                names=NAMES,
+                new=REFUNDED,
+                u=now,
+                r=refund_id,
+                c=order.amount_cents,
+                expected=order.status,
+                **extra,
+            )
         ]
         if order.status == PAID:
             actions.append(self._counter_change(order, -order.quantity))
@@ -1145,19 +1117,17 @@ class DynamoCheckoutRepository:
             update += " REMOVE gsi2pk, gsi2sk"
             extra.update(new=REFUNDED, r=refund_id)
         actions: list[dict[str, Any]] = [
-            {
-                "Update": {
-                    "Key": serialize(keys.order(order.order_id)),
-                    "UpdateExpression": update,
-                    "ConditionExpression": (
-                        "#st = :expected AND (attribute_not_exists(refunded_cents) OR refunded_cents < :c)"
-                    ),
-                    "ExpressionAttributeNames": _names("#st"),
-                    "ExpressionAttributeValues": values(
-                        u=now, c=refunded_cents, expected=order.status, **extra
-                    ),
-                }
-            }
+            tx.update(
+                self._table,
+                keys.order(order.order_id),
+                update,
+                condition="#st = :expected AND (attribute_not_exists(refunded_cents) OR refunded_cents < :c)",
+                names=NAMES,
+                u=now,
+                c=refunded_cents,
+                expected=order.status,
+                **extra,
+            )
         ]
         if to_refunded and order.status == PAID:
             actions.append(self._counter_change(order, -order.quantity))
@@ -1175,16 +1145,15 @@ class DynamoCheckoutRepository:
         """ONE transaction: ``disputed = true`` (once) with the event marker; the status and
         stock stay (the money is contested, the goods are still sold)."""
         actions: list[dict[str, Any]] = [
-            {
-                "Update": {
-                    "Key": serialize(keys.order(order.order_id)),
-                    "UpdateExpression": "SET disputed = :t, updated_at = :u",
-                    "ConditionExpression": (
-                        "attribute_exists(pk) AND (attribute_not_exists(disputed) OR disputed = :f)"
-                    ),
-                    "ExpressionAttributeValues": values(t=True, f=False, u=iso_from_ms(now_ms)),
-                }
-            },
+            tx.update(
+                self._table,
+                keys.order(order.order_id),
+                "SET disputed = :t, updated_at = :u",
+                condition="attribute_exists(pk) AND (attribute_not_exists(disputed) OR disputed = :f)",
+                t=True,
+                f=False,
+                u=iso_from_ms(now_ms),
+            ),
             self._event_marker(event_id, order.order_id, now_ms),
         ]
         try:

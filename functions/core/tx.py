@@ -18,11 +18,14 @@ loudly in the unit tests instead of at DynamoDB).
 
 from __future__ import annotations
 
+import random
 import re
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from functions.core.ddb import call, serialize, to_av
+from functions.core.ddb import call, conditional, serialize, to_av
+from functions.core.errors import UnavailableError
 
 Action = dict[str, Any]
 
@@ -150,6 +153,28 @@ def transact(client: Any, actions: Sequence[Action]) -> None:
     call(client.transact_write_items, TransactItems=list(actions))
 
 
+def transact_retrying(
+    client: Any,
+    actions: Sequence[Action],
+    *,
+    attempts: int,
+    backoff_s: float,
+    sleep: Callable[[float], None] = time.sleep,
+    jitter: Callable[[float, float], float] = random.uniform,
+) -> None:
+    """:func:`transact`, retried up to ``attempts`` times with full jitter (``backoff_s`` doubled
+    per attempt) while DynamoDB reports a conflict or throttling (``UnavailableError``). Safe only
+    for transactions whose conditions make a repeat a no-op (hot items: counters, aggregates)."""
+    for attempt in range(attempts):
+        try:
+            transact(client, actions)
+            return
+        except UnavailableError:
+            if attempt == attempts - 1:
+                raise
+            sleep(jitter(0.0, backoff_s * 2**attempt))
+
+
 def single(action: Action) -> tuple[str, dict[str, Any]]:
     """The client method and arguments that run one action on its own (``put_item``,
     ``update_item``, ``delete_item``): the same shapes outside a transaction."""
@@ -163,3 +188,10 @@ def write(client: Any, action: Action, **extra: Any) -> Any:
     errors translated (``ConditionFailed``…)."""
     method, kwargs = single(action)
     return call(getattr(client, method), **kwargs, **extra)
+
+
+def write_if(client: Any, action: Action) -> bool:
+    """Run one conditional Put/Update/Delete alone: True when applied, False when its condition
+    failed (a refusal that is an expected outcome, not an error)."""
+    method, kwargs = single(action)
+    return conditional(getattr(client, method), **kwargs)

@@ -8,13 +8,11 @@ inbox folder. See ``docs/data-model.md (dm section)`` for every access pattern a
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from functions.core import clients, idempotency, keys
+from functions.core import clients, idempotency, keys, tx
 from functions.core.clock import iso_from_ms
 from functions.core.ddb import (
     ConditionFailed,
@@ -23,7 +21,6 @@ from functions.core.ddb import (
     batch_delete,
     batch_get,
     call,
-    conditional,
     deserialize,
     get_item,
     query_all,
@@ -101,29 +98,21 @@ def message_item(record: Item) -> Item:
     return {**keys.message(record["conversation_id"], record["message_id"]), **record}
 
 
-def _put(table: str, item: Item, *, new: bool, all_old: bool = False) -> dict[str, Any]:
-    """A transaction Put (``new``: only if the key is free; ``all_old``: return what was there)."""
-    put: dict[str, Any] = {"TableName": table, "Item": serialize(item)}
-    if new:
-        put["ConditionExpression"] = "attribute_not_exists(pk)"
-    if all_old:
-        put["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
-    return {"Put": put}
+# A Put only if the key is free.
+NEW_ITEM = "attribute_not_exists(pk)"
 
 
 def _last_message_update(table: str, message: Item) -> dict[str, Any]:
     """A transaction Update of META: ``message`` becomes the conversation's last message."""
-    return {
-        "Update": {
-            "TableName": table,
-            "Key": serialize(keys.conversation(message["conversation_id"])),
-            "UpdateExpression": "SET last_message = :lm, last_message_id = :mid, updated_at = :at",
-            "ConditionExpression": "attribute_exists(pk)",
-            "ExpressionAttributeValues": values(
-                lm=last_message_summary(message), mid=message["message_id"], at=message["sent_at"]
-            ),
-        }
-    }
+    return tx.update(
+        table,
+        keys.conversation(message["conversation_id"]),
+        "SET last_message = :lm, last_message_id = :mid, updated_at = :at",
+        condition="attribute_exists(pk)",
+        lm=last_message_summary(message),
+        mid=message["message_id"],
+        at=message["sent_at"],
+    )
 
 
 # Placeholders of the member attributes that optimistic writes check (see ``_unchanged``).
@@ -176,7 +165,14 @@ class DynamoDmStore:
         cid = meta["conversation_id"]
         actions: list[dict[str, Any]] = []
         if pair is not None:
-            actions.append(_put(self._table, pair_item(pair[0], pair[1], cid), new=True, all_old=True))
+            actions.append(
+                tx.put(
+                    self._table,
+                    pair_item(pair[0], pair[1], cid),
+                    condition=NEW_ITEM,
+                    return_old_on_failure=True,
+                )
+            )
         elif replay is not None:
             record_key = keys.idempotency(str(meta["created_by"]), "dm.group", replay.idem_key)
             put_record, _ = idempotency.record(
@@ -187,10 +183,10 @@ class DynamoDmStore:
                 response=replay.response,
             )
             actions.append(put_record)
-        actions.append(_put(self._table, {**keys.conversation(cid), **meta}, new=True))
-        actions += [_put(self._table, member_item(m), new=True) for m in members]
+        actions.append(tx.put(self._table, {**keys.conversation(cid), **meta}, condition=NEW_ITEM))
+        actions += [tx.put(self._table, member_item(m), condition=NEW_ITEM) for m in members]
         try:
-            call(self._client.transact_write_items, TransactItems=actions)
+            tx.transact(self._client, actions)
         except TransactionCancelled as err:
             existing = err.item(0) if (pair is not None or replay is not None) and err.failed(0) else None
             if existing is not None and pair is not None:
@@ -257,19 +253,7 @@ class DynamoDmStore:
         """
         cid, sender, msg = plan.conversation_id, plan.sender_id, plan.message
         actions: list[dict[str, Any]] = [
-            {
-                "Update": {
-                    "TableName": self._table,
-                    "Key": serialize(keys.member(cid, sender)),
-                    "UpdateExpression": "ADD sent_count :one",
-                    "ConditionExpression": "attribute_exists(pk) AND #status = :active AND "
-                    "(attribute_not_exists(send_limit) OR attribute_not_exists(sent_count) "
-                    "OR sent_count < send_limit)",
-                    "ExpressionAttributeNames": {"#status": "status"},
-                    "ExpressionAttributeValues": values(one=1, active=ACTIVE),
-                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                }
-            },
+            _sender_send_update(self._table, cid, sender, return_old_on_failure=True),
             idempotency.record(  # the client_message_id guard (kept without TTL, as before)
                 self._table,
                 keys.client_message(cid, sender, str(msg["client_message_id"])),
@@ -278,63 +262,43 @@ class DynamoDmStore:
                 entity="client_message",
                 message_id=msg["message_id"],
             )[0],
-            {
-                "Update": {
-                    "TableName": self._table,
-                    "Key": serialize(keys.rate_window("dm_send", sender, plan.window)),
-                    "UpdateExpression": "ADD n :one SET #ttl = :ttl, entity = :entity",
-                    "ConditionExpression": "attribute_not_exists(n) OR n < :limit",
-                    "ExpressionAttributeNames": {"#ttl": keys.TTL},
-                    "ExpressionAttributeValues": values(
-                        one=1, ttl=plan.window_expires_s, limit=plan.rate_limit, entity="rate_window"
-                    ),
-                }
-            },
-            _put(self._table, message_item(msg), new=True),
+            _send_window_update(self._table, sender, plan.window, plan.window_expires_s, plan.rate_limit),
+            tx.put(self._table, message_item(msg), condition=NEW_ITEM),
             _last_message_update(self._table, msg),
         ]
         upload_at: int | None = None
         reply_pointer = None
         if plan.reply_of is not None:
-            reply_pointer = _put(
+            reply_pointer = tx.put(
                 self._table,
                 {
                     **keys.reply_pointer(cid, plan.reply_of, str(msg["message_id"])),
                     "entity": "reply_pointer",
                     "message_id": msg["message_id"],
                 },
-                new=False,
             )
         if plan.peer_id is not None:
             for blocker, blocked in ((sender, plan.peer_id), (plan.peer_id, sender)):
                 actions.append(
-                    {
-                        "ConditionCheck": {
-                            "TableName": self._table,
-                            "Key": serialize(keys.block(blocker, blocked)),
-                            "ConditionExpression": "attribute_not_exists(pk)",
-                        }
-                    }
+                    tx.check(self._table, keys.block(blocker, blocked), "attribute_not_exists(pk)")
                 )
         if plan.attachment_id is not None:
             # The upload goes with this one message: the sweeper stops counting it as pending.
             upload_at = len(actions)
             actions.append(
-                {
-                    "Update": {
-                        "TableName": self._table,
-                        "Key": serialize(keys.upload(sender, plan.attachment_id)),
-                        "UpdateExpression": "SET message_id = :mid, conversation_id = :cid "
-                        "REMOVE gsi2pk, gsi2sk",
-                        "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(message_id)",
-                        "ExpressionAttributeValues": values(mid=msg["message_id"], cid=cid),
-                    }
-                }
+                tx.update(
+                    self._table,
+                    keys.upload(sender, plan.attachment_id),
+                    "SET message_id = :mid, conversation_id = :cid REMOVE gsi2pk, gsi2sk",
+                    condition="attribute_exists(pk) AND attribute_not_exists(message_id)",
+                    mid=msg["message_id"],
+                    cid=cid,
+                )
             )
         if reply_pointer is not None:  # last, so the reasons' indexes above stay put
             actions.append(reply_pointer)
         try:
-            call(self._client.transact_write_items, TransactItems=actions)
+            tx.transact(self._client, actions)
         except TransactionCancelled as err:
             self._explain_send_failure(err, plan, upload_at)
 
@@ -439,13 +403,16 @@ class DynamoDmStore:
     def set_unread(self, member: Item, unread: int) -> bool:
         """Conditional UpdateItem: the recount holds only if marker and watermark are unchanged."""
         conditions, named = _unchanged(member, "last_message_id", "last_read_message_id")
-        return conditional(
-            self._client.update_item,
-            TableName=self._table,
-            Key=serialize(keys.member(str(member["conversation_id"]), str(member["user_id"]))),
-            UpdateExpression="SET unread_count = :n",
-            ConditionExpression=" AND ".join(conditions),
-            ExpressionAttributeValues=values(n=unread, **named),
+        return tx.write_if(
+            self._client,
+            tx.update(
+                self._table,
+                keys.member(str(member["conversation_id"]), str(member["user_id"])),
+                "SET unread_count = :n",
+                condition=" AND ".join(conditions),
+                n=unread,
+                **named,
+            ),
         )
 
     def set_read(
@@ -459,57 +426,59 @@ class DynamoDmStore:
     ) -> bool:
         """Conditional UpdateItem: forward-only marker, unchanged projection watermark."""
         (mark,), named = _unchanged({"last_message_id": watermark}, "last_message_id")
-        return conditional(
-            self._client.update_item,
-            TableName=self._table,
-            Key=serialize(keys.member(conversation_id, user_id)),
-            UpdateExpression="SET last_read_message_id = :mid, unread_count = :n, read_at = :at",
-            ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(last_read_message_id) "
-            f"OR last_read_message_id < :mid) AND {mark}",
-            ExpressionAttributeValues=values(mid=message_id, n=unread, at=iso_from_ms(now_ms), **named),
+        return tx.write_if(
+            self._client,
+            tx.update(
+                self._table,
+                keys.member(conversation_id, user_id),
+                "SET last_read_message_id = :mid, unread_count = :n, read_at = :at",
+                condition="attribute_exists(pk) AND (attribute_not_exists(last_read_message_id) "
+                f"OR last_read_message_id < :mid) AND {mark}",
+                mid=message_id,
+                n=unread,
+                at=iso_from_ms(now_ms),
+                **named,
+            ),
         )
 
     def set_muted(self, conversation_id: str, user_id: str, muted: bool) -> bool:
         """Conditional UpdateItem (member must exist)."""
-        return conditional(
-            self._client.update_item,
-            TableName=self._table,
-            Key=serialize(keys.member(conversation_id, user_id)),
-            UpdateExpression="SET muted = :m",
-            ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeValues=values(m=muted),
+        return tx.write_if(
+            self._client,
+            tx.update(
+                self._table,
+                keys.member(conversation_id, user_id),
+                "SET muted = :m",
+                condition="attribute_exists(pk)",
+                m=muted,
+            ),
         )
 
     def accept(self, conversation_id: str, user_id: str, other_ids: Sequence[str]) -> None:
         """One transaction: the member becomes active (inbox folder), the others lose their send limit."""
         actions: list[dict[str, Any]] = [
-            {
-                "Update": {
-                    "TableName": self._table,
-                    "Key": serialize(keys.member(conversation_id, user_id)),
-                    "UpdateExpression": "SET #status = :active, gsi1pk = :inbox, "
-                    "gsi1sk = if_not_exists(last_message_id, :cid) REMOVE is_hidden",
-                    "ConditionExpression": "attribute_exists(pk)",
-                    "ExpressionAttributeNames": {"#status": "status"},
-                    "ExpressionAttributeValues": values(
-                        active=ACTIVE, inbox=keys.inbox(user_id, "inbox"), cid=conversation_id
-                    ),
-                }
-            }
+            tx.update(
+                self._table,
+                keys.member(conversation_id, user_id),
+                "SET #status = :active, gsi1pk = :inbox, "
+                "gsi1sk = if_not_exists(last_message_id, :cid) REMOVE is_hidden",
+                condition="attribute_exists(pk)",
+                active=ACTIVE,
+                inbox=keys.inbox(user_id, "inbox"),
+                cid=conversation_id,
+            )
         ]
         for other in other_ids:
             actions.append(
-                {
-                    "Update": {
-                        "TableName": self._table,
-                        "Key": serialize(keys.member(conversation_id, other)),
-                        "UpdateExpression": "REMOVE send_limit",
-                        "ConditionExpression": "attribute_exists(pk)",
-                    }
-                }
+                tx.update(
+                    self._table,
+                    keys.member(conversation_id, other),
+                    "REMOVE send_limit",
+                    condition="attribute_exists(pk)",
+                )
             )
         try:
-            call(self._client.transact_write_items, TransactItems=actions)
+            tx.transact(self._client, actions)
         except TransactionCancelled as err:
             if err.failed(0):
                 raise ConversationNotFoundError("Conversation not found.") from err
@@ -520,13 +489,16 @@ class DynamoDmStore:
         only ``inbox`` and ``requests``) until the projection sees a new message. Still indexed,
         so an account deletion finds every conversation of the user (issue 20)."""
         try:
-            call(
-                self._client.update_item,
-                TableName=self._table,
-                Key=serialize(keys.member(conversation_id, user_id)),
-                UpdateExpression="SET is_hidden = :t, gsi1pk = :hidden",
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeValues=values(t=True, hidden=keys.inbox(user_id, HIDDEN_FOLDER)),
+            tx.write(
+                self._client,
+                tx.update(
+                    self._table,
+                    keys.member(conversation_id, user_id),
+                    "SET is_hidden = :t, gsi1pk = :hidden",
+                    condition="attribute_exists(pk)",
+                    t=True,
+                    hidden=keys.inbox(user_id, HIDDEN_FOLDER),
+                ),
             )
         except ConditionFailed as err:
             raise ConversationNotFoundError("Conversation not found.") from err
@@ -535,9 +507,9 @@ class DynamoDmStore:
         """One transaction: META's member list (optimistic on the old list) and the new member items."""
         new_ids = [*old_ids, *(m["user_id"] for m in new_members)]
         actions = [self._set_member_ids(conversation_id, old_ids, new_ids)]
-        actions += [_put(self._table, member_item(m), new=True) for m in new_members]
+        actions += [tx.put(self._table, member_item(m), condition=NEW_ITEM) for m in new_members]
         try:
-            call(self._client.transact_write_items, TransactItems=actions)
+            tx.transact(self._client, actions)
         except TransactionCancelled as err:
             raise ConflictError("The group's members changed; retry.") from err
 
@@ -546,68 +518,53 @@ class DynamoDmStore:
         new_ids = [m for m in old_ids if m != user_id]
         actions = [
             self._set_member_ids(conversation_id, old_ids, new_ids),
-            {
-                "Delete": {
-                    "TableName": self._table,
-                    "Key": serialize(keys.member(conversation_id, user_id)),
-                    "ConditionExpression": "attribute_exists(pk)",
-                }
-            },
+            tx.delete(self._table, keys.member(conversation_id, user_id), condition="attribute_exists(pk)"),
             # Their messages stay in the group: an account deletion must still find it (issue 20).
-            _put(
+            tx.put(
                 self._table,
                 {
                     **keys.former_conversation(user_id, conversation_id),
                     "entity": "former_member",
                     "conversation_id": conversation_id,
                 },
-                new=False,
             ),
         ]
         try:
-            call(self._client.transact_write_items, TransactItems=actions)
+            tx.transact(self._client, actions)
         except TransactionCancelled as err:
             if err.failed(1):
                 raise ConversationNotFoundError("No such member in this conversation.") from err
             raise ConflictError("The group's members changed; retry.") from err
 
     def _set_member_ids(self, cid: str, old_ids: Sequence[str], new_ids: Sequence[str]) -> dict[str, Any]:
-        return {
-            "Update": {
-                "TableName": self._table,
-                "Key": serialize(keys.conversation(cid)),
-                "UpdateExpression": "SET member_ids = :new",
-                "ConditionExpression": "member_ids = :old",
-                "ExpressionAttributeValues": values(new=list(new_ids), old=list(old_ids)),
-            }
-        }
+        return tx.update(
+            self._table,
+            keys.conversation(cid),
+            "SET member_ids = :new",
+            condition="member_ids = :old",
+            new=list(new_ids),
+            old=list(old_ids),
+        )
 
     def unsend(self, conversation_id: str, message_id: str, caller: str, now_ms: int) -> None:
         """One transaction: the caller is a member, and the message is theirs → tombstone."""
         at = iso_from_ms(now_ms)
         actions = [
-            {
-                "ConditionCheck": {
-                    "TableName": self._table,
-                    "Key": serialize(keys.member(conversation_id, caller)),
-                    "ConditionExpression": "attribute_exists(pk)",
-                }
-            },
-            {
-                "Update": {
-                    "TableName": self._table,
-                    "Key": serialize(keys.message(conversation_id, message_id)),
-                    "UpdateExpression": "SET #type = :deleted, deleted_at = :at "
-                    "REMOVE #text, attachment_id, attachment_type, attachment_size, video",
-                    "ConditionExpression": "attribute_exists(pk) AND sender_id = :caller",
-                    "ExpressionAttributeNames": {"#type": "type", "#text": "text"},
-                    "ExpressionAttributeValues": values(deleted="deleted", at=at, caller=caller),
-                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                }
-            },
+            tx.check(self._table, keys.member(conversation_id, caller), "attribute_exists(pk)"),
+            tx.update(
+                self._table,
+                keys.message(conversation_id, message_id),
+                "SET #type = :deleted, deleted_at = :at "
+                "REMOVE #text, attachment_id, attachment_type, attachment_size, video",
+                condition="attribute_exists(pk) AND sender_id = :caller",
+                return_old_on_failure=True,
+                deleted="deleted",
+                at=at,
+                caller=caller,
+            ),
         ]
         try:
-            call(self._client.transact_write_items, TransactItems=actions)
+            tx.transact(self._client, actions)
         except TransactionCancelled as err:
             if err.failed(0):
                 raise ConversationNotFoundError("Conversation not found.") from err
@@ -629,41 +586,33 @@ class DynamoDmStore:
             )
         )
         for pointer in pointers:
-            conditional(
-                self._client.update_item,
-                TableName=self._table,
-                Key=serialize(keys.message(conversation_id, str(pointer["message_id"]))),
-                UpdateExpression="SET reply_to = :gone",
-                ConditionExpression="attribute_exists(reply_to)",
-                ExpressionAttributeValues=values(gone={"message_id": message_id, "deleted": True}),
+            tx.write_if(
+                self._client,
+                tx.update(
+                    self._table,
+                    keys.message(conversation_id, str(pointer["message_id"])),
+                    "SET reply_to = :gone",
+                    condition="attribute_exists(reply_to)",
+                    gone={"message_id": message_id, "deleted": True},
+                ),
             )
         return len(pointers)
 
     # --- reactions ------------------------------------------------------------------------
 
     def _active_member_check(self, conversation_id: str, user_id: str) -> dict[str, Any]:
-        return {
-            "ConditionCheck": {
-                "TableName": self._table,
-                "Key": serialize(keys.member(conversation_id, user_id)),
-                "ConditionExpression": "attribute_exists(pk) AND #status = :active",
-                "ExpressionAttributeNames": {"#status": "status"},
-                "ExpressionAttributeValues": values(active=ACTIVE),
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            }
-        }
+        return tx.check(
+            self._table,
+            keys.member(conversation_id, user_id),
+            "attribute_exists(pk) AND #status = :active",
+            return_old_on_failure=True,
+            active=ACTIVE,
+        )
 
     def _transact_retrying(self, actions: list[dict[str, Any]]) -> None:
         """TransactWriteItems, retried with jitter when DynamoDB reports a conflict or throttling
         (``UnavailableError``): reactions to one hot message race on its aggregate."""
-        for attempt in range(REACTION_ATTEMPTS):
-            try:
-                call(self._client.transact_write_items, TransactItems=actions)
-                return
-            except UnavailableError:
-                if attempt == REACTION_ATTEMPTS - 1:
-                    raise
-                time.sleep(random.uniform(0, 0.02 * 2**attempt))
+        tx.transact_retrying(self._client, actions, attempts=REACTION_ATTEMPTS, backoff_s=0.02)
 
     @staticmethod
     def _explain_reaction_failure(err: TransactionCancelled) -> Item | None:
@@ -703,32 +652,26 @@ class DynamoDmStore:
         }
         actions = [
             self._active_member_check(conversation_id, user_id),
-            _put(self._table, reaction, new=True),
-            {
-                "Update": {
-                    "TableName": self._table,
-                    "Key": serialize(keys.message(conversation_id, message_id)),
-                    "UpdateExpression": "ADD #users :me, #present :emojis "
-                    "SET #first = if_not_exists(#first, :now)",
-                    "ConditionExpression": "attribute_exists(pk) AND #type <> :deleted AND "
-                    "(attribute_not_exists(#present) OR contains(#present, :emoji) OR size(#present) < :max)",
-                    "ExpressionAttributeNames": {
-                        "#users": REACTION_USERS + emoji,
-                        "#first": REACTION_FIRST + emoji,
-                        "#present": REACTION_EMOJI,
-                        "#type": "type",
-                    },
-                    "ExpressionAttributeValues": values(
-                        me={user_id},
-                        emojis={emoji},
-                        emoji=emoji,
-                        now=now_ms,
-                        deleted="deleted",
-                        max=MAX_DISTINCT_REACTIONS,
-                    ),
-                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                }
-            },
+            tx.put(self._table, reaction, condition=NEW_ITEM),
+            tx.update(
+                self._table,
+                keys.message(conversation_id, message_id),
+                "ADD #users :me, #present :emojis SET #first = if_not_exists(#first, :now)",
+                condition="attribute_exists(pk) AND #type <> :deleted AND "
+                "(attribute_not_exists(#present) OR contains(#present, :emoji) OR size(#present) < :max)",
+                names={
+                    "#users": REACTION_USERS + emoji,
+                    "#first": REACTION_FIRST + emoji,
+                    "#present": REACTION_EMOJI,
+                },
+                return_old_on_failure=True,
+                me={user_id},
+                emojis={emoji},
+                emoji=emoji,
+                now=now_ms,
+                deleted="deleted",
+                max=MAX_DISTINCT_REACTIONS,
+            ),
         ]
         try:
             self._transact_retrying(actions)
@@ -754,32 +697,28 @@ class DynamoDmStore:
                 update = "DELETE #users :me, #present :emojis REMOVE #first"
                 condition = "attribute_exists(pk) AND #type <> :deleted AND size(#users) = :one"
                 attr_names = {**names, "#present": REACTION_EMOJI, "#first": REACTION_FIRST + emoji}
-                vals = values(me={user_id}, emojis={emoji}, deleted="deleted", one=1)
+                vals: dict[str, Any] = {"me": {user_id}, "emojis": {emoji}, "deleted": "deleted", "one": 1}
             else:
                 update = "DELETE #users :me"
                 condition = "attribute_exists(pk) AND #type <> :deleted AND size(#users) > :one"
                 attr_names = names
-                vals = values(me={user_id}, deleted="deleted", one=1)
+                vals = {"me": {user_id}, "deleted": "deleted", "one": 1}
             actions = [
                 self._active_member_check(conversation_id, user_id),
-                {
-                    "Delete": {
-                        "TableName": self._table,
-                        "Key": serialize(keys.reaction(conversation_id, message_id, emoji, user_id)),
-                        "ConditionExpression": "attribute_exists(pk)",
-                    }
-                },
-                {
-                    "Update": {
-                        "TableName": self._table,
-                        "Key": serialize(keys.message(conversation_id, message_id)),
-                        "UpdateExpression": update,
-                        "ConditionExpression": condition,
-                        "ExpressionAttributeNames": attr_names,
-                        "ExpressionAttributeValues": vals,
-                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                    }
-                },
+                tx.delete(
+                    self._table,
+                    keys.reaction(conversation_id, message_id, emoji, user_id),
+                    condition="attribute_exists(pk)",
+                ),
+                tx.update(
+                    self._table,
+                    keys.message(conversation_id, message_id),
+                    update,
+                    condition=condition,
+                    names=attr_names,
+                    return_old_on_failure=True,
+                    **vals,
+                ),
             ]
             try:
                 self._transact_retrying(actions)
@@ -853,20 +792,19 @@ class DynamoDmStore:
         at = iso_from_ms(now_ms)
         for start in range(0, len(message_ids), 100):
             actions = [
-                {
-                    "Update": {
-                        "TableName": self._table,
-                        "Key": serialize(keys.message(conversation_id, mid)),
-                        "UpdateExpression": "SET #type = :deleted, deleted_at = :at "
-                        "REMOVE #text, attachment_id, attachment_type, attachment_size, video",
-                        "ConditionExpression": "attribute_exists(pk) AND sender_id = :s",
-                        "ExpressionAttributeNames": {"#type": "type", "#text": "text"},
-                        "ExpressionAttributeValues": values(deleted="deleted", at=at, s=sender_id),
-                    }
-                }
+                tx.update(
+                    self._table,
+                    keys.message(conversation_id, mid),
+                    "SET #type = :deleted, deleted_at = :at "
+                    "REMOVE #text, attachment_id, attachment_type, attachment_size, video",
+                    condition="attribute_exists(pk) AND sender_id = :s",
+                    deleted="deleted",
+                    at=at,
+                    s=sender_id,
+                )
                 for mid in message_ids[start : start + 100]
             ]
-            call(self._client.transact_write_items, TransactItems=actions)
+            tx.transact(self._client, actions)
 
     def forget_client_message_ids(self, conversation_id: str, sender_id: str) -> int:
         """Delete the sender's ``CMID#`` guards (they hold a hash of each message's content):
@@ -890,27 +828,20 @@ class DynamoDmStore:
         """A deleted account's membership of a direct conversation: the member item keeps only
         ``deleted`` (out of every folder), META lists the id in ``deleted_member_ids`` so the
         other member sees ``{"user_id", "deleted": true}``. Idempotent."""
-        call(
-            self._client.transact_write_items,
-            TransactItems=[
-                {
-                    "Update": {
-                        "TableName": self._table,
-                        "Key": serialize(keys.member(conversation_id, user_id)),
-                        "UpdateExpression": "SET deleted = :t REMOVE gsi1pk, gsi1sk, last_message, "
-                        "muted, is_hidden, read_at, added_by",
-                        "ConditionExpression": "attribute_exists(pk)",
-                        "ExpressionAttributeValues": values(t=True),
-                    }
-                },
-                {
-                    "Update": {
-                        "TableName": self._table,
-                        "Key": serialize(keys.conversation(conversation_id)),
-                        "UpdateExpression": "ADD deleted_member_ids :u",
-                        "ExpressionAttributeValues": values(u={user_id}),
-                    }
-                },
+        tx.transact(
+            self._client,
+            [
+                tx.update(
+                    self._table,
+                    keys.member(conversation_id, user_id),
+                    "SET deleted = :t REMOVE gsi1pk, gsi1sk, last_message, "
+                    "muted, is_hidden, read_at, added_by",
+                    condition="attribute_exists(pk)",
+                    t=True,
+                ),
+                tx.update(
+                    self._table, keys.conversation(conversation_id), "ADD deleted_member_ids :u", u={user_id}
+                ),
             ],
         )
 
@@ -981,14 +912,14 @@ class DynamoDmStore:
         cid, uid = member["conversation_id"], member["user_id"]
         mid = last_message["message_id"]
         conditions, named = _unchanged(member, "last_message_id", "last_read_message_id")
-        return conditional(
-            self._client.update_item,
-            TableName=self._table,
-            Key=serialize(keys.member(cid, uid)),
-            UpdateExpression="SET last_message = :lm, last_message_id = :mid, updated_at = :at, "
-            "gsi1pk = :gpk, gsi1sk = :mid REMOVE is_hidden ADD unread_count :inc",
-            ConditionExpression=" AND ".join(["attribute_exists(pk)", *conditions]),
-            ExpressionAttributeValues=values(
+        return tx.write_if(
+            self._client,
+            tx.update(
+                self._table,
+                keys.member(cid, uid),
+                "SET last_message = :lm, last_message_id = :mid, updated_at = :at, "
+                "gsi1pk = :gpk, gsi1sk = :mid REMOVE is_hidden ADD unread_count :inc",
+                condition=" AND ".join(["attribute_exists(pk)", *conditions]),
                 lm=last_message,
                 mid=mid,
                 at=last_message["sent_at"],
@@ -1001,14 +932,17 @@ class DynamoDmStore:
     def mark_last_deleted(self, conversation_id: str, user_id: str | None, message_id: str) -> None:
         """If ``message_id`` is the shown last message (of META or a member), show it as deleted."""
         key = keys.conversation(conversation_id) if user_id is None else keys.member(conversation_id, user_id)
-        conditional(
-            self._client.update_item,
-            TableName=self._table,
-            Key=serialize(key),
-            UpdateExpression="SET last_message.#type = :d, last_message.preview = :empty",
-            ConditionExpression="last_message_id = :mid",
-            ExpressionAttributeNames={"#type": "type"},
-            ExpressionAttributeValues=values(d="deleted", empty="", mid=message_id),
+        tx.write_if(
+            self._client,
+            tx.update(
+                self._table,
+                key,
+                "SET last_message.#type = :d, last_message.preview = :empty",
+                condition="last_message_id = :mid",
+                d="deleted",
+                empty="",
+                mid=message_id,
+            ),
         )
 
     # --- helpers --------------------------------------------------------------------------
@@ -1038,21 +972,38 @@ def sender_member_key(conversation_id: str, sender_id: str) -> keys.Key:
     return keys.member(conversation_id, sender_id)
 
 
-def _sender_send_update(table: str, conversation_id: str, sender_id: str) -> dict[str, Any]:
+def _sender_send_update(
+    table: str, conversation_id: str, sender_id: str, *, return_old_on_failure: bool = False
+) -> dict[str, Any]:
     """A transaction Update counting one more message from the sender, under the same condition
     as a DM send: an active member within any request limit (so racing shares cannot pass it)."""
-    return {
-        "Update": {
-            "TableName": table,
-            "Key": serialize(keys.member(conversation_id, sender_id)),
-            "UpdateExpression": "ADD sent_count :one",
-            "ConditionExpression": "attribute_exists(pk) AND #status = :active AND "
-            "(attribute_not_exists(send_limit) OR attribute_not_exists(sent_count) "
-            "OR sent_count < send_limit)",
-            "ExpressionAttributeNames": {"#status": "status"},
-            "ExpressionAttributeValues": values(one=1, active=ACTIVE),
-        }
-    }
+    return tx.update(
+        table,
+        keys.member(conversation_id, sender_id),
+        "ADD sent_count :one",
+        condition="attribute_exists(pk) AND #status = :active AND "
+        "(attribute_not_exists(send_limit) OR attribute_not_exists(sent_count) "
+        "OR sent_count < send_limit)",
+        return_old_on_failure=return_old_on_failure,
+        one=1,
+        active=ACTIVE,
+    )
+
+
+def _send_window_update(table: str, sender_id: str, window: int, expires_s: int, limit: int) -> tx.Action:
+    """A transaction Update counting one more message in the sender's DM rate window, refused
+    while the window is full."""
+    return tx.update(
+        table,
+        keys.rate_window("dm_send", sender_id, window),
+        "ADD n :one SET #ttl = :ttl, entity = :entity",
+        condition="attribute_not_exists(n) OR n < :limit",
+        names={"#ttl": keys.TTL},
+        one=1,
+        ttl=expires_s,
+        limit=limit,
+        entity="rate_window",
+    )
 
 
 @dataclass(frozen=True)
@@ -1110,15 +1061,15 @@ def direct_share_write(
             last_message=last_message_summary(msg), last_message_id=message_id, updated_at=msg["sent_at"]
         )
         actions += [
-            _put(table, pair_item(sender_id, recipient_id, cid), new=True),
-            _put(table, {**keys.conversation(cid), **meta}, new=True),
-            _put(table, member_item(sender | {"sent_count": 1}), new=True),
-            _put(table, member_item(recipient), new=True),
+            tx.put(table, pair_item(sender_id, recipient_id, cid), condition=NEW_ITEM),
+            tx.put(table, {**keys.conversation(cid), **meta}, condition=NEW_ITEM),
+            tx.put(table, member_item(sender | {"sent_count": 1}), condition=NEW_ITEM),
+            tx.put(table, member_item(recipient), condition=NEW_ITEM),
         ]
     else:
         actions.append(_last_message_update(table, msg))
         actions.append(_sender_send_update(table, cid, sender_id))
-    actions.append(_put(table, message_item(msg), new=True))
+    actions.append(tx.put(table, message_item(msg), condition=NEW_ITEM))
     return DirectShareWrite(cid, message_id, existing_conversation_id is None, actions, msg)
 
 
@@ -1231,29 +1182,24 @@ class DynamoUploads:
             keys.TTL: (due_hour * HOUR_MS) // 1000 + 7 * 86_400,
         }
         actions = [
-            {
-                "Update": {
-                    "TableName": self._table,
-                    "Key": serialize(keys.upload_quota(owner_id, day)),
-                    "UpdateExpression": "ADD uploads :one, bytes_used :size "
-                    "SET entity = :entity, #ttl = :ttl",
-                    "ConditionExpression": "(attribute_not_exists(uploads) OR uploads < :max_n) AND "
-                    "(attribute_not_exists(bytes_used) OR bytes_used <= :room)",
-                    "ExpressionAttributeNames": {"#ttl": keys.TTL},
-                    "ExpressionAttributeValues": values(
-                        one=1,
-                        size=size_bytes,
-                        entity="upload_quota",
-                        ttl=quota_ttl,
-                        max_n=max_uploads,
-                        room=max_bytes - size_bytes,
-                    ),
-                }
-            },
-            _put(self._table, record, new=True),
+            tx.update(
+                self._table,
+                keys.upload_quota(owner_id, day),
+                "ADD uploads :one, bytes_used :size SET entity = :entity, #ttl = :ttl",
+                condition="(attribute_not_exists(uploads) OR uploads < :max_n) AND "
+                "(attribute_not_exists(bytes_used) OR bytes_used <= :room)",
+                names={"#ttl": keys.TTL},
+                one=1,
+                size=size_bytes,
+                entity="upload_quota",
+                ttl=quota_ttl,
+                max_n=max_uploads,
+                room=max_bytes - size_bytes,
+            ),
+            tx.put(self._table, record, condition=NEW_ITEM),
         ]
         try:
-            call(self._client.transact_write_items, TransactItems=actions)
+            tx.transact(self._client, actions)
         except TransactionCancelled as err:
             if err.failed(0):
                 return False
@@ -1273,11 +1219,13 @@ class DynamoUploads:
 
     def forget(self, upload: PendingUpload) -> bool:
         """DeleteItem of the record, only while no message attached it."""
-        return conditional(
-            self._client.delete_item,
-            TableName=self._table,
-            Key=serialize(keys.upload(upload.owner_id, upload.attachment_id)),
-            ConditionExpression="attribute_exists(pk) AND attribute_not_exists(message_id)",
+        return tx.write_if(
+            self._client,
+            tx.delete(
+                self._table,
+                keys.upload(upload.owner_id, upload.attachment_id),
+                condition="attribute_exists(pk) AND attribute_not_exists(message_id)",
+            ),
         )
 
 
@@ -1305,20 +1253,20 @@ class DynamoReportStore:
 
     def put_report(self, report: Item) -> None:
         """PutItem (new id, so no condition is needed beyond uniqueness)."""
-        call(
-            self._client.put_item,
-            TableName=self._table,
-            # Listed under the reporter (GSI1) so a data export finds the reports filed (issue 20).
-            Item=serialize(
+        tx.write(
+            self._client,
+            tx.put(
+                self._table,
+                # Listed under the reporter (GSI1) so a data export finds the reports filed (issue 20).
                 {
                     **keys.report(str(report["report_id"])),
                     **keys.gsi1(
                         keys.listing(str(report["reporter_id"]), "REPORTS"), str(report["report_id"])
                     ),
                     **report,
-                }
+                },
+                condition="attribute_not_exists(pk)",
             ),
-            ConditionExpression="attribute_not_exists(pk)",
         )
 
 

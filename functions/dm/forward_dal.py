@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from functions.core import clients, idempotency, keys
-from functions.core.ddb import TransactionCancelled, batch_get, call, item_key, serialize, values
+from functions.core import clients, idempotency, keys, tx
+from functions.core.ddb import TransactionCancelled, batch_get, item_key
 from functions.core.errors import UnavailableError
 from functions.core.settings import get_settings
-from functions.dm.dal import _strip
+from functions.dm.dal import _send_window_update, _strip
 from functions.dm.errors import ForwardReplayError, SendRateLimitedError
 from functions.dm.forwarding import ForwardPlan, ForwardSnapshot, StaleTargetsError
 from functions.dm.targets import block_keys, decide_targets, direct_peers, post_actions, target_keys
@@ -63,23 +63,14 @@ class DynamoForwardStore:
         )
         actions: list[dict[str, Any]] = [
             put_record,
-            {
-                "Update": {
-                    "TableName": self._table,
-                    "Key": serialize(keys.rate_window("dm_send", plan.sender_id, plan.window)),
-                    "UpdateExpression": "ADD n :one SET #ttl = :ttl, entity = :entity",
-                    "ConditionExpression": "attribute_not_exists(n) OR n < :limit",
-                    "ExpressionAttributeNames": {"#ttl": keys.TTL},
-                    "ExpressionAttributeValues": values(
-                        one=1, ttl=plan.window_expires_s, limit=plan.rate_limit, entity="rate_window"
-                    ),
-                }
-            },
+            _send_window_update(
+                self._table, plan.sender_id, plan.window, plan.window_expires_s, plan.rate_limit
+            ),
         ]
         for message in plan.messages:
             actions += post_actions(self._table, plan.sender_id, message)
         try:
-            call(self._client.transact_write_items, TransactItems=actions)
+            tx.transact(self._client, actions)
         except TransactionCancelled as err:
             old = idempotency.existing_record(err, 0)
             if old is not None:

@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from functions.core import keys
-from functions.core.ddb import Item, item_key, serialize, values
+from functions.core import keys, tx
+from functions.core.ddb import Item, item_key
 from functions.dm.records import ACTIVE, DIRECT
 
 SENT, REQUEST_STATUS, NOT_ALLOWED = "sent", "request", "not_allowed"
@@ -85,22 +85,16 @@ def decide_targets(found: Found, sender: str, conversation_ids: Sequence[str]) -
 
 def post_actions(table: str, sender: str, message: Item) -> list[dict[str, Any]]:
     """The 3 actions posting ``message`` (a ``message_record``) into its conversation."""
-    from functions.dm.dal import _last_message_update, _put, message_item  # dal's own builders
+    from functions.dm.dal import (  # dal's own builders
+        NEW_ITEM,
+        _last_message_update,
+        _sender_send_update,
+        message_item,
+    )
 
     cid = str(message["conversation_id"])
     return [
-        {
-            "Update": {
-                "TableName": table,
-                "Key": serialize(keys.member(cid, sender)),
-                "UpdateExpression": "ADD sent_count :one",
-                "ConditionExpression": "attribute_exists(pk) AND #status = :active AND "
-                "(attribute_not_exists(send_limit) OR attribute_not_exists(sent_count) "
-                "OR sent_count < send_limit)",
-                "ExpressionAttributeNames": {"#status": "status"},
-                "ExpressionAttributeValues": values(one=1, active=ACTIVE),
-            }
-        },
-        _put(table, message_item(message), new=True),
+        _sender_send_update(table, cid, sender),
+        tx.put(table, message_item(message), condition=NEW_ITEM),
         _last_message_update(table, message),
     ]

@@ -8,14 +8,13 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from functions.core import clients, idempotency, keys
+from functions.core import clients, idempotency, keys, tx
 from functions.core.clock import ms_from_iso
 from functions.core.ddb import (
     ConditionFailed,
     TransactionCancelled,
     batch_get,
     call,
-    conditional,
     deserialize,
     get_item,
     item_key,
@@ -105,18 +104,10 @@ class DynamoStreams:
             # The host's streams, for an account deletion (issue 20).
             **keys.gsi1(keys.hosted_streams(stream.host_id), stream.stream_id),
         }
-        actions: list[dict[str, Any]] = [
-            {
-                "Put": {
-                    "TableName": self._table,
-                    "Item": serialize(meta),
-                    "ConditionExpression": "attribute_not_exists(pk)",
-                }
-            }
-        ]
+        actions: list[dict[str, Any]] = [tx.put(self._table, meta, condition="attribute_not_exists(pk)")]
         actions += self._shard_state_puts(stream.stream_id, range(stream.shards))
         try:
-            call(self._client.transact_write_items, TransactItems=actions)
+            tx.transact(self._client, actions)
         except TransactionCancelled as err:
             # botocore retries a timed-out transaction; if the first attempt was applied, the
             # retry's condition fails on our own META: that is success, not an error.
@@ -136,23 +127,21 @@ class DynamoStreams:
             }
             for shard in shards
         )
-        return [{"Put": {"TableName": self._table, "Item": serialize(state)}} for state in states]
+        return [tx.put(self._table, state) for state in states]
 
     def _meta_guarded(self, stream: Stream, update: str, **vals: Any) -> dict[str, Any]:
         """The META Update of a resize or an end, applied only to the META it was computed from
         (still live, same host, same K): a concurrent end or resize cancels the transaction."""
-        return {
-            "Update": {
-                "TableName": self._table,
-                "Key": serialize(keys.stream(stream.stream_id)),
-                "UpdateExpression": update,
-                "ConditionExpression": "#status = :live AND host_id = :host AND shards = :k",
-                "ExpressionAttributeNames": {"#status": "status"},
-                "ExpressionAttributeValues": values(
-                    live="live", host=stream.host_id, k=stream.shards, **vals
-                ),
-            }
-        }
+        return tx.update(
+            self._table,
+            keys.stream(stream.stream_id),
+            update,
+            condition="#status = :live AND host_id = :host AND shards = :k",
+            live="live",
+            host=stream.host_id,
+            k=stream.shards,
+            **vals,
+        )
 
     def _transact_until(
         self,
@@ -170,7 +159,7 @@ class DynamoStreams:
             if done(current):
                 return current
             try:
-                call(self._client.transact_write_items, TransactItems=actions(current))
+                tx.transact(self._client, actions(current))
             except TransactionCancelled:
                 pass  # ended or resized meanwhile: look again
             else:
@@ -257,25 +246,20 @@ class DynamoStreams:
         ]
         for shard in range(stream.shards):
             actions.append(
-                {
-                    "Update": {
-                        "TableName": self._table,
-                        "Key": serialize(keys.chat_shard_state(stream.stream_id, shard)),
-                        "UpdateExpression": "SET #status = :ended",
-                        "ExpressionAttributeNames": {"#status": "status"},
-                        "ExpressionAttributeValues": values(ended="ended"),
-                    }
-                }
+                tx.update(
+                    self._table,
+                    keys.chat_shard_state(stream.stream_id, shard),
+                    "SET #status = :ended",
+                    ended="ended",
+                )
             )
         now_s = ms_from_iso(ended_at) // 1000  # the edge's clock, as the message's sent_at
         actions.append(
-            {
-                "Put": {
-                    "TableName": self._table,
-                    "Item": serialize(_message_item(stream.stream_id, 0, system_message, now_s)),
-                    "ConditionExpression": "attribute_not_exists(pk)",
-                }
-            }
+            tx.put(
+                self._table,
+                _message_item(stream.stream_id, 0, system_message, now_s),
+                condition="attribute_not_exists(pk)",
+            )
         )
         return actions
 
@@ -351,9 +335,9 @@ class DynamoStreams:
                 "banned_by": by,
                 "banned_at": at,
             }
-            call(self._client.put_item, TableName=self._table, Item=serialize(item))
+            tx.write(self._client, tx.put(self._table, item))
         else:
-            call(self._client.delete_item, TableName=self._table, Key=serialize(key))
+            tx.write(self._client, tx.delete(self._table, key))
 
 
 class DynamoChat:
@@ -371,20 +355,19 @@ class DynamoChat:
         stream_id, sender = plan.stream_id, plan.sender_id
         ttl_guard = now_s + IDEMPOTENCY_TTL_SECONDS
         actions: dict[str, dict[str, Any]] = {
-            "state": {
-                "ConditionCheck": {
-                    "Key": serialize(keys.chat_shard_state(stream_id, plan.shard)),
-                    "ConditionExpression": "#status = :live",
-                    "ExpressionAttributeNames": {"#status": "status"},
-                    "ExpressionAttributeValues": values(live="live"),
-                }
-            },
-            "ban": {
-                "ConditionCheck": {
-                    "Key": serialize(keys.stream_ban(stream_id, sender)),
-                    "ConditionExpression": "attribute_not_exists(pk)",
-                }
-            },
+            "state": tx.check(
+                self._table,
+                keys.chat_shard_state(stream_id, plan.shard),
+                "#status = :live",
+                return_old_on_failure=True,
+                live="live",
+            ),
+            "ban": tx.check(
+                self._table,
+                keys.stream_ban(stream_id, sender),
+                "attribute_not_exists(pk)",
+                return_old_on_failure=True,
+            ),
             "guard": idempotency.record(  # the client_message_id guard
                 self._table,
                 keys.chat_client_message(stream_id, sender, plan.client_message_id),
@@ -397,50 +380,42 @@ class DynamoChat:
             )[0],
         }
         if plan.slow_mode_ms > 0:
-            actions["chatter"] = {
-                "Update": {
-                    "Key": serialize(keys.chatter(stream_id, sender)),
-                    "UpdateExpression": "SET last_sent_ms = :now, entity = :e, stream_id = :s, #ttl = :ttl",
-                    "ConditionExpression": "attribute_not_exists(last_sent_ms) OR last_sent_ms <= :threshold",
-                    "ExpressionAttributeNames": {"#ttl": keys.TTL},
-                    "ExpressionAttributeValues": values(
-                        now=plan.now_ms,
-                        e="chat_chatter",
-                        s=stream_id,
-                        ttl=now_s + CHATTER_TTL_SECONDS,
-                        threshold=plan.now_ms - plan.slow_mode_ms,
-                    ),
-                }
-            }
-        actions["rate"] = {
-            "Update": {
-                "Key": serialize(keys.chat_rate_window(stream_id, plan.shard, now_s)),
-                "UpdateExpression": "ADD n :one SET entity = :e, stream_id = :s, #ttl = :ttl",
-                "ConditionExpression": "attribute_not_exists(n) OR n < :cap",
-                "ExpressionAttributeNames": {"#ttl": keys.TTL},
-                "ExpressionAttributeValues": values(
-                    one=1,
-                    e="chat_rate_window",
-                    s=stream_id,
-                    ttl=now_s + RATE_WINDOW_TTL_SECONDS,
-                    cap=plan.per_shard_cap,
-                ),
-            }
-        }
-        actions["message"] = {
-            "Put": {
-                "Item": serialize(_message_item(stream_id, plan.shard, plan.message, now_s)),
-                "ConditionExpression": "attribute_not_exists(pk)",
-            }
-        }
+            actions["chatter"] = tx.update(
+                self._table,
+                keys.chatter(stream_id, sender),
+                "SET last_sent_ms = :now, entity = :e, stream_id = :s, #ttl = :ttl",
+                condition="attribute_not_exists(last_sent_ms) OR last_sent_ms <= :threshold",
+                names={"#ttl": keys.TTL},
+                return_old_on_failure=True,
+                now=plan.now_ms,
+                e="chat_chatter",
+                s=stream_id,
+                ttl=now_s + CHATTER_TTL_SECONDS,
+                threshold=plan.now_ms - plan.slow_mode_ms,
+            )
+        actions["rate"] = tx.update(
+            self._table,
+            keys.chat_rate_window(stream_id, plan.shard, now_s),
+            "ADD n :one SET entity = :e, stream_id = :s, #ttl = :ttl",
+            condition="attribute_not_exists(n) OR n < :cap",
+            names={"#ttl": keys.TTL},
+            return_old_on_failure=True,
+            one=1,
+            e="chat_rate_window",
+            s=stream_id,
+            ttl=now_s + RATE_WINDOW_TTL_SECONDS,
+            cap=plan.per_shard_cap,
+        )
+        actions["message"] = tx.put(
+            self._table,
+            _message_item(stream_id, plan.shard, plan.message, now_s),
+            condition="attribute_not_exists(pk)",
+            return_old_on_failure=True,
+        )
         names = list(actions)
-        transact: list[dict[str, Any]] = []
-        for name in names:
-            ((kind, body),) = actions[name].items()
-            body = {"TableName": self._table, "ReturnValuesOnConditionCheckFailure": "ALL_OLD", **body}
-            transact.append({kind: body})
         try:
-            call(self._client.transact_write_items, TransactItems=transact)
+            # Every guard returns its item when it fails (ALL_OLD): the answer is built from it.
+            tx.transact(self._client, [actions[name] for name in names])
         except TransactionCancelled as cancelled:
             failed = {name: cancelled.item(i) for i, name in enumerate(names) if cancelled.failed(i)}
             return self._explain(plan, failed)
@@ -491,13 +466,17 @@ class DynamoChat:
     def mark_deleted(self, stream_id: str, shard: int, message_id: str, *, by: str, at: str) -> None:
         """UpdateItem ``deleted = true`` (condition: the message exists)."""
         # Refused = gone already (TTL): nothing to hide.
-        conditional(
-            self._client.update_item,
-            TableName=self._table,
-            Key=serialize(keys.chat_message(stream_id, shard, message_id)),
-            UpdateExpression="SET deleted = :t, deleted_by = :by, deleted_at = :at",
-            ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeValues=values(t=True, by=by, at=at),
+        tx.write_if(
+            self._client,
+            tx.update(
+                self._table,
+                keys.chat_message(stream_id, shard, message_id),
+                "SET deleted = :t, deleted_by = :by, deleted_at = :at",
+                condition="attribute_exists(pk)",
+                t=True,
+                by=by,
+                at=at,
+            ),
         )
 
     def messages_of(self, user_id: str) -> list[dict[str, Any]]:
@@ -517,19 +496,17 @@ class DynamoChat:
         the user index removed, 100 per TransactWriteItems; the snapshot projection drops them."""
         for start in range(0, len(messages), 100):
             actions = [
-                {
-                    "Update": {
-                        "TableName": self._table,
-                        "Key": serialize({"pk": m["pk"], "sk": m["sk"]}),
-                        "UpdateExpression": "SET deleted = :t, deleted_by = :by, deleted_at = :at "
-                        "REMOVE #text, gsi1pk, gsi1sk",
-                        "ExpressionAttributeNames": {"#text": "text"},
-                        "ExpressionAttributeValues": values(t=True, by="account_deletion", at=at),
-                    }
-                }
+                tx.update(
+                    self._table,
+                    {"pk": m["pk"], "sk": m["sk"]},
+                    "SET deleted = :t, deleted_by = :by, deleted_at = :at REMOVE #text, gsi1pk, gsi1sk",
+                    t=True,
+                    by="account_deletion",
+                    at=at,
+                )
                 for m in messages[start : start + 100]
             ]
-            call(self._client.transact_write_items, TransactItems=actions)
+            tx.transact(self._client, actions)
 
     def recent(self, stream_id: str, shards: int, per_shard: int) -> list[ShardPage]:
         """K Queries (one per shard, newest first, ``Limit`` = per_shard)."""
@@ -560,26 +537,33 @@ class DynamoSnapshotMarkers:
 
     def try_acquire(self, stream_id: str, now_ms: int, min_interval_ms: int) -> bool:
         """Conditional UpdateItem ``snapshot_at <= now - interval``; clears ``pending_ms``."""
-        return conditional(
-            self._client.update_item,
-            TableName=self._table,
-            Key=serialize(keys.chat_snapshot_marker(stream_id)),
-            UpdateExpression="SET snapshot_at = :now, entity = :e, stream_id = :s REMOVE pending_ms",
-            ConditionExpression="attribute_not_exists(snapshot_at) OR snapshot_at <= :threshold",
-            ExpressionAttributeValues=values(
-                now=now_ms, e="chat_snapshot", s=stream_id, threshold=now_ms - min_interval_ms
+        return tx.write_if(
+            self._client,
+            tx.update(
+                self._table,
+                keys.chat_snapshot_marker(stream_id),
+                "SET snapshot_at = :now, entity = :e, stream_id = :s REMOVE pending_ms",
+                condition="attribute_not_exists(snapshot_at) OR snapshot_at <= :threshold",
+                now=now_ms,
+                e="chat_snapshot",
+                s=stream_id,
+                threshold=now_ms - min_interval_ms,
             ),
         )
 
     def mark_pending(self, stream_id: str, now_ms: int) -> None:
         """UpdateItem ``pending_ms = now``: its stream record brings the room back to the
         projector, which writes the snapshot once the second has passed."""
-        call(
-            self._client.update_item,
-            TableName=self._table,
-            Key=serialize(keys.chat_snapshot_marker(stream_id)),
-            UpdateExpression="SET pending_ms = :now, entity = :e, stream_id = :s",
-            ExpressionAttributeValues=values(now=now_ms, e="chat_snapshot", s=stream_id),
+        tx.write(
+            self._client,
+            tx.update(
+                self._table,
+                keys.chat_snapshot_marker(stream_id),
+                "SET pending_ms = :now, entity = :e, stream_id = :s",
+                now=now_ms,
+                e="chat_snapshot",
+                s=stream_id,
+            ),
         )
 
 

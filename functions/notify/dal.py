@@ -9,17 +9,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from functions.core import clients, keys
+from functions.core import clients, keys, tx
 from functions.core.ddb import (
     Item,
     TransactionCancelled,
     batch_get,
-    call,
-    conditional,
     get_item,
     item_key,
-    serialize,
-    values,
 )
 from functions.core.domain_events import DomainEvent
 from functions.core.errors import UnavailableError
@@ -129,7 +125,7 @@ class DynamoDeviceStore(_Table):
             found.get(item_key(claim_key))
         )
 
-    def _put_set(self, user_id: str, devices: Sequence[Device], expected_version: int) -> dict[str, Any]:
+    def _put_set(self, user_id: str, devices: Sequence[Device], expected_version: int) -> tx.Action:
         item = {
             **keys.devices(user_id),
             "entity": "device_set",
@@ -137,39 +133,33 @@ class DynamoDeviceStore(_Table):
             "version": expected_version + 1,
             "devices": {d.device_id: _entry(d) for d in devices},
         }
-        put: dict[str, Any] = {"TableName": self._table, "Item": serialize(item)}
         if expected_version == 0:
-            put["ConditionExpression"] = "attribute_not_exists(pk)"
-        else:
-            put["ConditionExpression"] = "version = :version"
-            put["ExpressionAttributeValues"] = values(version=expected_version)
-        return {"Put": put}
+            return tx.put(self._table, item, condition="attribute_not_exists(pk)")
+        return tx.put(self._table, item, condition="version = :version", version=expected_version)
 
-    def _delete_claim(self, user_id: str, device: Device) -> dict[str, Any]:
-        return {
-            "Delete": {
-                "TableName": self._table,
-                "Key": serialize(keys.push_token(device.platform, device.token_hash)),
-                "ConditionExpression": _CLAIM_UNCHANGED,
-                "ExpressionAttributeValues": values(claim_user=user_id, claim_device=device.device_id),
-            }
-        }
+    def _delete_claim(self, user_id: str, device: Device) -> tx.Action:
+        return tx.delete(
+            self._table,
+            keys.push_token(device.platform, device.token_hash),
+            condition=_CLAIM_UNCHANGED,
+            claim_user=user_id,
+            claim_device=device.device_id,
+        )
 
-    def _remove_entry(self, user_id: str, device_id: str, condition: str, **named: Any) -> dict[str, Any]:
-        return {
-            "Update": {
-                "TableName": self._table,
-                "Key": serialize(keys.devices(user_id)),
-                "UpdateExpression": "REMOVE devices.#device ADD version :one",
-                "ConditionExpression": condition,
-                "ExpressionAttributeNames": {"#device": device_id},
-                "ExpressionAttributeValues": values(one=1, **named),
-            }
-        }
+    def _remove_entry(self, user_id: str, device_id: str, condition: str, **named: Any) -> tx.Action:
+        return tx.update(
+            self._table,
+            keys.devices(user_id),
+            "REMOVE devices.#device ADD version :one",
+            condition=condition,
+            names={"#device": device_id},
+            one=1,
+            **named,
+        )
 
-    def _transact(self, actions: list[dict[str, Any]]) -> None:
+    def _transact(self, actions: list[tx.Action]) -> None:
         try:
-            call(self._client.transact_write_items, TransactItems=actions)
+            tx.transact(self._client, actions)
         except TransactionCancelled as err:
             raise DeviceSetConflictError(str(err)) from err
 
@@ -178,29 +168,27 @@ class DynamoDeviceStore(_Table):
         evicted claims."""
         r = registration
         claim = r.claim
-        claim_put: dict[str, Any] = {
-            "TableName": self._table,
-            "Item": serialize(
-                {
-                    **keys.push_token(claim.platform, claim.token_hash),
-                    "entity": "push_token",
-                    "platform": claim.platform,
-                    "token_hash": claim.token_hash,
-                    "user_id": claim.user_id,
-                    "device_id": claim.device_id,
-                    "endpoint_arn": claim.endpoint_arn,
-                }
-            ),
+        claim_item = {
+            **keys.push_token(claim.platform, claim.token_hash),
+            "entity": "push_token",
+            "platform": claim.platform,
+            "token_hash": claim.token_hash,
+            "user_id": claim.user_id,
+            "device_id": claim.device_id,
+            "endpoint_arn": claim.endpoint_arn,
         }
         previous = r.previous_claim
         if previous is None:
-            claim_put["ConditionExpression"] = "attribute_not_exists(pk)"
+            claim_put = tx.put(self._table, claim_item, condition="attribute_not_exists(pk)")
         else:
-            claim_put["ConditionExpression"] = "user_id = :claim_user AND device_id = :claim_device"
-            claim_put["ExpressionAttributeValues"] = values(
-                claim_user=previous.user_id, claim_device=previous.device_id
+            claim_put = tx.put(
+                self._table,
+                claim_item,
+                condition="user_id = :claim_user AND device_id = :claim_device",
+                claim_user=previous.user_id,
+                claim_device=previous.device_id,
             )
-        actions = [self._put_set(r.user_id, r.devices, r.expected_version), {"Put": claim_put}]
+        actions = [self._put_set(r.user_id, r.devices, r.expected_version), claim_put]
         if previous is not None and previous.user_id != r.user_id:
             # The phone moved to this account: the previous owner loses the device.
             actions.append(self._remove_entry(previous.user_id, previous.device_id, "attribute_exists(pk)"))
@@ -446,16 +434,11 @@ class DynamoPushMarkers(_Table):
             "entity": "push_marker",
             keys.TTL: now_ms // 1000 + PUSH_MARKER_TTL_SECONDS,
         }
-        return conditional(
-            self._client.put_item,
-            TableName=self._table,
-            Item=serialize(item),
-            ConditionExpression="attribute_not_exists(pk)",
-        )
+        return tx.write_if(self._client, tx.put(self._table, item, condition="attribute_not_exists(pk)"))
 
     def release(self, event_id: str) -> None:
         """DeleteItem of the marker (so a retried delivery pushes)."""
-        call(self._client.delete_item, TableName=self._table, Key=serialize(keys.push_marker(event_id)))
+        tx.write(self._client, tx.delete(self._table, keys.push_marker(event_id)))
 
 
 # --- factories (plain functions: tests swap endpoints; clients underneath are cached) ---------

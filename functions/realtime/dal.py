@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-from functions.core import clients, keys
-from functions.core.ddb import Item, call, conditional, get_item, query_all, serialize, values
+from functions.core import clients, keys, tx
+from functions.core.ddb import Item, get_item, query_all, values
 from functions.core.settings import get_settings
 from functions.dm.members import member_ids
 from functions.realtime.logic import ConnectionGoneError, DeliveryFailedError
@@ -61,13 +61,7 @@ class DynamoConnectionStore:
             "entity": OWNER_ENTITY,
             **common,
         }
-        call(
-            self._ddb.transact_write_items,
-            TransactItems=[
-                {"Put": {"TableName": self._table, "Item": serialize(item)}},
-                {"Put": {"TableName": self._table, "Item": serialize(owner)}},
-            ],
-        )
+        tx.transact(self._ddb, [tx.put(self._table, item), tx.put(self._table, owner)])
 
     def owner(self, connection_id: str) -> Connection | None:
         """The connection behind an id (strongly consistent GetItem on the reverse lookup)."""
@@ -76,21 +70,11 @@ class DynamoConnectionStore:
 
     def remove(self, connection: Connection) -> None:
         """Delete both items (deleting a missing item is not an error)."""
-        call(
-            self._ddb.transact_write_items,
-            TransactItems=[
-                {
-                    "Delete": {
-                        "TableName": self._table,
-                        "Key": serialize(keys.connection(connection.user_id, connection.connection_id)),
-                    }
-                },
-                {
-                    "Delete": {
-                        "TableName": self._table,
-                        "Key": serialize(keys.connection_owner(connection.connection_id)),
-                    }
-                },
+        tx.transact(
+            self._ddb,
+            [
+                tx.delete(self._table, keys.connection(connection.user_id, connection.connection_id)),
+                tx.delete(self._table, keys.connection_owner(connection.connection_id)),
             ],
         )
 
@@ -161,13 +145,9 @@ class DynamoTypingThrottle:
             "until": now_ms + window_ms,
             keys.TTL: (now_ms + window_ms) // 1000 + THROTTLE_TTL_SLACK_S,
         }
-        return conditional(
-            self._ddb.put_item,
-            TableName=self._table,
-            Item=serialize(item),
-            ConditionExpression="attribute_not_exists(pk) OR #until <= :now",
-            ExpressionAttributeNames={"#until": "until"},
-            ExpressionAttributeValues=values(now=now_ms),
+        return tx.write_if(
+            self._ddb,
+            tx.put(self._table, item, condition="attribute_not_exists(pk) OR #until <= :now", now=now_ms),
         )
 
 

@@ -9,13 +9,12 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from functions.core import clients, idempotency, keys
+from functions.core import clients, idempotency, keys, tx
 from functions.core.clock import iso_from_ms, ms_from_iso
 from functions.core.ddb import (
     BATCH_GET_MAX_KEYS,
     TransactionCancelled,
     batch_get,
-    call,
     conditional,
     get_item,
     item_key,
@@ -270,12 +269,6 @@ class DynamoShares:
 
     # writes -----------------------------------------------------------------------------
 
-    def _put(self, item: dict[str, Any], condition: str | None = None) -> dict[str, Any]:
-        put: dict[str, Any] = {"TableName": self._table, "Item": serialize(item)}
-        if condition:
-            put["ConditionExpression"] = condition
-        return {"Put": put}
-
     @staticmethod
     def _video_card(plan: SharePlan) -> dict[str, Any]:
         video_card: dict[str, Any] = {
@@ -327,7 +320,7 @@ class DynamoShares:
             "other_id": d.recipient_id,
             "last_interaction_at": plan.sent_at,
         }
-        actions.append(self._put(interaction))
+        actions.append(tx.put(self._table, interaction))
         return actions
 
     def _record_put(self, plan: SharePlan, at_ms: int, pending_actions: str | None) -> dict[str, Any]:
@@ -353,20 +346,15 @@ class DynamoShares:
         )
         return action
 
-    def _complete_action(self, sharer: str, video_id: str, idem_key: str) -> dict[str, Any]:
-        return {
-            "Update": {
-                "TableName": self._table,
-                "Key": serialize(keys.share_idempotency(sharer, video_id, idem_key)),
-                "UpdateExpression": "SET #s = :complete REMOVE pending_actions",
-                "ConditionExpression": "#s = :pending",
-                "ExpressionAttributeNames": {"#s": "state"},
-                "ExpressionAttributeValues": values(complete="complete", pending="pending"),
-            }
-        }
-
-    def _transact(self, actions: list[dict[str, Any]]) -> None:
-        call(self._client.transact_write_items, TransactItems=actions)
+    def _complete_action(self, sharer: str, video_id: str, idem_key: str) -> tx.Action:
+        return tx.update(
+            self._table,
+            keys.share_idempotency(sharer, video_id, idem_key),
+            "SET #state = :complete REMOVE pending_actions",
+            condition="#state = :pending",
+            complete="complete",
+            pending="pending",
+        )
 
     def commit(self, plan: SharePlan) -> None:
         """One TransactWriteItems when ≤ 100 actions, else two (the record stays ``pending`` with
@@ -375,31 +363,26 @@ class DynamoShares:
         groups = [self._delivery_actions(plan, d, at_ms) for d in plan.deliveries]
         groups += [self._conversation_actions(plan, d, at_ms) for d in plan.conversation_deliveries]
         sent_to = len(plan.deliveries) + len(plan.conversation_deliveries)
-        video_update = {
-            "Update": {
-                "TableName": self._table,
-                "Key": serialize(keys.video(plan.video.video_id)),
-                "UpdateExpression": "ADD share_count :n",
-                "ConditionExpression": "attribute_exists(pk) AND deleted = :false",
-                "ExpressionAttributeValues": values(n=sent_to, false=False),
-            }
-        }
+        video_update = tx.update(
+            self._table,
+            keys.video(plan.video.video_id),
+            "ADD share_count :n",
+            condition="attribute_exists(pk) AND deleted = :false",
+            n=sent_to,
+            false=False,
+        )
         # The sharer's DM rate window: refused while full, like a DM; counts every message.
-        rate_update = {
-            "Update": {
-                "TableName": self._table,
-                "Key": serialize(keys.rate_window("dm_send", plan.sharer, plan.window)),
-                "UpdateExpression": "ADD n :k SET #ttl = :ttl, entity = :entity",
-                "ConditionExpression": "attribute_not_exists(n) OR n < :limit",
-                "ExpressionAttributeNames": {"#ttl": keys.TTL},
-                "ExpressionAttributeValues": values(
-                    k=sent_to,
-                    ttl=plan.window_expires_s,
-                    limit=plan.rate_limit,
-                    entity="rate_window",
-                ),
-            }
-        }
+        rate_update = tx.update(
+            self._table,
+            keys.rate_window("dm_send", plan.sharer, plan.window),
+            "ADD n :k SET #ttl = :ttl, entity = :entity",
+            condition="attribute_not_exists(n) OR n < :limit",
+            names={"#ttl": keys.TTL},
+            k=sent_to,
+            ttl=plan.window_expires_s,
+            limit=plan.rate_limit,
+            entity="rate_window",
+        )
         first: list[dict[str, Any]] = []
         second: list[dict[str, Any]] = []
         budget = TRANSACT_MAX_ACTIONS - 3
@@ -411,7 +394,7 @@ class DynamoShares:
         pending = json.dumps(second, separators=(",", ":")) if second else None
         record = self._record_put(plan, at_ms, pending)
         try:
-            self._transact([record, video_update, rate_update, *first])
+            tx.transact(self._client, [record, video_update, rate_update, *first])
         except TransactionCancelled as cancelled:
             if cancelled.failed(_RECORD):
                 old = cancelled.item(_RECORD)
@@ -428,7 +411,7 @@ class DynamoShares:
 
     def _finish(self, sharer: str, video_id: str, idem_key: str, actions: list[dict[str, Any]]) -> None:
         try:
-            self._transact([*actions, self._complete_action(sharer, video_id, idem_key)])
+            tx.transact(self._client, [*actions, self._complete_action(sharer, video_id, idem_key)])
         except TransactionCancelled as cancelled:
             if cancelled.failed(len(actions)):
                 return  # another request completed this share first
@@ -516,12 +499,14 @@ class DynamoInteractions:
             "last_interaction_at": at_iso,
         }
         # Refused when already as recent: a replayed or older change, nothing to do.
-        conditional(
-            self._client.put_item,
-            TableName=self._table,
-            Item=serialize(item),
-            ConditionExpression="attribute_not_exists(pk) OR last_interaction_at < :at",
-            ExpressionAttributeValues=values(at=at_iso),
+        tx.write_if(
+            self._client,
+            tx.put(
+                self._table,
+                item,
+                condition="attribute_not_exists(pk) OR last_interaction_at < :at",
+                at=at_iso,
+            ),
         )
 
 

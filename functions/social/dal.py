@@ -8,13 +8,11 @@ a wrong friend state: a cancelled transaction is translated into "already done",
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from functions.core import clients, keys
+from functions.core import clients, keys, tx
 from functions.core.clock import iso_from_ms
 from functions.core.ddb import (
     BATCH_GET_MAX_KEYS,
@@ -128,48 +126,17 @@ class DynamoGraph:
 
     # --- helpers ------------------------------------------------------------------------
 
-    def _edge_item(self, k: keys.Key, owner: str, kind: str, entity: str, other: str, at_ms: int) -> Any:
+    def _edge_item(
+        self, k: keys.Key, owner: str, kind: str, entity: str, other: str, at_ms: int
+    ) -> dict[str, Any]:
         """An edge item listed on GSI1 under ``owner``'s ``kind`` list, ordered by a time ULID."""
-        return serialize(
-            {
-                **k,
-                **keys.gsi1(keys.listing(owner, kind), new_ulid(at_ms)),
-                "entity": entity,
-                "user_id": owner,
-                "other": other,
-                "since": iso_from_ms(at_ms),
-            }
-        )
-
-    def _put(
-        self, item: Any, condition: str | None = None, bound: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
-        """A transaction Put of a serialized item; ``bound`` = the condition's ``:values``."""
-        put: dict[str, Any] = {"TableName": self._table, "Item": item}
-        if condition:
-            put["ConditionExpression"] = condition
-        if bound:
-            put["ExpressionAttributeValues"] = bound
-        return {"Put": put}
-
-    def _delete(
-        self, k: keys.Key, condition: str | None = None, bound: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
-        """A transaction Delete; ``bound`` = the condition's ``:values``."""
-        delete: dict[str, Any] = {"TableName": self._table, "Key": serialize(k)}
-        if condition:
-            delete["ConditionExpression"] = condition
-        if bound:
-            delete["ExpressionAttributeValues"] = bound
-        return {"Delete": delete}
-
-    def _check(self, k: keys.Key, condition: str) -> dict[str, Any]:
         return {
-            "ConditionCheck": {
-                "TableName": self._table,
-                "Key": serialize(k),
-                "ConditionExpression": condition,
-            }
+            **k,
+            **keys.gsi1(keys.listing(owner, kind), new_ulid(at_ms)),
+            "entity": entity,
+            "user_id": owner,
+            "other": other,
+            "since": iso_from_ms(at_ms),
         }
 
     def _counters(self, user_id: str, other: str, **deltas: int) -> list[dict[str, Any]]:
@@ -179,15 +146,14 @@ class DynamoGraph:
         if not deltas:
             return []
         adds = ", ".join(f"{name} :{name}" for name in deltas)
+        counts: dict[str, Any] = {"entity": "counters", "uid": user_id, **deltas}
         return [
-            {
-                "Update": {
-                    "TableName": self._table,
-                    "Key": serialize(keys.counter_shard(user_id, other)),
-                    "UpdateExpression": f"SET entity = :entity, user_id = :uid ADD {adds}",
-                    "ExpressionAttributeValues": values(entity="counters", uid=user_id, **deltas),
-                }
-            }
+            tx.update(
+                self._table,
+                keys.counter_shard(user_id, other),
+                f"SET entity = :entity, user_id = :uid ADD {adds}",
+                **counts,
+            )
         ]
 
     def _transact(self, actions: list[dict[str, Any]]) -> None:
@@ -196,14 +162,7 @@ class DynamoGraph:
         Concurrent follows of one user contend on its profile counter, which DynamoDB reports as
         TransactionConflict. Retrying is safe: the conditions make a repeated write a no-op.
         """
-        for attempt in range(TRANSACT_ATTEMPTS):
-            try:
-                call(self._client.transact_write_items, TransactItems=actions)
-                return
-            except UnavailableError:
-                if attempt == TRANSACT_ATTEMPTS - 1:
-                    raise
-                time.sleep(random.uniform(0, 0.025 * 2**attempt))
+        tx.transact_retrying(self._client, actions, attempts=TRANSACT_ATTEMPTS, backoff_s=0.025)
 
     # --- graph writes (GraphStore) ----------------------------------------------------------
 
@@ -217,21 +176,27 @@ class DynamoGraph:
         """One TransactWriteItems: edge pair + counters (+ friend markers), guarded by conditions."""
         friends = 1 if reverse else 0
         actions = [
-            self._put(self._edge_item(keys.following(a, b), a, "FOLLOWING", "follow", b, at_ms), _NOT_EXISTS),
-            self._put(
-                self._edge_item(keys.follower(b, a), b, "FOLLOWERS", "follower", a, at_ms), _NOT_EXISTS
+            tx.put(
+                self._table,
+                self._edge_item(keys.following(a, b), a, "FOLLOWING", "follow", b, at_ms),
+                condition=_NOT_EXISTS,
             ),
-            self._check(keys.block(a, b), _NOT_EXISTS),
-            self._check(keys.block(b, a), _NOT_EXISTS),
+            tx.put(
+                self._table,
+                self._edge_item(keys.follower(b, a), b, "FOLLOWERS", "follower", a, at_ms),
+                condition=_NOT_EXISTS,
+            ),
+            tx.check(self._table, keys.block(a, b), _NOT_EXISTS),
+            tx.check(self._table, keys.block(b, a), _NOT_EXISTS),
             # The friend state written below is only right if the reverse edge is as read.
-            self._check(keys.following(b, a), _EXISTS if reverse else _NOT_EXISTS),
+            tx.check(self._table, keys.following(b, a), _EXISTS if reverse else _NOT_EXISTS),
             *self._counters(a, b, following_count=1, friends_count=friends),
             *self._counters(b, a, followers_count=1, friends_count=friends),
         ]
         if reverse:
             actions += [
-                self._put(self._edge_item(keys.friend(a, b), a, "FRIENDS", "friend", b, at_ms)),
-                self._put(self._edge_item(keys.friend(b, a), b, "FRIENDS", "friend", a, at_ms)),
+                tx.put(self._table, self._edge_item(keys.friend(a, b), a, "FRIENDS", "friend", b, at_ms)),
+                tx.put(self._table, self._edge_item(keys.friend(b, a), b, "FRIENDS", "friend", a, at_ms)),
             ]
         try:
             self._transact(actions)
@@ -247,14 +212,14 @@ class DynamoGraph:
         """One TransactWriteItems: remove the edge pair, counters (and friend markers)."""
         friends = -1 if reverse else 0
         actions = [
-            self._delete(keys.following(a, b), _EXISTS),
-            self._delete(keys.follower(b, a)),
-            self._check(keys.following(b, a), _EXISTS if reverse else _NOT_EXISTS),
+            tx.delete(self._table, keys.following(a, b), condition=_EXISTS),
+            tx.delete(self._table, keys.follower(b, a)),
+            tx.check(self._table, keys.following(b, a), _EXISTS if reverse else _NOT_EXISTS),
             *self._counters(a, b, following_count=-1, friends_count=friends),
             *self._counters(b, a, followers_count=-1, friends_count=friends),
         ]
         if reverse:
-            actions += [self._delete(keys.friend(a, b)), self._delete(keys.friend(b, a))]
+            actions += [tx.delete(self._table, keys.friend(a, b)), tx.delete(self._table, keys.friend(b, a))]
         try:
             self._transact(actions)
         except TransactionCancelled as err:
@@ -267,13 +232,17 @@ class DynamoGraph:
         """One TransactWriteItems: the block, both follows removed, counters and friend markers."""
         both = a_follows and b_follows
         actions = [
-            self._put(self._edge_item(keys.block(a, b), a, "BLOCKS", "block", b, at_ms), _NOT_EXISTS),
-            self._delete(keys.following(a, b), _EXISTS)
+            tx.put(
+                self._table,
+                self._edge_item(keys.block(a, b), a, "BLOCKS", "block", b, at_ms),
+                condition=_NOT_EXISTS,
+            ),
+            tx.delete(self._table, keys.following(a, b), condition=_EXISTS)
             if a_follows
-            else self._check(keys.following(a, b), _NOT_EXISTS),
-            self._delete(keys.following(b, a), _EXISTS)
+            else tx.check(self._table, keys.following(a, b), _NOT_EXISTS),
+            tx.delete(self._table, keys.following(b, a), condition=_EXISTS)
             if b_follows
-            else self._check(keys.following(b, a), _NOT_EXISTS),
+            else tx.check(self._table, keys.following(b, a), _NOT_EXISTS),
             *self._counters(
                 a,
                 b,
@@ -290,13 +259,13 @@ class DynamoGraph:
             ),
         ]
         # The mirror on b's side lets an account deletion of b find this block (issue 20).
-        actions.append(self._put(serialize({**keys.blocked_by(b, a), "entity": "blocked_by", "other": a})))
+        actions.append(tx.put(self._table, {**keys.blocked_by(b, a), "entity": "blocked_by", "other": a}))
         if a_follows:
-            actions.append(self._delete(keys.follower(b, a)))
+            actions.append(tx.delete(self._table, keys.follower(b, a)))
         if b_follows:
-            actions.append(self._delete(keys.follower(a, b)))
+            actions.append(tx.delete(self._table, keys.follower(a, b)))
         if both:
-            actions += [self._delete(keys.friend(a, b)), self._delete(keys.friend(b, a))]
+            actions += [tx.delete(self._table, keys.friend(a, b)), tx.delete(self._table, keys.friend(b, a))]
         try:
             self._transact(actions)
         except TransactionCancelled as err:
@@ -308,7 +277,9 @@ class DynamoGraph:
     def delete_block(self, a: str, b: str) -> None:
         """One TransactWriteItems deleting block ``a → b`` and its mirror on b's side (deleting
         a missing item is a no-op)."""
-        self._transact([self._delete(keys.block(a, b)), self._delete(keys.blocked_by(b, a))])
+        self._transact(
+            [tx.delete(self._table, keys.block(a, b)), tx.delete(self._table, keys.blocked_by(b, a))]
+        )
 
     # --- profile ----------------------------------------------------------------------------
 
@@ -350,13 +321,15 @@ class DynamoGraph:
             "push_previews": push_previews,
             "show_activity_status": show_activity_status,
         }
-        sets = {name: v for name, v in sets.items() if v is not None}
-        out = call(
-            self._client.update_item,
-            TableName=self._table,
-            Key=serialize(keys.profile(user_id)),
-            UpdateExpression="SET " + ", ".join(f"{name} = :{name}" for name in sets),
-            ExpressionAttributeValues=values(**sets),
+        given: dict[str, Any] = {name: v for name, v in sets.items() if v is not None}
+        out = tx.write(
+            self._client,
+            tx.update(
+                self._table,
+                keys.profile(user_id),
+                "SET " + ", ".join(f"{name} = :{name}" for name in given),
+                **given,
+            ),
             ReturnValues="ALL_NEW",
         )
         return _settings(deserialize(out.get("Attributes")))
@@ -366,13 +339,18 @@ class DynamoGraph:
     def touch_activity(self, user_id: str, now_ms: int, min_gap_ms: int) -> bool:
         """Conditional UpdateItem of the profile's ``last_active_at`` (skipped when younger than
         ``min_gap_ms``; the profile is created with defaults when absent)."""
-        return conditional(
-            self._client.update_item,
-            TableName=self._table,
-            Key=serialize(keys.profile(user_id)),
-            UpdateExpression="SET last_active_at = :now, entity = :e, user_id = :u",
-            ConditionExpression="attribute_not_exists(last_active_at) OR last_active_at < :cutoff",
-            ExpressionAttributeValues=values(now=now_ms, cutoff=now_ms - min_gap_ms, e="profile", u=user_id),
+        return tx.write_if(
+            self._client,
+            tx.update(
+                self._table,
+                keys.profile(user_id),
+                "SET last_active_at = :now, entity = :e, user_id = :u",
+                condition="attribute_not_exists(last_active_at) OR last_active_at < :cutoff",
+                now=now_ms,
+                cutoff=now_ms - min_gap_ms,
+                e="profile",
+                u=user_id,
+            ),
         )
 
     def socket_changed(self, user_id: str, now_ms: int, delta: int) -> None:
@@ -461,8 +439,8 @@ class DynamoGraph:
         try:
             self._transact(
                 [
-                    self._delete(keys.phone_owner(user_id), "phone_hash = :old", values(old=old)),
-                    self._delete(keys.phone(old), _PHONE_IS_MINE, values(uid=user_id)),
+                    tx.delete(self._table, keys.phone_owner(user_id), condition="phone_hash = :old", old=old),
+                    tx.delete(self._table, keys.phone(old), condition=_PHONE_IS_MINE, uid=user_id),
                 ]
             )
         except TransactionCancelled as err:
@@ -475,15 +453,18 @@ class DynamoGraph:
 
     def charge_contacts(self, user_id: str, day: int, count: int, limit: int, expires_at: int) -> bool:
         """One conditional UpdateItem (ADD) on the day's counter; False when it would pass ``limit``."""
-        return conditional(
-            self._client.update_item,
-            TableName=self._table,
-            Key=serialize(keys.contacts_quota(user_id, day)),
-            UpdateExpression="SET entity = :entity, #ttl = :ttl ADD used :n",
-            ConditionExpression="attribute_not_exists(used) OR used <= :max",
-            ExpressionAttributeNames={"#ttl": keys.TTL},
-            ExpressionAttributeValues=values(
-                entity="contacts_quota", ttl=expires_at, n=count, max=limit - count
+        return tx.write_if(
+            self._client,
+            tx.update(
+                self._table,
+                keys.contacts_quota(user_id, day),
+                "SET entity = :entity, #ttl = :ttl ADD used :n",
+                condition="attribute_not_exists(used) OR used <= :max",
+                names={"#ttl": keys.TTL},
+                entity="contacts_quota",
+                ttl=expires_at,
+                n=count,
+                max=limit - count,
             ),
         )
 
@@ -601,19 +582,18 @@ def _verification_from(item: Item) -> Verification:
 class DynamoVerifications(DynamoGraph):
     """Verifications, daily code quotas and number holders in the single table."""
 
-    def _quota(self, kind: str, subject: str, day: int, limit: int, expires_s: int) -> dict[str, Any]:
-        return {
-            "Update": {
-                "TableName": self._table,
-                "Key": serialize(keys.sms_code_quota(kind, subject, day)),
-                "UpdateExpression": "ADD n :one SET entity = :entity, #ttl = :ttl",
-                "ConditionExpression": "attribute_not_exists(n) OR n < :limit",
-                "ExpressionAttributeNames": {"#ttl": keys.TTL},
-                "ExpressionAttributeValues": values(
-                    one=1, entity="sms_code_quota", ttl=expires_s, limit=limit
-                ),
-            }
-        }
+    def _quota(self, kind: str, subject: str, day: int, limit: int, expires_s: int) -> tx.Action:
+        return tx.update(
+            self._table,
+            keys.sms_code_quota(kind, subject, day),
+            "ADD n :one SET entity = :entity, #ttl = :ttl",
+            condition="attribute_not_exists(n) OR n < :limit",
+            names={"#ttl": keys.TTL},
+            one=1,
+            entity="sms_code_quota",
+            ttl=expires_s,
+            limit=limit,
+        )
 
     def start(
         self, verification: Verification, day: int, user_limit: int, number_limit: int, quota_expires_s: int
@@ -634,7 +614,7 @@ class DynamoVerifications(DynamoGraph):
         try:
             self._transact(
                 [
-                    self._put(serialize(item), _NOT_EXISTS),
+                    tx.put(self._table, item, condition=_NOT_EXISTS),
                     self._quota("user", verification.user_id, day, user_limit, quota_expires_s),
                     self._quota("number", verification.phone_hash, day, number_limit, quota_expires_s),
                 ]
@@ -653,13 +633,16 @@ class DynamoVerifications(DynamoGraph):
     def wrong_code(self, verification: Verification, limit: int) -> int:
         """One UpdateItem (ADD attempts, only below ``limit``); ``limit`` when it already ended."""
         try:
-            out = call(
-                self._client.update_item,
-                TableName=self._table,
-                Key=serialize(keys.phone_verification(verification.verification_id)),
-                UpdateExpression="ADD attempts :one",
-                ConditionExpression="attribute_exists(pk) AND attempts < :limit",
-                ExpressionAttributeValues=values(one=1, limit=limit),
+            out = tx.write(
+                self._client,
+                tx.update(
+                    self._table,
+                    keys.phone_verification(verification.verification_id),
+                    "ADD attempts :one",
+                    condition="attribute_exists(pk) AND attempts < :limit",
+                    one=1,
+                    limit=limit,
+                ),
                 ReturnValues="UPDATED_NEW",
             )
         except ConditionFailed:
@@ -676,34 +659,37 @@ class DynamoVerifications(DynamoGraph):
         holder = found.get(item_key(keys.phone(new)), {}).get("user_id")
         old = found.get(item_key(keys.phone_owner(user)), {}).get("phone_hash")
         actions = [
-            self._delete(
+            tx.delete(
+                self._table,
                 keys.phone_verification(verification.verification_id),
-                "attribute_exists(pk) AND attempts = :attempts",
-                values(attempts=verification.attempts),
+                condition="attribute_exists(pk) AND attempts = :attempts",
+                attempts=verification.attempts,
             ),
-            self._put(
-                serialize({**keys.phone(new), "entity": "phone_optin", "user_id": user}),
-                "user_id = :holder" if holder else _NOT_EXISTS,
-                values(holder=holder) if holder else None,
+            tx.put(
+                self._table,
+                {**keys.phone(new), "entity": "phone_optin", "user_id": user},
+                condition="user_id = :holder" if holder else _NOT_EXISTS,
+                **({"holder": holder} if holder else {}),
             ),
-            self._put(
-                serialize(
-                    {
-                        **keys.phone_owner(user),
-                        "entity": "phone_owner",
-                        "phone_hash": new,
-                        "region": verification.region,
-                    }
-                ),
-                "phone_hash = :old" if old else _NOT_EXISTS,
-                values(old=old) if old else None,
+            tx.put(
+                self._table,
+                {
+                    **keys.phone_owner(user),
+                    "entity": "phone_owner",
+                    "phone_hash": new,
+                    "region": verification.region,
+                },
+                condition="phone_hash = :old" if old else _NOT_EXISTS,
+                **({"old": old} if old else {}),
             ),
         ]
         if old and old != new:
-            actions.append(self._delete(keys.phone(old), "user_id = :uid", values(uid=user)))
+            actions.append(tx.delete(self._table, keys.phone(old), condition="user_id = :uid", uid=user))
         if holder and holder != user:
             # The previous holder loses the number silently (recycled numbers: verified wins).
-            actions.append(self._delete(keys.phone_owner(str(holder)), "phone_hash = :h", values(h=new)))
+            actions.append(
+                tx.delete(self._table, keys.phone_owner(str(holder)), condition="phone_hash = :h", h=new)
+            )
         try:
             self._transact(actions)
         except TransactionCancelled as err:
