@@ -7,7 +7,7 @@ CHECKOV_VENV := .venv-checkov
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 # Every directory of Python source, for the linters and the type checker.
-SRC := app.py functions infra local tests bench
+SRC := app.py chalicelib infra local tests bench
 PORT ?= 8000
 WS_PORT ?= 8001
 MOTO_PORT ?= 4566
@@ -55,7 +55,7 @@ test: lint typecheck pytest
 run: venv
 	$(PY) -m local.run --port $(PORT) --ws-port $(WS_PORT) --moto-port $(MOTO_PORT)
 
-# build/sam.json + build/deployment.zip: functions/ copied into vendor/, infra/template.yaml merged
+# build/sam.json + build/deployment.zip: chalicelib/ copied into vendor/, infra/template.yaml merged
 # (build/merge-template.json: one IAM role per function, names, environment), cfn-lint checked.
 # Fails if chalice could not install a dependency. See docs/operations.md.
 # Then checkov: every failing check is fixed or skipped inline in the template with its reason

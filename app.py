@@ -5,55 +5,37 @@ Nothing here creates clients or reads data: ``import app`` must stay fast (cold 
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from chalice import Chalice
 
-from functions.account import api as account_api
-from functions.account import events as account_events
-from functions.apidocs import api as apidocs_api
-from functions.checkout import api as checkout_api
-from functions.checkout import events as checkout_events
-from functions.core import middleware
-from functions.dm import api as dm_api
-from functions.dm import events as dm_events
-from functions.dm import wiring as dm_wiring
-from functions.health import api as health_api
-from functions.live import api as live_api
-from functions.live import events as live_events
-from functions.live import wiring as live_wiring
-from functions.notify import api as notify_api
-from functions.notify import events as notify_events
-from functions.notify import wiring as notify_wiring
-from functions.projections import events as projection_events
-from functions.realtime import api as realtime_api
-from functions.realtime import events as realtime_events
-from functions.share import api as share_api
-from functions.share import events as share_events
-from functions.social import api as social_api
-from functions.social import events as social_events
+from chalicelib.core import middleware
+from chalicelib.dm import wiring as dm_wiring
+from chalicelib.live import wiring as live_wiring
+from chalicelib.notify import wiring as notify_wiring
 
 
 def _share_video_cards() -> Any:
     """dm's VideoCards port: share re-checks each shared video for the viewer."""
-    from functions.share.cards import ShareVideoCards
+    from chalicelib.share.cards import ShareVideoCards
 
     return ShareVideoCards()
 
 
 def _checkout_stream_page(stream_id: str) -> Any:
     """live's stream page: META and checkout's pins in one Query."""
-    from functions.checkout.pins_view import stream_page
+    from chalicelib.checkout.stream_page import stream_page
 
     return stream_page(stream_id)
 
 
 def _outbox_mappers() -> tuple[Any, ...]:
     """The outbox publisher's mappers: dm, share, checkout and account changes → events."""
-    from functions.account import outbox as account_outbox
-    from functions.checkout import outbox as checkout_outbox
-    from functions.dm import outbox as dm_outbox
-    from functions.share import outbox as share_outbox
+    from chalicelib.account import outbox as account_outbox
+    from chalicelib.checkout import outbox as checkout_outbox
+    from chalicelib.dm import outbox as dm_outbox
+    from chalicelib.share import outbox as share_outbox
 
     return (
         dm_outbox.events_from_change,
@@ -73,25 +55,20 @@ app.experimental_feature_flags.update(["WEBSOCKETS"])
 # One middleware for HTTP, WebSocket and event handlers: log context, errors, metrics.
 middleware.register(app)
 
-for blueprint in (
-    health_api.bp,
-    apidocs_api.bp,
-    social_api.bp,
-    social_events.bp,
-    dm_api.bp,
-    dm_events.bp,
-    share_api.bp,
-    share_events.bp,
-    notify_api.bp,
-    notify_events.bp,
-    live_api.bp,
-    live_events.bp,
-    checkout_api.bp,
-    checkout_events.bp,
-    realtime_api.bp,
-    realtime_events.bp,
-    projection_events.bp,
-    account_api.bp,
-    account_events.bp,
-):
-    app.register_blueprint(blueprint)
+# The one registry: each domain's routes (``api``) and event handlers (``events``), in this order.
+DOMAINS = {
+    "health": ("api",),
+    "apidocs": ("api",),
+    "social": ("api",),
+    "dm": ("api", "events"),
+    "share": ("api", "events"),
+    "notify": ("api", "events"),
+    "live": ("api",),
+    "checkout": ("api", "events"),
+    "realtime": ("api", "events"),
+    "projections": ("events",),
+    "account": ("api", "events"),
+}
+for domain, modules in DOMAINS.items():
+    for module in modules:
+        app.register_blueprint(importlib.import_module(f"chalicelib.{domain}.{module}").bp)

@@ -189,7 +189,7 @@ class Harness:
         from chalice.test import Client
         from moto import mock_aws
 
-        from functions.core import clients, settings
+        from chalicelib.core import clients, settings
         from tests.support.env import functions_environment
 
         with mock_aws(), fast_moto_transactions(), functions_environment():
@@ -293,9 +293,9 @@ class Harness:
         Known callers' "active now" stamps and deleted-account gate entries are warm (stamps are
         written at most once a minute per user: the
         ``activity stamp`` row measures that write on its own)."""
-        from functions.core import deleted
-        from functions.core.clock import now_ms
-        from functions.social.presence import THROTTLE
+        from chalicelib.core import deleted
+        from chalicelib.core.clock import now_ms
+        from chalicelib.social.presence import THROTTLE
 
         THROTTLE.prime(sorted(self.users), now_ms())
         deleted.prime(sorted(self.users))
@@ -338,7 +338,7 @@ class Harness:
 
     def publish_video(self, video_id: str, author: str, visibility: str) -> None:
         """Deliver a video event to the app's SNS handler, as Lambda would."""
-        from functions.core.settings import VIDEO_EVENTS_TOPIC_NAME
+        from chalicelib.core.settings import VIDEO_EVENTS_TOPIC_NAME
 
         name = next(
             s.name for s in self.app.event_sources if getattr(s, "topic", None) == VIDEO_EVENTS_TOPIC_NAME
@@ -356,7 +356,7 @@ class Harness:
 
     def stored(self, key: dict[str, Any]) -> dict[str, Any] | None:
         """An item as stored (uncounted), deserialised."""
-        from functions.core.ddb import deserialize, serialize
+        from chalicelib.core.ddb import deserialize, serialize
 
         item = self.peek.get_item(TableName=self.table, Key=serialize(key)).get("Item")
         return deserialize(item) if item else None
@@ -364,7 +364,7 @@ class Harness:
 
 def signed_webhook(secret: str, body: dict[str, Any]) -> tuple[str, dict[str, str]]:
     """A ``Stripe-Signature`` header over the raw body (Stripe's scheme, first secret)."""
-    from functions.checkout.stripe_events import secrets_of, sign
+    from chalicelib.checkout.stripe_events import secrets_of, sign
 
     raw = json.dumps(body, indent=2)
     return raw, {
@@ -438,10 +438,10 @@ CONTACT_MATCH_MAX_CALLS = 8  # 1 quota + ⌈500/100⌉ lookups (run concurrently
 def scenario_contacts(h: Harness) -> None:
     """Match a 500-number phone book of national numbers (region US): 20 of them are friends
     with verified numbers (seeded uncounted, as a finished SMS verification leaves them)."""
-    from functions.core import keys
-    from functions.core.ddb import serialize
-    from functions.core.settings import get_settings
-    from functions.social.logic_contacts import phone_hash
+    from chalicelib.core import keys
+    from chalicelib.core.ddb import serialize
+    from chalicelib.core.settings import get_settings
+    from chalicelib.social.contacts import phone_hash
 
     secret = get_settings().phone_hash_secret
     for i, friend in enumerate(FRIENDS[1:21]):
@@ -604,7 +604,7 @@ def scenario_conversations(h: Harness) -> None:
         _at_most(3),
         lambda: h.request("GET", "/v1/me/friends?limit=20", ALICE),
     )
-    from functions.social.presence import THROTTLE
+    from chalicelib.social.presence import THROTTLE
 
     THROTTLE.prime([], 0)
     h.measure(
@@ -626,7 +626,7 @@ def scenario_live(h: Harness) -> None:
 
 def _live_room(h: Harness, label: str, k: int, peak: int | None) -> None:
     """One room: busy-room posts, the measured post, then polls served from the snapshot."""
-    from functions.core import keys
+    from chalicelib.core import keys
 
     body: dict[str, Any] = {"title": f"bench {label}"}
     if peak:
@@ -668,7 +668,7 @@ def _live_room(h: Harness, label: str, k: int, peak: int | None) -> None:
     )
     if k == 10:
         # Informational: the first post a container sees for a room (META cache miss, ≤ 5 s).
-        from functions.live import dal as live_dal
+        from chalicelib.live import dal as live_dal
 
         live_dal._config_cache.clear()
         h.measure(
@@ -685,14 +685,14 @@ def _live_room(h: Harness, label: str, k: int, peak: int | None) -> None:
 
 
 def _shard_of(message: dict[str, Any], shards: int) -> int:
-    from functions.live.chat import shard_for
+    from chalicelib.live.chat import shard_for
 
     return shard_for(str(message.get("message_id", "")), shards)
 
 
 def scenario_checkout(h: Harness) -> None:
     """Pin a product on a stream, place an order, pay it by webhook."""
-    from functions.core.settings import get_settings
+    from chalicelib.core.settings import get_settings
 
     seller = FRIENDS[20]
     stream = h.json("POST", "/v1/streams", seller, {"title": "shop"})
@@ -749,9 +749,9 @@ def scenario_checkout(h: Harness) -> None:
 
 def scenario_late_refund(h: Harness, seller: str, deliver: Callable[[dict[str, Any]], Any]) -> None:
     """A payment that succeeds after its hold ended and its unit was sold: refunded at once."""
-    from functions.checkout import orders as order_logic
-    from functions.checkout.dal import repository
-    from functions.core.clock import now_ms
+    from chalicelib.checkout import orders as order_logic
+    from chalicelib.checkout.dal import repository
+    from chalicelib.core.clock import now_ms
 
     stream = h.json("POST", "/v1/streams", seller, {"title": "shop 2"})
     product = h.json(
@@ -779,7 +779,7 @@ def _exactly(n: int) -> Check:
 
 
 def _outbox_events(n: int, text: str, recipients: int) -> list[Any]:
-    from functions.core.domain_events import DomainEvent
+    from chalicelib.core.domain_events import DomainEvent
 
     return [
         DomainEvent(
@@ -797,7 +797,7 @@ def _outbox_events(n: int, text: str, recipients: int) -> list[Any]:
 def scenario_outbox(h: Harness) -> None:
     """The outbox publisher within SNS's limits (issue 16): 1 PublishBatch per ≤ 10 events that
     fit in 256 KiB; an event over 254 KiB is claim-checked (1 PutObject, a small pointer)."""
-    from functions.notify import dal
+    from chalicelib.notify import dal
 
     cases = (
         ("outbox: 100 small events", _outbox_events(100, "see you at 8", 1), 10, "10 PublishBatch"),
@@ -842,7 +842,7 @@ def scenario_realtime(h: Harness) -> None:
     """WebSocket connect, a typing frame in a DM (block check included), the expiry sweep."""
     from types import SimpleNamespace
 
-    from functions.realtime import events
+    from chalicelib.realtime import events
     from local.pump import scheduled_event
     from tests.support.env import token_for
 
@@ -882,7 +882,7 @@ def scenario_realtime(h: Harness) -> None:
 
 def _sharded_sale(h: Harness, seller: str) -> None:
     """2 units over S = 2 stock shards: a fallover order, a sold-out refusal, the stream view."""
-    from functions.checkout.stock_shards import home_shard
+    from chalicelib.checkout.stock_shards import home_shard
 
     stream = h.json("POST", "/v1/streams", seller, {"title": "flash"})
     sid = stream["stream_id"]
@@ -937,12 +937,12 @@ ACCOUNT_MESSAGES = 1000
 
 def scenario_account(h: Harness) -> None:
     """Issue 20: export and erase a user with 1,000 DMs (10 with attachments), friends, a device."""
-    from functions.account import dal as account_dal
-    from functions.account import logic as account_logic
-    from functions.core import keys
-    from functions.core.ddb import batch_put
-    from functions.core.ids import new_ulid
-    from functions.core.settings import get_settings
+    from chalicelib.account import dal as account_dal
+    from chalicelib.account import logic as account_logic
+    from chalicelib.core import keys
+    from chalicelib.core.ddb import batch_put
+    from chalicelib.core.ids import new_ulid
+    from chalicelib.core.settings import get_settings
 
     leaver, peer = "leaver", FRIENDS[6]
     befriend(h, leaver, peer)

@@ -16,7 +16,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_RATIO = 1.5
-PROJECT_ROOTS = {"app", "functions"}
+PROJECT_ROOTS = {"app", "chalicelib"}
 
 _CLIENTS = "for _s in ('dynamodb', 's3', 'sns'): _c = _S.client(_s, region_name='us-east-1')\n"
 VARIANTS = {
@@ -24,7 +24,7 @@ VARIANTS = {
     "bare_clients": "import boto3\n_S = boto3.session.Session()\n" + _CLIENTS,
     "app": "import app\n",
     "app_clients": (
-        "import app\nfrom functions.core import clients\nclients.dynamodb(); clients.s3(); clients.sns()\n"
+        "import app\nfrom chalicelib.core import clients\nclients.dynamodb(); clients.s3(); clients.sns()\n"
     ),
 }
 LABELS = {

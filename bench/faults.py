@@ -34,7 +34,7 @@ class FaultsResult:
 
 
 def _event(n: int, text: str) -> Any:
-    from functions.core.domain_events import DomainEvent
+    from chalicelib.core.domain_events import DomainEvent
 
     return DomainEvent(
         event_id=f"evt_bench_{n:04d}_{uuid.uuid4().hex[:6]}",
@@ -48,8 +48,8 @@ def _event(n: int, text: str) -> Any:
 
 def outbox_calls() -> tuple[int, int, int, int]:
     """(calls for 100 small events, calls for 100 ~70 KB events, their sizes in bytes)."""
-    from functions.notify import dal
-    from functions.notify.publishing import attributes_of, payload_size
+    from chalicelib.notify import dal
+    from chalicelib.notify.publishing import attributes_of, payload_size
     from tests.support.env import functions_environment
     from tests.support.moto import moto_server
 

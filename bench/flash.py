@@ -80,7 +80,7 @@ class FlashResult:
 
 def _stored_orders(stack: Any, product_id: str) -> tuple[int, int]:
     """Orders for the product holding stock, read straight from the table (uncounted scan)."""
-    from functions.core.ddb import deserialize
+    from chalicelib.core.ddb import deserialize
 
     ddb = stack.session().client("dynamodb")
     table = stack.overrides["TABLE_NAME"]

@@ -77,7 +77,7 @@ class ScaleResult:
 def model_rows(shard_wcu: float) -> list[dict[str, Any]]:
     """orders/s ceiling of one pin's stock at S = 1, 8, 40, 100."""
     per_shard_ceiling = ITEM_WCU_PER_S / shard_wcu
-    from functions.checkout.stock_shards import PER_SHARD_ORDERS_PER_S
+    from chalicelib.checkout.stock_shards import PER_SHARD_ORDERS_PER_S
 
     return [
         {
@@ -120,7 +120,7 @@ def _repository(url: str, name: str) -> Any:
     stream per transaction action, which would measure moto, not the code)."""
     from botocore.config import Config
 
-    from functions.checkout.dal import DynamoCheckoutRepository
+    from chalicelib.checkout.dal import DynamoCheckoutRepository
     from local.infra import deploy_all
     from local.stack import EndpointSession
 
@@ -158,11 +158,11 @@ def _fresh_table(client: Any, like: str, name: str) -> str:
 
 
 def _sale(repo: Any, client: Any, stream_id: str, units: int, peak: int, t0: int) -> str:
-    from functions.checkout import catalog
-    from functions.checkout.models import PinCreate, ProductCreate
-    from functions.core import keys
-    from functions.core.clock import iso_from_ms
-    from functions.core.ddb import serialize
+    from chalicelib.checkout import catalog
+    from chalicelib.checkout.models import PinCreate, ProductCreate
+    from chalicelib.core import keys
+    from chalicelib.core.clock import iso_from_ms
+    from chalicelib.core.ddb import serialize
 
     meta = {
         **keys.stream(stream_id), "entity": "stream", "stream_id": stream_id, "host_id": "host",
@@ -181,11 +181,11 @@ def _sale(repo: Any, client: Any, stream_id: str, units: int, peak: int, t0: int
 
 
 def _exactness_run(repo: Any, client: Any, buyers: int, units: int, peak: int, tag: str) -> Run:
-    from functions.checkout import orders
-    from functions.checkout.models import OrderCreate
-    from functions.checkout.payments import SimulatorProvider
-    from functions.core.clock import now_ms
-    from functions.core.errors import DomainError
+    from chalicelib.checkout import orders
+    from chalicelib.checkout.models import OrderCreate
+    from chalicelib.checkout.payments import SimulatorProvider
+    from chalicelib.core.clock import now_ms
+    from chalicelib.core.errors import DomainError
 
     t0 = now_ms()
     stream_id = f"flash-{tag}"
@@ -269,12 +269,12 @@ def _exactness_run(repo: Any, client: Any, buyers: int, units: int, peak: int, t
 def _order_cost(repo: Any, client: Any) -> tuple[float, dict[str, float]]:
     """WCU of one placed order, from its stored items (DynamoDB's pricing rules)."""
     from bench.capacity import item_size, write_units
-    from functions.checkout import orders
-    from functions.checkout.models import OrderCreate
-    from functions.checkout.payments import SimulatorProvider
-    from functions.core import keys
-    from functions.core.clock import now_ms
-    from functions.core.ddb import serialize
+    from chalicelib.checkout import orders
+    from chalicelib.checkout.models import OrderCreate
+    from chalicelib.checkout.payments import SimulatorProvider
+    from chalicelib.core import keys
+    from chalicelib.core.clock import now_ms
+    from chalicelib.core.ddb import serialize
 
     t0 = now_ms()
     product_id = _sale(repo, client, "flash-cost", 10, 2000, t0)
@@ -334,7 +334,7 @@ def hot_keys(cost: dict[str, float]) -> list[dict[str, Any]]:
 
 def run(progress: Any = None) -> ScaleResult:
     """The model (priced from one real order) and both exactness runs, on a fresh moto."""
-    from functions.checkout.stock_shards import shard_count
+    from chalicelib.checkout.stock_shards import shard_count
 
     with _moto() as url:
         repo, client = _repository(url, "flash-scale")
@@ -349,7 +349,7 @@ def run(progress: Any = None) -> ScaleResult:
     rows = model_rows(by_item["stock shard (Update)"])
     s = shard_count(1_000_000, 100_000)
     ceiling = ITEM_WCU_PER_S / by_item["stock shard (Update)"] * s
-    from functions.checkout.stock_shards import PER_SHARD_ORDERS_PER_S
+    from chalicelib.checkout.stock_shards import PER_SHARD_ORDERS_PER_S
 
     sizing = {
         "peak": 100_000,
@@ -386,7 +386,7 @@ def render(c: dict[str, Any]) -> list[str]:
         "## 4b. Flash sale at scale (sharded stock)",
         "",
         "A pin's stock lives in S stock-shard items, S = ceil(expected peak ÷ 250), S ≤ 100, S ≤ units",
-        "(`functions/checkout/stock_shards.py`). An order's transaction updates ONE shard. Limits used:",
+        "(`chalicelib/checkout/stock_shards.py`). An order's transaction updates ONE shard. Limits used:",
         f"{ITEM_WCU_PER_S:,} WCU/s per item and per partition, {PARTITION_RCU_PER_S:,} RCU/s per partition,",
         "2 WCU per transactional write of an item ≤ 1 KB.",
         "",

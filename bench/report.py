@@ -186,7 +186,7 @@ def render_coldstart(c: dict[str, Any]) -> list[str]:
         "",
         f"Fresh interpreters, median of {c['runs']} (variants interleaved; `.pyc` cached, as in a warm",
         "Lambda image). `import app` imports every route and handler module; the clients are the",
-        "handlers' own cached factories (`functions.core.clients`).",
+        "handlers' own cached factories (`chalicelib.core.clients`).",
         "",
         "| Variant | Median (ms) | Min | Max |",
         "|---|---:|---:|---:|",

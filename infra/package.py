@@ -1,7 +1,7 @@
 """``make package``: the deployable SAM/CloudFormation artifact in ``build/``.
 
-1. Copy ``functions/`` into the git-ignored ``vendor/`` (Chalice packages only ``app.py``,
-   ``chalicelib/`` and ``vendor/``; a requirements path or wheel would package stale code).
+1. Nothing to copy: the code lives in ``chalicelib/`` beside ``app.py``, where Chalice packages
+   it (a plain ``chalice package``/``chalice deploy`` ships the same code).
 2. Build ``build/merge-template.json`` from ``infra/template.yaml`` (the same stateful
    resources ``make run`` deploys locally, plus the KMS key, alarms and dashboard) and what
    Chalice cannot express:
@@ -40,7 +40,6 @@ import argparse
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -52,7 +51,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "infra" / "template.yaml"
 # Retry and failure rules of every event source (the local pump reads the same file).
 DELIVERY = ROOT / "infra" / "delivery.json"
-VENDOR = ROOT / "vendor"
+LOCK_DIR = ROOT / ".local"
 STREAM_ARN = {"Fn::GetAtt": ["Table", "StreamArn"]}
 DEPENDENCY_FAILURE = "Could not install dependencies"
 
@@ -69,15 +68,6 @@ def load_infra_template(path: Path = TEMPLATE) -> dict[str, Any]:
     # cfn-lint's nodes subclass dict/str/list; a JSON round trip makes them plain.
     data: dict[str, Any] = json.loads(json.dumps(template))
     return data
-
-
-def vendor_functions(root: Path = ROOT) -> Path:
-    """Fresh copy of ``functions/`` into ``vendor/functions`` (no caches)."""
-    target = root / "vendor" / "functions"
-    if target.exists():
-        shutil.rmtree(target)
-    shutil.copytree(root / "functions", target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    return target
 
 
 def _resolve_sub(value: Any, parameters: dict[str, Any]) -> str | None:
@@ -137,7 +127,7 @@ FUNCTION_ACCESS: dict[str, tuple[str, ...]] = {
     # Delivery and the sweeper close connections whose token expired (DeleteConnection).
     "realtime_deliver": ("table_rw", "connections", "connections_close", "event_bodies_read"),
     "realtime_sweep_expired": ("table_rw", "connections_close"),
-    # Projections, one function per read model (functions/projections/events.py).
+    # Projections, one function per read model (chalicelib/projections/events.py).
     "project_inbox": ("stream", "table_rw", "attachments_delete"),  # unsend deletes attachments
     "project_live_snapshots": ("stream", "table_rw", "live_rw"),
     "project_share_interactions": ("stream", "table_rw"),
@@ -1024,12 +1014,12 @@ def package(stage: str, out: Path) -> Path:
 
 @contextmanager
 def _package_lock() -> Iterator[None]:
-    """One packaging at a time per working tree (``vendor/`` is shared; pytest-xdist workers
+    """One packaging at a time per working tree (``build/`` is shared; pytest-xdist workers
     and ``make package`` may run together)."""
     import fcntl
 
-    VENDOR.mkdir(exist_ok=True)
-    with open(VENDOR / ".package.lock", "w") as lock:
+    LOCK_DIR.mkdir(exist_ok=True)
+    with open(LOCK_DIR / "package.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield
@@ -1039,7 +1029,6 @@ def _package_lock() -> Iterator[None]:
 
 def _package_locked(app: Any, stage: str, out: Path) -> Path:
     """Steps 1-4 of the module docstring (the caller holds the packaging lock)."""
-    vendor_functions()
     out.mkdir(parents=True, exist_ok=True)
     merge_path = out / "merge-template.json"
     merge_path.write_text(json.dumps(build_merge_template(app, stage), indent=2))

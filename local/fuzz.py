@@ -231,7 +231,7 @@ def _webhook_signature(body: dict[str, Any]) -> str:
     import json
     import time
 
-    from functions.checkout.webhooks import sign
+    from chalicelib.checkout.webhooks import sign
 
     secret = (os.environ.get(WEBHOOK_SECRET_ENV) or _stage_webhook_secret()).split(",")[0].strip()
     raw = json.dumps(body, allow_nan=False).encode()  # what `requests` sends for `json=body`

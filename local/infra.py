@@ -13,7 +13,7 @@ from local import delivery
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "infra" / "template.yaml"
 STACK_NAME = "socialvideo-local"
-# The outbox publisher's Chalice handler name (functions/notify/events.py).
+# The outbox publisher's Chalice handler name (chalicelib/notify/events.py).
 PUBLISHER_FUNCTION = "notify_publish_outbox"
 
 

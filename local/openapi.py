@@ -2,7 +2,7 @@
 
 ``python -m local.openapi`` writes ``openapi.yaml`` (``--check``: exit 1 when it is stale).
 Nothing is restated here: each route declares its models, statuses and parameters
-(``Api.route``, :mod:`functions.core.routedoc`; the handler's docstring is its text). Schemas are
+(``Api.route``, :mod:`chalicelib.core.routedoc`; the handler's docstring is its text). Schemas are
 the models' ``model_json_schema`` (``$defs`` hoisted into ``components/schemas``); the error-code
 table comes from the :class:`DomainError` subclasses. An undeclared route is a :class:`SpecDriftError`.
 """
@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from functions.core.routedoc import ATTRIBUTE, Param, RouteDoc
+from chalicelib.core.routedoc import ATTRIBUTE, Param, RouteDoc
 
 SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"
 REF = "#/components/schemas/{model}"
@@ -138,10 +138,10 @@ def model_schema(model: type[BaseModel], mode: str = "validation") -> tuple[Sche
 
 def error_classes() -> list[type[Any]]:
     """Every :class:`DomainError` subclass of the deployed code (each domain module imported)."""
-    import functions
-    from functions.core.errors import DomainError
+    import chalicelib
+    from chalicelib.core.errors import DomainError
 
-    for module in pkgutil.walk_packages(functions.__path__, "functions."):
+    for module in pkgutil.walk_packages(chalicelib.__path__, "functions."):
         importlib.import_module(module.name)
 
     def below(cls: type[Any]) -> list[type[Any]]:  # parents before children

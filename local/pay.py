@@ -38,8 +38,8 @@ def order_of(order_id: str, endpoint: str, table: str, region: str) -> dict[str,
     """The stored order, read from the local endpoint."""
     import boto3
 
-    from functions.core import keys
-    from functions.core.ddb import deserialize, serialize
+    from chalicelib.core import keys
+    from chalicelib.core.ddb import deserialize, serialize
 
     client = boto3.session.Session(
         aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
@@ -104,7 +104,7 @@ def build_event(order: dict[str, Any], result: str, now_s: int) -> dict[str, Any
 
 def stripe_signature(secrets: list[str], now_s: int, raw: bytes) -> str:
     """``t=<now>,v1=<hmac>[,v1=<hmac>…]``: Stripe signs with every active secret."""
-    from functions.checkout.stripe_events import sign
+    from chalicelib.checkout.stripe_events import sign
 
     return f"t={now_s}," + ",".join(sign(s, now_s, raw).split(",", 1)[1] for s in secrets)
 
@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     endpoint = os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
     table = os.environ.get("TABLE_NAME") or stage_value("TABLE_NAME")
     region = os.environ.get("AWS_DEFAULT_REGION") or stage_value("AWS_DEFAULT_REGION")
-    from functions.checkout.stripe_events import secrets_of
+    from chalicelib.checkout.stripe_events import secrets_of
 
     secrets = secrets_of(stage_value("PAYMENT_WEBHOOK_SECRET"))
     now_s = int(time.time())

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from functions.core.settings import VIDEO_EVENTS_TOPIC_NAME
+from chalicelib.core.settings import VIDEO_EVENTS_TOPIC_NAME
 
 log = logging.getLogger("local.seed")
 

@@ -16,7 +16,7 @@ from tests.conftest import ApiClient, body_of
 @pytest.fixture
 def prod_stage(api: ApiClient) -> Iterator[ApiClient]:
     """The same app with ``STAGE=prod``."""
-    from functions.core.settings import get_settings
+    from chalicelib.core.settings import get_settings
 
     saved = os.environ.get("STAGE")
     os.environ["STAGE"] = "prod"

@@ -87,7 +87,7 @@ def test_a_dynamodb_timeout_is_503_unavailable_not_500(
     # botocore's ReadTimeoutError / EndpointConnectionError escaped translate_errors → 500
     # internal_error. A dependency timing out is 503 unavailable (documented, retryable).
     # Given DynamoDB timing out
-    from functions.core import clients
+    from chalicelib.core import clients
 
     def timing_out() -> Any:
         return _TimingOutClient()
@@ -112,7 +112,7 @@ def test_starting_a_stream_whose_write_was_already_applied_is_not_a_500(
     # TransactionCancelled escaped → 500. A create that finds its own stream already written is
     # the same stream (201); any other cancellation is 409/503, never 500.
     # Given a stream id that is already taken
-    from functions.live import api as live_api
+    from chalicelib.live import api as live_api
 
     monkeypatch.setattr(live_api, "new_ulid", lambda: "01JDQ3Z5XG8V0M6K2T1R9YB4CN")
     first = api.post("/v1/streams", {"title": "one"}, user="f4-host")

@@ -254,7 +254,7 @@ def test_every_operation_replies_as_the_spec_says(checked: CheckedApi, api: ApiC
            headers={"Idempotency-Key": "o-2"}, expect=409)  # fmt: skip
     c.call("GET", f"/v1/orders/{order['order_id']}", user=a, expect=200)
     c.call("GET", "/v1/me/orders?role=seller", user=a, expect=200)
-    from functions.core.settings import get_settings
+    from chalicelib.core.settings import get_settings
 
     intent = stripe_events.payment_intent(
         order["payment"]["payment_intent_id"],
@@ -291,8 +291,8 @@ def test_every_operation_replies_as_the_spec_says(checked: CheckedApi, api: ApiC
     c.call("DELETE", "/v1/me", {"confirm": "yes"}, user=zed, expect=400)
     c.call("DELETE", "/v1/me", {"confirm": "DELETE"}, user=zed, expect=202)
     c.call("GET", "/v1/me", user=zed, expect=401)
-    from functions.account import dal as account_dal
-    from functions.account import logic as account_logic
+    from chalicelib.account import dal as account_dal
+    from chalicelib.account import logic as account_logic
 
     account_logic.erase(account_dal.store(), account_dal.erasure(), zed, secret="s" * 8,
                         now_ms=lambda: int(time.time() * 1000), sleep=lambda _: None)  # fmt: skip

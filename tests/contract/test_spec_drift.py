@@ -81,7 +81,7 @@ def test_check_mode_exits_non_zero_on_drift(tmp_path: Any) -> None:
 
 def test_request_model_components_equal_the_models_json_schema(spec: dict[str, Any]) -> None:
     # Given every request model the routes declare
-    from functions.core.models import RequestModel
+    from chalicelib.core.models import RequestModel
 
     models = openapi.request_models()
     assert len(models) >= 15
@@ -206,9 +206,9 @@ def test_lists_document_limit_and_cursor(spec: dict[str, Any]) -> None:
 
 def test_the_error_table_is_derived_from_the_error_classes(spec: dict[str, Any]) -> None:
     # Given the error classes of the domains (each with a status and a code)
-    from functions.core.deleted import AccountDeletedError
-    from functions.dm.errors import TooManyReactionsError
-    from functions.social.logic_phone import InvalidCodeError
+    from chalicelib.core.deleted import AccountDeletedError
+    from chalicelib.dm.errors import TooManyReactionsError
+    from chalicelib.social.logic_phone import InvalidCodeError
 
     responses = spec["components"]["responses"]
 
@@ -220,13 +220,13 @@ def test_the_error_table_is_derived_from_the_error_classes(spec: dict[str, Any])
 
 
 def _toy_app(*, undeclared: bool = False, body_on_204: bool = False) -> Chalice:
-    from functions.core.web import Api, ApiRequest
+    from chalicelib.core.web import Api, ApiRequest
 
     app = Chalice(app_name="toy")
     bp = Blueprint("toy")
     api = Api(bp)
 
-    @api.route("/v1/health", methods=["GET"], auth=False, response="functions.health.models:Health")
+    @api.route("/v1/health", methods=["GET"], auth=False, response="chalicelib.health.models:Health")
     def toy_health(request: ApiRequest) -> dict[str, str]:
         """Health."""
         return {"status": "ok"}
@@ -240,7 +240,7 @@ def _toy_app(*, undeclared: bool = False, body_on_204: bool = False) -> Chalice:
 
     if body_on_204:
 
-        @api.route("/v1/nothing", methods=["PUT"], response="functions.health.models:Health")
+        @api.route("/v1/nothing", methods=["PUT"], response="chalicelib.health.models:Health")
         def toy_nothing(request: ApiRequest) -> None:
             """Returns nothing but declares a body."""
 

@@ -96,7 +96,7 @@ def test_request_models_reject_what_the_spec_rejects() -> None:
     # Given a body that breaks a documented limit (note over 500 characters)
     from pydantic import ValidationError
 
-    from functions.share.models import ShareRequest
+    from chalicelib.share.models import ShareRequest
 
     # When the code's own model validates it
     # Then it refuses it, like the spec's maxLength does

@@ -16,8 +16,8 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from functions.core import keys
-from functions.core.ddb import deserialize, serialize
+from chalicelib.core import keys
+from chalicelib.core.ddb import deserialize, serialize
 from tests.support.local_stack import LocalStack
 
 pytestmark = pytest.mark.e2e
@@ -423,8 +423,8 @@ def test_after_delete_every_authenticated_route_answers_401_account_deleted(loca
 
 
 def test_a_user_with_1000_messages_is_exported_and_erased_within_60_s_each(local_stack: LocalStack) -> None:
-    from functions.core.ddb import batch_put
-    from functions.core.ids import new_ulid
+    from chalicelib.core.ddb import batch_put
+    from chalicelib.core.ids import new_ulid
 
     run = uuid.uuid4().hex[:8]
     heavy, peer = f"e2e-big-{run}", f"e2e-big-peer-{run}"

@@ -21,11 +21,11 @@ def endpoint() -> Iterator[str]:
 
 
 def test_ten_concurrent_identical_retries_store_exactly_one_message(endpoint: str) -> None:
-    from functions.core.clock import now_ms
-    from functions.core.ids import new_ulid
-    from functions.dm import dal, logic
-    from functions.dm.models import CreateConversation, SendMessage
-    from functions.social.access import PairState
+    from chalicelib.core.clock import now_ms
+    from chalicelib.core.ids import new_ulid
+    from chalicelib.dm import dal, logic
+    from chalicelib.dm.models import CreateConversation, SendMessage
+    from chalicelib.social.access import PairState
 
     class Friends:
         def pair_states(self, sender: str, recipients: Sequence[str]) -> dict[str, PairState]:

@@ -258,8 +258,8 @@ def test_make_dlq_lists_a_parked_event_and_make_redrive_publishes_it_again(local
     import subprocess
     import sys
 
-    from functions.core.domain_events import DomainEvent
-    from functions.notify.publishing import Envelope, attributes_of, parked_attributes
+    from chalicelib.core.domain_events import DomainEvent
+    from chalicelib.notify.publishing import Envelope, attributes_of, parked_attributes
     from local.stack import ROOT
 
     # Given an event the outbox publisher parked (SNS refused it for good)

@@ -114,7 +114,7 @@ def test_fault_rules_by_duration_probability_and_count(endpoint: str) -> None:
 
 
 def _event(n: int, text: str) -> Any:
-    from functions.core.domain_events import DomainEvent
+    from chalicelib.core.domain_events import DomainEvent
 
     return DomainEvent(
         event_id=f"evt_limits_{n:03d}",
@@ -128,8 +128,8 @@ def _event(n: int, text: str) -> Any:
 
 def test_the_publisher_splits_71_kb_events_by_size_and_claim_checks_a_300_kb_one(endpoint: str) -> None:
     with functions_environment(endpoint) as env:
-        from functions.core.event_bodies import event_from_message
-        from functions.notify import dal
+        from chalicelib.core.event_bodies import event_from_message
+        from chalicelib.notify import dal
 
         # Given ten ~71 KB group events, a ~300 KB one, and a small one after them
         events = [_event(n, "😀" * 16_500) for n in range(10)]

@@ -16,14 +16,14 @@ from typing import Any
 
 import pytest
 
-from functions.checkout import catalog, orders
-from functions.checkout.dal import DynamoCheckoutRepository
-from functions.checkout.models import HOLD_MS, OrderCreate, PinCreate, ProductCreate
-from functions.checkout.payments import SimulatorProvider
-from functions.core import keys
-from functions.core.clock import iso_from_ms, now_ms
-from functions.core.ddb import serialize
-from functions.core.errors import DomainError
+from chalicelib.checkout import catalog, orders
+from chalicelib.checkout.dal import DynamoCheckoutRepository
+from chalicelib.checkout.models import HOLD_MS, OrderCreate, PinCreate, ProductCreate
+from chalicelib.checkout.payments import SimulatorProvider
+from chalicelib.core import keys
+from chalicelib.core.clock import iso_from_ms, now_ms
+from chalicelib.core.ddb import serialize
+from chalicelib.core.errors import DomainError
 from tests.support.moto import moto_server
 
 pytestmark = pytest.mark.e2e

@@ -21,11 +21,11 @@ def endpoint() -> Iterator[str]:
 
 
 def test_twenty_members_reacting_at_once_are_counted_exactly(endpoint: str) -> None:
-    from functions.core.clock import now_ms
-    from functions.core.ids import new_ulid
-    from functions.dm import dal, logic, reactions
-    from functions.dm.models import CreateConversation, SendMessage
-    from functions.social.access import PairState
+    from chalicelib.core.clock import now_ms
+    from chalicelib.core.ids import new_ulid
+    from chalicelib.dm import dal, logic, reactions
+    from chalicelib.dm.models import CreateConversation, SendMessage
+    from chalicelib.social.access import PairState
 
     class Friends:
         def pair_states(self, sender: str, recipients: Sequence[str]) -> dict[str, PairState]:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from functions.core.clock import now_ms
+from chalicelib.core.clock import now_ms
 from tests.support.env import functions_environment
 from tests.support.moto import moto_server
 
@@ -33,8 +33,8 @@ def _shares() -> Any:
     import boto3
     from botocore.config import Config
 
-    from functions.core.settings import get_settings
-    from functions.share.dal import DynamoShares
+    from chalicelib.core.settings import get_settings
+    from chalicelib.share.dal import DynamoShares
 
     settings = get_settings()
     client = boto3.session.Session().client(
@@ -44,9 +44,9 @@ def _shares() -> Any:
 
 
 def _share_concurrently(video_id: str, recipients: list[str], key: str, note: str | None = None) -> list[Any]:
-    from functions.core.clock import Clock
-    from functions.share.logic import share_video
-    from functions.share.models import ShareRequest
+    from chalicelib.core.clock import Clock
+    from chalicelib.share.logic import share_video
+    from chalicelib.share.models import ShareRequest
 
     request = ShareRequest(recipient_ids=recipients, note=note)
     store = _shares()
@@ -67,8 +67,8 @@ def _share_concurrently(video_id: str, recipients: list[str], key: str, note: st
 
 @pytest.mark.parametrize("recipient_count", [3, 20])
 def test_concurrent_retries_share_once(stack: str, recipient_count: int) -> None:
-    from functions.share import dal
-    from functions.share.videos import apply_video_event
+    from chalicelib.share import dal
+    from chalicelib.share.videos import apply_video_event
     from tests.integration.share.world import befriend, messages_in, video_event
 
     # Given a public video and alice's friends (20 → the two-transaction path)
@@ -92,12 +92,12 @@ def test_concurrent_retries_share_once(stack: str, recipient_count: int) -> None
 
 
 def test_concurrent_different_bodies_with_one_key_share_once(stack: str) -> None:
-    from functions.core.clock import Clock
-    from functions.core.errors import IdempotencyKeyReusedError
-    from functions.share import dal
-    from functions.share.logic import share_video
-    from functions.share.models import ShareRequest
-    from functions.share.videos import apply_video_event
+    from chalicelib.core.clock import Clock
+    from chalicelib.core.errors import IdempotencyKeyReusedError
+    from chalicelib.share import dal
+    from chalicelib.share.logic import share_video
+    from chalicelib.share.models import ShareRequest
+    from chalicelib.share.videos import apply_video_event
     from tests.integration.share.world import befriend, video_event
 
     apply_video_event(dal.videos(), video_event("vd"), now_ms())
@@ -129,11 +129,11 @@ def test_concurrent_different_bodies_with_one_key_share_once(stack: str) -> None
 
 def test_five_concurrent_shares_from_a_stranger_leave_one_request_message(stack: str) -> None:
     # Given mallory, a stranger to victor, shares five times at once with five different keys
-    from functions.core.clock import Clock
-    from functions.share import dal
-    from functions.share.logic import share_video
-    from functions.share.models import ShareRequest
-    from functions.share.videos import apply_video_event
+    from chalicelib.core.clock import Clock
+    from chalicelib.share import dal
+    from chalicelib.share.logic import share_video
+    from chalicelib.share.models import ShareRequest
+    from chalicelib.share.videos import apply_video_event
     from tests.integration.share.world import messages_in, video_event
 
     apply_video_event(dal.videos(), video_event("vs"), now_ms())

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from functions.core import keys
-from functions.core.clock import now_ms
-from functions.core.ddb import values
-from functions.social import logic
-from functions.social.dal import graph
+from chalicelib.core import keys
+from chalicelib.core.clock import now_ms
+from chalicelib.core.ddb import values
+from chalicelib.social import logic
+from chalicelib.social.dal import graph
 from tests.support.env import functions_environment
 from tests.support.moto import moto_server
 
@@ -36,8 +36,8 @@ def in_parallel(calls: list[Callable[[], Any]]) -> list[Any]:
 
 def follower_items(user: str) -> int:
     """Count the FOLLOWER# edge items in the user's partition (ground truth for the counter)."""
-    from functions.core import clients
-    from functions.core.settings import get_settings
+    from chalicelib.core import clients
+    from chalicelib.core.settings import get_settings
 
     out = clients.dynamodb().query(
         TableName=get_settings().table_name,

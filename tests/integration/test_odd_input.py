@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 import pytest
 
-from functions.core.web import MAX_JSON_DEPTH
+from chalicelib.core.web import MAX_JSON_DEPTH
 from local.tokens import mint_id_token
 from tests.conftest import ApiClient, body_of
 from tests.support.env import keypair

@@ -1,5 +1,5 @@
 """``make package`` produces a deployable artifact: cfn-lint clean, coherent with the infra
-template, and a zip that contains ``functions/`` and imports with only its own dependencies.
+template, and a zip that contains ``chalicelib/`` and imports with only its own dependencies.
 
 Runs the real ``chalice package`` once per test session (downloads Linux wheels from PyPI the
 first time, ~10-60 s); ``tests/integration/test_prod_template.py`` reuses the same build.
@@ -249,9 +249,9 @@ def test_each_read_model_has_its_own_stream_function(sam: dict[str, Any]) -> Non
 
     # Then inbox, live snapshots and share interactions each run alone, on their own mapping
     assert {k: f["Properties"]["Handler"] for k, f in projectors.items()} == {
-        "ProjectInbox": "functions.projections.events.project_inbox",
-        "ProjectLiveSnapshots": "functions.projections.events.project_live_snapshots",
-        "ProjectShareInteractions": "functions.projections.events.project_share_interactions",
+        "ProjectInbox": "chalicelib.projections.events.project_inbox",
+        "ProjectLiveSnapshots": "chalicelib.projections.events.project_live_snapshots",
+        "ProjectShareInteractions": "chalicelib.projections.events.project_share_interactions",
     }
     mappings = [json.dumps(_events(f, "DynamoDB")) for f in projectors.values()]
     assert len(set(mappings)) == len(projectors)
@@ -336,20 +336,23 @@ def test_sns_subscriptions_name_topics_the_template_creates(sam: dict[str, Any])
     assert set(subscribed) <= topic_names
 
 
-def test_zip_contains_functions_and_imports_with_its_own_dependencies(artifact: Path, tmp_path: Path) -> None:
+def test_zip_contains_chalicelib_and_imports_with_its_own_pinned_dependencies(
+    artifact: Path, tmp_path: Path
+) -> None:
     # Given the deployment zip unpacked like Lambda does
     with zipfile.ZipFile(artifact / "deployment.zip") as archive:
         names = archive.namelist()
         archive.extractall(tmp_path)
     assert "app.py" in names
-    assert "functions/__init__.py" in names
-    assert "functions/core/web.py" in names
+    assert "chalicelib/__init__.py" in names
+    assert "chalicelib/core/web.py" in names
 
     # When `app` is imported by an interpreter that sees only the stdlib and the zip
-    # (-I: no user/env paths, -S: no site-packages; boto3 comes with the Lambda runtime)
+    # (-I: no user/env paths, -S: no site-packages), like a clean venv holding only the zip
     probe = (
-        "import sys; sys.path.insert(0, sys.argv[1]); import app, functions; "
-        "print(app.app.app_name, functions.__file__, len(app.app.handler_map))"
+        "import sys; sys.path.insert(0, sys.argv[1]); import app, chalicelib, boto3, botocore; "
+        "print(app.app.app_name, chalicelib.__file__, len(app.app.handler_map), boto3.__file__, "
+        "boto3.__version__, botocore.__version__)"
     )
     result = subprocess.run(
         [sys.executable, "-I", "-S", "-c", probe, str(tmp_path)],
@@ -359,18 +362,24 @@ def test_zip_contains_functions_and_imports_with_its_own_dependencies(artifact: 
         cwd=tmp_path,
     )
 
-    # Then it imports, from the zip's copy of functions/
+    # Then it imports, from the zip's chalicelib/, with the boto3/botocore the tests ran (not the
+    # Lambda runtime's)
     assert result.returncode == 0, result.stderr
-    name, functions_file, handlers = result.stdout.split()
+    name, package_file, handlers, boto3_file, boto3_version, botocore_version = result.stdout.split()
     assert name == "socialvideo"
-    assert functions_file == str(tmp_path / "functions" / "__init__.py")
+    assert package_file == str(tmp_path / "chalicelib" / "__init__.py")
     assert int(handlers) > 1
+    assert boto3_file.startswith(str(tmp_path))
+    import boto3
+    import botocore
+
+    assert (boto3_version, botocore_version) == (boto3.__version__, botocore.__version__)
 
 
 def test_a_new_handler_gets_failure_handling_without_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
     from chalice import Chalice
 
-    from functions.core.settings import EVENTS_TOPIC_NAME, TABLE_STREAM_ARN_PLACEHOLDER
+    from chalicelib.core.settings import EVENTS_TOPIC_NAME, TABLE_STREAM_ARN_PLACEHOLDER
     from infra import package as pkg
 
     # Given an app with a new stream consumer (reporting item failures) and a new SNS subscriber

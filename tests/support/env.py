@@ -64,7 +64,7 @@ def apply_base_env() -> None:
 
 def reset_caches() -> None:
     """Forget settings, clients and the token verifier (the environment just changed)."""
-    from functions.core import auth, clients, deleted, settings
+    from chalicelib.core import auth, clients, deleted, settings
 
     settings.get_settings.cache_clear()
     deleted.reset()

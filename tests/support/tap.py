@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from functions.core.domain_events import CLAIM_CHECK
+from chalicelib.core.domain_events import CLAIM_CHECK
 
 # queue URL → events read off the queue and not taken by a test yet
 _UNTAKEN: dict[str, list[dict[str, Any]]] = {}

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from functions.account import dal, logic
-from functions.core import keys
-from functions.core.ddb import serialize
-from functions.core.settings import TABLE_STREAM_ARN_PLACEHOLDER
+from chalicelib.account import dal, logic
+from chalicelib.core import keys
+from chalicelib.core.ddb import serialize
+from chalicelib.core.settings import TABLE_STREAM_ARN_PLACEHOLDER
 from tests.conftest import ApiClient, body_of
 
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from functions.account import dal, logic
-from functions.core import keys
-from functions.core.ddb import deserialize, serialize
+from chalicelib.account import dal, logic
+from chalicelib.core import keys
+from chalicelib.core.ddb import deserialize, serialize
 from tests.conftest import ApiClient, body_of
 
 
@@ -71,8 +71,8 @@ def test_an_erasure_killed_half_way_resumes_and_corrects_counters_exactly(api: A
         assert _counts(api, other) == (0, 0, 0)
     assert _counts(api, "erin") == (0, 1, 0)
     # And nothing is left in her partition; the marker stays, done
-    from functions.core import clients
-    from functions.core.settings import get_settings
+    from chalicelib.core import clients
+    from chalicelib.core.settings import get_settings
 
     out = clients.dynamodb().query(
         TableName=get_settings().table_name,
@@ -101,7 +101,7 @@ def test_a_repeated_delete_is_refused_as_deleted_and_the_id_stays_deleted(api: A
     again = api.delete("/v1/me", {"confirm": "DELETE"}, user="yann")
     assert again.status_code == 401 and body_of(again)["code"] == "account_deleted"
     # a fresh container (empty cache) reads the marker
-    from functions.core import deleted
+    from chalicelib.core import deleted
 
     deleted.reset()
     response = api.get("/v1/me/following", user="yann")

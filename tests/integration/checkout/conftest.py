@@ -16,13 +16,13 @@ SECRET = "whsec_test_secret"  # PAYMENT_WEBHOOK_SECRET of tests.support.env
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     """Freeze checkout's clock (routes and sweeper) at the current second."""
-    from functions.checkout import api as checkout_api
-    from functions.checkout import events as checkout_events
-    from functions.checkout import pins_view
-    from functions.core.clock import now_ms
+    from chalicelib.checkout import api as checkout_api
+    from chalicelib.checkout import events as checkout_events
+    from chalicelib.checkout import stream_page
+    from chalicelib.core.clock import now_ms
 
     c = Clock((now_ms() // 1000) * 1000)
-    for module in (checkout_api, checkout_events, pins_view):
+    for module in (checkout_api, checkout_events, stream_page):
         monkeypatch.setattr(module, "now_ms", c)
     return c
 

@@ -22,7 +22,7 @@ from tests.integration.checkout.conftest import (
 @pytest.fixture
 def calls(aws: dict[str, str]) -> Iterator[list[str]]:
     """Names of the DynamoDB operations sent while the test runs."""
-    from functions.core import clients
+    from chalicelib.core import clients
 
     seen: list[str] = []
 

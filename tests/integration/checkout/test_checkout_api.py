@@ -42,7 +42,7 @@ def test_a_viewer_buys_a_pinned_product_and_pays(api: ApiClient, sale: Sale, clo
     }  # fmt: skip
     assert (placed["unit_price_cents"], placed["amount_cents"], placed["currency"]) == (999, 1998, "EUR")
     assert placed["payment"]["provider"] == "simulator" and placed["payment"]["client_secret"]
-    from functions.core.clock import iso_from_ms
+    from chalicelib.core.clock import iso_from_ms
 
     assert placed["expires_at"] == iso_from_ms(clock() + TEN_MINUTES)
     assert remaining(api, sale) == 3
@@ -184,7 +184,7 @@ def test_a_failed_payment_returns_the_stock(api: ApiClient, sale: Sale, clock: C
 def test_a_bad_webhook_signature_is_400_and_changes_nothing(api: ApiClient, sale: Sale, clock: Clock) -> None:
     import time
 
-    from functions.checkout.webhooks import sign
+    from chalicelib.checkout.webhooks import sign
 
     # Given a pending order
     placed = body_of(order(api, sale, "vic", 1))
@@ -294,7 +294,7 @@ def test_the_pinned_product_message_is_a_live_chat_item_that_expires_like_other_
     api: ApiClient, clock: Clock
 ) -> None:
     # Given a host pins a product on her stream
-    from functions.live.chat import CHAT_MESSAGE_TTL_SECONDS, SYSTEM_SHARD
+    from chalicelib.live.chat import CHAT_MESSAGE_TTL_SECONDS, SYSTEM_SHARD
 
     stream_id = start_stream(api, "hana")
     product_id = create_product(api, "hana", stock=2)
@@ -308,9 +308,9 @@ def test_the_pinned_product_message_is_a_live_chat_item_that_expires_like_other_
 
 
 def _shard_items(stream_id: str) -> list[dict[str, Any]]:
-    from functions.core import clients, keys
-    from functions.core.ddb import deserialize, values
-    from functions.core.settings import get_settings
+    from chalicelib.core import clients, keys
+    from chalicelib.core.ddb import deserialize, values
+    from chalicelib.core.settings import get_settings
 
     out = clients.dynamodb().query(
         TableName=get_settings().table_name,
@@ -321,9 +321,9 @@ def _shard_items(stream_id: str) -> list[dict[str, Any]]:
 
 
 def _pinned_messages(stream_id: str) -> list[dict[str, object]]:
-    from functions.core import clients, keys
-    from functions.core.ddb import deserialize, values
-    from functions.core.settings import get_settings
+    from chalicelib.core import clients, keys
+    from chalicelib.core.ddb import deserialize, values
+    from chalicelib.core.settings import get_settings
 
     out = clients.dynamodb().query(
         TableName=get_settings().table_name,

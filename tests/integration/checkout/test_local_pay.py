@@ -44,8 +44,8 @@ def test_pay_signs_the_orders_intent_with_the_local_secret(
 ) -> None:
     import boto3
 
-    from functions.core import keys
-    from functions.core.ddb import serialize
+    from chalicelib.core import keys
+    from chalicelib.core.ddb import serialize
 
     received, port = receiver
     with moto_server() as url:

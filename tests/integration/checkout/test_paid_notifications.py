@@ -16,8 +16,8 @@ def _stream_records() -> list[dict[str, Any]]:
     """Everything the table's stream holds, shaped as Lambda delivers it."""
     import boto3
 
-    from functions.core import clients
-    from functions.core.settings import get_settings
+    from chalicelib.core import clients
+    from chalicelib.core.settings import get_settings
 
     arn = clients.dynamodb().describe_table(TableName=get_settings().table_name)["Table"]["LatestStreamArn"]
     # botocore ≥ 1.44 routes ARN calls to an account-specific host that in-process moto ignores.

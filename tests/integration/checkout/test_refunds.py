@@ -13,7 +13,7 @@ TEN_MINUTES = 10 * 60 * 1000
 
 
 def _stored_order(order_id: str) -> Any:
-    from functions.checkout.dal import repository
+    from chalicelib.checkout.dal import repository
 
     return repository().get_order(order_id)
 
@@ -80,8 +80,8 @@ def test_an_unpaid_order_cannot_be_refunded(api: ApiClient, sale: Sale, clock: C
 def test_a_refund_pending_order_is_refunded(
     api: ApiClient, sale: Sale, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from functions.checkout.payments import SimulatorProvider
-    from functions.core.errors import UnavailableError
+    from chalicelib.checkout.payments import SimulatorProvider
+    from chalicelib.core.errors import UnavailableError
 
     # Given vic's 2-unit order expired, others bought the stock, then vic's payment arrived late
     # while the provider refused refunds (so the automatic refund is pending)
@@ -108,8 +108,8 @@ def test_a_refund_pending_order_is_refunded(
 def test_the_sweeper_retries_a_pending_automatic_refund_until_it_goes_through(
     api: ApiClient, sale: Sale, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from functions.checkout.payments import SimulatorProvider
-    from functions.core.errors import UnavailableError
+    from chalicelib.checkout.payments import SimulatorProvider
+    from chalicelib.core.errors import UnavailableError
 
     # Given a late payment whose units were sold, arriving while the provider refuses refunds
     def down(self: object, *args: object, **kwargs: object) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from functions.checkout.stock_shards import home_shard
+from chalicelib.checkout.stock_shards import home_shard
 from tests.conftest import ApiClient, body_of
 from tests.integration.checkout.conftest import Clock, Sale, create_product, order, pin, start_stream
 
@@ -17,7 +17,7 @@ from tests.integration.checkout.conftest import Clock, Sale, create_product, ord
 @pytest.fixture
 def calls(aws: dict[str, str]) -> Iterator[list[str]]:
     """Names of the DynamoDB operations sent while the test runs."""
-    from functions.core import clients
+    from chalicelib.core import clients
 
     seen: list[str] = []
 
@@ -43,7 +43,7 @@ def sharded_sale(api: ApiClient, units: int, peak: int, per_user_limit: int = 5)
 
 def shards(sale: Sale) -> list[tuple[int, int, int, int]]:
     """(units, remaining, held, sold) per stock shard, as stored."""
-    from functions.checkout.dal import repository
+    from chalicelib.checkout.dal import repository
 
     found = repository().get_pin_stock(sale.stream_id, sale.product_id)
     assert found is not None
@@ -243,9 +243,9 @@ class ConflictingClient:
 @pytest.fixture
 def flaky(monkeypatch: pytest.MonkeyPatch, aws: dict[str, str]) -> Iterator[dict[str, Any]]:
     """Checkout's repository on a ConflictingClient; records the backoff sleeps."""
-    from functions.checkout import dal
-    from functions.core import clients
-    from functions.core.settings import get_settings
+    from chalicelib.checkout import dal
+    from chalicelib.core import clients
+    from chalicelib.core.settings import get_settings
 
     state: dict[str, Any] = {"client": None, "sleeps": []}
 
@@ -262,8 +262,8 @@ def flaky(monkeypatch: pytest.MonkeyPatch, aws: dict[str, str]) -> Iterator[dict
 def test_conflicts_are_retried_with_jittered_backoff(
     api: ApiClient, clock: Clock, flaky: dict[str, Any], code: str
 ) -> None:
-    from functions.checkout.dal import BACKOFF_BASE_S
-    from functions.core import clients
+    from chalicelib.checkout.dal import BACKOFF_BASE_S
+    from chalicelib.core import clients
 
     # Given a sale whose order transactions conflict twice
     sale, _ = sharded_sale(api, 4, 1000)
@@ -281,7 +281,7 @@ def test_conflicts_are_retried_with_jittered_backoff(
 def test_conflicts_past_three_retries_are_a_503_with_retry_after(
     api: ApiClient, clock: Clock, flaky: dict[str, Any]
 ) -> None:
-    from functions.core import clients
+    from chalicelib.core import clients
 
     # Given a sale whose order transactions keep conflicting
     sale, _ = sharded_sale(api, 4, 1000)

@@ -39,7 +39,7 @@ def _order(api: ApiClient, order_id: str, user: str = "vic") -> dict[str, Any]:
 
 
 def _pin_counts(sale: Sale) -> tuple[int, int, int, int]:
-    from functions.checkout.dal import repository
+    from chalicelib.checkout.dal import repository
 
     found = repository().get_pin_stock(sale.stream_id, sale.product_id)
     assert found is not None
@@ -159,7 +159,7 @@ def test_a_body_over_64_kib_is_413(api: ApiClient, sale: Sale) -> None:
 def test_during_a_secret_rotation_both_secrets_are_accepted(
     api: ApiClient, sale: Sale, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from functions.core.settings import get_settings
+    from chalicelib.core.settings import get_settings
 
     # Given PAYMENT_WEBHOOK_SECRET holding the new and the old secret
     monkeypatch.setenv("PAYMENT_WEBHOOK_SECRET", f"whsec_new,{SECRET}")

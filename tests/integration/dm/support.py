@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from functions.core import clients, keys
-from functions.core.ddb import serialize
-from functions.core.settings import get_settings
-from functions.core.streams import StreamChange, change_from_record
-from functions.dm import projections
+from chalicelib.core import clients, keys
+from chalicelib.core.ddb import serialize
+from chalicelib.core.settings import get_settings
+from chalicelib.core.streams import StreamChange, change_from_record
+from chalicelib.dm import projections
 from local.pump import stream_record
 from tests.support.streams import REGION, streams_client
 

@@ -9,8 +9,8 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from functions.core import clients
-from functions.core.settings import get_settings
+from chalicelib.core import clients
+from chalicelib.core.settings import get_settings
 from tests.conftest import ApiClient, body_of
 from tests.integration.dm.support import StreamPump, befriend
 
@@ -49,7 +49,7 @@ def test_presigned_post_policy_pins_size_type_key_and_expiry(api: ApiClient) -> 
     key = f"attachments/alice/{body['attachment_id']}"
     assert {"key": key} in conditions and upload["fields"]["key"] == key
     assert ["starts-with", "$key", "attachments/alice/"] in conditions
-    from functions.core.clock import ms_from_iso
+    from chalicelib.core.clock import ms_from_iso
 
     ttl_ms = ms_from_iso(policy["expiration"]) - ms_from_iso(body["expires_at"])
     assert abs(ttl_ms) < 2000
@@ -148,8 +148,8 @@ def test_report_keeps_the_message_content_after_unsend_and_emits_an_event(api: A
     report_id = body_of(res)["report_id"]
     api.delete(f"/v1/conversations/{cid}/messages/{msg['message_id']}", user="alice")
     # Then the report still holds the original text
-    from functions.core import keys
-    from functions.core.ddb import deserialize, serialize
+    from chalicelib.core import keys
+    from chalicelib.core.ddb import deserialize, serialize
 
     stored = deserialize(
         clients.dynamodb().get_item(
@@ -159,7 +159,7 @@ def test_report_keeps_the_message_content_after_unsend_and_emits_an_event(api: A
     assert stored is not None and stored["evidence"]["text"] == "nasty words"
     assert stored["reporter_id"] == "bob" and stored["reason"] == "harassment"
     # And the outbox turns it into a report.created event
-    from functions.dm.outbox import events_from_change
+    from chalicelib.dm.outbox import events_from_change
 
     events = [e for c in pump.pump() for e in events_from_change(c, members_of=lambda _cid: ["alice", "bob"])]
     created = [e for e in events if e.type == "report.created"]
@@ -196,7 +196,7 @@ def test_stream_message_reports_use_the_live_lookup(api: ApiClient, monkeypatch:
         "sent_at": "2026-01-01T00:00:00.000Z",
     }
     monkeypatch.setattr(
-        "functions.dm.api.find_chat_message", lambda stream_id, mid: chat if mid == "m1" else None
+        "chalicelib.dm.api.find_chat_message", lambda stream_id, mid: chat if mid == "m1" else None
     )
     res = api.post(
         "/v1/reports",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
-from functions.core import clients, keys
-from functions.core.ddb import deserialize, serialize
-from functions.core.settings import get_settings
+from chalicelib.core import clients, keys
+from chalicelib.core.ddb import deserialize, serialize
+from chalicelib.core.settings import get_settings
 from tests.conftest import ApiClient, body_of
 from tests.integration.dm.support import befriend, block, set_policy
 

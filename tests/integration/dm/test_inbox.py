@@ -46,7 +46,7 @@ def test_read_marker_drives_unread_count_and_read_receipts(api: ApiClient) -> No
     _send(api, cid, "bob", "reply")
     _send(api, cid, "alice", "m3")
     pump.pump()
-    from functions.dm import projections
+    from chalicelib.dm import projections
 
     projections.apply(pump.changes)  # a replayed batch must not double-count
     # Then bob has 2 unread (m2, m3), alice has 1 (bob's reply)
@@ -194,7 +194,7 @@ def test_unsending_an_unread_message_takes_it_off_the_unread_count(api: ApiClien
     # When alice unsends the middle one and the stream batch is delivered twice (replay)
     api.delete(f"/v1/conversations/{cid}/messages/{sent[1]['message_id']}", user="alice")
     pump.pump()
-    from functions.dm import projections
+    from chalicelib.dm import projections
 
     projections.apply(pump.changes)
     # Then bob has two unread, not three and not one

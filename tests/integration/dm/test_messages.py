@@ -187,7 +187,7 @@ def test_block_after_the_conversation_exists_stops_sending_both_ways(api: ApiCli
 def test_rate_limit_returns_429_with_retry_after(api: ApiClient, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a conversation and a clock frozen 0.5 s into a 2-second rate window
     cid = _direct(api, "alice", "bob")
-    monkeypatch.setattr("functions.dm.api.now_ms", lambda: 1_800_000_000_500)
+    monkeypatch.setattr("chalicelib.dm.api.now_ms", lambda: 1_800_000_000_500)
     # When alice sends 12 messages within that window
     statuses = [_send(api, cid, "alice", f"spam {i}").status_code for i in range(12)]
     # Then the burst of 10 goes through and the rest are 429 with Retry-After
@@ -198,7 +198,7 @@ def test_rate_limit_returns_429_with_retry_after(api: ApiClient, monkeypatch: py
     # And a retry of an already-sent message is still answered (replays are not rate limited)
     assert _send(api, cid, "alice", "spam 0").status_code == 200
     # When the next window starts; Then sending works again
-    monkeypatch.setattr("functions.dm.api.now_ms", lambda: 1_800_000_002_000)
+    monkeypatch.setattr("chalicelib.dm.api.now_ms", lambda: 1_800_000_002_000)
     assert _send(api, cid, "alice", "later").status_code == 201
 
 
@@ -262,8 +262,8 @@ def test_send_is_one_aws_call_and_history_two(api: ApiClient) -> None:
 
 
 def test_a_500_character_message_item_stays_under_1_kb(api: ApiClient) -> None:
-    from functions.core import clients, keys
-    from functions.core.settings import get_settings
+    from chalicelib.core import clients, keys
+    from chalicelib.core.settings import get_settings
 
     cid = _direct(api, "alice", "bob")
     sent = body_of(_send(api, cid, "alice", "x" * 500, "c" * 36))

@@ -7,7 +7,7 @@ from tests.integration.dm.support import StreamPump, befriend
 
 
 def test_message_read_request_and_unsend_events(api: ApiClient) -> None:
-    from functions.dm.outbox import events_from_change
+    from chalicelib.dm.outbox import events_from_change
 
     # Given a direct conversation between friends and a message request to a stranger
     befriend("alice", "bob")

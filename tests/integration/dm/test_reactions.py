@@ -145,7 +145,7 @@ def test_reactions_neither_bump_the_inbox_nor_count_unread_and_show_in_last_mess
 
 
 def test_reaction_events_go_to_the_other_members_and_name_the_author(api: ApiClient) -> None:
-    from functions.dm.outbox import events_from_change
+    from chalicelib.dm.outbox import events_from_change
 
     # Given alice's message in a group
     cid = _group(api, "alice", "bob", "carol")

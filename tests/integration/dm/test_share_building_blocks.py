@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from functions.core import clients
-from functions.core.clock import now_ms
-from functions.core.ddb import deserialize, serialize
-from functions.core.ids import new_ulid
-from functions.core.settings import get_settings
-from functions.dm import dal
+from chalicelib.core import clients
+from chalicelib.core.clock import now_ms
+from chalicelib.core.ddb import deserialize, serialize
+from chalicelib.core.ids import new_ulid
+from chalicelib.core.settings import get_settings
+from chalicelib.dm import dal
 from tests.conftest import ApiClient, body_of
 from tests.integration.dm.support import StreamPump, befriend
 from tests.integration.share.world import publish

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from functions.core import clients, keys
-from functions.core.clock import now_ms
-from functions.core.ddb import serialize
-from functions.core.settings import get_settings
+from chalicelib.core import clients, keys
+from chalicelib.core.clock import now_ms
+from chalicelib.core.ddb import serialize
+from chalicelib.core.settings import get_settings
 from tests.conftest import ApiClient, body_of
 from tests.integration.dm.support import StreamPump, befriend
 
@@ -113,7 +113,7 @@ def test_uploads_never_sent_are_deleted_after_24_hours(
     cid = _direct(api)
     sent, unsent = _upload(api), _upload(api)
     assert _send(api, cid, sent, "m1").status_code == 201
-    from functions.dm import events
+    from chalicelib.dm import events
 
     def sweep_at(offset_hours: int) -> Any:
         monkeypatch.setattr(events, "now_ms", lambda: now_ms() + offset_hours * 3_600_000)

@@ -18,9 +18,9 @@ from tests.support.streams import REGION, streams_client
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     """Freeze the live domain's clock (routes and projection) at a whole second."""
-    from functions.core.clock import now_ms
-    from functions.live import api as live_api
-    from functions.live import projections
+    from chalicelib.core.clock import now_ms
+    from chalicelib.live import api as live_api
+    from chalicelib.live import projections
 
     c = Clock((now_ms() // 1000) * 1000)
     monkeypatch.setattr(live_api, "now_ms", c)
@@ -33,8 +33,8 @@ class StreamPump:
     projector Lambda would (one batch per call)."""
 
     def __init__(self) -> None:
-        from functions.core import clients
-        from functions.core.settings import get_settings
+        from chalicelib.core import clients
+        from chalicelib.core.settings import get_settings
 
         ddb = clients.dynamodb()
         arn = ddb.describe_table(TableName=get_settings().table_name)["Table"]["LatestStreamArn"]
@@ -59,7 +59,7 @@ class StreamPump:
 
     def read(self) -> list[Any]:
         """Changes written since the last read."""
-        from functions.core.streams import change_from_record
+        from chalicelib.core.streams import change_from_record
 
         return [change_from_record(r) for r in self.records()]
 
@@ -74,7 +74,7 @@ class StreamPump:
 
     def project(self) -> int:
         """Apply one batch of new changes to the live projection; returns its size."""
-        from functions.live import projections
+        from chalicelib.live import projections
 
         changes = self.read()
         if changes:
@@ -109,7 +109,7 @@ class CallCounter:
 @pytest.fixture
 def aws_calls(aws: dict[str, str]) -> Iterator[CallCounter]:
     """Counts every DynamoDB and S3 call made through the app's clients."""
-    from functions.core import clients
+    from chalicelib.core import clients
 
     counter = CallCounter()
     for client in (clients.dynamodb(), clients.s3()):

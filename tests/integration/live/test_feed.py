@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from functions.core import clients, keys
-from functions.core.ids import new_ulid
-from functions.core.settings import get_settings
-from functions.live.chat import shard_for
+from chalicelib.core import clients, keys
+from chalicelib.core.ids import new_ulid
+from chalicelib.core.settings import get_settings
+from chalicelib.live.chat import shard_for
 from tests.conftest import ApiClient, body_of
 from tests.integration.live.conftest import CallCounter, Clock, StreamPump, post, start_stream
 
@@ -62,9 +62,9 @@ def test_messages_over_k_shards_read_back_in_one_order(
 def _seed(stream_id: str, n: int, shards: int) -> list[str]:
     """n older messages written straight into their shards (moto copies the whole table on
     every transaction, so posting 50+ through the API is slow)."""
-    from functions.core.ddb import serialize
-    from functions.core.ids import new_ulid
-    from functions.live.chat import shard_for
+    from chalicelib.core.ddb import serialize
+    from chalicelib.core.ids import new_ulid
+    from chalicelib.live.chat import shard_for
 
     ids = []
     for i in range(n):
@@ -168,8 +168,8 @@ def test_product_pinned_system_messages_join_the_feed_in_order(
     api: ApiClient, clock: Clock, pump: StreamPump
 ) -> None:
     # Given the checkout domain writes a product_pinned message at shard 0 between two chats
-    from functions.core.ddb import serialize
-    from functions.core.ids import new_ulid
+    from chalicelib.core.ddb import serialize
+    from chalicelib.core.ids import new_ulid
 
     stream_id = start_stream(api, expected_peak_msgs_per_second=1500)
     first = body_of(post(api, stream_id, "alice", "before"))["message_id"]
@@ -193,7 +193,7 @@ def test_product_pinned_system_messages_join_the_feed_in_order(
     assert [m["message_id"] for m in items] == [first, pin_id, last]
     assert items[1]["type"] == "product_pinned" and items[1]["product"]["title"] == "Mug"
     # And reports can find it, as well as a user message
-    from functions.live.lookup import find_chat_message
+    from chalicelib.live.lookup import find_chat_message
 
     assert find_chat_message(stream_id, pin_id)["type"] == "product_pinned"  # type: ignore[index]
     assert find_chat_message(stream_id, last)["text"] == "after"  # type: ignore[index]
@@ -276,7 +276,7 @@ def test_a_hot_room_grows_its_shards_during_the_stream(
 
 def test_ending_with_a_stale_k_still_closes_every_shard(api: ApiClient, clock: Clock) -> None:
     # Given a container that read the room at K = 2 just before another one grew it to K = 10
-    from functions.live import dal
+    from chalicelib.live import dal
 
     stream_id = start_stream(api, expected_peak_msgs_per_second=1000)
     stale = dal.streams().get(stream_id)

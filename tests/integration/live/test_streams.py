@@ -36,7 +36,7 @@ def test_start_then_get_then_end_a_stream(api: ApiClient) -> None:
 def test_resizing_and_ending_answer_what_they_wrote_without_reading_it_back(
     api: ApiClient, aws_calls: CallCounter
 ) -> None:
-    from functions.live import dal
+    from chalicelib.live import dal
 
     # Given a live room of K = 1
     stream_id = start_stream(api)

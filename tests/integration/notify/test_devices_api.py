@@ -9,7 +9,7 @@ import boto3
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sns.models import sns_backends
 
-from functions.notify import dal
+from chalicelib.notify import dal
 from tests.conftest import ApiClient, body_of
 
 

@@ -11,13 +11,13 @@ import pytest
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sns.models import sns_backends
 
-from functions.core import keys
-from functions.core.ddb import serialize
-from functions.core.domain_events import DomainEvent, stable_event_id
-from functions.core.settings import get_settings
-from functions.core.streams import StreamChange
-from functions.notify import dal
-from functions.notify import events as notify_events
+from chalicelib.core import keys
+from chalicelib.core.ddb import serialize
+from chalicelib.core.domain_events import DomainEvent, stable_event_id
+from chalicelib.core.settings import get_settings
+from chalicelib.core.streams import StreamChange
+from chalicelib.notify import dal
+from chalicelib.notify import events as notify_events
 from tests.conftest import ApiClient, body_of
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -167,7 +167,7 @@ def test_when_sns_is_down_the_batch_is_reported_failed_and_the_retry_publishes(
     api: ApiClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given the topic cannot be reached (publishing fails), and the metrics the alarm watches
-    from functions.notify import events as notify_events
+    from chalicelib.notify import events as notify_events
 
     recorded: list[str] = []
     monkeypatch.setattr(notify_events, "record_event", lambda name, value=1: recorded.append(name))
@@ -300,8 +300,8 @@ def test_malformed_and_unrelated_events_are_dropped_quietly(api: ApiClient) -> N
 
 
 def test_a_claim_checked_event_over_256_kib_is_pushed_like_an_inline_one(api: ApiClient) -> None:
-    from functions.core import clients
-    from functions.notify.publishing import encode
+    from chalicelib.core import clients
+    from chalicelib.notify.publishing import encode
 
     # Given bob's phone, and a message event too big for SNS, published as a claim check
     bob_ios = _register(api, "bob", "b" * 64)

@@ -12,8 +12,8 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from functions.core import keys
-from functions.core.domain_events import DomainEvent
+from chalicelib.core import keys
+from chalicelib.core.domain_events import DomainEvent
 from local.ws_gateway import Gateway, background_gateway, load_handlers
 from tests.conftest import ApiClient
 from tests.support.env import token_for
@@ -81,9 +81,9 @@ def wait_until(condition: Callable[[], bool], timeout: float = 2.0) -> bool:
 
 def add_members(conversation_id: str, *users: str) -> None:
     """Member items as the dm domain writes them (``CONV#id`` / ``MEMBER#user`` with ``user_id``)."""
-    from functions.core import clients
-    from functions.core.ddb import serialize
-    from functions.core.settings import get_settings
+    from chalicelib.core import clients
+    from chalicelib.core.ddb import serialize
+    from chalicelib.core.settings import get_settings
 
     for user in users:
         item = {**keys.member(conversation_id, user), "entity": "member", "user_id": user}
@@ -92,8 +92,8 @@ def add_members(conversation_id: str, *users: str) -> None:
 
 def user_connections(user: str) -> list[str]:
     """Connection ids stored under ``user``."""
-    from functions.core import clients
-    from functions.core.settings import get_settings
+    from chalicelib.core import clients
+    from chalicelib.core.settings import get_settings
 
     prefix = keys.connections_of(user)
     page = clients.dynamodb().query(
@@ -108,8 +108,8 @@ def user_connections(user: str) -> list[str]:
 def sockets(api: ApiClient, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sockets]:
     """The gateway (real handlers) on a free port, ``WEBSOCKET_MANAGEMENT_URL`` pointing at it."""
     from app import app
-    from functions.core import settings
-    from functions.realtime import dal
+    from chalicelib.core import settings
+    from chalicelib.realtime import dal
 
     with background_gateway(load_handlers(app)) as gateway:
         monkeypatch.setitem(os.environ, "WEBSOCKET_MANAGEMENT_URL", gateway.management_url)

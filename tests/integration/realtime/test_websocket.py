@@ -7,7 +7,7 @@ import json
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from functions.realtime.models import Connection
+from chalicelib.realtime.models import Connection
 from tests.conftest import ApiClient, body_of
 from tests.integration.realtime.conftest import (
     Sockets,
@@ -108,7 +108,7 @@ def test_two_connections_of_one_user_both_receive(sockets: Sockets) -> None:
 
 def test_a_stale_connection_is_removed_on_gone_and_only_that_one(sockets: Sockets) -> None:
     # Given bob's live socket and a stale connection item whose $disconnect never ran
-    from functions.realtime import dal
+    from chalicelib.realtime import dal
 
     live = sockets.open("bob")
     stale = Connection("bob", "STALEconnId=", "https://gone.example/v1", expires_at=4_000_000_000)
@@ -143,7 +143,7 @@ def test_typing_is_relayed_to_the_other_members_only_and_rate_limited(
     sockets: Sockets, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given alice (two devices) and bob in conv-1; carol connected but not a member; a clock
-    from functions.core import clock
+    from chalicelib.core import clock
 
     start = clock.now_ms()
     now = [start]
@@ -198,7 +198,7 @@ def test_the_websocket_routes_are_registered_as_lambda_handlers() -> None:
     # Then each websocket route's deployed handler is a realtime function taking (event, context)
     routes = {key: config.handler_string for key, config in app.websocket_handlers.items()}
     assert routes == {
-        "$connect": "functions.realtime.events.realtime_connect",
-        "$disconnect": "functions.realtime.events.realtime_disconnect",
-        "$default": "functions.realtime.events.realtime_message",
+        "$connect": "chalicelib.realtime.events.realtime_connect",
+        "$disconnect": "chalicelib.realtime.events.realtime_disconnect",
+        "$default": "chalicelib.realtime.events.realtime_message",
     }

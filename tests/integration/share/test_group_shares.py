@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from functions.core import keys
+from chalicelib.core import keys
 from tests.conftest import ApiClient, body_of
 from tests.integration.share.world import befriend, block, count_aws_calls, get_item, publish
 

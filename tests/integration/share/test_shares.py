@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from functions.core import keys
+from chalicelib.core import keys
 from tests.conftest import ApiClient, body_of
 from tests.integration.share.world import (
     befriend,
@@ -191,7 +191,7 @@ def test_share_costs_at_most_four_aws_calls(
     # Given a clock that puts each share in a new rate window (a 20-recipient share fills one)
     import itertools
 
-    from functions.share import api as share_api
+    from chalicelib.share import api as share_api
 
     ticks = itertools.count(1_800_000_000_000, 5_000)
     monkeypatch.setattr(share_api, "now_ms", lambda: next(ticks))
@@ -221,8 +221,8 @@ def test_partial_failure_between_two_transactions_is_finished_by_a_retry(
     api: ApiClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a 20-recipient share (two transactions) whose second transaction fails once
-    from functions.core.errors import UnavailableError
-    from functions.share import dal
+    from chalicelib.core.errors import UnavailableError
+    from chalicelib.share import dal
 
     publish(api, "v1")
     friends = [f"f{i:02d}" for i in range(20)]

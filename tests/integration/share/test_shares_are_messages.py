@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from functions.core import keys
-from functions.core.clock import ms_from_iso
+from chalicelib.core import keys
+from chalicelib.core.clock import ms_from_iso
 from tests.conftest import ApiClient, body_of
 from tests.integration.share.world import befriend, block, get_item, messages_in, publish, set_dm_policy
 
@@ -112,7 +112,7 @@ def test_blocks_and_no_one_refuse_in_an_existing_conversation(api: ApiClient, re
 
 def test_shares_count_in_the_sharers_dm_rate_window(api: ApiClient, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a frozen clock (one rate window) and ten friends of mallory
-    from functions.share import api as share_api
+    from chalicelib.share import api as share_api
 
     monkeypatch.setattr(share_api, "now_ms", lambda: ms_from_iso("2026-11-28T01:00:00.100Z"))
     publish(api, "v1")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from functions.share.cards import ShareVideoCards
+from chalicelib.share.cards import ShareVideoCards
 from tests.conftest import ApiClient, body_of
 from tests.integration.share.world import befriend, block, deliver, messages_in, publish, video_event
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functions.share import projections
+from chalicelib.share import projections
 from tests.conftest import ApiClient, body_of
 from tests.integration.dm.support import StreamPump
 from tests.integration.share.world import befriend

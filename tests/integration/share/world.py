@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from functions.core import clients, keys
-from functions.core.ddb import deserialize, serialize, values
-from functions.core.settings import VIDEO_EVENTS_TOPIC_NAME, get_settings
+from chalicelib.core import clients, keys
+from chalicelib.core.ddb import deserialize, serialize, values
+from chalicelib.core.settings import VIDEO_EVENTS_TOPIC_NAME, get_settings
 
 OCCURRED = "2026-11-28T01:00:00.000Z"
 

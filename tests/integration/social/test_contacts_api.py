@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from functions.core import clients
-from functions.core.settings import get_settings
+from chalicelib.core import clients
+from chalicelib.core.settings import get_settings
 from tests.conftest import ApiClient, body_of
 
 

@@ -7,12 +7,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from functions.core import clients
-from functions.core.clock import now_ms
-from functions.core.settings import get_settings
-from functions.social import logic
-from functions.social.access import Reach, can_message_many
-from functions.social.dal import DynamoGraph
+from chalicelib.core import clients
+from chalicelib.core.clock import now_ms
+from chalicelib.core.settings import get_settings
+from chalicelib.social import logic
+from chalicelib.social.access import Reach, can_message_many
+from chalicelib.social.dal import DynamoGraph
 
 
 class CountingClient:
@@ -85,7 +85,7 @@ def test_relationship_is_one_batched_read(aws: dict[str, str]) -> None:
 
 def test_a_celebritys_followers_spread_over_counter_shards_and_me_sums_them(aws: dict[str, str]) -> None:
     # Given 48 fans following one celebrity (and the celebrity following two of them back)
-    from functions.core import keys
+    from chalicelib.core import keys
 
     store, client = counting_graph()
     for i in range(48):

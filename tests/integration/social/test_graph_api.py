@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from functions.social.access import Reach, can_message
-from functions.social.dal import graph
+from chalicelib.social.access import Reach, can_message
+from chalicelib.social.dal import graph
 from tests.conftest import ApiClient, body_of
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from functions.core import clients, keys
-from functions.core.ddb import serialize, values
-from functions.core.settings import get_settings
+from chalicelib.core import clients, keys
+from chalicelib.core.ddb import serialize, values
+from chalicelib.core.settings import get_settings
 from tests.conftest import ApiClient, body_of
 from tests.integration.dm.support import block, count_calls
 

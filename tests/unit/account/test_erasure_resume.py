@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from functions.account import logic
-from functions.account.ports import DONE, PENDING, Deletion, Export
+from chalicelib.account import logic
+from chalicelib.account.ports import DONE, PENDING, Deletion, Export
 
 
 class FakeStore:

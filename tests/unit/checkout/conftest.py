@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from functions.checkout import catalog
-from functions.checkout.models import PinCreate, ProductCreate, Stream
+from chalicelib.checkout import catalog
+from chalicelib.checkout.models import PinCreate, ProductCreate, Stream
 from tests.unit.checkout.fakes import FakeProvider, FakeRepository
 
 T0 = 1_800_000_000_000  # a fixed "now" in epoch ms

@@ -10,7 +10,7 @@ import threading
 from dataclasses import replace
 from typing import Any
 
-from functions.checkout.errors import (
+from chalicelib.checkout.errors import (
     AlreadyPinnedError,
     DuplicateEventError,
     IdempotencyReplay,
@@ -25,7 +25,7 @@ from functions.checkout.errors import (
     StaleWriteError,
     StreamEndedError,
 )
-from functions.checkout.models import (
+from chalicelib.checkout.models import (
     CANCELLED,
     EXPIRED,
     PAID,
@@ -45,9 +45,9 @@ from functions.checkout.models import (
     Stream,
     with_stock,
 )
-from functions.checkout.ports import OrderContext, Role, SettleMode
-from functions.checkout.stock_shards import home_shard
-from functions.core.clock import iso_from_ms
+from chalicelib.checkout.ports import OrderContext, Role, SettleMode
+from chalicelib.checkout.stock_shards import home_shard
+from chalicelib.core.clock import iso_from_ms
 
 
 class FakeRepository:
@@ -418,7 +418,7 @@ class FakeProvider:
         self, *, order_id: str, amount_cents: int, currency: str, metadata: dict[str, str]
     ) -> PaymentIntent:
         if self.fail:
-            from functions.core.errors import UnavailableError
+            from chalicelib.core.errors import UnavailableError
 
             raise UnavailableError("provider down")
         self.created.append({"order_id": order_id, "amount_cents": amount_cents, "currency": currency})
@@ -429,7 +429,7 @@ class FakeProvider:
 
     def refund(self, payment_intent_id: str, amount_cents: int, *, idempotency_key: str) -> str:
         if self.fail or self.refunds_fail:
-            from functions.core.errors import UnavailableError
+            from chalicelib.core.errors import UnavailableError
 
             raise UnavailableError("provider down")
         self.refunds.append(

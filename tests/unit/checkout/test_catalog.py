@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from functions.checkout import catalog
-from functions.checkout.errors import (
+from chalicelib.checkout import catalog
+from chalicelib.checkout.errors import (
     AlreadyPinnedError,
     InsufficientStockError,
     PinNotFoundError,
     StreamEndedError,
 )
-from functions.checkout.models import PinCreate, ProductPatch, Stream
-from functions.core.errors import ForbiddenError
+from chalicelib.checkout.models import PinCreate, ProductPatch, Stream
+from chalicelib.core.errors import ForbiddenError
 from tests.unit.checkout.conftest import T0, World, make_world
 
 
@@ -90,6 +90,6 @@ def test_only_the_seller_may_change_a_product(world: World) -> None:
 
 
 def _product_body():  # type: ignore[no-untyped-def]
-    from functions.checkout.models import ProductCreate
+    from chalicelib.checkout.models import ProductCreate
 
     return ProductCreate(title="Hat", price_cents=500, currency="USD", stock=3)

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from functions.checkout import orders
-from functions.checkout.errors import (
+from chalicelib.checkout import orders
+from chalicelib.checkout.errors import (
     IllegalTransitionError,
     LimitExceededError,
     OrderNotFoundError,
@@ -16,9 +16,9 @@ from functions.checkout.errors import (
     SoldOutError,
     StreamEndedError,
 )
-from functions.checkout.models import HOLD_MS, OrderCreate, Stream
-from functions.checkout.ports import OrderContext
-from functions.core.errors import ForbiddenError, IdempotencyKeyReusedError, UnavailableError
+from chalicelib.checkout.models import HOLD_MS, OrderCreate, Stream
+from chalicelib.checkout.ports import OrderContext
+from chalicelib.core.errors import ForbiddenError, IdempotencyKeyReusedError, UnavailableError
 from tests.unit.checkout.conftest import T0, World, make_world
 
 
@@ -215,7 +215,7 @@ def test_listing_pages_through_a_sellers_orders_newest_first(world: World) -> No
     assert [o["order_id"] for o in page["items"] + rest["items"]] == sorted(ids, reverse=True)
     assert rest["next_cursor"] is None
     # And a buyer's cursor is not valid for the seller's listing
-    from functions.core.errors import InvalidCursorError
+    from chalicelib.core.errors import InvalidCursorError
 
     with pytest.raises(InvalidCursorError):
         orders.list_orders(world.repo, "u0", "buyer", 2, page["next_cursor"], "secret-123", T0)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from functions.checkout.outbox import events_from_change
-from functions.core.streams import StreamChange
+from chalicelib.checkout.outbox import events_from_change
+from chalicelib.core.streams import StreamChange
 
 ORDER = {
     "entity": "order", "order_id": "O1", "buyer_id": "ann", "seller_id": "host", "stream_id": "s1",

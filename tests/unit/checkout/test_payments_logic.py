@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from functions.checkout import orders, webhooks
-from functions.checkout.errors import InvalidSignatureError
-from functions.checkout.models import HOLD_MS, OrderCreate
-from functions.core.errors import UnavailableError, ValidationError
+from chalicelib.checkout import orders, webhooks
+from chalicelib.checkout.errors import InvalidSignatureError
+from chalicelib.checkout.models import HOLD_MS, OrderCreate
+from chalicelib.core.errors import UnavailableError, ValidationError
 from tests.support import stripe_events as stripe
 from tests.unit.checkout.conftest import T0, World, make_world
 

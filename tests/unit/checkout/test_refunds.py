@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from functions.checkout import orders
-from functions.checkout.errors import IllegalTransitionError, OrderNotFoundError
-from functions.checkout.models import HOLD_MS, Order, OrderCreate
-from functions.core.errors import ForbiddenError, UnavailableError
+from chalicelib.checkout import orders
+from chalicelib.checkout.errors import IllegalTransitionError, OrderNotFoundError
+from chalicelib.checkout.models import HOLD_MS, Order, OrderCreate
+from chalicelib.core.errors import ForbiddenError, UnavailableError
 from tests.unit.checkout.conftest import T0, World, make_world
 from tests.unit.checkout.fakes import FakeRepository
 

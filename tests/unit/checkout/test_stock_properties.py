@@ -14,14 +14,14 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from functions.checkout import catalog, orders
-from functions.checkout.errors import (
+from chalicelib.checkout import catalog, orders
+from chalicelib.checkout.errors import (
     IllegalTransitionError,
     LimitExceededError,
     PinNotFoundError,
     SoldOutError,
 )
-from functions.checkout.models import (
+from chalicelib.checkout.models import (
     CANCELLED,
     EXPIRED,
     PAID,
@@ -31,7 +31,7 @@ from functions.checkout.models import (
     REFUNDED,
     OrderCreate,
 )
-from functions.core.errors import DomainError, IdempotencyKeyReusedError, UnavailableError
+from chalicelib.core.errors import DomainError, IdempotencyKeyReusedError, UnavailableError
 from tests.unit.checkout.conftest import T0, make_world
 
 TOTAL = 20

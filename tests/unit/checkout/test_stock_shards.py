@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from functions.checkout import orders, stock_shards
-from functions.checkout.errors import ShardShortError, SoldOutError
-from functions.checkout.models import Order, OrderCreate
-from functions.core.errors import UnavailableError
+from chalicelib.checkout import orders, stock_shards
+from chalicelib.checkout.errors import ShardShortError, SoldOutError
+from chalicelib.checkout.models import Order, OrderCreate
+from chalicelib.core.errors import UnavailableError
 from tests.unit.checkout.conftest import T0, World, make_world
 from tests.unit.checkout.fakes import FakeRepository
 

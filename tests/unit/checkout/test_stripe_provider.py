@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from functions.checkout.payments import SimulatorProvider, StripeProvider, provider_from_settings
-from functions.core.errors import UnavailableError
-from functions.core.settings import Settings
+from chalicelib.checkout.payments import SimulatorProvider, StripeProvider, provider_from_settings
+from chalicelib.core.errors import UnavailableError
+from chalicelib.core.settings import Settings
 
 
 class StubStripe:
@@ -182,8 +182,8 @@ def test_the_order_of_an_intent_is_read_from_its_metadata(stub: tuple[StubStripe
 
 
 def test_the_sweeper_cancels_the_intent_at_stripe_when_the_hold_ends(stub: tuple[StubStripe, str]) -> None:
-    from functions.checkout import orders
-    from functions.checkout.models import HOLD_MS, OrderCreate
+    from chalicelib.checkout import orders
+    from chalicelib.checkout.models import HOLD_MS, OrderCreate
     from tests.unit.checkout.conftest import T0, make_world
 
     # Given an order placed through Stripe (the stub) and left unpaid
@@ -201,8 +201,8 @@ def test_the_sweeper_cancels_the_intent_at_stripe_when_the_hold_ends(stub: tuple
 
 
 def test_a_late_payment_refund_reaches_stripe_with_the_order_id_as_key(stub: tuple[StubStripe, str]) -> None:
-    from functions.checkout import orders
-    from functions.checkout.models import HOLD_MS, OrderCreate
+    from chalicelib.checkout import orders
+    from chalicelib.checkout.models import HOLD_MS, OrderCreate
     from tests.unit.checkout.conftest import T0, make_world
 
     # Given an order placed through Stripe whose hold ended and whose unit was then sold

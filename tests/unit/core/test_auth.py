@@ -12,8 +12,8 @@ from typing import Any
 import jwt
 import pytest
 
-from functions.core.auth import TokenVerifier, authenticate, file_key_lookup
-from functions.core.errors import UnauthorizedError
+from chalicelib.core.auth import TokenVerifier, authenticate, file_key_lookup
+from chalicelib.core.errors import UnauthorizedError
 from local.tokens import KID, LOCAL_AUDIENCE, LOCAL_ISSUER, ensure_keypair, mint_id_token, mint_token
 from tests.support.env import keypair
 

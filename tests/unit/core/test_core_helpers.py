@@ -6,12 +6,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from functions.core.clock import iso_from_ms, ms_from_iso
-from functions.core.cursor import decode_cursor, encode_cursor
-from functions.core.ddb import deserialize, serialize
-from functions.core.errors import InvalidCursorError, ValidationError
-from functions.core.ids import is_ulid, new_ulid, ulid_time_ms
-from functions.core.web import ApiRequest, Page
+from chalicelib.core.clock import iso_from_ms, ms_from_iso
+from chalicelib.core.cursor import decode_cursor, encode_cursor
+from chalicelib.core.ddb import deserialize, serialize
+from chalicelib.core.errors import InvalidCursorError, ValidationError
+from chalicelib.core.ids import is_ulid, new_ulid, ulid_time_ms
+from chalicelib.core.web import ApiRequest, Page
 
 
 def test_cursor_round_trips_for_its_caller_and_listing() -> None:

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from functions.core.ddb import batch_put, conditional, query_all, serialize
-from functions.core.errors import UnavailableError
+from chalicelib.core.ddb import batch_put, conditional, query_all, serialize
+from chalicelib.core.errors import UnavailableError
 
 
 class PagedQueries:
@@ -69,7 +69,7 @@ def test_batch_put_writes_25_per_call_and_retries_unprocessed_items() -> None:
 
 
 def test_batch_put_gives_up_on_a_table_that_keeps_throttling(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("functions.core.ddb.time.sleep", lambda _s: None)
+    monkeypatch.setattr("chalicelib.core.ddb.time.sleep", lambda _s: None)
     with pytest.raises(UnavailableError):
         batch_put(FlakyBatchWriter(fail_times=1000), "t", [{"pk": "P", "sk": "S"}])
 

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from functions.core import deleted
-from functions.core.auth import Identity
+from chalicelib.core import deleted
+from chalicelib.core.auth import Identity
 
 
 class Marker:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from functions.core.domain_events import event_from_change, stable_event_id
-from functions.core.streams import StreamChange
+from chalicelib.core.domain_events import event_from_change, stable_event_id
+from chalicelib.core.streams import StreamChange
 
 
 def _change(sequence: str) -> StreamChange:

@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 import pytest
 
-from functions.core.ddb import CancelReason, TransactionCancelled
-from functions.core.errors import IdempotencyKeyReusedError
-from functions.core.idempotency import (
+from chalicelib.core.ddb import CancelReason, TransactionCancelled
+from chalicelib.core.errors import IdempotencyKeyReusedError
+from chalicelib.core.idempotency import (
     REUSED_MESSAGE,
     ensure_same_request,
     existing_record,

@@ -27,9 +27,9 @@ BOTOCORE_ALLOWED = frozenset({"botocore"})
 # Core modules that pull pydantic or boto3 and so must load lazily, like the domains' internals.
 HEAVY_CORE = frozenset(
     {
-        "functions.core.models",
-        "functions.core.domain_events",
-        "functions.core.clients",
+        "chalicelib.core.models",
+        "chalicelib.core.domain_events",
+        "chalicelib.core.clients",
     }
 )
 
@@ -66,7 +66,7 @@ def test_import_app_loads_no_heavy_library(fresh_import: dict[str, Any]) -> None
 
 def _may_load_at_import(module: str) -> bool:
     parts = module.split(".")
-    if len(parts) <= 2:  # ``functions`` and the domain packages (empty ``__init__``)
+    if len(parts) <= 2:  # ``chalicelib`` and the domain packages (empty ``__init__``)
         return True
     if parts[1] == "core":
         return module not in HEAVY_CORE
@@ -75,7 +75,7 @@ def _may_load_at_import(module: str) -> bool:
 
 
 def test_import_app_loads_no_domain_internals(fresh_import: dict[str, Any]) -> None:
-    project = [m for m in fresh_import["modules"] if m.split(".")[0] == "functions"]
+    project = [m for m in fresh_import["modules"] if m.split(".")[0] == "chalicelib"]
     leaked = sorted(m for m in project if not _may_load_at_import(m))
     assert leaked == [], f"`import app` imported {leaked}: import them inside the handlers"
 

@@ -1,9 +1,9 @@
-"""The import graph of the deployed code: every module under functions/ (and app.py), parsed with
+"""The import graph of the deployed code: every module under chalicelib/ (and app.py), parsed with
 ``ast`` so module-level AND function-level (lazy) imports count.
 
 - no module imports ``local`` (the dev stack is not on the production path);
 - no domain imports another domain's ``dal`` (it goes through the owner's public port:
-  ``functions/<owner>/{graph,members,writes,repositories}.py`` …);
+  ``chalicelib/<owner>/{graph,members,writes,repositories}.py`` …);
 - the domain-level graph (``functions.<a>`` → ``functions.<b>``, ignoring core) has no cycle
   (cross-domain services that would close one are plugged in by app.py: ``*/wiring.py``).
 """
@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
-FUNCTIONS = ROOT / "functions"
+FUNCTIONS = ROOT / "chalicelib"
 
 
 def _modules() -> list[Path]:
@@ -46,7 +46,7 @@ def _edges() -> dict[str, set[str]]:
         here = _domain(path)
         for name, _ in _imports(path):
             parts = name.split(".")
-            is_domain = len(parts) > 1 and parts[0] == "functions" and (FUNCTIONS / parts[1]).is_dir()
+            is_domain = len(parts) > 1 and parts[0] == "chalicelib" and (FUNCTIONS / parts[1]).is_dir()
             if here and is_domain and parts[1] not in (here, "core"):
                 edges.setdefault(here, set()).add(parts[1])
     return edges
@@ -76,7 +76,7 @@ def _cycle(edges: dict[str, set[str]]) -> list[str] | None:
 
 
 def test_no_deployed_module_imports_local() -> None:
-    # Given every module of the deployed code (functions/ and app.py)
+    # Given every module of the deployed code (chalicelib/ and app.py)
     # Then none of them imports the dev-only local/ package, even lazily
     offenders = [
         f"{path.relative_to(ROOT)}:{line} imports {name}"
@@ -94,7 +94,7 @@ def test_no_domain_imports_another_domains_dal() -> None:
         f"{path.relative_to(ROOT)}:{line} imports {name}"
         for path in _modules()
         for name, line in _imports(path)
-        if (parts := name.split("."))[0] == "functions"
+        if (parts := name.split("."))[0] == "chalicelib"
         and len(parts) > 2
         and parts[2] == "dal"
         and parts[1] != _domain(path)

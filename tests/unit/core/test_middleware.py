@@ -12,9 +12,9 @@ from chalice import Chalice
 from chalice.app import SNSEvent
 from chalice.test import Client
 
-from functions.core import middleware
-from functions.core.errors import NotFoundError, RateLimitedError
-from functions.core.observability import logger, metrics, record_event
+from chalicelib.core import middleware
+from chalicelib.core.errors import NotFoundError, RateLimitedError
+from chalicelib.core.observability import logger, metrics, record_event
 
 
 class Context:

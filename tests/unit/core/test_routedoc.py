@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from chalice import Blueprint, Chalice
 
-from functions.core.routedoc import ATTRIBUTE, LIMIT, RouteDoc, describe, split_docstring
-from functions.core.web import Api, ApiRequest
+from chalicelib.core.routedoc import ATTRIBUTE, LIMIT, RouteDoc, describe, split_docstring
+from chalicelib.core.web import Api, ApiRequest
 
 
 def test_the_docstring_splits_into_summary_and_description() -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from functions.core import tx
+from chalicelib.core import tx
 
 KEY = {"pk": "ORDER#1", "sk": "META"}
 
@@ -90,7 +90,7 @@ def test_a_throttled_transaction_is_retried_with_growing_jittered_waits() -> Non
 
 
 def test_a_transaction_still_throttled_after_its_attempts_is_unavailable() -> None:
-    from functions.core.errors import UnavailableError
+    from chalicelib.core.errors import UnavailableError
 
     client = _FlakyClient(failures=5)
     with pytest.raises(UnavailableError):

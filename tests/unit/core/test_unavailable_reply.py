@@ -7,9 +7,9 @@ import json
 
 from botocore.exceptions import ClientError
 
-from functions.core.errors import UnavailableError
-from functions.core.middleware import is_transient_aws_error as _is_transient_aws_error
-from functions.core.web import error_response
+from chalicelib.core.errors import UnavailableError
+from chalicelib.core.middleware import is_transient_aws_error as _is_transient_aws_error
+from chalicelib.core.web import error_response
 
 
 def test_an_unavailable_error_answers_503_with_retry_after() -> None:

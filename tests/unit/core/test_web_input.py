@@ -1,11 +1,11 @@
-"""Edge input rules of ``functions.core.web`` that need no HTTP round trip."""
+"""Edge input rules of ``chalicelib.core.web`` that need no HTTP round trip."""
 
 from __future__ import annotations
 
 import pytest
 
-from functions.core.errors import ValidationError
-from functions.core.web import _validate_path_params, json_depth_exceeds
+from chalicelib.core.errors import ValidationError
+from chalicelib.core.web import _validate_path_params, json_depth_exceeds
 
 
 @pytest.mark.parametrize(

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from functions.core.errors import ConflictError
-from functions.dm.errors import (
+from chalicelib.core.errors import ConflictError
+from chalicelib.dm.errors import (
     AttachmentInvalidError,
     ConversationNotFoundError,
     DirectExistsError,
@@ -18,10 +18,10 @@ from functions.dm.errors import (
     RequestPendingError,
     SendRateLimitedError,
 )
-from functions.dm.logic import GroupReplayRecord, SendPlan
-from functions.dm.records import ACTIVE, ConversationState, Item, Shape, folder_of, last_message_summary
-from functions.dm.uploads import PendingUpload
-from functions.social.access import PairState
+from chalicelib.dm.logic import GroupReplayRecord, SendPlan
+from chalicelib.dm.records import ACTIVE, ConversationState, Item, Shape, folder_of, last_message_summary
+from chalicelib.dm.uploads import PendingUpload
+from chalicelib.social.access import PairState
 
 
 class FakeGraph:

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from functions.core.domain_events import stable_event_id
-from functions.core.errors import (
+from chalicelib.core.domain_events import stable_event_id
+from chalicelib.core.errors import (
     ForbiddenError,
     IdempotencyKeyReusedError,
     NotFoundError,
@@ -17,11 +17,11 @@ from functions.core.errors import (
     RateLimitedError,
     ValidationError,
 )
-from functions.core.ids import new_ulid
-from functions.core.streams import StreamChange
-from functions.dm import logic, outbox, projections, reports, uploads
-from functions.dm.models import CreateAttachment, CreateConversation, CreateReport, SendMessage
-from functions.dm.records import message_record
+from chalicelib.core.ids import new_ulid
+from chalicelib.core.streams import StreamChange
+from chalicelib.dm import logic, outbox, projections, reports, uploads
+from chalicelib.dm.models import CreateAttachment, CreateConversation, CreateReport, SendMessage
+from chalicelib.dm.records import message_record
 from tests.unit.dm.fakes import FakeGraph, FakeMedia, FakeStore, FakeUploads
 
 T0 = 1_800_000_000_000
@@ -462,7 +462,7 @@ def test_outbox_maps_message_insert_to_message_sent() -> None:
 
 
 def test_a_500_character_message_item_stays_under_1_kb() -> None:
-    from functions.dm.dal import message_item
+    from chalicelib.dm.dal import message_item
 
     msg = message_record(
         conversation_id=new_ulid(),

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from functions.dm.rules import SenderSide, direct_outcome
-from functions.social.access import PairState
+from chalicelib.dm.rules import SenderSide, direct_outcome
+from chalicelib.social.access import PairState
 
 FRIENDS = PairState(sender_follows=True, recipient_follows=True)
 STRANGERS = PairState()

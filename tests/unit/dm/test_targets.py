@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from functions.core import keys
-from functions.core.ddb import item_key
-from functions.dm.targets import Target, block_keys, decide_targets, direct_peers
+from chalicelib.core import keys
+from chalicelib.core.ddb import item_key
+from chalicelib.dm.targets import Target, block_keys, decide_targets, direct_peers
 
 
 def _found(*items: tuple[keys.Key, dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:

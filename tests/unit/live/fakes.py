@@ -1,4 +1,4 @@
-"""In-memory fakes of the live repositories (the Protocols in functions.live.ports)."""
+"""In-memory fakes of the live repositories (the Protocols in chalicelib.live.ports)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-from functions.live.chat import shard_for
-from functions.live.errors import NotHostError, StreamNotFoundError
-from functions.live.models import PostOutcome, PostPlan, ShardPage, Stream
+from chalicelib.live.chat import shard_for
+from chalicelib.live.errors import NotHostError, StreamNotFoundError
+from chalicelib.live.models import PostOutcome, PostPlan, ShardPage, Stream
 
 
 class FakeStreams:

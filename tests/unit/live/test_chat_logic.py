@@ -6,15 +6,15 @@ from collections import Counter
 
 import pytest
 
-from functions.core.ids import new_ulid
-from functions.live.chat import contains_banned_word, delete_message, post_message, shard_for
-from functions.live.errors import (
+from chalicelib.core.ids import new_ulid
+from chalicelib.live.chat import contains_banned_word, delete_message, post_message, shard_for
+from chalicelib.live.errors import (
     ChatMessageNotFoundError,
     NotModeratorError,
     RejectedByModerationError,
     StreamNotFoundError,
 )
-from functions.live.models import PostChatRequest
+from chalicelib.live.models import PostChatRequest
 from tests.unit.live.fakes import FakeChat, FakeStreams, make_stream
 
 NOW = 1_800_000_000_000

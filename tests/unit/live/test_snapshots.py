@@ -6,14 +6,14 @@ from typing import Any
 
 import pytest
 
-from functions.core.clock import iso_from_ms
-from functions.core.cursor import encode_cursor
-from functions.core.errors import InvalidCursorError
-from functions.core.ids import new_ulid
-from functions.core.streams import StreamChange
-from functions.live.chat import poll_chat, shard_for
-from functions.live.errors import StreamNotFoundError
-from functions.live.snapshots import (
+from chalicelib.core.clock import iso_from_ms
+from chalicelib.core.cursor import encode_cursor
+from chalicelib.core.errors import InvalidCursorError
+from chalicelib.core.ids import new_ulid
+from chalicelib.core.streams import StreamChange
+from chalicelib.live.chat import poll_chat, shard_for
+from chalicelib.live.errors import StreamNotFoundError
+from chalicelib.live.snapshots import (
     SNAPSHOT_SIZE,
     build_snapshot,
     poll_after_ms,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from functions.core.errors import UnprocessableError, ValidationError
-from functions.live import streams as logic
-from functions.live.errors import NotHostError, NotModeratorError, StreamNotFoundError
-from functions.live.models import StartStreamRequest, StreamSettingsRequest
+from chalicelib.core.errors import UnprocessableError, ValidationError
+from chalicelib.live import streams as logic
+from chalicelib.live.errors import NotHostError, NotModeratorError, StreamNotFoundError
+from chalicelib.live.models import StartStreamRequest, StreamSettingsRequest
 from tests.unit.live.fakes import FakeStreams, make_stream
 
 NOW = 1_800_000_000_000

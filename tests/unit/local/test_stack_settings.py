@@ -47,7 +47,7 @@ def test_a_child_started_with_extra_environment_gets_it_over_the_stack_environme
 
 
 def test_a_get_records_record_becomes_the_change_lambda_would_deliver() -> None:
-    from functions.core.streams import change_from_record
+    from chalicelib.core.streams import change_from_record
 
     # Given a record as boto3's get_records returns it (a datetime creation time)
     created = datetime(2026, 1, 1, tzinfo=UTC)

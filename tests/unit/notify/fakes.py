@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from functions.core.domain_events import DomainEvent, parse_event_message
-from functions.notify.devices import (
+from chalicelib.core.domain_events import DomainEvent, parse_event_message
+from chalicelib.notify.devices import (
     Device,
     DeviceSet,
     DeviceSetConflictError,
@@ -14,7 +14,7 @@ from functions.notify.devices import (
     Registration,
     TokenClaim,
 )
-from functions.notify.publishing import (
+from chalicelib.notify.publishing import (
     MAX_BATCH_ENTRIES,
     MAX_PAYLOAD_BYTES,
     ClaimCheck,
@@ -23,8 +23,8 @@ from functions.notify.publishing import (
     PublishError,
     publish_events,
 )
-from functions.notify.push import EndpointGoneError, PushDeliveryError, RecipientContext
-from functions.social.access import PairState
+from chalicelib.notify.push import EndpointGoneError, PushDeliveryError, RecipientContext
+from chalicelib.social.access import PairState
 
 
 class MemoryDeviceStore:

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from functions.notify.devices import (
+from chalicelib.notify.devices import (
     Device,
     DeviceNotFoundError,
     DevicesBusyError,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from functions.core.domain_events import CLAIM_CHECK, DomainEvent, parse_event_message
-from functions.notify.publishing import (
+from chalicelib.core.domain_events import CLAIM_CHECK, DomainEvent, parse_event_message
+from chalicelib.notify.publishing import (
     INLINE_LIMIT_BYTES,
     MAX_PAYLOAD_BYTES,
     EntryFailure,

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from functions.core.domain_events import DomainEvent, stable_event_id
-from functions.notify.devices import Device, DeviceSet
-from functions.notify.push import PushServices, RecipientContext, deliver_event
+from chalicelib.core.domain_events import DomainEvent, stable_event_id
+from chalicelib.notify.devices import Device, DeviceSet
+from chalicelib.notify.push import PushServices, RecipientContext, deliver_event
 from tests.unit.notify.fakes import (
     FakeEndpoints,
     FakeGraph,

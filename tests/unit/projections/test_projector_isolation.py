@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from functions.core.streams import StreamChange
-from functions.dm import projections as dm_projections
-from functions.live import projections as live_projections
-from functions.share import projections as share_projections
+from chalicelib.core.streams import StreamChange
+from chalicelib.dm import projections as dm_projections
+from chalicelib.live import projections as live_projections
+from chalicelib.share import projections as share_projections
 
 PROJECTORS = {
     "project_inbox": dm_projections,

@@ -6,10 +6,10 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from functions.core.auth import Identity
-from functions.core.errors import UnauthorizedError
-from functions.realtime.logic import ConnectionGoneError, DeliveryFailedError
-from functions.realtime.models import Connection
+from chalicelib.core.auth import Identity
+from chalicelib.core.errors import UnauthorizedError
+from chalicelib.realtime.logic import ConnectionGoneError, DeliveryFailedError
+from chalicelib.realtime.models import Connection
 
 
 class FakeVerifier:

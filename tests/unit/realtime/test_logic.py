@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from functions.core.domain_events import DomainEvent
-from functions.core.errors import UnauthorizedError
-from functions.realtime import logic
-from functions.realtime.models import CONNECTION_TTL_SECONDS, Connection
+from chalicelib.core.domain_events import DomainEvent
+from chalicelib.core.errors import UnauthorizedError
+from chalicelib.realtime import logic
+from chalicelib.realtime.models import CONNECTION_TTL_SECONDS, Connection
 from tests.unit.realtime.fakes import (
     FakeBlocks,
     FakeMembers,

@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from functions.dm.rules import SenderSide
-from functions.share.logic import SharePlan, ShareRecord, ShareRecordExistsError, ShareSnapshot
-from functions.share.models import VideoEvent
-from functions.share.videos import Video
-from functions.social.access import PairState
+from chalicelib.dm.rules import SenderSide
+from chalicelib.share.logic import SharePlan, ShareRecord, ShareRecordExistsError, ShareSnapshot
+from chalicelib.share.models import VideoEvent
+from chalicelib.share.videos import Video
+from chalicelib.social.access import PairState
 
 
 class FakeGraph:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from functions.core.streams import StreamChange
-from functions.share.projections import record_interactions
+from chalicelib.core.streams import StreamChange
+from chalicelib.share.projections import record_interactions
 
 
 class FakeInteractions:

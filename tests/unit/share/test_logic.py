@@ -6,11 +6,11 @@ import itertools
 
 import pytest
 
-from functions.core.clock import Clock, ms_from_iso
-from functions.core.errors import IdempotencyKeyReusedError
-from functions.share.logic import ShareRecord, request_fingerprint, share_video
-from functions.share.models import ShareRequest
-from functions.share.videos import VideoNotFoundError
+from chalicelib.core.clock import Clock, ms_from_iso
+from chalicelib.core.errors import IdempotencyKeyReusedError
+from chalicelib.share.logic import ShareRecord, request_fingerprint, share_video
+from chalicelib.share.models import ShareRequest
+from chalicelib.share.videos import VideoNotFoundError
 from tests.unit.share.fakes import FakeGraph, FakeShareStore, FakeVideos, video
 
 NOW = "2026-11-28T01:02:03.456Z"

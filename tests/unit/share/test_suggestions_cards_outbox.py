@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from functions.core.streams import StreamChange
-from functions.share.cards import video_cards
-from functions.share.outbox import events_from_change
-from functions.share.suggestions import share_suggestions
+from chalicelib.core.streams import StreamChange
+from chalicelib.share.cards import video_cards
+from chalicelib.share.outbox import events_from_change
+from chalicelib.share.suggestions import share_suggestions
 from tests.unit.share.fakes import FakeGraph, FakeUrls, FakeVideos, video
 
 

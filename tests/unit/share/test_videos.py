@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from functions.share.videos import VideoNotFoundError, apply_video_event, can_see, get_video
+from chalicelib.share.videos import VideoNotFoundError, apply_video_event, can_see, get_video
 from tests.unit.share.fakes import FakeGraph, FakeUrls, FakeVideos, video
 
 T1, T2 = "2026-11-28T01:00:00.000Z", "2026-11-28T02:00:00.000Z"

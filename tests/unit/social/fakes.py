@@ -1,4 +1,4 @@
-"""In-memory social stores with the same contract as ``functions.social.dal.DynamoGraph``:
+"""In-memory social stores with the same contract as ``chalicelib.social.dal.DynamoGraph``:
 each write checks what the caller assumed and fails like the conditional transaction would."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from functions.core.clock import iso_from_ms
-from functions.social.access import PairState
-from functions.social.logic import (
+from chalicelib.core.clock import iso_from_ms
+from chalicelib.social.access import PairState
+from chalicelib.social.logic import (
     BlockedError,
     Edges,
     Listed,
@@ -19,7 +19,7 @@ from functions.social.logic import (
     Settings,
     StateChangedError,
 )
-from functions.social.logic_phone import Verification, VerificationChangedError
+from chalicelib.social.logic_phone import Verification, VerificationChangedError
 
 
 @dataclass

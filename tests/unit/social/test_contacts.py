@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from functions.core.errors import RateLimitedError, ValidationError
-from functions.social import logic, logic_contacts
-from functions.social.logic_contacts import (
+from chalicelib.core.errors import RateLimitedError, ValidationError
+from chalicelib.social import contacts, logic
+from chalicelib.social.contacts import (
     Match,
     Suggestion,
     match_contacts,
     phone_hash,
     suggestions,
 )
-from functions.social.phones import region_of, to_e164
+from chalicelib.social.phones import region_of, to_e164
 from tests.unit.social.fakes import FakeGraph
 
 SECRET = "unit-phone-secret"
@@ -57,8 +57,8 @@ def test_numbers_are_read_as_people_write_them(raw: str, region: str | None, exp
 def test_opting_out_hides_the_user_from_matches() -> None:
     store = FakeGraph()
     opt_in(store, "alice", "+14155550100")
-    logic_contacts.clear_phone(store, "alice")
-    logic_contacts.clear_phone(store, "alice")
+    contacts.clear_phone(store, "alice")
+    contacts.clear_phone(store, "alice")
     assert match_contacts(store, SECRET, "carol", ["+14155550100"], NOW_S) == []
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from functions.core.errors import ForbiddenError, InvalidCursorError, ValidationError
-from functions.social import logic
-from functions.social.access import PairState, Reach, can_message, can_message_many, decide
-from functions.social.logic import Profile, StateChangedError
+from chalicelib.core.errors import ForbiddenError, InvalidCursorError, ValidationError
+from chalicelib.social import logic
+from chalicelib.social.access import PairState, Reach, can_message, can_message_many, decide
+from chalicelib.social.logic import Profile, StateChangedError
 from tests.unit.social.fakes import FakeGraph
 
 T0 = 1_780_000_000_000

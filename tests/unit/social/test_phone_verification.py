@@ -6,10 +6,10 @@ import itertools
 
 import pytest
 
-from functions.core.clock import iso_from_ms
-from functions.core.errors import NotFoundError, RateLimitedError, ValidationError
-from functions.social.logic_contacts import Match, match_contacts, phone_hash
-from functions.social.logic_phone import (
+from chalicelib.core.clock import iso_from_ms
+from chalicelib.core.errors import NotFoundError, RateLimitedError, ValidationError
+from chalicelib.social.contacts import Match, match_contacts, phone_hash
+from chalicelib.social.logic_phone import (
     InvalidCodeError,
     start_verification,
     verify,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functions.social.presence import (
+from chalicelib.social.presence import (
     ACTIVE_WINDOW_MS,
     HIDDEN,
     SOCKET_MAX_MS,

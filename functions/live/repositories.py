@@ -1,9 +1,0 @@
-"""The live domain's public repository factories: what another domain (e.g. account's erasure)
-may use to run live's own logic on live's items. Other domains import this module, never
-``functions.live.dal``."""
-
-from __future__ import annotations
-
-from functions.live.dal import chat, streams
-
-__all__ = ["chat", "streams"]

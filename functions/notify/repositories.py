@@ -1,9 +1,0 @@
-"""The notify domain's public repository factories: what another domain (e.g. account's erasure)
-may use to run notify's own logic on notify's items. Other domains import this module, never
-``functions.notify.dal``."""
-
-from __future__ import annotations
-
-from functions.notify.dal import device_store, endpoint_registry
-
-__all__ = ["device_store", "endpoint_registry"]

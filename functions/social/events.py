@@ -1,7 +1,0 @@
-"""Event handlers of the social domain."""
-
-from __future__ import annotations
-
-from chalice import Blueprint
-
-bp = Blueprint(__name__)
