@@ -79,7 +79,7 @@ class Route:
     @property
     def tag(self) -> str:
         """The domain that serves it (``functions.<domain>.api``)."""
-        domain = self.module.split(".")[1] if self.module.startswith("functions.") else self.module
+        domain = self.module.split(".")[1] if self.module.startswith("chalicelib.") else self.module
         return {"apidocs": "docs"}.get(domain, domain)
 
 
@@ -141,7 +141,7 @@ def error_classes() -> list[type[Any]]:
     import chalicelib
     from chalicelib.core.errors import DomainError
 
-    for module in pkgutil.walk_packages(chalicelib.__path__, "functions."):
+    for module in pkgutil.walk_packages(chalicelib.__path__, "chalicelib."):
         importlib.import_module(module.name)
 
     def below(cls: type[Any]) -> list[type[Any]]:  # parents before children
