@@ -10,7 +10,7 @@ from typing import Any
 
 from chalice import Chalice
 
-from chalicelib.core import middleware
+from chalicelib.core import middleware, web
 from chalicelib.dm import wiring as dm_wiring
 from chalicelib.live import wiring as live_wiring
 from chalicelib.notify import wiring as notify_wiring
@@ -45,10 +45,20 @@ def _outbox_mappers() -> tuple[Any, ...]:
     )
 
 
+def _note_activity(user_id: str) -> None:
+    """Presence ("active now"): an authenticated request stamps its user (in memory; written at
+    most once a minute per user and container, conditionally)."""
+    from chalicelib.core.clock import now_ms
+    from chalicelib.social.presence import note_request
+
+    note_request(user_id, now_ms())
+
+
 # Cross-domain services are plugged in here, so no domain imports another in a cycle.
 dm_wiring.provide_video_cards(_share_video_cards)
 live_wiring.provide_stream_page(_checkout_stream_page)
 notify_wiring.provide_mappers(_outbox_mappers)
+web.AFTER_AUTHENTICATION.append(_note_activity)
 
 app = Chalice(app_name="socialvideo")
 app.experimental_feature_flags.update(["WEBSOCKETS"])

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from tests.support.env import auth_headers, functions_environment
-from tests.support.local_stack import local_stack
+from tests.support.local_stack import local_stack, own_stack
 
 # One real local stack per test session (per xdist worker), shared by e2e and contract tests.
-__all__ = ["local_stack"]
+__all__ = ["local_stack", "own_stack"]
 
 
 def _reuse_moto_kms_key_material() -> None:

@@ -234,16 +234,17 @@ def _validate_path_params(params: Mapping[str, str]) -> None:
             raise ValidationError(f"{name} must be printable characters.")
 
 
-def _note_activity(user_id: str) -> None:
-    """Presence ("active now"): an authenticated request stamps its user (in memory, written at most once
-    a minute per user and container, conditionally). Never fails the request."""
-    from chalicelib.core.clock import now_ms
-    from chalicelib.social.presence import note_request
+# Called with the caller's id after authentication; app.py plugs in presence ("active now"),
+# so core never imports a domain. A hook never fails the request.
+AFTER_AUTHENTICATION: list[Callable[[str], None]] = []
 
-    try:
-        note_request(user_id, now_ms())
-    except Exception as err:  # presence is best effort; the request's own work matters
-        logger.warning("activity not recorded", extra={"error": repr(err)})
+
+def _after_authentication(user_id: str) -> None:
+    for hook in AFTER_AUTHENTICATION:
+        try:
+            hook(user_id)
+        except Exception as err:  # best effort (presence); the request's own work matters
+            logger.warning("after-authentication hook failed", extra={"error": repr(err)})
 
 
 class Api:
@@ -285,7 +286,7 @@ class Api:
                     user_id = authenticate(raw.headers.get("authorization")) if auth else ""
                     if user_id:
                         ensure_active(user_id)  # deleted accounts: 401 account_deleted (issue 20)
-                        _note_activity(user_id)
+                        _after_authentication(user_id)
                     result = handler(ApiRequest(raw, user_id, max_body), **path_params)
                     if isinstance(result, Reply):
                         response = json_response(result.body, result.status, result.headers)

@@ -10,6 +10,7 @@ import json
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -70,9 +71,9 @@ class LocalStack:
         return (self.log_dir / "pump.log").read_text(errors="replace")
 
 
-@pytest.fixture(scope="session")
-def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    """The whole local stack (moto, infra, API, pump, WebSocket gateway) on free ports."""
+@contextmanager
+def running_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """The whole local stack (moto, infra, API, pump, WebSocket gateway) on free ports, seeded."""
     stack = Stack(
         StackSettings.on_free_ports(
             tmp_path_factory.mktemp("local-stack"),
@@ -87,3 +88,18 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
         yield LocalStack(stack)
     finally:
         stack.stop()
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """The session's shared local stack (one per xdist worker)."""
+    with running_stack(tmp_path_factory) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="module")
+def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """A stack of the module's own, for tests whose volume (thousands of stream records) would
+    delay every later test's events on the shared one past their deadlines."""
+    with running_stack(tmp_path_factory) as stack:
+        yield stack

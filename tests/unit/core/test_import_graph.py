@@ -113,3 +113,19 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
     # The checker itself: a graph with a cycle is reported, a DAG is not
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b", "c"}, "b": {"c"}}) is None
+
+
+def test_core_imports_no_domain() -> None:
+    # Given the shared layer (chalicelib/core), which every domain imports
+    # Then it imports no domain, even lazily (a domain service it needs is plugged in by app.py)
+    core = FUNCTIONS / "core"
+    offenders = [
+        f"{path.relative_to(ROOT)}:{line} imports {name}"
+        for path in sorted(core.rglob("*.py"))
+        for name, line in _imports(path)
+        if (parts := name.split("."))[0] == "chalicelib"
+        and len(parts) > 1
+        and parts[1] != "core"
+        and (FUNCTIONS / parts[1]).is_dir()
+    ]
+    assert offenders == []
