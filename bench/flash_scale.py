@@ -17,15 +17,10 @@ over S = 8 shards, and 1,000 buyers for 1,000 units over S = 8.
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,30 +84,6 @@ def model_rows(shard_wcu: float) -> list[dict[str, Any]]:
         }
         for s in SHARD_SIZES
     ]
-
-
-@contextmanager
-def _moto() -> Iterator[str]:
-    from local.stack import ROOT, free_port, wait_http
-
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "local.moto_server", "--port", str(port)],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "MOTO_PORT": str(port)},
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(f"{url}/moto-api/data.json", timeout=20)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def _repository(url: str, name: str) -> Any:
@@ -335,8 +306,9 @@ def hot_keys(cost: dict[str, float]) -> list[dict[str, Any]]:
 def run(progress: Any = None) -> ScaleResult:
     """The model (priced from one real order) and both exactness runs, on a fresh moto."""
     from chalicelib.checkout.stock_shards import shard_count
+    from tests.support.moto import moto_server
 
-    with _moto() as url:
+    with moto_server() as url:
         repo, client = _repository(url, "flash-scale")
         total, by_item = _order_cost(repo, client)
         runs = []
