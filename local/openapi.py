@@ -29,7 +29,7 @@ REF = "#/components/schemas/{model}"
 Schema = dict[str, Any]
 METHOD_ORDER = ["GET", "PUT", "POST", "PATCH", "DELETE"]
 # Path ids: the characters a URL path segment carries verbatim; anything else → 400 (core/web.py).
-PATH_ID_PATTERN = "^[A-Za-z0-9._~!$&'()*+,;=:@-]+$"
+PATH_ID_PATTERN = "^[A-Za-z0-9._~!$&'()*+,=:@-]+$"
 ERROR_RESPONSE_NAMES = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound",
                         409: "Conflict", 413: "PayloadTooLarge", 422: "Unprocessable", 429: "RateLimited",
                         503: "Unavailable"}  # fmt: skip
@@ -200,7 +200,7 @@ def _path_parameter(name: str) -> Schema:
     schema: Schema = {"type": "string", "minLength": 1, "maxLength": 128}
     chars = "characters"
     if name.endswith("_id"):  # ids: URL-safe ASCII only (core/web.py)
-        schema, chars = {**schema, "pattern": PATH_ID_PATTERN}, "of `A-Z a-z 0-9 -._~!$&'()*+,;=:@`"
+        schema, chars = {**schema, "pattern": PATH_ID_PATTERN}, "of `A-Z a-z 0-9 -._~!$&'()*+,=:@`"
     what = name.replace("_", " ")
     return {"name": name, "in": "path", "required": True, "description": f"The {what} (1 to 128 {chars}).",
             "schema": schema}  # fmt: skip

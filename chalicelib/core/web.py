@@ -100,9 +100,11 @@ def _parse_number(text: str) -> float | int:
 
 
 # Characters of a path id: those a URL path segment carries verbatim (RFC 3986 unreserved,
-# sub-delims, ":" and "@"). No "%", "/", "?", "#": an id then reads the same whether or not
-# the front end percent-decoded the path (API Gateway does; ``chalice local`` does not).
-_PATH_ID = re.compile(r"[A-Za-z0-9._~!$&'()*+,;=:@-]+")
+# sub-delims but ";", ":" and "@"). No "%", "/", "?", "#": an id then reads the same whether or
+# not the front end percent-decoded the path (API Gateway does; ``chalice local`` does not). No
+# ";": Python's urlparse (``chalice local``) cuts ``;params`` off the last segment, so
+# ``/v1/me/devices/;`` reached another route there (405) while API Gateway passes it on.
+_PATH_ID = re.compile(r"[A-Za-z0-9._~!$&'()*+,=:@-]+")
 
 
 def _is_ascii_token(text: str) -> bool:
@@ -229,7 +231,7 @@ def _validate_path_params(params: Mapping[str, str]) -> None:
             raise ValidationError(f"{name} must be 1 to 128 characters.")
         if name.endswith("_id"):
             if not _PATH_ID.fullmatch(value):
-                raise ValidationError(f"{name} must be letters, digits or -._~!$&'()*+,;=:@ only.")
+                raise ValidationError(f"{name} must be letters, digits or -._~!$&'()*+,=:@ only.")
         elif not value.isprintable():
             raise ValidationError(f"{name} must be printable characters.")
 
