@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -357,6 +358,10 @@ def serve_api(host: str, port: int, stage: str, overrides: Mapping[str, str]) ->
     # API Gateway absorbs bursts; the dev server's default listen backlog (5) resets connections
     # in a flash sale's burst of taps, which is a property of the stand-in, not of the API.
     chalice_local.ThreadedHTTPServer.request_queue_size = 128
+    # API Gateway keeps ";" in a path segment; Chalice's route matcher used urlparse, which cuts
+    # ";params" off the last segment (``/v1/me/devices/;`` reached another route, 405). urlsplit
+    # keeps the path whole, as API Gateway does.
+    chalice_local.urlparse = urllib.parse.urlsplit  # type: ignore[assignment]
     os.environ["AWS_CHALICE_CLI_MODE"] = "true"  # what the chalice CLI sets before loading the app
     logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(message)s")
     factory = CLIFactory(str(ROOT), environ=os.environ)
