@@ -5,9 +5,11 @@ exactness runs.
 3,000 RCU/s. An order's transaction updates ONE stock shard (a transactional write of an item
 ≤ 1 KB: 2 WCU), so a shard caps at 500 orders/s and S shards at 500 x S; the sizing rule keeps
 each shard at ≤ 250 orders/s (half the ceiling: headroom for TransactionConflict retries and
-uneven hashing). The other items an order touches are listed with their per-key load, so the
-first key to saturate is visible. WCU per order is measured: the stored items of a real order
+uneven hashing). Every other key an order touches is listed with its per-key load; the sale's
+ceiling is the lowest of them. WCU per order is measured: the stored items of a real order
 priced with DynamoDB's rules (``bench.capacity``: 2x inside a transaction, +1 per GSI entry).
+The exactness runs also count, from the requests sent, how often each partition was written
+and how often the stream's partition was read, so "no shared item" is measured, not assumed.
 
 *Exactness.* The real logic + dal from 50 threads against a fresh serialised moto server (the
 local race-free endpoint; moto itself is not thread-safe): 1,000 distinct buyers for 100 units
@@ -16,7 +18,6 @@ over S = 8 shards, and 1,000 buyers for 1,000 units over S = 8.
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections import Counter
@@ -30,6 +31,9 @@ PARTITION_RCU_PER_S = 3000
 THREADS = 50
 RUNS = ((1000, 100, 2000), (1000, 1000, 2000))  # (buyers, units, expected peak → S = 8)
 CLIENT_RETRIES = 3
+# Stated assumption for the container count: an order holds its Lambda container ~300 ms
+# (Stripe's create-intent call dominates; the two DynamoDB calls take ~10-20 ms).
+ORDER_MS_IN_AWS = 300
 
 
 @dataclass
@@ -48,6 +52,9 @@ class Run:
     remaining_view: int
     sold_out_flag: bool
     retried_after_503: int = 0
+    stream_partition_reads: int = 0
+    stream_partition_writes: int = 0
+    hottest_written: tuple[str, int] = ("", 0)
     checks: list[tuple[str, bool, str]] = field(default_factory=list)
 
 
@@ -69,18 +76,17 @@ class ScaleResult:
         return exact and bool(self.default_sizing["meets_target"])
 
 
-def model_rows(shard_wcu: float) -> list[dict[str, Any]]:
-    """orders/s ceiling of one pin's stock at S = 1, 8, 40, 100."""
-    per_shard_ceiling = ITEM_WCU_PER_S / shard_wcu
+def model_rows(keys_: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """orders/s ceiling of one pin's stock, and of the whole sale (its lowest key), at S = 1, 8,
+    40, 100."""
     from chalicelib.checkout.stock_shards import PER_SHARD_ORDERS_PER_S
 
     return [
         {
             "shards": s,
-            "per_shard_ceiling": per_shard_ceiling,
-            "ceiling": per_shard_ceiling * s,
+            "stock_ceiling": keys_[0]["ceiling"](s),
+            **_row_at(keys_, s),
             "at_sizing_target": PER_SHARD_ORDERS_PER_S * s,
-            "peak_it_is_sized_for": PER_SHARD_ORDERS_PER_S * s,
         }
         for s in SHARD_SIZES
     ]
@@ -188,10 +194,20 @@ def _exactness_run(repo: Any, client: Any, buyers: int, units: int, peak: int, t
         with lock:
             outcomes.append(outcome)
 
+    sent: list[tuple[str, dict[str, Any]]] = []
+
+    def record(model: Any, params: dict[str, Any], **_: Any) -> None:
+        sent.append((model.name, params))  # list.append is atomic: safe from the 50 threads
+
+    client.meta.events.register("before-parameter-build.dynamodb", record)
     started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=THREADS) as pool:
-        list(pool.map(attempt, range(buyers)))
-    wall = time.perf_counter() - started
+    try:
+        with ThreadPoolExecutor(max_workers=THREADS) as pool:
+            list(pool.map(attempt, range(buyers)))
+    finally:
+        wall = time.perf_counter() - started
+        client.meta.events.unregister("before-parameter-build.dynamodb", record)
+    reads, writes = _partitions(sent)
     found = repo.get_pin_stock(stream_id, product_id)
     assert found is not None
     pin, shards = found
@@ -211,6 +227,9 @@ def _exactness_run(repo: Any, client: Any, buyers: int, units: int, peak: int, t
         remaining_view=view.remaining,
         sold_out_flag=pin.sold_out,
         retried_after_503=len(retried),
+        stream_partition_reads=reads[f"STREAM#{stream_id}"],
+        stream_partition_writes=writes[f"STREAM#{stream_id}"],
+        hottest_written=_hottest(writes),
     )
     expected = min(buyers, units)
     run.checks = [
@@ -234,7 +253,49 @@ def _exactness_run(repo: Any, client: Any, buyers: int, units: int, peak: int, t
     ]
     if buyers > units:
         run.checks.append(("sold-out flag set", run.sold_out_flag, f"{run.sold_out_flag}"))
+    hot_pk, hot_writes = run.hottest_written
+    run.checks += [
+        (
+            "no write to the stream's partition",
+            run.stream_partition_writes <= 1,  # the one sold-out flag, once per sale
+            f"{run.stream_partition_writes} writes",
+        ),
+        (
+            "hottest partition written is a stock shard",
+            hot_pk.startswith("PINSTOCK#"),
+            f"{_label(hot_pk)}: {hot_writes} writes for {run.orders} orders",
+        ),
+    ]
     return run
+
+
+def _partitions(sent: list[tuple[str, dict[str, Any]]]) -> tuple[Counter[str], Counter[str]]:
+    """Partition keys read and written by the requests sent (one count per key per request)."""
+    reads: Counter[str] = Counter()
+    writes: Counter[str] = Counter()
+    for op, params in sent:
+        if op == "BatchGetItem":
+            reads.update(k["pk"]["S"] for r in params["RequestItems"].values() for k in r["Keys"])
+        elif op in ("GetItem", "Query"):
+            key = params.get("Key") or params.get("ExpressionAttributeValues", {})
+            pk = key.get("pk") or key.get(":pk") or {}
+            reads.update([pk.get("S", "")])
+        elif op == "TransactWriteItems":
+            bodies = [next(iter(a.values())) for a in params["TransactItems"]]
+            writes.update((b.get("Key") or b["Item"])["pk"]["S"] for b in bodies)
+        elif op in ("UpdateItem", "PutItem", "DeleteItem"):
+            writes.update([(params.get("Key") or params["Item"])["pk"]["S"]])
+    return reads, writes
+
+
+def _hottest(writes: Counter[str]) -> tuple[str, int]:
+    return writes.most_common(1)[0] if writes else ("", 0)
+
+
+def _label(pk: str) -> str:
+    """A partition key with its ids elided: ``PINSTOCK#…#3``."""
+    head, *rest = pk.split("#")
+    return f"{head}#…#{rest[-1]}" if len(rest) > 1 else f"{head}#…"
 
 
 def _order_cost(repo: Any, client: Any) -> tuple[float, dict[str, float]]:
@@ -257,7 +318,6 @@ def _order_cost(repo: Any, client: Any) -> tuple[float, dict[str, float]]:
     items = {
         "idempotency record (Put)": (keys.idempotency("cost-buyer", "order", "cost"), 0),
         "stock shard (Update)": (keys.pin_stock_shard("flash-cost", product_id, order.shard), 0),
-        "stream META (ConditionCheck)": (keys.stream("flash-cost"), 0),
         "buyer counter (Update)": (keys.pin_buyer("flash-cost", product_id, "cost-buyer"), 0),
         "order (Put, + GSI1 buyer list + GSI2 pending index)": (keys.order(order.order_id), 2),
         "seller's sale pointer (Put)": (keys.sale(order.seller_id, order.order_id), 0),
@@ -270,35 +330,50 @@ def _order_cost(repo: Any, client: Any) -> tuple[float, dict[str, float]]:
 
 
 def hot_keys(cost: dict[str, float]) -> list[dict[str, Any]]:
-    """Per-key load of one order and the orders/s at which that key saturates."""
+    """Every key one order touches, its load per order and the orders/s at which its copies
+    saturate (``ceiling(S)``; None where no single key is shared by the sale)."""
+    from chalicelib.checkout.dal import SALE_CACHE_S
+    from chalicelib.core.keys import PENDING_SHARDS, SALE_SHARDS
+
     shard = cost["stock shard (Update)"]
-    meta = cost["stream META (ConditionCheck)"]
     sale = cost["seller's sale pointer (Put)"]
+    pending = 2  # GSI2: 1 WCU when the order enters the index, 1 when it leaves (paid/expired)
+    reads_per_container_s = 2 / SALE_CACHE_S  # META + pin, strongly consistent, ≤ 4 KB each
+    containers = PARTITION_RCU_PER_S / reads_per_container_s
+    per_container = 1000 / ORDER_MS_IN_AWS
     return [
         {
             "key": "stock shard PINSTOCK#sid#pid#k (one of S)",
             "per_order": f"{shard:g} WCU on one of S items",
             "saturates_at": f"{ITEM_WCU_PER_S / shard:,.0f} x S orders/s",
+            "ceiling": lambda s: ITEM_WCU_PER_S / shard * s,
         },
         {
-            "key": "stream partition STREAM#sid: META ConditionCheck in the transaction",
-            "per_order": f"{meta:g} units on one item",
-            "saturates_at": f"{ITEM_WCU_PER_S / meta:,.0f} orders/s (whatever S)",
+            "key": f"seller's sale pointers USER#seller#SALES#n (one of {SALE_SHARDS})",
+            "per_order": f"{sale:g} WCU on one of {SALE_SHARDS} partitions",
+            "saturates_at": f"{ITEM_WCU_PER_S / sale * SALE_SHARDS:,.0f} orders/s per seller",
+            "ceiling": lambda s: ITEM_WCU_PER_S / sale * SALE_SHARDS,
         },
         {
-            "key": "stream partition STREAM#sid: first read of META + pin (strongly consistent)",
-            "per_order": "2 RCU",
-            "saturates_at": f"{PARTITION_RCU_PER_S / 2:,.0f} orders/s (whatever S)",
+            "key": f"pending index GSI2 PENDING#n (one of {PENDING_SHARDS})",
+            "per_order": f"{pending} WCU over the order's life on one of {PENDING_SHARDS} GSI partitions",
+            "saturates_at": f"{ITEM_WCU_PER_S / pending * PENDING_SHARDS:,.0f} orders/s (table-wide)",
+            "ceiling": lambda s: ITEM_WCU_PER_S / pending * PENDING_SHARDS,
         },
         {
-            "key": "seller partition USER#seller: SALE# pointer",
-            "per_order": f"{sale:g} WCU",
-            "saturates_at": f"{ITEM_WCU_PER_S / sale:,.0f} orders/s per seller (whatever S)",
+            "key": "stream partition STREAM#sid (META + pin)",
+            "per_order": (f"0 writes; reads from the sale cache: 2 RCU per container per {SALE_CACHE_S:g} s"),
+            "saturates_at": (
+                f"{containers:,.0f} warm containers = {containers * per_container:,.0f} orders/s"
+                f" at {ORDER_MS_IN_AWS} ms per order"
+            ),
+            "ceiling": lambda s: containers * per_container,
         },
         {
-            "key": "idempotency record, buyer counter, order (+ its GSI entries)",
+            "key": "idempotency record, buyer counter, order (+ GSI1 buyer list)",
             "per_order": "one item per buyer / order",
             "saturates_at": "spread: no single key",
+            "ceiling": None,
         },
     ]
 
@@ -318,21 +393,29 @@ def run(progress: Any = None) -> ScaleResult:
             runs.append(_exactness_run(run_repo, client, buyers, units, peak, f"r{i}"))
             if progress is not None:
                 progress.update(1)
-    rows = model_rows(by_item["stock shard (Update)"])
+    keys_ = hot_keys(by_item)
+    rows = model_rows(keys_)
     s = shard_count(1_000_000, 100_000)
-    ceiling = ITEM_WCU_PER_S / by_item["stock shard (Update)"] * s
+    at_default = _row_at(keys_, s)
     from chalicelib.checkout.stock_shards import PER_SHARD_ORDERS_PER_S
 
     sizing = {
         "peak": 100_000,
         "shards": s,
         "at_target": PER_SHARD_ORDERS_PER_S * s,
-        "ceiling": ceiling,
-        "meets_target": PER_SHARD_ORDERS_PER_S * s >= 10_000,
+        "ceiling": at_default["sale_ceiling"],
+        "binding": at_default["binding"],
+        "meets_target": at_default["sale_ceiling"] >= 10_000,
         "table_wcu_at_10k": 10_000 * total,
-        "shards_needed_for_100k": math.ceil(100_000 / (ITEM_WCU_PER_S / by_item["stock shard (Update)"])),
     }
-    return ScaleResult(total, by_item, rows, hot_keys(by_item), runs, sizing)
+    shown = [{k: v for k, v in h.items() if k != "ceiling"} for h in keys_]
+    return ScaleResult(total, by_item, rows, shown, runs, sizing)
+
+
+def _row_at(keys_: list[dict[str, Any]], s: int) -> dict[str, Any]:
+    ceilings = {k["key"]: k["ceiling"](s) for k in keys_ if k["ceiling"] is not None}
+    binding = min(ceilings, key=lambda name: ceilings[name])
+    return {"sale_ceiling": ceilings[binding], "binding": binding}
 
 
 def summarise(r: ScaleResult) -> dict[str, Any]:
@@ -358,7 +441,9 @@ def render(c: dict[str, Any]) -> list[str]:
         "## 4b. Flash sale at scale (sharded stock)",
         "",
         "A pin's stock lives in S stock-shard items, S = ceil(expected peak ÷ 250), S ≤ 100, S ≤ units",
-        "(`chalicelib/checkout/stock_shards.py`). An order's transaction updates ONE shard. Limits used:",
+        "(`chalicelib/checkout/stock_shards.py`). An order's transaction updates ONE shard and no",
+        "item every order shares: the stream and pin come from a 5 s per-container sale cache, the",
+        "seller's pointer and the pending index are sharded. Limits used:",
         f"{ITEM_WCU_PER_S:,} WCU/s per item and per partition, {PARTITION_RCU_PER_S:,} RCU/s per partition,",
         "2 WCU per transactional write of an item ≤ 1 KB.",
         "",
@@ -371,23 +456,7 @@ def render(c: dict[str, Any]) -> list[str]:
     out += [f"| {name} | {wcu:g} |" for name, wcu in c["wcu_by_item"].items()]
     out += [
         "",
-        "Orders/s ceiling of one pin's stock:",
-        "",
-        "| S | per-shard ceiling | pin ceiling (S x 1,000 WCU ÷ shard WCU) | sized load (250 x S) |",
-        "|---:|---:|---:|---:|",
-    ]
-    out += [
-        f"| {m['shards']} | {m['per_shard_ceiling']:,.0f} | {m['ceiling']:,.0f} | {m['at_sizing_target']:,} |"
-        for m in c["model"]
-    ]
-    out += [
-        "",
-        f"Default sizing for a {sizing['peak']:,} orders/s sale: S = {sizing['shards']} → stock sized for",
-        f"{sizing['at_target']:,} orders/s, ceiling {sizing['ceiling']:,.0f} orders/s; target ≥ 10,000:",
-        f"{mark[bool(sizing['meets_target'])]}. Table-wide, 10,000 orders/s cost"
-        f" {sizing['table_wcu_at_10k']:,.0f} WCU/s.",
-        "",
-        "Every key one order touches (the first to saturate caps the sale, whatever S):",
+        "Every key one order touches (the lowest ceiling caps the sale):",
         "",
         "| Key | Per order | Saturates at |",
         "|---|---|---|",
@@ -395,18 +464,40 @@ def render(c: dict[str, Any]) -> list[str]:
     out += [f"| {h['key']} | {h['per_order']} | {h['saturates_at']} |" for h in c["hot_keys"]]
     out += [
         "",
-        "Local exactness runs (real logic + dal, 50 threads, serialised moto server; a buyer's app",
-        "retries a 503 with the same Idempotency-Key up to 3 times, as `Retry-After` asks):",
+        "Orders/s ceiling of one pin's stock and of the whole sale:",
         "",
-        "| Buyers / units / S | Wall | Orders per shard | Shards after | Final answers | 503 retried |",
-        "|---|---:|---|---|---|---:|",
+        "| S | stock ceiling (S x 1,000 WCU ÷ shard WCU) | sale ceiling | capped by | sized load (250 x S) |",
+        "|---:|---:|---:|---|---:|",
+    ]
+    out += [
+        f"| {m['shards']} | {m['stock_ceiling']:,.0f} | {m['sale_ceiling']:,.0f} | {m['binding']}"
+        f" | {m['at_sizing_target']:,} |"
+        for m in c["model"]
+    ]
+    out += [
+        "",
+        f"Default sizing for a {sizing['peak']:,} orders/s sale: S = {sizing['shards']} → stock sized for",
+        f"{sizing['at_target']:,} orders/s; the sale's ceiling is {sizing['ceiling']:,.0f} orders/s"
+        f" ({sizing['binding']}); target ≥ 10,000: {mark[bool(sizing['meets_target'])]}.",
+        f"Table-wide, 10,000 orders/s cost {sizing['table_wcu_at_10k']:,.0f} WCU/s.",
+        "",
+        "Local exactness runs (real logic + dal, 50 threads, serialised moto server; a buyer's app",
+        "retries a 503 with the same Idempotency-Key up to 3 times, as `Retry-After` asks). Reads",
+        "and writes are counted per partition from the requests sent:",
+        "",
+        "| Buyers / units / S | Wall | Orders per shard | Shards after | Final answers | 503 retried"
+        " | Stream partition reads / writes | Hottest partition written |",
+        "|---|---:|---|---|---|---:|---|---|",
     ]
     for run in c["runs"]:
         statuses = ", ".join(f"{k} x{v}" for k, v in sorted(run["statuses"].items()))
+        hot_pk, hot_n = run.get("hottest_written") or ("", 0)
         out.append(
             f"| {run['buyers']:,} / {run['units']:,} / {run['shards']} | {run['wall_s']:.1f} s"
             f" | {run['orders_per_shard']} | remaining {run['shard_remaining']} | {statuses}"
-            f" | {run.get('retried_after_503', 0)} |"
+            f" | {run.get('retried_after_503', 0)}"
+            f" | {run.get('stream_partition_reads', 0)} / {run.get('stream_partition_writes', 0)}"
+            f" | {_label(hot_pk)} x{hot_n} |"
         )
     out += ["", "| Run | Invariant | Measured | Result |", "|---|---|---|---|"]
     for run in c["runs"]:

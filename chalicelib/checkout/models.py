@@ -155,9 +155,19 @@ class Stream:
     status: str
 
 
+# ``closed_reason`` of the stock shards (and pin) that ending the stream closed.
+CLOSED_BY_STREAM_END = "stream_ended"
+
+
 @dataclass(frozen=True)
 class StockShard:
-    """One of a pin's stock shards. Invariant: ``remaining + held + sold == units``."""
+    """One of a pin's stock shards. Invariant: ``remaining + held + sold == units``.
+
+    ``sealed``: found empty by the sold-out decision (every shard sealed, then the pin flagged);
+    a return of units to a sealed shard unseals it and clears the pin's flag in the same
+    transaction, so the flag never stands while a shard holds units. ``closed_reason``:
+    ``stream_ended`` when ending the stream closed the shard (a host's unpin leaves it None).
+    """
 
     shard: int
     pin_id: str
@@ -166,6 +176,8 @@ class StockShard:
     held: int = 0
     sold: int = 0
     status: str = PIN_ACTIVE
+    sealed: bool = False
+    closed_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -173,7 +185,8 @@ class Pin:
     """A product pinned on a stream; its stock lives in ``shards`` stock-shard items.
 
     The pin item holds the sale's settings, the ``sold_out`` flag and ``returns`` (a counter
-    every return of units to an active shard bumps, so the flag is never set on a stale read).
+    bumped by every return that unseals a shard, so the flag is never set on a stale read).
+    Orders and ordinary returns never write the pin item (one item caps at 1,000 WCU/s).
     ``remaining``/``held``/``sold``/``pinned`` are the sums over the shards when the pin was read
     together with them (:func:`with_stock`); a bare pin read leaves them as created.
     Invariant: ``remaining + held + sold == pinned``.

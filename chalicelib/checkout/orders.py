@@ -162,7 +162,7 @@ def _fallover(repo: CheckoutRepository, pin: Pin, quantity: int, buyer_id: str, 
     if chosen is not None:
         return chosen
     if not any(left.values()) and not pin.sold_out:
-        repo.flag_sold_out(pin)
+        repo.flag_sold_out(pin, shards)
     raise SoldOutError("Not enough of this product remains.")
 
 
@@ -170,10 +170,10 @@ def _check_orderable(stream: Any, pin: Pin | None, quantity: int, units_held: in
     """Refuse from the read alone (no write): unknown, ended, expired, sold out, over limit."""
     if stream is None:
         raise StreamNotFoundError("Stream not found.")
-    if pin is None or pin.status != PIN_ACTIVE:
-        raise PinNotFoundError("The product is not pinned on this stream.")
     if stream.status != "live":
         raise StreamEndedError("The stream has ended.")
+    if pin is None or pin.status != PIN_ACTIVE:
+        raise PinNotFoundError("The product is not pinned on this stream.")
     if pin.ended(now_ms):
         raise PinExpiredError("This flash sale has ended.")
     if pin.sold_out:

@@ -87,13 +87,15 @@ class CheckoutRepository(Protocol):
         and the pin unpinned, if no shard changed meanwhile (else ``StaleWriteError``)."""
         ...
 
-    def flag_sold_out(self, pin: Pin) -> None:
-        """Set the pin's ``sold_out`` flag, unless a return bumped ``returns`` since ``pin`` was
-        read (then units may be back; nothing is written and nothing is raised)."""
+    def flag_sold_out(self, pin: Pin, shards: list[StockShard]) -> None:
+        """Best effort, once all of ``shards`` (read strongly) are empty: seal them and set the
+        pin's ``sold_out`` flag, unless a return landed since (then units are back: nothing is
+        flagged and nothing is raised; a busy table is not an error either)."""
         ...
 
     def read_for_order(self, stream_id: str, product_id: str, buyer_id: str, idem_key: str) -> OrderContext:
-        """Stream, pin, idempotency record and the buyer's held units, in one read."""
+        """Stream, pin, idempotency record, the buyer's held units and home shard, in one read
+        (the stream and pin may come from a short per-container cache; see the dal)."""
         ...
 
     def place_order(

@@ -64,9 +64,11 @@ def apply_base_env() -> None:
 
 def reset_caches() -> None:
     """Forget settings, clients and the token verifier (the environment just changed)."""
+    from chalicelib.checkout import dal as checkout_dal
     from chalicelib.core import auth, clients, deleted, settings
 
     settings.get_settings.cache_clear()
+    checkout_dal.reset_sale_cache()
     deleted.reset()
     clients.reset_clients()
     auth.verifier.cache_clear()

@@ -27,6 +27,7 @@ from chalicelib.checkout.errors import (
 )
 from chalicelib.checkout.models import (
     CANCELLED,
+    CLOSED_BY_STREAM_END,
     EXPIRED,
     PAID,
     PAYMENT_FAILED,
@@ -176,17 +177,19 @@ class FakeRepository:
                 self._to_product(pin.product_id, stored.remaining)
             self.pins[key] = replace(current, status=PIN_UNPINNED)
 
-    def flag_sold_out(self, pin: Pin) -> None:
+    def flag_sold_out(self, pin: Pin, shards: list[StockShard]) -> None:
         with self._lock:
             self.writes += 1
             self.calls.append("flag_sold_out")
             key = (pin.stream_id, pin.product_id)
             current = self.pins.get(key)
+            stored = [s for (sid, pid, _), s in self.shards.items() if (sid, pid) == key]
             if (
                 current is not None
                 and current.status == PIN_ACTIVE
                 and current.pin_id == pin.pin_id
                 and current.returns == pin.returns
+                and not any(s.remaining for s in stored if s.pin_id == pin.pin_id)
             ):
                 self.pins[key] = replace(current, sold_out=True)
 
@@ -224,11 +227,11 @@ class FakeRepository:
             if shard is None:
                 raise ShardShortError(0)
             pin = self.pins.get((order.stream_id, order.product_id))
+            # As the dal: the stream is not checked, its end closes the shards.
             if shard.status != PIN_ACTIVE or shard.pin_id != order.pin_id or pin is None:
+                if shard.closed_reason == CLOSED_BY_STREAM_END:
+                    raise StreamEndedError("ended")
                 raise PinNotFoundError("not pinned")
-            stream = self.streams.get(order.stream_id)
-            if stream is None or stream.status != "live":
-                raise StreamEndedError("ended")
             if pin.ended(now_ms):
                 raise PinExpiredError("expired")
             if shard.remaining < order.quantity:
@@ -285,7 +288,8 @@ class FakeRepository:
                     if pin is None or pin.pin_id != order.pin_id:
                         raise StaleWriteError("pin changed")
                     self.shards[skey] = replace(stored, remaining=stored.remaining + q, held=stored.held - q)
-                    self.pins[pkey] = replace(pin, sold_out=False, returns=pin.returns + 1)
+                    if pin.sold_out:  # the dal: a return to a sealed shard clears the flag
+                        self.pins[pkey] = replace(pin, sold_out=False, returns=pin.returns + 1)
                 else:
                     self.shards[skey] = replace(stored, held=stored.held - q, units=stored.units - q)
                     self._to_product(order.product_id, q)

@@ -115,11 +115,12 @@ def test_a_stale_sold_out_decision_does_not_set_the_flag() -> None:
     buy(w, "ann")
     buy(w, "bob")
     seen = w.repo.pins[(w.stream_id, w.product_id)]
-    # When an order is cancelled meanwhile (its unit returns and bumps ``returns``)
+    empty = w.repo.shards_of(seen)
+    # When an order is cancelled meanwhile (its unit returns)
     ann = next(o for o in w.repo.orders.values() if o.buyer_id == "ann")
     orders.cancel_order(w.repo, w.provider, "ann", ann.order_id, T0)
-    # And the stale decision tries to flag the pin
-    w.repo.flag_sold_out(seen)
+    # And the stale decision (both shards read empty) tries to flag the pin
+    w.repo.flag_sold_out(seen, empty)
     # Then the flag stays off: the returned unit is on sale
     assert not w.repo.pins[(w.stream_id, w.product_id)].sold_out
     assert buy(w, "cat")["status"] == "pending_payment"
