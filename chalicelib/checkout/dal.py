@@ -196,6 +196,7 @@ def pin_from(item: Item) -> Pin:
         shards=int(item.get("shards", 1)),
         returns=int(item.get("returns", 0)),
         expected_peak_orders_per_second=int(item.get("expected_peak_orders_per_second", 1000)),
+        closed_reason=item.get("closed_reason"),
     )
 
 
@@ -228,6 +229,7 @@ def stock_shard_from(item: Item) -> StockShard:
         held=int(item.get("held", 0)),
         sold=int(item.get("sold", 0)),
         status=str(item.get("status", PIN_ACTIVE)),
+        closed_reason=item.get("closed_reason"),
     )
 
 
@@ -540,6 +542,18 @@ class DynamoCheckoutRepository:
         )
         return self._pins_with_stock([pin_from(item) for item in items])
 
+    def stream_pins(self, stream_id: str) -> list[Pin]:
+        """ONE strongly consistent Query pk = STREAM#sid AND begins_with(sk, PIN#) (paged): every
+        pin of the stream as stored, its stock counters as created (no shard read)."""
+        items = query_all(
+            self._ddb,
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :pin)",
+            ExpressionAttributeValues=values(pk=keys.stream_pk(stream_id), pin=keys.PIN_PREFIX),
+            ConsistentRead=True,
+        )
+        return [pin_from(item) for item in items]
+
     def stream_page(self, stream_id: str) -> tuple[Item | None, list[Pin]]:
         """The stream page in 2 calls: ONE Query of the stream partition from META to the last
         PIN# (META and every pin), then ONE BatchGetItem of the active pins' stock shards."""
@@ -641,24 +655,33 @@ class DynamoCheckoutRepository:
         except TransactionCancelled:
             logger.warning("pin stored with fewer shards", extra={"pin": pin.pin_id, "missing": len(shards)})
 
-    def unpin(self, pin: Pin, shards: list[StockShard], now_ms: int) -> None:
+    def unpin(
+        self, pin: Pin, shards: list[StockShard], now_ms: int, closed_reason: str | None = None
+    ) -> None:
         """Every active shard of the pin → unpinned with its remaining (as read) moved back to
         the product, conditioned on that remaining; the pin → unpinned in the LAST transaction
         (S ≤ 98: one transaction; more: the extra shards first, so an interruption leaves an
-        active pin with some closed shards, never open shards under a closed pin)."""
+        active pin with some closed shards, never open shards under a closed pin). A
+        ``closed_reason`` (ending the stream) is stored on the shards and the pin it closes."""
         mine = [s for s in shards if s.pin_id == pin.pin_id and s.status == PIN_ACTIVE]
         chunks = [mine[i : i + UNPIN_TX_SHARDS] for i in range(0, len(mine), UNPIN_TX_SHARDS)] or [[]]
         for chunk in reversed(chunks[1:]):
-            self._unpin_chunk(pin, chunk, now_ms, close_pin=False)
-        self._unpin_chunk(pin, chunks[0], now_ms, close_pin=True)
+            self._unpin_chunk(pin, chunk, now_ms, close_pin=False, closed_reason=closed_reason)
+        self._unpin_chunk(pin, chunks[0], now_ms, close_pin=True, closed_reason=closed_reason)
 
-    def _unpin_chunk(self, pin: Pin, shards: list[StockShard], now_ms: int, close_pin: bool) -> None:
+    def _unpin_chunk(
+        self, pin: Pin, shards: list[StockShard], now_ms: int, close_pin: bool, closed_reason: str | None
+    ) -> None:
         now = iso_from_ms(now_ms)
+        # The host's unpin leaves ``closed_reason`` absent; ending the stream names itself.
+        why: dict[str, Any] = {} if closed_reason is None else {"why": closed_reason}
+        reason = ", closed_reason = :why" if why else ""
         actions: list[dict[str, Any]] = [
             tx.update(
                 self._table,
                 keys.pin_stock_shard(pin.stream_id, pin.product_id, s.shard),
-                "SET #status = :unpinned, #units = #units - :r, #remaining = :zero, unpinned_at = :u",
+                "SET #status = :unpinned, #units = #units - :r, #remaining = :zero, unpinned_at = :u"
+                + reason,
                 condition="#status = :active AND pin_id = :pin AND #remaining = :r",
                 unpinned=PIN_UNPINNED,
                 r=s.remaining,
@@ -666,6 +689,7 @@ class DynamoCheckoutRepository:
                 u=now,
                 active=PIN_ACTIVE,
                 pin=pin.pin_id,
+                **why,
             )
             for s in shards
         ]
@@ -674,12 +698,13 @@ class DynamoCheckoutRepository:
                 tx.update(
                     self._table,
                     keys.pin(pin.stream_id, pin.product_id),
-                    "SET #status = :unpinned, unpinned_at = :u",
+                    "SET #status = :unpinned, unpinned_at = :u" + reason,
                     condition="#status = :active AND pin_id = :pin",
                     unpinned=PIN_UNPINNED,
                     u=now,
                     active=PIN_ACTIVE,
                     pin=pin.pin_id,
+                    **why,
                 )
             )
         returned = sum(s.remaining for s in shards)

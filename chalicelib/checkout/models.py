@@ -127,6 +127,9 @@ ORDER_CANCELLED = "order_cancelled"
 
 PIN_ACTIVE = "active"
 PIN_UNPINNED = "unpinned"
+# Why a pin and its stock shards were unpinned by something other than the host's unpin
+# (``closed_reason``; absent when the host unpinned them).
+CLOSED_STREAM_ENDED = "stream_ended"
 
 HOLD_MS = 10 * 60 * 1000
 
@@ -166,6 +169,9 @@ class StockShard:
     held: int = 0
     sold: int = 0
     status: str = PIN_ACTIVE
+    # Set with ``status = unpinned`` when ending the stream closed the shard
+    # (``CLOSED_STREAM_ENDED``); None for an active shard or one the host unpinned.
+    closed_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -199,6 +205,8 @@ class Pin:
     shards: int = 1
     returns: int = 0
     expected_peak_orders_per_second: int = 1_000
+    # As on its stock shards: ``CLOSED_STREAM_ENDED`` once ending the stream unpinned it.
+    closed_reason: str | None = None
 
     @property
     def unit_price_cents(self) -> int:

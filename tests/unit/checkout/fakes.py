@@ -129,6 +129,11 @@ class FakeRepository:
         pins = [p for (sid, _), p in sorted(self.pins.items()) if sid == stream_id]
         return [with_stock(p, self.shards_of(p)) if p.status == PIN_ACTIVE else p for p in pins]
 
+    def stream_pins(self, stream_id: str) -> list[Pin]:
+        self.reads += 1
+        self.calls.append("stream_pins")
+        return [p for (sid, _), p in sorted(self.pins.items()) if sid == stream_id]
+
     def create_pin(self, pin: Pin, shards: list[StockShard], message: dict[str, Any]) -> None:
         with self._lock:
             self.writes += 1
@@ -156,9 +161,12 @@ class FakeRepository:
                 self.shards[(pin.stream_id, pin.product_id, s.shard)] = s
             self.messages.append(message)
 
-    def unpin(self, pin: Pin, shards: list[StockShard], now_ms: int) -> None:
+    def unpin(
+        self, pin: Pin, shards: list[StockShard], now_ms: int, closed_reason: str | None = None
+    ) -> None:
         with self._lock:
             self.writes += 1
+            self.calls.append("unpin")
             key = (pin.stream_id, pin.product_id)
             current = self.pins.get(key)
             if current is None or current.status != PIN_ACTIVE or current.pin_id != pin.pin_id:
@@ -171,10 +179,14 @@ class FakeRepository:
             for s in mine:
                 stored = self.shards[(*key, s.shard)]
                 self.shards[(*key, s.shard)] = replace(
-                    stored, status=PIN_UNPINNED, units=stored.units - stored.remaining, remaining=0
+                    stored,
+                    status=PIN_UNPINNED,
+                    units=stored.units - stored.remaining,
+                    remaining=0,
+                    closed_reason=closed_reason,
                 )
                 self._to_product(pin.product_id, stored.remaining)
-            self.pins[key] = replace(current, status=PIN_UNPINNED)
+            self.pins[key] = replace(current, status=PIN_UNPINNED, closed_reason=closed_reason)
 
     def flag_sold_out(self, pin: Pin) -> None:
         with self._lock:
