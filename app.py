@@ -30,6 +30,14 @@ def _checkout_stream_page(stream_id: str) -> Any:
     return stream_page(stream_id)
 
 
+def _checkout_close_sales(stream_id: str, now_ms: int) -> None:
+    """live's sales closer: an ended stream's pins are unpinned (their stock shards refuse orders)."""
+    from chalicelib.checkout.catalog import close_stream_sales
+    from chalicelib.checkout.repositories import repository
+
+    close_stream_sales(repository(), stream_id, now_ms)
+
+
 def _outbox_mappers() -> tuple[Any, ...]:
     """The outbox publisher's mappers: dm, share, checkout and account changes → events."""
     from chalicelib.account import outbox as account_outbox
@@ -57,6 +65,7 @@ def _note_activity(user_id: str) -> None:
 # Cross-domain services are plugged in here, so no domain imports another in a cycle.
 dm_wiring.provide_video_cards(_share_video_cards)
 live_wiring.provide_stream_page(_checkout_stream_page)
+live_wiring.provide_sales_closer(_checkout_close_sales)
 notify_wiring.provide_mappers(_outbox_mappers)
 web.AFTER_AUTHENTICATION.append(_note_activity)
 

@@ -369,24 +369,28 @@ class DomainErasure:
         return len(messages)
 
     def end_hosted_streams(self, user_id: str, now_ms: int) -> None:
-        """Per hosted stream: checkout ``unpin`` of every active pin (stock back to the
-        product), then live ``end_stream`` (a no-op on an ended stream)."""
+        """Per hosted stream: live ``end_stream`` (the end is a no-op on an ended stream), which
+        closes the stream's sales through checkout's ``close_stream_sales`` (every active pin
+        unpinned, stock back to the product; idempotent, so the sweep repeats it harmlessly)."""
         from chalicelib.checkout import catalog
         from chalicelib.checkout import repositories as checkout_repos
-        from chalicelib.checkout.errors import PinNotFoundError
-        from chalicelib.checkout.models import PIN_ACTIVE
         from chalicelib.core.ids import new_ulid
         from chalicelib.live import repositories as live_repos
         from chalicelib.live import streams as live
 
         streams, repo = live_repos.streams(), checkout_repos.repository()
+
+        def close_sales(stream_id: str, at_ms: int, /) -> None:
+            catalog.close_stream_sales(repo, stream_id, at_ms)
+
         for stream_id in streams.hosted_by(user_id):
-            for pin in repo.list_pins(stream_id):
-                if pin.status == PIN_ACTIVE:
-                    with contextlib.suppress(PinNotFoundError):
-                        catalog.unpin(repo, user_id, stream_id, pin.product_id, now_ms)
             live.end_stream(
-                streams, stream_id=stream_id, caller=user_id, message_id=new_ulid(now_ms), now_ms=now_ms
+                streams,
+                close_sales,
+                stream_id=stream_id,
+                caller=user_id,
+                message_id=new_ulid(now_ms),
+                now_ms=now_ms,
             )
 
     def unlist_products(self, user_id: str, now_ms: int) -> None:

@@ -15,6 +15,7 @@ from chalicelib.checkout.errors import (
     StreamNotFoundError,
 )
 from chalicelib.checkout.models import (
+    CLOSED_STREAM_ENDED,
     PIN_ACTIVE,
     Pin,
     PinCreate,
@@ -166,14 +167,50 @@ def unpin(repo: CheckoutRepository, caller: str, stream_id: str, product_id: str
         raise StreamNotFoundError("Stream not found.")
     if stream.host_id != caller:
         raise ForbiddenError("Only the stream's host may unpin products.")
+    if not _unpin_active(repo, stream_id, product_id, now_ms):
+        raise PinNotFoundError("The product is not pinned on this stream.")
+
+
+def close_stream_sales(repo: CheckoutRepository, stream_id: str, now_ms: int) -> int:
+    """The stream has ended: unpin every active pin of it as the host's unpin does (unsold units
+    back to the product; held ones follow when their orders are released), marking the shards
+    and the pins ``closed_reason = stream_ended``, so the stock shards themselves refuse orders
+    (an order never reads or checks the stream item). No host check: live's end route made it.
+
+    Idempotent, so a retried end heals a crash between ending and closing: pins the end
+    already closed are read again and any units an interrupted unpin left in their shards are
+    drained; pins the host unpinned are skipped. Costs ONE consistent Query of the stream's pins
+    + per active pin the unpin's GetItem, BatchGetItem, freeze TransactWriteItems, BatchGetItem
+    and drain TransactWriteItems (no drain when nothing is left). Returns how many pins this
+    call closed."""
+    closed = 0
+    for pin in repo.stream_pins(stream_id):
+        if pin.status == PIN_ACTIVE or pin.closed_reason == CLOSED_STREAM_ENDED:
+            closed += _unpin_active(
+                repo, stream_id, pin.product_id, now_ms, closed_reason=CLOSED_STREAM_ENDED
+            )
+    return closed
+
+
+def _unpin_active(
+    repo: CheckoutRepository, stream_id: str, product_id: str, now_ms: int, closed_reason: str | None = None
+) -> bool:
+    """Unpin the product's pin if it is active (False when there is none, or it is not active),
+    re-reading the pin and its shards whenever one changed between the read and the write."""
     for _ in range(RETRIES):
         found = repo.get_pin_stock(stream_id, product_id)
-        if found is None or found[0].status != PIN_ACTIVE:
-            raise PinNotFoundError("The product is not pinned on this stream.")
+        if found is None:
+            return False
         pin, shards = found
+        if pin.status != PIN_ACTIVE:
+            try:
+                repo.drain(pin, shards, now_ms)  # heals an unpin interrupted before its drain
+            except StaleWriteError:
+                continue
+            return False
         try:
-            repo.unpin(pin, shards, now_ms)
-            return
+            repo.unpin(pin, shards, now_ms, closed_reason=closed_reason)
+            return True
         except StaleWriteError:
             continue  # a buyer took or returned units meanwhile: re-read the shards
     raise UnavailableError("The pin is changing too often; retry.")

@@ -30,7 +30,7 @@ from chalicelib.checkout.errors import (
 )
 from chalicelib.checkout.models import (
     CANCELLED,
-    CLOSED_BY_STREAM_END,
+    CLOSED_STREAM_ENDED,
     EXPIRED,
     PAID,
     PAYMENT_FAILED,
@@ -233,6 +233,7 @@ def pin_from(item: Item) -> Pin:
         shards=int(item.get("shards", 1)),
         returns=int(item.get("returns", 0)),
         expected_peak_orders_per_second=int(item.get("expected_peak_orders_per_second", 1000)),
+        closed_reason=item.get("closed_reason"),
     )
 
 
@@ -588,6 +589,18 @@ class DynamoCheckoutRepository:
         )
         return self._pins_with_stock([pin_from(item) for item in items])
 
+    def stream_pins(self, stream_id: str) -> list[Pin]:
+        """ONE strongly consistent Query pk = STREAM#sid AND begins_with(sk, PIN#) (paged): every
+        pin of the stream as stored, its stock counters as created (no shard read)."""
+        items = query_all(
+            self._ddb,
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :pin)",
+            ExpressionAttributeValues=values(pk=keys.stream_pk(stream_id), pin=keys.PIN_PREFIX),
+            ConsistentRead=True,
+        )
+        return [pin_from(item) for item in items]
+
     def stream_page(self, stream_id: str) -> tuple[Item | None, list[Pin]]:
         """The stream page in 2 calls: ONE Query of the stream partition from META to the last
         PIN# (META and every pin), then ONE BatchGetItem of the active pins' stock shards."""
@@ -662,7 +675,8 @@ class DynamoCheckoutRepository:
             tx.put(
                 self._table,
                 stock_shard_item(pin, s),
-                condition="attribute_not_exists(pk) OR (#status = :unpinned AND #held = :zero)",
+                condition="attribute_not_exists(pk)"
+                " OR (#status = :unpinned AND #held = :zero AND #remaining = :zero)",
                 unpinned=PIN_UNPINNED,
                 zero=0,
             )
@@ -689,31 +703,43 @@ class DynamoCheckoutRepository:
         except TransactionCancelled:
             logger.warning("pin stored with fewer shards", extra={"pin": pin.pin_id, "missing": len(shards)})
 
-    def unpin(self, pin: Pin, shards: list[StockShard], now_ms: int) -> None:
-        """Every active shard of the pin → unpinned with its remaining (as read) moved back to
-        the product, conditioned on that remaining; the pin → unpinned in the LAST transaction
-        (S ≤ 98: one transaction; more: the extra shards first, so an interruption leaves an
-        active pin with some closed shards, never open shards under a closed pin)."""
+    def unpin(
+        self, pin: Pin, shards: list[StockShard], now_ms: int, closed_reason: str | None = None
+    ) -> None:
+        """Two steps, so a busy sale cannot starve it (a condition on ``remaining`` as read would
+        lose to every order landing in between). Freeze: every active shard of the pin →
+        unpinned, conditioned only on being the pin's and active, so orders stop at once (theirs
+        need ``active``); the pin → unpinned in the LAST transaction (S ≤ 98: one; more: the
+        extra shards first, so an interruption leaves an active pin with some closed shards,
+        never open shards under a closed pin). Drain: read the shards again — an unpinned
+        shard's ``remaining`` no longer moves (returns to it go to the product) — and move what
+        they hold to the product (:meth:`drain`). A ``closed_reason`` (ending the stream) is
+        stored on the shards and the pin it closes."""
         mine = [s for s in shards if s.pin_id == pin.pin_id and s.status == PIN_ACTIVE]
         chunks = [mine[i : i + UNPIN_TX_SHARDS] for i in range(0, len(mine), UNPIN_TX_SHARDS)] or [[]]
         for chunk in reversed(chunks[1:]):
-            self._unpin_chunk(pin, chunk, now_ms, close_pin=False)
-        self._unpin_chunk(pin, chunks[0], now_ms, close_pin=True)
+            self._freeze(pin, chunk, now_ms, close_pin=False, closed_reason=closed_reason)
+        self._freeze(pin, chunks[0], now_ms, close_pin=True, closed_reason=closed_reason)
+        self.drain(pin, self.read_shards(pin), now_ms)
 
-    def _unpin_chunk(self, pin: Pin, shards: list[StockShard], now_ms: int, close_pin: bool) -> None:
+    def _freeze(
+        self, pin: Pin, shards: list[StockShard], now_ms: int, close_pin: bool, closed_reason: str | None
+    ) -> None:
         now = iso_from_ms(now_ms)
+        # The host's unpin leaves ``closed_reason`` absent; ending the stream names itself.
+        why: dict[str, Any] = {} if closed_reason is None else {"why": closed_reason}
+        reason = ", closed_reason = :why" if why else ""
         actions: list[dict[str, Any]] = [
             tx.update(
                 self._table,
                 keys.pin_stock_shard(pin.stream_id, pin.product_id, s.shard),
-                "SET #status = :unpinned, #units = #units - :r, #remaining = :zero, unpinned_at = :u",
-                condition="#status = :active AND pin_id = :pin AND #remaining = :r",
+                "SET #status = :unpinned, unpinned_at = :u" + reason,
+                condition="#status = :active AND pin_id = :pin",
                 unpinned=PIN_UNPINNED,
-                r=s.remaining,
-                zero=0,
                 u=now,
                 active=PIN_ACTIVE,
                 pin=pin.pin_id,
+                **why,
             )
             for s in shards
         ]
@@ -722,23 +748,46 @@ class DynamoCheckoutRepository:
                 tx.update(
                     self._table,
                     keys.pin(pin.stream_id, pin.product_id),
-                    "SET #status = :unpinned, unpinned_at = :u",
+                    "SET #status = :unpinned, unpinned_at = :u" + reason,
                     condition="#status = :active AND pin_id = :pin",
                     unpinned=PIN_UNPINNED,
                     u=now,
                     active=PIN_ACTIVE,
                     pin=pin.pin_id,
+                    **why,
                 )
             )
-        returned = sum(s.remaining for s in shards)
-        if returned:
-            actions.append(self._return_to_product(pin.product_id, returned, now_ms))
-        if not actions:
-            return
+        self._forget(pin.stream_id, pin.product_id)
         try:
             self._transact(actions)
         except TransactionCancelled as err:
             raise StaleWriteError("The pin changed; retry.") from err
+
+    def drain(self, pin: Pin, shards: list[StockShard], now_ms: int) -> None:
+        """Move the units left in ``pin``'s unpinned shards (as read) to the product: per chunk of
+        98, ONE transaction of shard ``remaining → 0, units -= r`` conditioned on that
+        ``remaining`` + the product's stock += the sum. Nothing to move → no call."""
+        left = [s for s in shards if s.pin_id == pin.pin_id and s.status == PIN_UNPINNED and s.remaining]
+        for i in range(0, len(left), UNPIN_TX_SHARDS):
+            chunk = left[i : i + UNPIN_TX_SHARDS]
+            actions = [
+                tx.update(
+                    self._table,
+                    keys.pin_stock_shard(pin.stream_id, pin.product_id, s.shard),
+                    "SET #units = #units - :r, #remaining = :zero",
+                    condition="#status = :unpinned AND pin_id = :pin AND #remaining = :r",
+                    unpinned=PIN_UNPINNED,
+                    pin=pin.pin_id,
+                    r=s.remaining,
+                    zero=0,
+                )
+                for s in chunk
+            ]
+            actions.append(self._return_to_product(pin.product_id, sum(s.remaining for s in chunk), now_ms))
+            try:
+                self._transact(actions)
+            except TransactionCancelled as err:
+                raise StaleWriteError("Another unpin moved those units; re-read.") from err
 
     def flag_sold_out(self, pin: Pin, shards: list[StockShard]) -> None:
         """Once a strong read found every shard of ``pin`` empty: seal the shards that are not
@@ -961,7 +1010,7 @@ class DynamoCheckoutRepository:
             shard = stock_shard_from(old)
             if shard.status != PIN_ACTIVE or shard.pin_id != order.pin_id:
                 self._forget(order.stream_id, order.product_id)  # the cached sale is stale
-                if shard.closed_reason == CLOSED_BY_STREAM_END:
+                if shard.closed_reason == CLOSED_STREAM_ENDED:
                     raise StreamEndedError("The stream has ended.") from err
                 raise PinNotFoundError("The product is not pinned on this stream.") from err
             ends = old.get("ends_at_ms")

@@ -127,6 +127,9 @@ ORDER_CANCELLED = "order_cancelled"
 
 PIN_ACTIVE = "active"
 PIN_UNPINNED = "unpinned"
+# Why a pin and its stock shards were unpinned by something other than the host's unpin
+# (``closed_reason``; absent when the host unpinned them).
+CLOSED_STREAM_ENDED = "stream_ended"
 
 HOLD_MS = 10 * 60 * 1000
 
@@ -153,10 +156,6 @@ class Stream:
     stream_id: str
     host_id: str
     status: str
-
-
-# ``closed_reason`` of the stock shards (and pin) that ending the stream closed.
-CLOSED_BY_STREAM_END = "stream_ended"
 
 
 @dataclass(frozen=True)
@@ -212,6 +211,8 @@ class Pin:
     shards: int = 1
     returns: int = 0
     expected_peak_orders_per_second: int = 1_000
+    # As on its stock shards: ``CLOSED_STREAM_ENDED`` once ending the stream unpinned it.
+    closed_reason: str | None = None
 
     @property
     def unit_price_cents(self) -> int:

@@ -26,6 +26,7 @@ from chalicelib.checkout.errors import (
 )
 from chalicelib.checkout.models import (
     CANCELLED,
+    CLOSED_STREAM_ENDED,
     EXPIRED,
     HOLD_MS,
     LATE_PAYMENT,
@@ -170,6 +171,8 @@ def _check_orderable(stream: Any, pin: Pin | None, quantity: int, units_held: in
     """Refuse from the read alone (no write): unknown, ended, expired, sold out, over limit."""
     if stream is None:
         raise StreamNotFoundError("Stream not found.")
+    if pin is not None and pin.closed_reason == CLOSED_STREAM_ENDED:
+        raise StreamEndedError("The stream has ended.")  # ending it unpinned the sale
     if stream.status != "live":
         raise StreamEndedError("The stream has ended.")
     if pin is None or pin.status != PIN_ACTIVE:

@@ -75,6 +75,11 @@ class CheckoutRepository(Protocol):
         """Every pin of a stream, active ones with ``remaining`` summed over their shards."""
         ...
 
+    def stream_pins(self, stream_id: str) -> list[Pin]:
+        """Every pin of a stream as stored (one strongly consistent Query; no shard read, so the
+        stock counters are as created)."""
+        ...
+
     def create_pin(self, pin: Pin, shards: list[StockShard], message: dict[str, Any]) -> None:
         """Carve ``pin.pinned`` out of the product's stock, store the pin and its stock shards
         and post ``message`` in the stream's chat, atomically (a pin of more than 96 shards
@@ -82,9 +87,17 @@ class CheckoutRepository(Protocol):
         ``InsufficientStockError``, ``AlreadyPinnedError``, ``StreamEndedError``."""
         ...
 
-    def unpin(self, pin: Pin, shards: list[StockShard], now_ms: int) -> None:
-        """Return every active shard's ``remaining`` (as read) to the product and mark the shards
-        and the pin unpinned, if no shard changed meanwhile (else ``StaleWriteError``)."""
+    def unpin(
+        self, pin: Pin, shards: list[StockShard], now_ms: int, closed_reason: str | None = None
+    ) -> None:
+        """Mark the pin's active shards and the pin unpinned (with ``closed_reason`` when given)
+        whatever orders did meanwhile, then move what the shards hold to the product
+        (``StaleWriteError`` if the pin changed or another unpin moved the units first)."""
+        ...
+
+    def drain(self, pin: Pin, shards: list[StockShard], now_ms: int) -> None:
+        """Move what ``pin``'s unpinned shards (as read) still hold to the product
+        (``StaleWriteError`` if one changed meanwhile); nothing to move → nothing written."""
         ...
 
     def flag_sold_out(self, pin: Pin, shards: list[StockShard]) -> None:

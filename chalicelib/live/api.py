@@ -75,11 +75,21 @@ def live_get_stream(request: ApiRequest, stream_id: str) -> dict[str, Any]:
     errors=(403, 404),
 )
 def live_end_stream(request: ApiRequest, stream_id: str) -> dict[str, Any]:
-    """End the stream (host only); chat becomes read-only"""
-    from chalicelib.live import dal, streams
+    """End the stream (host only); chat becomes read-only and its sales close
+
+    Every pinned product is unpinned: its unsold units go back to the product (held ones when
+    their orders are released) and orders are refused with 409 `stream_ended`. Ending an ended
+    stream is a 200 that closes whatever is still open (retry-safe).
+    """
+    from chalicelib.live import dal, streams, wiring
 
     stream = streams.end_stream(
-        dal.streams(), stream_id=stream_id, caller=request.user_id, message_id=new_ulid(), now_ms=now_ms()
+        dal.streams(),
+        wiring.close_sales,
+        stream_id=stream_id,
+        caller=request.user_id,
+        message_id=new_ulid(),
+        now_ms=now_ms(),
     )
     record_event("live_stream_ended")
     return stream.view()

@@ -54,6 +54,15 @@ class StreamRepository(Protocol):
         ...
 
 
+class StreamSales(Protocol):
+    """Closes the sales of an ended stream (checkout's pins and their stock shards, plugged in by
+    ``app.py`` through :mod:`chalicelib.live.wiring`: live never imports checkout)."""
+
+    def __call__(self, stream_id: str, now_ms: int, /) -> None:
+        """Close every open sale of the stream; idempotent (a retried end calls it again)."""
+        ...
+
+
 class ChatRepository(Protocol):
     """Chat messages in K shards."""
 

@@ -18,7 +18,7 @@ from chalicelib.live.models import (
     Stream,
     StreamSettingsRequest,
 )
-from chalicelib.live.ports import StreamRepository
+from chalicelib.live.ports import StreamRepository, StreamSales
 
 SYSTEM_SENDER = "system"
 
@@ -64,12 +64,26 @@ def _hosted_stream(streams: StreamRepository, stream_id: str, caller: str, refus
 
 
 def end_stream(
-    streams: StreamRepository, *, stream_id: str, caller: str, message_id: str, now_ms: int
+    streams: StreamRepository,
+    sales: StreamSales,
+    *,
+    stream_id: str,
+    caller: str,
+    message_id: str,
+    now_ms: int,
 ) -> Stream:
-    """End a stream (host only). Ending an ended stream returns it unchanged (retry-safe)."""
+    """End a stream (host only), then close its sales (orders never check the stream: its stock
+    shards must refuse them). Ending an ended stream returns it unchanged but closes the sales
+    again (idempotent), so a retry heals a crash between the two steps."""
     stream = _hosted_stream(streams, stream_id, caller, "Only the host can end the stream.")
-    if not stream.live:
-        return stream
+    if stream.live:
+        stream = _end(streams, stream, message_id, now_ms)
+    sales(stream_id, now_ms)
+    return stream
+
+
+def _end(streams: StreamRepository, stream: Stream, message_id: str, now_ms: int) -> Stream:
+    """META and the chat shard states → ended, with the ``stream_ended`` message (one write)."""
     ended_at = iso_from_ms(now_ms)
     system_message: dict[str, Any] = {
         "message_id": message_id,

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ApiClient, body_of
-from tests.integration.checkout.conftest import Clock, Sale, order, pin
+from tests.integration.checkout.conftest import Clock, order, pin
 from tests.integration.checkout.test_stock_shards import buyers_homed_at, sharded_sale, warm
 
 

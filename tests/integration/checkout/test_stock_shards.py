@@ -296,3 +296,24 @@ def test_conflicts_past_three_retries_are_a_503_with_retry_after(
     # When the contention is over, the same request (same key) succeeds
     flaky["client"].failures = 0
     assert order(api, sale, "ann").status_code == 201
+
+
+def test_an_unpin_is_not_starved_by_orders_landing_after_its_read(api: ApiClient, clock: Clock) -> None:
+    from chalicelib.checkout.dal import repository
+
+    # Given a 4-shard sale whose shards the host's unpin has just read
+    sale, _ = sharded_sale(api, 8, 1000)
+    repo = repository()
+    found = repo.get_pin_stock(sale.stream_id, sale.product_id)
+    assert found is not None
+    pin_read, shards_read = found
+    # When buyers take units before its write lands
+    assert [order(api, sale, b).status_code for b in ("ann", "bob", "cat")] == [201, 201, 201]
+    repo.unpin(pin_read, shards_read, clock())
+    # Then the unpin still went through: every shard closed and empty, the 5 unsold units back
+    # on the product, the 3 held ones still held by their orders
+    assert [(s[1], s[2]) for s in shards(sale)] == [(0, h) for _, _, h, _ in shards(sale)]
+    assert sum(s[2] for s in shards(sale)) == 3
+    product = repo.get_product(sale.product_id)
+    assert product is not None and product.stock == 5
+    assert body_of(order(api, sale, "dan"))["code"] == "not_found"

@@ -27,7 +27,7 @@ from chalicelib.checkout.errors import (
 )
 from chalicelib.checkout.models import (
     CANCELLED,
-    CLOSED_BY_STREAM_END,
+    CLOSED_STREAM_ENDED,
     EXPIRED,
     PAID,
     PAYMENT_FAILED,
@@ -130,6 +130,11 @@ class FakeRepository:
         pins = [p for (sid, _), p in sorted(self.pins.items()) if sid == stream_id]
         return [with_stock(p, self.shards_of(p)) if p.status == PIN_ACTIVE else p for p in pins]
 
+    def stream_pins(self, stream_id: str) -> list[Pin]:
+        self.reads += 1
+        self.calls.append("stream_pins")
+        return [p for (sid, _), p in sorted(self.pins.items()) if sid == stream_id]
+
     def create_pin(self, pin: Pin, shards: list[StockShard], message: dict[str, Any]) -> None:
         with self._lock:
             self.writes += 1
@@ -157,25 +162,48 @@ class FakeRepository:
                 self.shards[(pin.stream_id, pin.product_id, s.shard)] = s
             self.messages.append(message)
 
-    def unpin(self, pin: Pin, shards: list[StockShard], now_ms: int) -> None:
+    def unpin(
+        self, pin: Pin, shards: list[StockShard], now_ms: int, closed_reason: str | None = None
+    ) -> None:
         with self._lock:
             self.writes += 1
+            self.calls.append("unpin")
             key = (pin.stream_id, pin.product_id)
             current = self.pins.get(key)
             if current is None or current.status != PIN_ACTIVE or current.pin_id != pin.pin_id:
                 raise StaleWriteError("stale")
             mine = [s for s in shards if s.pin_id == pin.pin_id and s.status == PIN_ACTIVE]
-            for s in mine:
-                stored = self.shards[(*key, s.shard)]
-                if stored.status != PIN_ACTIVE or stored.remaining != s.remaining:
+            for s in mine:  # as the dal's freeze: only the status is a condition, not remaining
+                if self.shards[(*key, s.shard)].status != PIN_ACTIVE:
                     raise StaleWriteError("a shard changed")
             for s in mine:
                 stored = self.shards[(*key, s.shard)]
                 self.shards[(*key, s.shard)] = replace(
-                    stored, status=PIN_UNPINNED, units=stored.units - stored.remaining, remaining=0
+                    stored,
+                    status=PIN_UNPINNED,
+                    units=stored.units - stored.remaining,
+                    remaining=0,
+                    closed_reason=closed_reason,
                 )
                 self._to_product(pin.product_id, stored.remaining)
-            self.pins[key] = replace(current, status=PIN_UNPINNED)
+            self.pins[key] = replace(current, status=PIN_UNPINNED, closed_reason=closed_reason)
+
+    def drain(self, pin: Pin, shards: list[StockShard], now_ms: int) -> None:
+        with self._lock:
+            key = (pin.stream_id, pin.product_id)
+            for s in shards:
+                stored = self.shards.get((*key, s.shard))
+                if (
+                    stored
+                    and stored.pin_id == pin.pin_id
+                    and stored.status == PIN_UNPINNED
+                    and stored.remaining
+                ):
+                    self.writes += 1
+                    self.shards[(*key, s.shard)] = replace(
+                        stored, units=stored.units - stored.remaining, remaining=0
+                    )
+                    self._to_product(pin.product_id, stored.remaining)
 
     def flag_sold_out(self, pin: Pin, shards: list[StockShard]) -> None:
         with self._lock:
@@ -229,7 +257,7 @@ class FakeRepository:
             pin = self.pins.get((order.stream_id, order.product_id))
             # As the dal: the stream is not checked, its end closes the shards.
             if shard.status != PIN_ACTIVE or shard.pin_id != order.pin_id or pin is None:
-                if shard.closed_reason == CLOSED_BY_STREAM_END:
+                if shard.closed_reason == CLOSED_STREAM_ENDED:
                     raise StreamEndedError("ended")
                 raise PinNotFoundError("not pinned")
             if pin.ended(now_ms):

@@ -158,6 +158,20 @@ class FakeMarkers:
         self.pending[stream_id] = now_ms
 
 
+class FakeSales:
+    """live's ``StreamSales``: records each close; ``fail`` makes the next ones raise (a crash
+    between ending the stream and closing its sales)."""
+
+    def __init__(self) -> None:
+        self.closed: list[tuple[str, int]] = []
+        self.fail = False
+
+    def __call__(self, stream_id: str, now_ms: int, /) -> None:
+        if self.fail:
+            raise RuntimeError("closing the sales failed")
+        self.closed.append((stream_id, now_ms))
+
+
 def make_stream(stream_id: str = "S1", **overrides: Any) -> Stream:
     """A live stream hosted by ``host``."""
     fields: dict[str, Any] = {
