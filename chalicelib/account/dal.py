@@ -402,17 +402,19 @@ class DomainErasure:
             repo.unlist_product(product_id, now_ms)
 
     def settle_orders(self, user_id: str, pseudonym: str, now_ms: int) -> None:
-        """Orders as buyer (GSI1) and as seller (``SALE#``): pending → checkout
-        ``release_order`` (cancelled, stock back); any other → pseudonymised."""
+        """Orders as buyer (GSI1) and as seller (checkout ``order_ids_of_seller``): pending →
+        checkout ``release_order`` (cancelled, stock back); any other → pseudonymised; then
+        checkout ``forget_sales`` deletes the seller's pointers to them (a crash before that
+        re-reads them, and pseudonymising again is a no-op)."""
         from chalicelib.checkout import orders as checkout
         from chalicelib.checkout import repositories as checkout_repos
         from chalicelib.checkout.models import CANCELLED, PENDING
         from chalicelib.checkout.payments import provider_from_settings
 
         repo, provider = checkout_repos.repository(), provider_from_settings(get_settings())
-        partition = _partition(self._client, self._table, user_id)
+        sold = repo.order_ids_of_seller(user_id)
         roles = [("buyer", oid) for oid in repo.order_ids_of_buyer(user_id)]
-        roles += [("seller", oid) for oid in _others(partition, keys.SALE_PREFIX)]
+        roles += [("seller", oid) for oid in sold]
         per_buyer_counters = []
         for role, order_id in roles:
             order = repo.get_order(order_id)
@@ -428,6 +430,7 @@ class DomainErasure:
             repo.pseudonymise_order(order_id, role, user_id, pseudonym)
         # The buyer's per-pin purchase counters name the user (their orders are settled now).
         batch_delete(self._client, self._table, per_buyer_counters)
+        repo.forget_sales(user_id, sold)
 
     # --- the rest -------------------------------------------------------------------------
 
@@ -501,7 +504,7 @@ class DynamoExportReader:
                 }
             )
         orders = []
-        for oid in self._order_ids(user_id, items):
+        for oid in self._order_ids(user_id):
             order = get_item(self._client, self._table, keys.order(oid))
             if order:
                 orders.append(
@@ -529,7 +532,9 @@ class DynamoExportReader:
             "reports": self._reports(user_id),
         }
 
-    def _order_ids(self, user_id: str, items: Sequence[Item]) -> list[str]:
+    def _order_ids(self, user_id: str) -> list[str]:
+        from chalicelib.checkout import repositories as checkout_repos
+
         buyer = [
             str(i["order_id"])
             for i in query_all(
@@ -541,7 +546,7 @@ class DynamoExportReader:
                 ProjectionExpression="order_id",
             )
         ]
-        return list(dict.fromkeys([*buyer, *_others(items, keys.SALE_PREFIX)]))
+        return list(dict.fromkeys([*buyer, *checkout_repos.repository().order_ids_of_seller(user_id)]))
 
     def _reports(self, user_id: str) -> list[Item]:
         """Reports the user filed (GSI1 ``USER#u#REPORTS`` when reports are indexed; none yet)."""

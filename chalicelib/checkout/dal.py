@@ -10,6 +10,7 @@ import random
 import re
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -57,6 +58,7 @@ from chalicelib.core.ddb import (
     ConditionFailed,
     Item,
     TransactionCancelled,
+    batch_delete,
     batch_get,
     call,
     deserialize,
@@ -67,7 +69,7 @@ from chalicelib.core.ddb import (
     serialize,
     values,
 )
-from chalicelib.core.errors import UnavailableError
+from chalicelib.core.errors import InvalidCursorError, UnavailableError
 from chalicelib.core.idempotency import IDEMPOTENCY_TTL_SECONDS
 from chalicelib.core.observability import logger
 from chalicelib.core.settings import get_settings
@@ -121,6 +123,9 @@ def reset_sale_cache() -> None:
     _sale_cache.clear()
 
 
+# The seller listing's 33 Queries (32 pointer shards + the legacy partition) run on this many
+# threads of the shared client: botocore pools 10 connections per client by default.
+SALE_QUERY_WORKERS = 10
 # Every counter attribute goes through a name placeholder (``status`` is a reserved word).
 NAMES = {
     "#st": "status",
@@ -369,6 +374,26 @@ def stream_from(stream_id: str, item: Item) -> Stream:
     )
 
 
+def _sale_order_id(raw: dict[str, Any]) -> str:
+    """The order id of a (serialized) sale pointer, from its sort key."""
+    return str((deserialize(raw) or {})[keys.SK])[len(keys.SALE_PREFIX) :]
+
+
+def _sales_before(start: dict[str, Any] | None) -> str | None:
+    """The seller listing's position: the last order id returned. A cursor issued before the
+    pointers were sharded holds the legacy partition's LastEvaluatedKey (pk/sk): its sort key
+    names the same position."""
+    if not start:
+        return None
+    before = start.get("before")
+    old_sk = start.get(keys.SK)
+    if before is None and isinstance(old_sk, str) and old_sk.startswith(keys.SALE_PREFIX):
+        before = old_sk[len(keys.SALE_PREFIX) :]
+    if not isinstance(before, str) or not before:
+        raise InvalidCursorError("The cursor is malformed.")
+    return before
+
+
 # --- repository ----------------------------------------------------------------------------------
 
 
@@ -466,6 +491,39 @@ class DynamoCheckoutRepository:
                 ProjectionExpression="order_id",
             )
         ]
+
+    def order_ids_of_seller(self, seller_id: str) -> list[str]:
+        """Ids of every order of a seller, newest first: every page of the 32 pointer
+        partitions and of the legacy ``USER#seller`` / ``SALE#`` (33 paged Queries, strongly
+        consistent, run concurrently)."""
+        partitions = [*keys.sale_partitions(seller_id), keys.legacy_sales(seller_id)[keys.PK]]
+
+        def ids_in(pk: str) -> list[str]:
+            return [
+                str(item[keys.SK])[len(keys.SALE_PREFIX) :]
+                for item in query_all(
+                    self._ddb,
+                    TableName=self._table,
+                    KeyConditionExpression="pk = :pk AND begins_with(sk, :sale)",
+                    ExpressionAttributeValues=values(pk=pk, sale=keys.SALE_PREFIX),
+                    ProjectionExpression="sk",
+                    ConsistentRead=True,
+                )
+            ]
+
+        with ThreadPoolExecutor(max_workers=SALE_QUERY_WORKERS) as pool:
+            found = [i for ids in pool.map(ids_in, partitions) for i in ids]
+        return sorted(set(found), reverse=True)
+
+    def forget_sales(self, seller_id: str, order_ids: list[str]) -> None:
+        """Delete the seller's pointers to these orders, sharded and legacy (BatchWriteItem,
+        25 per call; deleting one that is not there is harmless). An account erasure calls it
+        once the orders are settled: the pointers are the seller's data."""
+        batch_delete(
+            self._ddb,
+            self._table,
+            [k for i in order_ids for k in (keys.sale(seller_id, i), keys.legacy_sale(seller_id, i))],
+        )
 
     def pseudonymise_order(self, order_id: str, role: str, user_id: str, pseudonym: str) -> bool:
         """Replace the buyer's or seller's id on a kept order by ``pseudonym`` (a buyer's order
@@ -1027,8 +1085,9 @@ class DynamoCheckoutRepository:
         return order_from(item) if item else None
 
     def list_orders(self, user_id: str, role: Role, limit: int, start: dict[str, Any] | None) -> OrderPage:
-        """Buyer: Query GSI1 ``USER#id#ORDERS``. Seller: Query ``USER#id`` begins_with SALE#, then
-        BatchGetItem of those orders. Both newest first."""
+        """Buyer: Query GSI1 ``USER#id#ORDERS``. Seller: 33 Queries (the 32 pointer partitions
+        and the legacy ``USER#id``, concurrently) merged by order id, then ONE BatchGetItem of
+        the page's orders. Both newest first; the seller's position is ``{"before": <id>}``."""
         if role == "buyer":
             items, last = query_page(
                 self._ddb,
@@ -1040,24 +1099,53 @@ class DynamoCheckoutRepository:
                 start=start,
             )
             return OrderPage(orders=[order_from(item) for item in items], last_key=last)
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :sale)",
-            "ExpressionAttributeValues": values(pk=keys.user_pk(user_id), sale=keys.SALE_PREFIX),
-            "ScanIndexForward": False,
-            "Limit": limit,
-        }
-        if start:
-            kwargs["ExclusiveStartKey"] = serialize(start)
-        out = call(self._ddb.query, **kwargs)
-        ids = [str((deserialize(i) or {})["order_id"]) for i in out.get("Items", [])]
+        ids, more = self._sales_page(user_id, limit, _sales_before(start))
         found = self._batch_get([keys.order(i) for i in ids]) if ids else {}
         orders = []
         for order_id in ids:
             item = found.get(item_key(keys.order(order_id)))
             if item:
                 orders.append(order_from(item))
-        return OrderPage(orders=orders, last_key=deserialize(out.get("LastEvaluatedKey")))
+        return OrderPage(orders=orders, last_key={"before": ids[-1]} if more and ids else None)
+
+    def _sales_page(self, seller_id: str, limit: int, before: str | None) -> tuple[list[str], bool]:
+        """The ``limit`` newest order ids below ``before`` over every pointer partition, and
+        whether more may follow. Each partition's page holds its own ``limit`` newest, so the
+        merged ``limit`` newest are among them; a page cut short (1 MB) stops the merge at its
+        last id, below which that partition has unread pointers."""
+        partitions = [(pk, False) for pk in keys.sale_partitions(seller_id)]
+        partitions.append((keys.legacy_sales(seller_id)[keys.PK], True))
+        with ThreadPoolExecutor(max_workers=SALE_QUERY_WORKERS) as pool:
+            pages = list(pool.map(lambda p: self._sale_ids(p[0], p[1], limit, before), partitions))
+        ids = sorted({i for page, _ in pages for i in page}, reverse=True)
+        floor = max((page[-1] for page, cut in pages if cut and page), default=None)
+        if floor is not None:
+            ids = [i for i in ids if i >= floor]
+        return ids[:limit], len(ids) > limit or any(cut for _, cut in pages)
+
+    def _sale_ids(self, pk: str, legacy: bool, limit: int, before: str | None) -> tuple[list[str], bool]:
+        """One Query page of a pointer partition, newest first: the order ids below ``before``,
+        and whether the partition returned a ``LastEvaluatedKey``. Only pointers live in a shard
+        (``sk < SALE#<before>``); the legacy ``USER#id`` also holds the user's other items, some
+        sorting below ``SALE#``, so there the range is ``BETWEEN SALE# AND SALE#<before>``
+        (inclusive: one item more is read and ``before`` itself dropped)."""
+        condition, bounds = "pk = :pk AND begins_with(sk, :sale)", {"sale": keys.SALE_PREFIX}
+        if before is not None and legacy:
+            condition, limit = "pk = :pk AND sk BETWEEN :sale AND :before", limit + 1
+            bounds["before"] = keys.sale_sk(before)
+        elif before is not None:
+            condition, bounds = "pk = :pk AND sk < :before", {"before": keys.sale_sk(before)}
+        out = call(
+            self._ddb.query,
+            TableName=self._table,
+            KeyConditionExpression=condition,
+            ExpressionAttributeValues=values(pk=pk, **bounds),
+            ProjectionExpression="sk",
+            ScanIndexForward=False,
+            Limit=limit,
+        )
+        ids = [_sale_order_id(raw) for raw in out.get("Items", [])]
+        return [i for i in ids if i != before], "LastEvaluatedKey" in out
 
     def _order_transition(
         self,

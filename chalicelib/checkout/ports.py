@@ -125,7 +125,12 @@ class CheckoutRepository(Protocol):
         ...
 
     def list_orders(self, user_id: str, role: Role, limit: int, start: dict[str, Any] | None) -> OrderPage:
-        """A user's orders as buyer or seller, newest first."""
+        """A user's orders as buyer or seller, newest first; ``start`` is a previous page's
+        ``last_key`` (set only when more orders may follow)."""
+        ...
+
+    def order_ids_of_seller(self, seller_id: str) -> list[str]:
+        """Ids of every order the seller sold (all of their sale pointers), newest first."""
         ...
 
     def release(

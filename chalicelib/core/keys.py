@@ -414,12 +414,55 @@ def buyer_orders_pk(buyer_id: str) -> str:
     return f"{user_pk(buyer_id)}#ORDERS"
 
 
+# A seller's pointers to their orders are spread over this many partitions: every order of a
+# flash sale writes one, and one partition takes 1,000 WCU/s, i.e. 500 transactional puts
+# (2 WCU each) per second. 32 partitions take 32 x 500 = 16,000 orders/s per seller (target:
+# 10,000). The listing reads all of them and merges by sort key (order ids are ULIDs).
+SALE_SHARDS = 32
+
+
+def sale_shard(order_id: str) -> int:
+    """Which of the seller's pointer partitions an order's pointer lives in."""
+    return zlib.crc32(order_id.encode()) % SALE_SHARDS
+
+
+def sale_partition(seller_id: str, shard: int) -> str:
+    """One of a seller's ``SALE_SHARDS`` pointer partitions (nothing else lives there)."""
+    return f"{user_pk(seller_id)}#SALES#{shard:02d}"
+
+
+def sale_partitions(seller_id: str) -> list[str]:
+    """Every pointer partition of a seller (the listing queries each and merges)."""
+    return [sale_partition(seller_id, n) for n in range(SALE_SHARDS)]
+
+
+def sale_sk(order_id: str) -> str:
+    """Sort key of a sale pointer (``SALE#<ulid>``: sorts by time within a partition)."""
+    return f"{SALE_PREFIX}{order_id}"
+
+
 def sale(seller_id: str, order_id: str) -> Key:
-    """A seller's pointer to an order of theirs (listing ``role=seller``)."""
-    return key(user_pk(seller_id), f"{SALE_PREFIX}{order_id}")
+    """A seller's pointer to an order of theirs (listing ``role=seller``), in the pointer
+    partition the order id hashes to (spreads a sale's writes: see ``SALE_SHARDS``)."""
+    return key(sale_partition(seller_id, sale_shard(order_id)), sale_sk(order_id))
 
 
-PENDING_SHARDS = 8
+def legacy_sale(seller_id: str, order_id: str) -> Key:
+    """A pointer written before they were sharded: ``USER#<seller>`` / ``SALE#<order_id>``.
+    Such pointers are still read (listing, erasure, export) next to the shards, never written."""
+    return key(user_pk(seller_id), sale_sk(order_id))
+
+
+def legacy_sales(seller_id: str) -> Key:
+    """Partition and sort-key prefix (``begins_with``) of a seller's legacy pointers."""
+    return legacy_sale(seller_id, "")
+
+
+# The pending index takes 2 writes per order (entry at creation, removal when paid/expired),
+# 1 WCU each on a GSI partition of 1,000 WCU/s: 32 buckets take 32 x 500 = 16,000 orders/s
+# (8 took 4,000). Entries written while there were 8 buckets sit in buckets 0..7 and stay
+# found: the sweeper reads all 32 buckets.
+PENDING_SHARDS = 32
 REFUND_PENDING_PK = "REFUNDPENDING"
 
 

@@ -39,6 +39,50 @@ def _counts(api: ApiClient, user: str) -> tuple[int, int, int]:
     return me["followers_count"], me["following_count"], me["friends_count"]
 
 
+def _get(key: dict[str, str]) -> dict[str, Any] | None:
+    from chalicelib.core import clients
+    from chalicelib.core.settings import get_settings
+
+    out = clients.dynamodb().get_item(
+        TableName=get_settings().table_name, Key=serialize(key), ConsistentRead=True
+    )
+    return deserialize(out.get("Item"))
+
+
+def _sell(api: ApiClient, seller: str, buyers: tuple[str, ...]) -> list[str]:
+    """``seller`` pins a product on a live stream and each buyer orders one and pays it."""
+    from tests.integration.checkout.conftest import (
+        Sale,
+        create_product,
+        order,
+        pin,
+        start_stream,
+        webhook,
+    )
+    from tests.support.clock import Clock
+
+    stream_id = start_stream(api, seller)
+    product_id = create_product(api, seller, stock=len(buyers))
+    assert pin(api, seller, stream_id, product_id).status_code == 201
+    placed = [order(api, Sale(stream_id, product_id), buyer) for buyer in buyers]
+    assert [p.status_code for p in placed] == [201] * len(buyers)
+    for p in placed:
+        assert body_of(webhook(api, Clock(0), body_of(p)))["result"] == "paid"
+    return [str(body_of(p)["order_id"]) for p in placed]
+
+
+def _make_legacy(seller: str, order_id: str) -> None:
+    """Move an order's sale pointer to where it lived before the sharding (``USER#seller``)."""
+    from chalicelib.core import clients
+    from chalicelib.core.settings import get_settings
+
+    client, table = clients.dynamodb(), get_settings().table_name
+    pointer = _get(keys.sale(seller, order_id))
+    assert pointer is not None
+    client.delete_item(TableName=table, Key=serialize(keys.sale(seller, order_id)))
+    client.put_item(TableName=table, Item=serialize({**pointer, **keys.legacy_sale(seller, order_id)}))
+
+
 def _erase(erasure: Any) -> list[str]:
     return logic.erase(
         dal.store(), erasure, "alice", secret="s" * 8, now_ms=lambda: 10**13, sleep=lambda s: None
@@ -54,6 +98,12 @@ def test_an_erasure_killed_half_way_resumes_and_corrects_counters_exactly(api: A
     assert api.put("/v1/users/alice/follow", user="erin").status_code == 204
     assert api.put("/v1/users/bob/follow", user="erin").status_code == 204
     assert _counts(api, "bob") == (2, 1, 1)
+    # ... she sold a mug to bob and one to carol (paid): one pointer in its shard partition
+    # USER#alice#SALES#<n>, the other still in the legacy USER#alice (written before sharding)
+    sold = _sell(api, "alice", ("bob", "carol"))
+    _make_legacy("alice", sold[1])
+    exported = dal.export_reader().collect("alice")["orders"]
+    assert sorted(o["order_id"] for o in exported) == sorted(sold)
     # ... and she deletes her account
     response = api.delete("/v1/me", {"confirm": "DELETE"}, user="alice")
     assert response.status_code == 202
@@ -80,6 +130,18 @@ def test_an_erasure_killed_half_way_resumes_and_corrects_counters_exactly(api: A
         ExpressionAttributeValues=serialize({":pk": keys.user_pk("alice")}),
     )
     assert out["Items"] == []
+    # And her sales are kept under a pseudonym, with no pointer left in any sale partition
+    for order_id in sold:
+        kept = _get(keys.order(order_id)) or {}
+        assert kept["seller_id"] == logic.pseudonym("s" * 8, "alice")
+        assert _get(keys.sale("alice", order_id)) is None
+        assert _get(keys.legacy_sale("alice", order_id)) is None
+    for pk in keys.sale_partitions("alice"):
+        assert not clients.dynamodb().query(
+            TableName=get_settings().table_name,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues=serialize({":pk": pk}),
+        )["Items"]
     stored = deserialize(
         clients.dynamodb().get_item(
             TableName=get_settings().table_name, Key=serialize(keys.account_deletion("alice"))

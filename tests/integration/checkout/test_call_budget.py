@@ -122,3 +122,33 @@ def test_an_automatic_refund_adds_one_transaction(api: ApiClient, clock: Clock, 
     # Then: the read, the refused re-reservation, (the provider refund), the refund transaction
     assert body_of(response)["result"] == "refunded"
     assert calls == ["GetItem", "TransactWriteItems", "TransactWriteItems"]
+
+
+def test_a_seller_listing_page_costs_33_queries_and_one_batch_get(
+    api: ApiClient, sale: Sale, calls: list[str]
+) -> None:
+    # Given a seller with 3 orders (pointers in up to 3 of the 32 partitions)
+    for buyer in ("vic", "ann", "bob"):
+        assert order(api, sale, buyer).status_code == 201
+    api.get("/v1/me", user="hana")  # warm: activity stamp and the deleted-account cache
+    # When the seller reads a page of their sales
+    calls.clear()
+    page = body_of(api.get("/v1/me/orders?role=seller&limit=2", user="hana"))
+    # Then every pointer partition (32 shards + the legacy USER#hana) was queried once, and the
+    # page's orders read in one batch
+    assert len(page["items"]) == 2 and page["next_cursor"]
+    assert sorted(calls) == ["BatchGetItem"] + ["Query"] * 33
+
+
+def test_the_sweeper_with_nothing_due_costs_33_queries(
+    api: ApiClient, clock: Clock, calls: list[str]
+) -> None:
+    # Given nothing pending or refund_pending is due
+    event = api.client.events.generate_cw_event(
+        source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
+    )
+    # When the sweeper runs
+    calls.clear()
+    api.client.lambda_.invoke("checkout_expire_orders", event)
+    # Then it read each of the 32 pending buckets and the refund_pending list once
+    assert calls == ["Query"] * 33

@@ -290,6 +290,9 @@ class FakeRepository:
         last = {"order_id": page[-1].order_id} if len(mine) > limit else None
         return OrderPage(orders=page, last_key=last)
 
+    def order_ids_of_seller(self, seller_id: str) -> list[str]:
+        return sorted((o.order_id for o in self.orders.values() if o.seller_id == seller_id), reverse=True)
+
     def release(
         self, order: Order, new_status: str, shard: StockShard | None, now_ms: int, event_id: str | None
     ) -> None:
