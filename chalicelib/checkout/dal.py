@@ -492,10 +492,28 @@ class DynamoCheckoutRepository:
             )
         ]
 
+    def _has_products(self, seller_id: str) -> bool:
+        prefix = keys.seller_product(seller_id, "")
+        out = call(
+            self._ddb.query,
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
+            ExpressionAttributeValues=values(pk=prefix[keys.PK], p=prefix[keys.SK]),
+            ProjectionExpression="pk",
+            ConsistentRead=True,
+            Limit=1,
+        )
+        return bool(out.get("Items"))
+
     def order_ids_of_seller(self, seller_id: str) -> list[str]:
         """Ids of every order of a seller, newest first: every page of the 32 pointer
         partitions and of the legacy ``USER#seller`` / ``SALE#`` (33 paged Queries, strongly
-        consistent, run concurrently)."""
+        consistent, run concurrently). A user who never listed a product has no pointer (an
+        order needs a pin of their product, and ``PRODUCT#`` entries are never deleted before
+        the account's partition is): then ONE Query of ``USER#u`` begins_with ``PRODUCT#``
+        (``Limit`` 1) answers, and erasing or exporting a non-seller skips the 33."""
+        if not self._has_products(seller_id):
+            return []
         partitions = [*keys.sale_partitions(seller_id), keys.legacy_sales(seller_id)[keys.PK]]
 
         def ids_in(pk: str) -> list[str]:
@@ -849,8 +867,9 @@ class DynamoCheckoutRepository:
 
     def flag_sold_out(self, pin: Pin, shards: list[StockShard]) -> None:
         """Once a strong read found every shard of ``pin`` empty: seal the shards that are not
-        yet (ONE transaction, each conditioned on still being empty), then set the pin's
-        ``sold_out`` flag conditioned on ``returns`` as read with the pin. A return that
+        yet (ONE transaction, each conditioned on still being empty and unsealed), then the
+        caller that sealed sets the pin's ``sold_out`` flag conditioned on ``returns`` as read
+        with the pin (an unseal since then bumped it). A return that
         unseals a shard bumps ``returns`` and clears the flag in its own transaction, so
         either the return commits first (a seal or the flag's condition fails: not flagged)
         or after (it clears the flag): the flag never stands over units. Best effort: a
@@ -887,6 +906,16 @@ class DynamoCheckoutRepository:
             _sale_cache[(self._table, pin.stream_id, pin.product_id)] = replace(cached, sold_out=True)
 
     def _seal_and_flag(self, pin: Pin, seals: list[dict[str, Any]]) -> None:
+        """Seal (≤ 100 shards per transaction), then — only the caller whose seals committed —
+        flag the pin, so the burst of buyers who find the sale empty at the same instant
+        touches the shards, not the pin item (one partition with the stream's META)."""
+        try:
+            for i in range(0, len(seals), MAX_TX_ACTIONS):
+                tx.transact(self._ddb, seals[i : i + MAX_TX_ACTIONS])
+        except (TransactionCancelled, UnavailableError) as err:
+            # A unit came back, another container sealed first, or the table is busy: the
+            # next attempt that finds the shards empty decides again.
+            raise _NotSealedError from err
         flag = tx.update(
             self._table,
             keys.pin(pin.stream_id, pin.product_id),
@@ -898,22 +927,10 @@ class DynamoCheckoutRepository:
             pin=pin.pin_id,
             r=pin.returns,
         )
-        # Seals and flag in ONE transaction (S ≤ 99); S = 100 seals first, then flags.
-        batches = [seals[i : i + MAX_TX_ACTIONS] for i in range(0, len(seals), MAX_TX_ACTIONS)]
-        if batches and len(batches[-1]) < MAX_TX_ACTIONS:
-            batches[-1].append(flag)
-        else:
-            batches.append([flag])
-        batch: list[dict[str, Any]] = []
         try:
-            for batch in batches:
-                tx.transact(self._ddb, batch)
-        except TransactionCancelled as err:
-            # A unit came back or another container sealed first: the next attempt that finds
-            # the shards empty decides again. A refused flag means the cached pin is stale.
-            if batch is batches[-1] and err.failed(len(batch) - 1):
-                self._forget(pin.stream_id, pin.product_id)
-            raise _NotSealedError from err
+            if not tx.write_if(self._ddb, flag):
+                self._forget(pin.stream_id, pin.product_id)  # a return since the pin was read
+                raise _NotSealedError
         except UnavailableError as err:
             raise _NotSealedError from err  # a busy table: the buyer is told sold_out anyway
 
