@@ -185,3 +185,26 @@ def test_a_return_read_before_the_seal_retries_and_clears_the_flag(api: ApiClien
     assert not after[0].sold_out
     assert [(s.remaining, s.sealed) for s in after[1]][cancelled.shard] == (1, False)
     assert order(api, sale, "dan").status_code == 201
+
+
+def test_buyers_who_find_the_sale_empty_together_write_the_pin_once(
+    api: ApiClient, clock: Clock, sent: list[tuple[str, dict[str, Any]]]
+) -> None:
+    from chalicelib.checkout.dal import repository
+
+    # Given a sold-through 2-shard sale that two buyers' fallover reads found empty at once
+    sale, _ = sharded_sale(api, 2, 500)
+    assert [order(api, sale, b).status_code for b in ("ann", "bob")] == [201, 201]
+    repo = repository()
+    found = repo.get_pin_stock(sale.stream_id, sale.product_id)
+    assert found is not None
+    pin_read, empty = found
+    # When both decide "sold out"
+    sent.clear()
+    repo.flag_sold_out(pin_read, empty)
+    repo.flag_sold_out(pin_read, empty)
+    # Then the first sealed the shards and flagged the pin; the second lost on the seals and
+    # never wrote the pin (the stream's partition)
+    assert [op for op, _ in sent] == ["TransactWriteItems", "UpdateItem", "TransactWriteItems"]
+    after = repo.get_pin_stock(sale.stream_id, sale.product_id)
+    assert after is not None and after[0].sold_out and all(s.sealed for s in after[1])
