@@ -1102,9 +1102,10 @@ class DynamoCheckoutRepository:
         return order_from(item) if item else None
 
     def list_orders(self, user_id: str, role: Role, limit: int, start: dict[str, Any] | None) -> OrderPage:
-        """Buyer: Query GSI1 ``USER#id#ORDERS``. Seller: 33 Queries (the 32 pointer partitions
-        and the legacy ``USER#id``, concurrently) merged by order id, then ONE BatchGetItem of
-        the page's orders. Both newest first; the seller's position is ``{"before": <id>}``."""
+        """Buyer: Query GSI1 ``USER#id#ORDERS``. Seller: a ``Limit 1`` Query for a product (none:
+        no sale, an empty page), then 33 Queries (the 32 pointer partitions and the legacy
+        ``USER#id``, concurrently) merged by order id, then ONE BatchGetItem of the page's
+        orders. Both newest first; the seller's position is ``{"before": <id>}``."""
         if role == "buyer":
             items, last = query_page(
                 self._ddb,
@@ -1116,6 +1117,8 @@ class DynamoCheckoutRepository:
                 start=start,
             )
             return OrderPage(orders=[order_from(item) for item in items], last_key=last)
+        if not self._has_products(user_id):  # never listed a product: no sale (1 Query)
+            return OrderPage(orders=[], last_key=None)
         ids, more = self._sales_page(user_id, limit, _sales_before(start))
         found = self._batch_get([keys.order(i) for i in ids]) if ids else {}
         orders = []

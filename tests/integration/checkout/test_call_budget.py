@@ -124,7 +124,7 @@ def test_an_automatic_refund_adds_one_transaction(api: ApiClient, clock: Clock, 
     assert calls == ["GetItem", "TransactWriteItems", "TransactWriteItems"]
 
 
-def test_a_seller_listing_page_costs_33_queries_and_one_batch_get(
+def test_a_seller_listing_page_costs_a_product_check_33_queries_and_one_batch_get(
     api: ApiClient, sale: Sale, calls: list[str]
 ) -> None:
     # Given a seller with 3 orders (pointers in up to 3 of the 32 partitions)
@@ -134,10 +134,24 @@ def test_a_seller_listing_page_costs_33_queries_and_one_batch_get(
     # When the seller reads a page of their sales
     calls.clear()
     page = body_of(api.get("/v1/me/orders?role=seller&limit=2", user="hana"))
-    # Then every pointer partition (32 shards + the legacy USER#hana) was queried once, and the
-    # page's orders read in one batch
+    # Then one Query found a product, every pointer partition (32 shards + the legacy
+    # USER#hana) was queried once, and the page's orders read in one batch
     assert len(page["items"]) == 2 and page["next_cursor"]
-    assert sorted(calls) == ["BatchGetItem"] + ["Query"] * 33
+    assert sorted(calls) == ["BatchGetItem"] + ["Query"] * 34
+
+
+def test_a_user_who_never_listed_a_product_has_no_sales_for_one_query(
+    api: ApiClient, sale: Sale, calls: list[str]
+) -> None:
+    # Given a buyer who has ordered but never listed a product
+    assert order(api, sale, "vic").status_code == 201
+    api.get("/v1/me", user="vic")
+    # When they open their sales
+    calls.clear()
+    page = body_of(api.get("/v1/me/orders?role=seller", user="vic"))
+    # Then the page is empty after one Query (no product → no sale pointer anywhere)
+    assert page == {"items": [], "next_cursor": None}
+    assert calls == ["Query"]
 
 
 def test_the_sweeper_with_nothing_due_costs_33_queries(
