@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,22 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     for module in (checkout_api, checkout_events, stream_page):
         monkeypatch.setattr(module, "now_ms", c)
     return c
+
+
+@pytest.fixture
+def calls(aws: dict[str, str]) -> Iterator[list[str]]:
+    """Names of the DynamoDB operations sent while the test runs."""
+    from chalicelib.core import clients
+
+    seen: list[str] = []
+
+    def record(model: Any, **_: Any) -> None:
+        seen.append(model.name)
+
+    events = clients.dynamodb().meta.events
+    events.register("before-call.dynamodb", record)
+    yield seen
+    events.unregister("before-call.dynamodb", record)
 
 
 @dataclass

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
 import pytest
 
 from tests.conftest import ApiClient, body_of
@@ -17,22 +14,6 @@ from tests.integration.checkout.conftest import (
     start_stream,
     webhook,
 )
-
-
-@pytest.fixture
-def calls(aws: dict[str, str]) -> Iterator[list[str]]:
-    """Names of the DynamoDB operations sent while the test runs."""
-    from chalicelib.core import clients
-
-    seen: list[str] = []
-
-    def record(model: Any, **_: Any) -> None:
-        seen.append(model.name)
-
-    events = clients.dynamodb().meta.events
-    events.register("before-call.dynamodb", record)
-    yield seen
-    events.unregister("before-call.dynamodb", record)
 
 
 def test_an_order_costs_two_calls_and_a_sold_out_attempt_writes_nothing(

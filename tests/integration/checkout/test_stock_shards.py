@@ -14,22 +14,6 @@ from tests.conftest import ApiClient, body_of
 from tests.integration.checkout.conftest import Clock, Sale, create_product, order, pin, start_stream
 
 
-@pytest.fixture
-def calls(aws: dict[str, str]) -> Iterator[list[str]]:
-    """Names of the DynamoDB operations sent while the test runs."""
-    from chalicelib.core import clients
-
-    seen: list[str] = []
-
-    def record(model: Any, **_: Any) -> None:
-        seen.append(model.name)
-
-    events = clients.dynamodb().meta.events
-    events.register("before-call.dynamodb", record)
-    yield seen
-    events.unregister("before-call.dynamodb", record)
-
-
 def sharded_sale(api: ApiClient, units: int, peak: int, per_user_limit: int = 5) -> tuple[Sale, Any]:
     stream_id = start_stream(api, "hana")
     product_id = create_product(api, "hana", stock=units)

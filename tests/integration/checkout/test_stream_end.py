@@ -5,30 +5,9 @@ orders when those are released; and the call budget of an end."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
-import pytest
-
 from tests.conftest import ApiClient, body_of
 from tests.integration.checkout.conftest import Clock, Sale, create_product, order, pin, start_stream
 from tests.integration.checkout.test_checkout_api import TEN_MINUTES, sweep
-
-
-@pytest.fixture
-def calls(aws: dict[str, str]) -> Iterator[list[str]]:
-    """Names of the DynamoDB operations sent while the test runs."""
-    from chalicelib.core import clients
-
-    seen: list[str] = []
-
-    def record(model: Any, **_: Any) -> None:
-        seen.append(model.name)
-
-    events = clients.dynamodb().meta.events
-    events.register("before-call.dynamodb", record)
-    yield seen
-    events.unregister("before-call.dynamodb", record)
 
 
 def two_pins(api: ApiClient) -> tuple[Sale, Sale]:
