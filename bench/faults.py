@@ -14,6 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from local.sms import sent_pushes
+
 OUTAGE_S = 20.0
 DMS = 50
 SENDERS = 5
@@ -124,7 +126,7 @@ def recovery() -> tuple[float, float, int, int]:
                 if event.get("type") == "message.sent" and about in mine:
                     seen.append(event["event_id"])
                     last_at = time.monotonic()
-            # moto's data.json dumps every backend under the server's lock: look once a second.
+            # moto's data.json is built under the server's lock: look once a second.
             if len(set(seen)) >= DMS and not push_at and time.monotonic() >= next_push_check:
                 next_push_check = time.monotonic() + 1.0
                 if _pushes(stack, token) >= DMS:
@@ -134,10 +136,7 @@ def recovery() -> tuple[float, float, int, int]:
 
 
 def _pushes(stack: Any, token: str) -> int:
-    with urllib.request.urlopen(f"{stack.moto_url}/moto-api/data.json", timeout=10) as response:
-        data = json.load(response)
-    endpoints = [e for e in data.get("sns", {}).get("PlatformEndpoint", []) if e.get("token") == token]
-    return sum(len(e.get("messages") or {}) for e in endpoints)
+    return len(sent_pushes(stack.moto_url, token))
 
 
 def run() -> FaultsResult:

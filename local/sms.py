@@ -1,5 +1,6 @@
 """Print the SMS the local stack sent (phone verification codes): moto keeps every text it was
-asked to send in its SNS backend, served at ``/moto-api/data.json``.
+asked to send in its SNS backend, served at ``/moto-api/data.json`` (as it keeps every push
+published to a platform endpoint: :func:`sent_pushes`, for the e2e tests and the bench).
 
 ``python -m local.sms [--endpoint URL] [--number +14155550100]`` (``make sms [NUMBER=+…]``);
 the endpoint defaults to ``AWS_ENDPOINT_URL``, else http://127.0.0.1:4566 (``make run``'s moto).
@@ -20,10 +21,28 @@ DEFAULT_ENDPOINT = "http://127.0.0.1:4566"
 _CODE = re.compile(r"\b(\d{6})\b")
 
 
+# data.json is built under the serialised server's lock, so it waits behind the requests queued
+# before it (the dump itself is cheap: ``local.motofix`` keeps bulk models out of it).
+_DUMP_TIMEOUT_S = 30
+
+
+def _sns_dump(endpoint: str) -> dict[str, Any]:
+    url = f"{endpoint.rstrip('/')}/moto-api/data.json"
+    with urllib.request.urlopen(url, timeout=_DUMP_TIMEOUT_S) as response:
+        data: dict[str, Any] = json.load(response)
+    return dict(data.get("sns", {}))
+
+
+def sent_pushes(endpoint: str, token: str) -> list[dict[str, Any]]:
+    """Every push moto recorded for the platform endpoint(s) of device ``token``, oldest first:
+    each the JSON message as published (``{"default", "GCM"/"APNS"...}``)."""
+    endpoints = [e for e in _sns_dump(endpoint).get("PlatformEndpoint", []) if e.get("token") == token]
+    return [json.loads(m) for e in endpoints for m in (e.get("messages") or {}).values()]
+
+
 def sent_sms(endpoint: str) -> list[dict[str, str]]:
     """Every SMS moto recorded, oldest first: ``{"phone_number", "message", "code"}``."""
-    with urllib.request.urlopen(f"{endpoint.rstrip('/')}/moto-api/data.json", timeout=5) as response:
-        data: dict[str, Any] = json.load(response)
+    data = {"sns": _sns_dump(endpoint)}
     texts = []
     for sms in data.get("sns", {}).get("SMS", []):
         message = str(sms.get("message", ""))

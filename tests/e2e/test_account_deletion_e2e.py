@@ -393,12 +393,9 @@ def test_an_export_archive_holds_the_users_messages_and_attachments(local_stack:
 
     # And his phone got the push
     def pushed() -> list[dict[str, Any]]:
-        with urllib.request.urlopen(f"{local_stack.moto_url}/moto-api/data.json", timeout=5) as response:
-            data = json.load(response)
-        endpoints = [
-            e for e in data.get("sns", {}).get("PlatformEndpoint", []) if e.get("token") == f"fcm-exp-{run}"
-        ]
-        messages = [json.loads(m) for e in endpoints for m in (e.get("messages") or {}).values()]
+        from local.sms import sent_pushes
+
+        messages = sent_pushes(local_stack.moto_url, f"fcm-exp-{run}")
         return [m for m in messages if "Your data is ready to download" in json.dumps(m)]
 
     assert _wait(pushed, 20, "the export_ready push")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from local.sms import sent_pushes
 from local.strict_aws import add_fault, clear_faults, list_faults
 from tests.support.local_stack import LocalStack
 from tests.support.tap import take_tap_events
@@ -70,10 +70,8 @@ def _tap_events(local_stack: LocalStack, conversations: set[str]) -> list[dict[s
 
 
 def _pushes_to(local_stack: LocalStack, token: str) -> list[dict[str, Any]]:
-    with urllib.request.urlopen(f"{local_stack.moto_url}/moto-api/data.json", timeout=10) as response:
-        data = json.load(response)
-    endpoints = [e for e in data.get("sns", {}).get("PlatformEndpoint", []) if e.get("token") == token]
-    return [json.loads(m) for e in endpoints for m in (e.get("messages") or {}).values()]
+    """Pushes moto recorded for the endpoint of ``token``."""
+    return sent_pushes(local_stack.moto_url, token)
 
 
 def _push_texts(local_stack: LocalStack, token: str) -> list[str]:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.request
 import uuid
 from typing import Any
 
 import pytest
 
+from local.sms import sent_pushes
 from tests.support.local_stack import LocalStack
 from tests.support.tap import take_tap_events
 
@@ -26,10 +26,7 @@ def _tap_events(local_stack: LocalStack, conversation_id: str) -> list[dict[str,
 
 def _pushes_to(local_stack: LocalStack, token: str) -> list[dict[str, Any]]:
     """Pushes moto recorded for the endpoint of ``token``."""
-    with urllib.request.urlopen(f"{local_stack.moto_url}/moto-api/data.json", timeout=5) as response:
-        data = json.load(response)
-    endpoints = [e for e in data.get("sns", {}).get("PlatformEndpoint", []) if e.get("token") == token]
-    return [json.loads(m) for e in endpoints for m in (e.get("messages") or {}).values()]
+    return sent_pushes(local_stack.moto_url, token)
 
 
 def test_a_dm_sent_over_http_is_published_and_pushed_within_5_seconds(local_stack: LocalStack) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.request
 import uuid
 from typing import Any
 from urllib.parse import quote
@@ -13,6 +12,7 @@ from urllib.parse import quote
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
+from local.sms import sent_pushes
 from tests.support.local_stack import LocalStack
 
 pytestmark = pytest.mark.e2e
@@ -41,10 +41,8 @@ def _frame(socket: ClientConnection, frame_type: str, deadline: float) -> dict[s
 
 
 def _pushes_to(local_stack: LocalStack, token: str) -> list[dict[str, Any]]:
-    with urllib.request.urlopen(f"{local_stack.moto_url}/moto-api/data.json", timeout=5) as response:
-        data = json.load(response)
-    endpoints = [e for e in data.get("sns", {}).get("PlatformEndpoint", []) if e.get("token") == token]
-    return [json.loads(m) for e in endpoints for m in (e.get("messages") or {}).values()]
+    """Pushes moto recorded for the endpoint of ``token``."""
+    return sent_pushes(local_stack.moto_url, token)
 
 
 def test_a_reaction_reaches_the_authors_socket_and_phone(local_stack: LocalStack) -> None:
