@@ -1015,6 +1015,11 @@ class DynamoCheckoutRepository:
     def _forget(self, stream_id: str, product_id: str) -> None:
         _sale_cache.pop((self._table, stream_id, product_id), None)
 
+    def order_record(self, buyer_id: str, idem_key: str) -> IdempotencyRecord | None:
+        """GetItem of the idempotency record (strongly consistent)."""
+        item = self._get(keys.idempotency(buyer_id, "order", idem_key))
+        return IdempotencyRecord(item["fingerprint"], item["order_id"]) if item else None
+
     def place_order(
         self, order: Order, idem_key: str, fingerprint: str, per_user_limit: int, now_ms: int
     ) -> None:

@@ -85,7 +85,9 @@ def place_order(
     ONE read of all shards picks another that has them (``sold_out`` only when none can serve
     the quantity; a quantity above every shard's remainder is ``sold_out`` even if the total
     would cover it). Once every shard is empty the pin's ``sold_out`` flag is set, so later
-    attempts are refused from the first read, without a write.
+    attempts are refused from the first read, without a write. A ``sold_out`` decided from
+    a fallover read first re-reads the idempotency record: a concurrent retry of the same
+    request that took the last unit meanwhile is answered with its order.
     """
     fp = order_fingerprint(stream_id, body)
     ctx = repo.read_for_order(stream_id, body.product_id, buyer_id, idem_key)
@@ -98,7 +100,10 @@ def place_order(
     known = ctx.home
     home_is_short = known is not None and (known.status != PIN_ACTIVE or known.remaining < quantity)
     if known is not None and known.shard == home and known.pin_id == pin.pin_id and home_is_short:
-        target = _fallover(repo, pin, quantity, buyer_id, avoid=home)
+        try:
+            target = _fallover(repo, pin, quantity, buyer_id, avoid=home)
+        except SoldOutError:
+            return _replay_or_sold_out(repo, buyer_id, idem_key, fp, now_ms)
 
     order_id = new_id()
     amount = pin.unit_price_cents * quantity
@@ -133,10 +138,25 @@ def place_order(
         # A concurrent retry with the same key won the race: answer with its order.
         _abandon(provider, intent.payment_intent_id)
         return replay_order(repo, buyer_id, replay.fingerprint, replay.order_id, fp, now_ms)
+    except SoldOutError:
+        _abandon(provider, intent.payment_intent_id)
+        return _replay_or_sold_out(repo, buyer_id, idem_key, fp, now_ms)
     except BaseException:
         _abandon(provider, intent.payment_intent_id)
         raise
     return order_view(order, buyer_id, now_ms)
+
+
+def _replay_or_sold_out(
+    repo: CheckoutRepository, buyer_id: str, idem_key: str, fp: str, now_ms: int
+) -> dict[str, Any]:
+    """Sold out was decided from shards read AFTER the idempotency record (a fallover): a
+    concurrent retry of this very request may have taken the last units in between, and the
+    client must not be told "sold out" while its order stands. One more read decides."""
+    record = repo.order_record(buyer_id, idem_key)
+    if record is None:
+        raise SoldOutError("Not enough of this product remains.")
+    return replay_order(repo, buyer_id, record.fingerprint, record.order_id, fp, now_ms)
 
 
 def _reserve(repo: CheckoutRepository, order: Order, idem_key: str, fp: str, pin: Pin, now_ms: int) -> Order:

@@ -111,6 +111,10 @@ class CheckoutRepository(Protocol):
         (the stream and pin may come from a short per-container cache; see the dal)."""
         ...
 
+    def order_record(self, buyer_id: str, idem_key: str) -> IdempotencyRecord | None:
+        """The buyer's idempotency record of an order under ``idem_key``, read strongly."""
+        ...
+
     def place_order(
         self, order: Order, idem_key: str, fingerprint: str, per_user_limit: int, now_ms: int
     ) -> None:

@@ -37,9 +37,10 @@ def test_an_order_costs_two_calls_and_a_sold_out_attempt_writes_nothing(
     calls.clear()
     refused = order(api, sale, "ann")
     assert (refused.status_code, body_of(refused)["code"]) == (409, "sold_out")
-    # Then one read of all shards found every one empty, one transaction sealed them and the
-    # sealer set the pin's sold-out flag (once per sale)
-    assert calls == ["BatchGetItem", "BatchGetItem", "TransactWriteItems", "UpdateItem"]
+    # Then one read of all shards found every one empty, one transaction sealed them, the
+    # sealer set the pin's sold-out flag (once per sale), and one read of the buyer's
+    # idempotency record made sure no twin of this request took a unit after the first read
+    assert calls == ["BatchGetItem", "BatchGetItem", "TransactWriteItems", "UpdateItem", "GetItem"]
     # When others try after that
     calls.clear()
     for buyer in ("bob", "cat", "dan"):

@@ -241,6 +241,11 @@ class FakeRepository:
             home=home,
         )
 
+    def order_record(self, buyer_id: str, idem_key: str) -> IdempotencyRecord | None:
+        self.reads += 1
+        self.calls.append("order_record")
+        return self.records.get((buyer_id, idem_key))
+
     def place_order(
         self, order: Order, idem_key: str, fingerprint: str, per_user_limit: int, now_ms: int
     ) -> None:

@@ -18,6 +18,7 @@ from chalicelib.checkout.errors import (
 )
 from chalicelib.checkout.models import HOLD_MS, OrderCreate, Stream
 from chalicelib.checkout.ports import OrderContext
+from chalicelib.checkout.stock_shards import home_shard
 from chalicelib.core.errors import ForbiddenError, IdempotencyKeyReusedError, UnavailableError
 from tests.unit.checkout.conftest import T0, World, make_world
 
@@ -92,6 +93,60 @@ def test_a_concurrent_retry_that_loses_the_race_answers_with_the_winner(world: W
     assert replay["order_id"] == winner["order_id"]
     assert len(world.provider.cancelled) == 1
     assert pin(world).remaining == 4
+
+
+def _two_shards_with_anns_home_drained() -> World:
+    """Two shards of one unit each; a neighbour of ann's (same home shard) took that one."""
+    w = make_world(flash_stock=2, peak=500)
+    shards = pin(w).shards
+    assert shards == 2
+    neighbour = next(
+        b for b in (f"viewer{i}" for i in range(100)) if home_shard(b, shards) == home_shard("ann", shards)
+    )
+    buy(w, neighbour)
+    return w
+
+
+def test_a_retry_that_finds_the_last_unit_gone_to_its_twin_answers_with_that_order() -> None:
+    # Given one unit left, in a shard other than ann's home, and a retry of ann's order whose
+    # read ran before her first attempt (which falls over to that shard) committed
+    w = _two_shards_with_anns_home_drained()
+    real_read = w.repo.read_for_order
+    winner: dict[str, Any] = {}
+
+    def read_then_lose_the_race(*args: Any) -> OrderContext:
+        ctx = real_read(*args)
+        w.repo.read_for_order = real_read  # type: ignore[method-assign]
+        winner.update(buy(w, "ann", 1, key="k1"))  # the first attempt lands right after
+        return ctx
+
+    w.repo.read_for_order = read_then_lose_the_race  # type: ignore[method-assign,assignment]
+    # When the retry falls over and finds every shard empty
+    replay = buy(w, "ann", 1, key="k1")
+    # Then it is answered with the first attempt's order, not "sold out", and nothing more is held
+    assert replay["order_id"] == winner["order_id"]
+    assert len(w.repo.orders) == 2
+    assert pin(w).remaining == 0
+
+
+def test_a_buyer_who_finds_the_last_unit_gone_elsewhere_is_sold_out() -> None:
+    # Given one unit left, in a shard other than ann's home, taken by bob after ann's read
+    w = _two_shards_with_anns_home_drained()
+    real_read = w.repo.read_for_order
+
+    def read_then_lose_the_race(*args: Any) -> OrderContext:
+        ctx = real_read(*args)
+        w.repo.read_for_order = real_read  # type: ignore[method-assign]
+        buy(w, "bob", 1, key="b1")
+        return ctx
+
+    w.repo.read_for_order = read_then_lose_the_race  # type: ignore[method-assign,assignment]
+    # When ann falls over and finds every shard empty
+    # Then she is told sold out (her key holds no order), after one more read of her record
+    with pytest.raises(SoldOutError):
+        buy(w, "ann", 1, key="k1")
+    assert "ann" not in [o.buyer_id for o in w.repo.orders.values()]
+    assert w.repo.calls[-1] == "order_record"
 
 
 def test_sold_out_is_flagged_once_and_later_attempts_write_nothing() -> None:
