@@ -85,7 +85,7 @@ deploy: package
 		--parameter-overrides Stage=$(STAGE) $(DEPLOY_PARAMS)
 	aws cloudformation describe-stacks --stack-name $(STACK_NAME) --query "Stacks[0].Outputs" --output table
 
-# Benchmarks (not part of `make test`): writes docs/benchmarks.md and docs/img/*.png.
+# Benchmarks (not part of `make test`): writes docs/benchmarks.md (+ .json, the kept results) and docs/img/*.png.
 bench: venv
 	$(PY) -m bench $(BENCH_ARGS)
 

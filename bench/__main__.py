@@ -1,11 +1,13 @@
 """``python -m bench`` (``make bench``): run the benchmarks and write ``docs/benchmarks.md`` and
-the plots in ``docs/img/``. A run of some sections keeps the others' last results (kept in
-``.local/bench/results.json``), so the document always has every table.
+the plots in ``docs/img/``. A run of some sections keeps the others' last results (kept, with
+the machine they ran on, in ``docs/benchmarks.json``, committed beside the document), so the
+document always has every table, on any clone.
 
     python -m bench                       # everything (~3 minutes)
     python -m bench --quick               # fewer runs, shorter load, 200 buyers
     python -m bench --sections calls,coldstart
     python -m bench --sections flash_scale  # sharded-stock model + exactness runs
+    python -m bench --sections ''          # re-render the document from the kept results
     python -m bench --users 20 --duration 45 --buyers 1000
 """
 
@@ -33,7 +35,10 @@ from bench.report import (
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
 IMG = ROOT / "docs" / "img"
-STATE = ROOT / ".local" / "bench" / "results.json"
+STATE = DOC.with_suffix(".json")
+# Where the results were kept before they were committed (a partial run on a fresh clone then
+# had nothing to keep, and wrote a document without the other sections).
+LEGACY_STATE = ROOT / ".local" / "bench" / "results.json"
 SECTIONS = ("calls", "coldstart", "load", "flash", "flash_scale", "realtime", "faults")
 
 
@@ -52,11 +57,13 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _load_state() -> dict[str, Any]:
-    try:
-        state: dict[str, Any] = json.loads(STATE.read_text())
-        return state
-    except (OSError, ValueError):
-        return {"sections": {}}
+    for path in (STATE, LEGACY_STATE):
+        try:
+            state: dict[str, Any] = json.loads(path.read_text())
+            return state
+        except (OSError, ValueError):
+            continue
+    return {"sections": {}}
 
 
 def _section(data: dict[str, Any]) -> dict[str, Any]:
@@ -76,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     think = tuple(float(v) for v in args.think.split(","))
     IMG.mkdir(parents=True, exist_ok=True)
     state = _load_state()
-    state["machine"] = machine.facts()
+    if chosen:  # a re-render (``--sections ''``) keeps the machine the numbers came from
+        state["machine"] = machine.facts()
     failures: list[str] = []
     started = time.perf_counter()
 
@@ -151,13 +159,13 @@ def main(argv: list[str] | None = None) -> int:
                 f"faults: {result_faults.delivered} delivered, {result_faults.duplicates} duplicates"
             )
 
-    state["machine"]["load_at_end"] = machine.load_average()
+    if chosen:
+        state["machine"]["load_at_end"] = machine.load_average()
     text = render(state)
     if args.no_write:
         print(text)
     else:
-        STATE.parent.mkdir(parents=True, exist_ok=True)
-        STATE.write_text(json.dumps(state, indent=1, default=str))
+        STATE.write_text(json.dumps(state, indent=1, default=str) + "\n")
         DOC.write_text(text)
         print(f"wrote {DOC.relative_to(ROOT)} in {time.perf_counter() - started:.0f} s")
     for failure in failures:
