@@ -93,8 +93,8 @@ def model_rows(keys_: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _repository(url: str, name: str) -> Any:
-    """Checkout's repository on a stream-less copy of the deployed table (moto deep-copies the
-    stream per transaction action, which would measure moto, not the code)."""
+    """Checkout's repository on a fresh copy of the deployed table (its keys and GSIs, no
+    stream: nothing here reads it), one per run, so each run counts only its own requests."""
     from botocore.config import Config
 
     from chalicelib.checkout.dal import DynamoCheckoutRepository

@@ -48,29 +48,7 @@ def repo() -> Iterator[DynamoCheckoutRepository]:
         client = session.client(
             "dynamodb", config=Config(max_pool_connections=THREADS, retries={"max_attempts": 2})
         )
-        yield DynamoCheckoutRepository(client, _copy_without_stream(client, env["TABLE_NAME"]))
-
-
-def _copy_without_stream(client: Any, table: str) -> str:
-    """A table with the deployed table's keys and GSIs but no stream.
-
-    moto deep-copies the whole table, stream records included, once per action of every
-    TransactWriteItems (its rollback snapshot); with the stream on, this test's ~2,000 writes
-    make each transaction cost seconds. Nothing here reads the stream.
-    """
-    desc = client.describe_table(TableName=table)["Table"]
-    name = f"{table}-flash"
-    client.create_table(
-        TableName=name,
-        AttributeDefinitions=desc["AttributeDefinitions"],
-        KeySchema=desc["KeySchema"],
-        BillingMode="PAY_PER_REQUEST",
-        GlobalSecondaryIndexes=[
-            {"IndexName": g["IndexName"], "KeySchema": g["KeySchema"], "Projection": g["Projection"]}
-            for g in desc.get("GlobalSecondaryIndexes", [])
-        ],
-    )
-    return name
+        yield DynamoCheckoutRepository(client, env["TABLE_NAME"])
 
 
 def _start_stream(repo: DynamoCheckoutRepository, stream_id: str, host: str, at: int) -> None:

@@ -28,7 +28,7 @@ def stack() -> Iterator[str]:
 
 def _shares() -> Any:
     """The share store on a client with a generous read timeout: the serialised server queues
-    five 100-action transactions (moto deep-copies the table for each), which can exceed the
+    five 100-action transactions behind one lock, which on a loaded machine can exceed the
     production client's 5 s."""
     import boto3
     from botocore.config import Config
