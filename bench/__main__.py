@@ -35,10 +35,9 @@ from bench.report import (
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
 IMG = ROOT / "docs" / "img"
+# Committed, so a partial run on a fresh clone keeps the other sections (kept under .local/
+# they were lost, and the document lost its tables with them).
 STATE = DOC.with_suffix(".json")
-# Where the results were kept before they were committed (a partial run on a fresh clone then
-# had nothing to keep, and wrote a document without the other sections).
-LEGACY_STATE = ROOT / ".local" / "bench" / "results.json"
 SECTIONS = ("calls", "coldstart", "load", "flash", "flash_scale", "realtime", "faults")
 
 
@@ -57,13 +56,11 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _load_state() -> dict[str, Any]:
-    for path in (STATE, LEGACY_STATE):
-        try:
-            state: dict[str, Any] = json.loads(path.read_text())
-            return state
-        except (OSError, ValueError):
-            continue
-    return {"sections": {}}
+    try:
+        state: dict[str, Any] = json.loads(STATE.read_text())
+        return state
+    except (OSError, ValueError):
+        return {"sections": {}}
 
 
 def _section(data: dict[str, Any]) -> dict[str, Any]:

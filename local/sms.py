@@ -42,9 +42,8 @@ def sent_pushes(endpoint: str, token: str) -> list[dict[str, Any]]:
 
 def sent_sms(endpoint: str) -> list[dict[str, str]]:
     """Every SMS moto recorded, oldest first: ``{"phone_number", "message", "code"}``."""
-    data = {"sns": _sns_dump(endpoint)}
     texts = []
-    for sms in data.get("sns", {}).get("SMS", []):
+    for sms in _sns_dump(endpoint).get("SMS", []):
         message = str(sms.get("message", ""))
         found = _CODE.search(message)
         texts.append(

@@ -69,14 +69,9 @@ def _tap_events(local_stack: LocalStack, conversations: set[str]) -> list[dict[s
     return take_tap_events(local_stack, conversations)
 
 
-def _pushes_to(local_stack: LocalStack, token: str) -> list[dict[str, Any]]:
-    """Pushes moto recorded for the endpoint of ``token``."""
-    return sent_pushes(local_stack.moto_url, token)
-
-
 def _push_texts(local_stack: LocalStack, token: str) -> list[str]:
     texts = []
-    for push in _pushes_to(local_stack, token):
+    for push in sent_pushes(local_stack.moto_url, token):
         message = json.loads(push["GCM"])["fcmV1Message"]["message"]
         texts.append(str(message.get("notification", {}).get("body", "")))
     return texts

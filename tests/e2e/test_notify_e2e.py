@@ -24,11 +24,6 @@ def _tap_events(local_stack: LocalStack, conversation_id: str) -> list[dict[str,
     return take_tap_events(local_stack, [conversation_id])
 
 
-def _pushes_to(local_stack: LocalStack, token: str) -> list[dict[str, Any]]:
-    """Pushes moto recorded for the endpoint of ``token``."""
-    return sent_pushes(local_stack.moto_url, token)
-
-
 def test_a_dm_sent_over_http_is_published_and_pushed_within_5_seconds(local_stack: LocalStack) -> None:
     # Given alice and bob are friends, and bob's phone is registered for pushes
     run = uuid.uuid4().hex[:8]
@@ -63,7 +58,7 @@ def test_a_dm_sent_over_http_is_published_and_pushed_within_5_seconds(local_stac
         events = events or [
             e for e in _tap_events(local_stack, conversation_id) if e["type"] == "message.sent"
         ]
-        pushes = pushes or _pushes_to(local_stack, bob_token)
+        pushes = pushes or sent_pushes(local_stack.moto_url, bob_token)
         time.sleep(0.1)
     assert events, f"no message.sent on the tap queue within {DEADLINE_S} s"
     assert events[0]["actor_id"] == alice

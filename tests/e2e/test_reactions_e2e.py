@@ -40,11 +40,6 @@ def _frame(socket: ClientConnection, frame_type: str, deadline: float) -> dict[s
             return dict(frame)
 
 
-def _pushes_to(local_stack: LocalStack, token: str) -> list[dict[str, Any]]:
-    """Pushes moto recorded for the endpoint of ``token``."""
-    return sent_pushes(local_stack.moto_url, token)
-
-
 def test_a_reaction_reaches_the_authors_socket_and_phone(local_stack: LocalStack) -> None:
     # Given friends alice and bob, alice's phone registered and her app's socket open
     run = uuid.uuid4().hex[:8]
@@ -68,7 +63,7 @@ def test_a_reaction_reaches_the_authors_socket_and_phone(local_stack: LocalStack
     )
     assert status == 201, message
     path = f"/v1/conversations/{cid}/messages/{message['message_id']}/reactions/{quote(EMOJI)}"
-    before = len(_pushes_to(local_stack, token))
+    before = len(sent_pushes(local_stack.moto_url, token))
     with _open(local_stack, alice) as socket:
         # When bob reacts
         assert local_stack.request("PUT", path, user=bob)[0] == 204
@@ -85,7 +80,7 @@ def test_a_reaction_reaches_the_authors_socket_and_phone(local_stack: LocalStack
         deadline = time.monotonic() + DEADLINE_S
         pushes: list[dict[str, Any]] = []
         while time.monotonic() < deadline and len(pushes) <= before:
-            pushes = _pushes_to(local_stack, token)
+            pushes = sent_pushes(local_stack.moto_url, token)
             time.sleep(0.1)
         assert len(pushes) > before, "no reaction push"
         fcm = json.loads(pushes[-1]["GCM"])["fcmV1Message"]["message"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -107,20 +108,25 @@ def _two_shards_with_anns_home_drained() -> World:
     return w
 
 
-def test_a_retry_that_finds_the_last_unit_gone_to_its_twin_answers_with_that_order() -> None:
-    # Given one unit left, in a shard other than ann's home, and a retry of ann's order whose
-    # read ran before her first attempt (which falls over to that shard) committed
-    w = _two_shards_with_anns_home_drained()
+def _after_the_next_read(w: World, lands: Callable[[], object]) -> None:
+    """The next order's first read runs, then ``lands`` (another order) commits before it goes on."""
     real_read = w.repo.read_for_order
-    winner: dict[str, Any] = {}
 
     def read_then_lose_the_race(*args: Any) -> OrderContext:
         ctx = real_read(*args)
         w.repo.read_for_order = real_read  # type: ignore[method-assign]
-        winner.update(buy(w, "ann", 1, key="k1"))  # the first attempt lands right after
+        lands()
         return ctx
 
     w.repo.read_for_order = read_then_lose_the_race  # type: ignore[method-assign,assignment]
+
+
+def test_a_retry_that_finds_the_last_unit_gone_to_its_twin_answers_with_that_order() -> None:
+    # Given one unit left, in a shard other than ann's home, and a retry of ann's order whose
+    # read ran before her first attempt (which falls over to that shard) committed
+    w = _two_shards_with_anns_home_drained()
+    winner: dict[str, Any] = {}
+    _after_the_next_read(w, lambda: winner.update(buy(w, "ann", 1, key="k1")))
     # When the retry falls over and finds every shard empty
     replay = buy(w, "ann", 1, key="k1")
     # Then it is answered with the first attempt's order, not "sold out", and nothing more is held
@@ -132,15 +138,7 @@ def test_a_retry_that_finds_the_last_unit_gone_to_its_twin_answers_with_that_ord
 def test_a_buyer_who_finds_the_last_unit_gone_elsewhere_is_sold_out() -> None:
     # Given one unit left, in a shard other than ann's home, taken by bob after ann's read
     w = _two_shards_with_anns_home_drained()
-    real_read = w.repo.read_for_order
-
-    def read_then_lose_the_race(*args: Any) -> OrderContext:
-        ctx = real_read(*args)
-        w.repo.read_for_order = real_read  # type: ignore[method-assign]
-        buy(w, "bob", 1, key="b1")
-        return ctx
-
-    w.repo.read_for_order = read_then_lose_the_race  # type: ignore[method-assign,assignment]
+    _after_the_next_read(w, lambda: buy(w, "bob", 1, key="b1"))
     # When ann falls over and finds every shard empty
     # Then she is told sold out (her key holds no order), after one more read of her record
     with pytest.raises(SoldOutError):
